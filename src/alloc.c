@@ -1,0 +1,60 @@
+/* The library's one allocator pair, so a test can make the n-th allocation fail. */
+#include "internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Only tests set it, before any concurrency starts; a plain counter is enough. */
+static long fail_countdown;
+
+static int should_fail(void)
+{
+    if (fail_countdown <= 0)
+        return 0;
+    return --fail_countdown == 0;
+}
+
+void mproc__alloc_fail_after(long n)
+{
+    fail_countdown = n;
+}
+
+void *mproc__malloc(size_t n)
+{
+    if (should_fail())
+        return NULL;
+    return malloc(n ? n : 1);
+}
+
+void *mproc__calloc(size_t n, size_t size)
+{
+    if (should_fail())
+        return NULL;
+    return calloc(n ? n : 1, size ? size : 1);
+}
+
+void *mproc__realloc(void *p, size_t n)
+{
+    if (should_fail())
+        return NULL;
+    return realloc(p, n ? n : 1);
+}
+
+void mproc__free(void *p)
+{
+    free(p);
+}
+
+char *mproc__strdup(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *copy = mproc__malloc(n);
+    if (copy != NULL)
+        memcpy(copy, s, n);
+    return copy;
+}
+
+void mproc_free(void *ptr)
+{
+    mproc__free(ptr);
+}

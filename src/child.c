@@ -1,0 +1,91 @@
+/* The entry of a spawned child: decode the bootstrap record, then be a process or a worker. */
+#include "internal.h"
+#include "wire.h"
+#include "worker.h"
+
+#include <string.h>
+
+static void send_ack(mproc__handle out, int32_t status)
+{
+    unsigned char b[4];
+    uint32_t v = (uint32_t)status;
+    b[0] = (unsigned char)v;
+    b[1] = (unsigned char)(v >> 8);
+    b[2] = (unsigned char)(v >> 16);
+    b[3] = (unsigned char)(v >> 24);
+    (void)mproc__os_write_all(out, b, sizeof b);
+}
+
+static void run_process(const mproc__boot *boot, mproc__buf *b, mproc__handle in, mproc__handle out)
+{
+    mproc__fn fn = NULL;
+    void *arg = NULL;
+    size_t arg_len = boot->arg_len;
+
+    if (mproc__fn_resolve(&boot->target, &fn) < 0 || fn == NULL) {
+        send_ack(out, MPROC_ENOFUNC);
+        mproc__os_exit(MPROC__EXIT_BOOT);
+    }
+    /* The record's bytes sit at any offset of the read buffer; the target gets a malloc'd,
+     * hence aligned, copy. */
+    if (arg_len > 0) {
+        arg = mproc__malloc(arg_len);
+        if (arg == NULL) {
+            send_ack(out, MPROC_ENOMEM);
+            mproc__os_exit(MPROC__EXIT_BOOT);
+        }
+        memcpy(arg, boot->arg, arg_len);
+    }
+    send_ack(out, MPROC_OK);
+    mproc__os_close(out);
+    mproc__os_close(in);
+    mproc__buf_free(b);
+    mproc__os_exit(((mproc_target)fn)(arg, arg_len));
+}
+
+static void run_worker(const mproc__boot *boot, mproc__buf *b, size_t boot_len, mproc__handle in,
+                       mproc__handle out)
+{
+    mproc__worker_cfg cfg;
+    mproc__fn init = NULL;
+    void *initarg = NULL;
+
+    if (mproc__fn_resolve(&boot->init, &init) < 0)
+        mproc__os_exit(MPROC__EXIT_BOOT);
+    if (boot->initarg_len > 0) {
+        initarg = mproc__malloc(boot->initarg_len);
+        if (initarg == NULL)
+            mproc__os_exit(MPROC__EXIT_BOOT);
+        memcpy(initarg, boot->initarg, boot->initarg_len);
+    }
+    memset(&cfg, 0, sizeof cfg);
+    cfg.in = in;
+    cfg.out = out;
+    cfg.in_buf = b;
+    cfg.direct = 0;
+    cfg.init = (mproc_initializer)init;
+    cfg.initarg = initarg;
+    cfg.initarg_len = boot->initarg_len;
+    cfg.max_tasks = boot->max_tasks;
+    /* Tasks may already follow the record in the buffer: keep them, drop the record. */
+    mproc__buf_consume(b, boot_len);
+    mproc__os_exit(mproc__worker_main(&cfg));
+}
+
+void mproc__child_main(mproc__handle in, mproc__handle out)
+{
+    mproc__buf b = {0};
+    mproc__boot boot;
+    const unsigned char *body;
+    size_t body_len, total;
+    int type;
+
+    if (mproc__wire_read_frame(in, &b, &type, &body, &body_len, &total) != 1 ||
+        type != MPROC__MSG_BOOT || mproc__boot_decode(body, body_len, &boot) < 0)
+        mproc__os_exit(MPROC__EXIT_BOOT);
+    mproc__os_child_setup(boot.daemon, boot.parent_pid);
+    if (boot.kind == MPROC__BOOT_PROCESS)
+        run_process(&boot, &b, in, out);
+    else
+        run_worker(&boot, &b, total, in, out);
+}

@@ -1,0 +1,174 @@
+/* What the front end (the .c files of src/) and the backends (src/posix, src/win32) share. Every
+ * function declared under "backend" is defined once in each backend directory; CMake compiles one
+ * of them. Nothing here names an OS type. */
+#ifndef MPROC_INTERNAL_H
+#define MPROC_INTERNAL_H
+
+#include "mproc.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* An OS handle: a file descriptor on POSIX, a HANDLE on Windows. INVALID_HANDLE_VALUE is also
+ * (HANDLE)-1, so one sentinel serves both. */
+typedef intptr_t mproc__handle;
+#define MPROC__INVALID_HANDLE ((mproc__handle)-1)
+
+/* Exit codes a Windows child reports for "ended by signal N" (see mproc__os_wait). */
+#define MPROC__SIGNAL_EXIT_BASE 0x10000
+#define MPROC__SIGKILL 9
+#define MPROC__SIGTERM 15
+
+/* ---- memory (src/alloc.c): one pair, so tests can inject failures ---- */
+void *mproc__malloc(size_t n);
+void *mproc__calloc(size_t n, size_t size);
+void *mproc__realloc(void *p, size_t n);
+void mproc__free(void *p);
+char *mproc__strdup(const char *s);
+/* Test hook: the n-th allocation from now fails (0 disables). */
+void mproc__alloc_fail_after(long n);
+
+/* ---- growable byte buffer (src/buf.c) ---- */
+typedef struct mproc__buf {
+    unsigned char *data;
+    size_t len; /* bytes held, from data[0] */
+    size_t pos; /* bytes already consumed, from data[0] */
+    size_t cap;
+} mproc__buf;
+
+int mproc__buf_reserve(mproc__buf *b, size_t extra); /* room for len + extra */
+int mproc__buf_append(mproc__buf *b, const void *data, size_t n);
+void mproc__buf_consume(mproc__buf *b, size_t n); /* pos += n; compacts when cheap */
+size_t mproc__buf_avail(const mproc__buf *b);     /* len - pos */
+void mproc__buf_free(mproc__buf *b);
+
+/* ---- front-end state shared across files ---- */
+int mproc__initialized(void);
+/* Records the OS error of a failed call for mproc_last_os_error() and returns MPROC_ESYS. */
+int mproc__sys_error(long os_error);
+/* The start method a request resolves to (default and MPROC_START_METHOD applied). */
+int mproc__resolve_method(mproc_start_method m, int *out);
+
+/* Runs in a spawned child (src/child.c): reads the bootstrap record from `in` and does the
+ * child's work; never returns. */
+void mproc__child_main(mproc__handle in, mproc__handle out);
+
+/* ======================================================================================== */
+/* Backend: each of these is defined in src/posix and in src/win32.                           */
+
+/* -- errors and time -- */
+long mproc__os_errno(void);              /* errno / GetLastError() now */
+void mproc__os_restore_errno(long err);  /* sets it back (defaults.c): destroy preserves it */
+void mproc__os_set_last_error(long err); /* per-thread store behind mproc_last_os_error() */
+long mproc__os_get_last_error(void);
+uint64_t mproc__os_now_ms(void); /* monotonic milliseconds */
+void mproc__os_sleep_ms(long ms);
+
+/* -- defaults (src/<backend>/defaults.c) -- */
+int mproc__os_default_method(void); /* MPROC_START_FORK on POSIX, MPROC_START_SPAWN on Windows */
+
+/* -- identity -- */
+long mproc__os_getpid(void);
+long mproc__os_getppid(void);
+int mproc__os_cpu_count(void);
+
+/* -- the guard: is this run a child we spawned? Returns 1 and the channel handles when argv
+ *    (or on Windows the command line) carries the marker mproc__os_spawn puts there, else 0. */
+int mproc__os_child_args(int argc, char **argv, mproc__handle *in, mproc__handle *out);
+/* Called in a spawned child once it knows it is one: daemon setup (PDEATHSIG on Linux, with the
+ * parent pid checked), crash-to-exit-code mapping on Windows. */
+void mproc__os_child_setup(int daemon, long parent_pid);
+/* Ends this process with `code` after flushing stdio; never returns. */
+void mproc__os_exit(int code);
+
+/* -- pipes: one-way, blocking, close-on-exec / non-inheritable -- */
+int mproc__os_pipe(mproc__handle *rd, mproc__handle *wr);
+/* >0 bytes read, 0 at end of file, or a negative MPROC_E* code; retries on EINTR. */
+long mproc__os_read(mproc__handle h, void *buf, size_t cap);
+/* Writes all bytes or returns a negative code (never raises SIGPIPE). */
+int mproc__os_write_all(mproc__handle h, const void *buf, size_t len);
+void mproc__os_close(mproc__handle h); /* MPROC__INVALID_HANDLE is fine */
+
+/* -- function pointers across spawn -- */
+typedef void (*mproc__fn)(void);
+/* Where fn lives: module is "" for the main executable, else the path of the shared library /
+ * DLL as the loader knows it (UTF-8); offset from the module's base. */
+int mproc__os_fn_locate(mproc__fn fn, char *module, size_t module_cap, uint64_t *offset);
+/* The inverse, in the child; loads the module when needed. MPROC_ENOFUNC when impossible. */
+int mproc__os_fn_resolve(const char *module, uint64_t offset, mproc__fn *fn);
+
+/* -- processes -- */
+typedef struct mproc__proc {
+    long pid;
+    mproc__handle h;   /* pidfd or process HANDLE; may be invalid */
+    mproc__handle aux; /* exit pipe (POSIX without pidfd) or job object (Windows) */
+    int reaped;        /* status collected */
+    int exitcode;      /* valid once reaped */
+    int signaled;      /* terminate/kill asked (Windows maps its exit code) */
+} mproc__proc;
+
+typedef struct mproc__spawn_spec {
+    int method; /* MPROC_START_FORK or MPROC_START_SPAWN (already resolved) */
+    int daemon; /* the child dies with this process */
+    /* spawn: handed to the child, which finds them with mproc__os_child_args. in is required,
+     * out may be invalid. fork: the only descriptors of the library's the child keeps. */
+    mproc__handle child_in;
+    mproc__handle child_out;
+    /* fork: what the child runs; its return is the exit code (stdio flushed, then _exit). */
+    int (*fork_main)(void *ctx);
+    void *fork_ctx;
+} mproc__spawn_spec;
+
+int mproc__os_spawn(const mproc__spawn_spec *spec, mproc__proc *p);
+/* Waits up to timeout_ms (MPROC_FOREVER, 0 polls) and reaps: MPROC_OK with p->exitcode in
+ * Python's form, MPROC_ETIMEDOUT, or MPROC_ESYS. */
+int mproc__os_wait(mproc__proc *p, long timeout_ms);
+/* hard = 0: SIGTERM / TerminateProcess(-15 form); hard = 1: SIGKILL / TerminateProcess(-9). */
+int mproc__os_signal(mproc__proc *p, int hard);
+/* Releases handles; does not reap (callers wait first). */
+void mproc__os_proc_close(mproc__proc *p);
+
+/* -- threads -- */
+typedef struct mproc__thread mproc__thread;
+typedef struct mproc__mutex mproc__mutex;
+typedef struct mproc__cond mproc__cond;
+/* The thread starts with every signal blocked (POSIX). */
+int mproc__thread_start(mproc__thread **t, void (*fn)(void *), void *arg);
+void mproc__thread_join(mproc__thread *t); /* frees t */
+int mproc__mutex_create(mproc__mutex **m);
+void mproc__mutex_destroy(mproc__mutex *m);
+void mproc__mutex_lock(mproc__mutex *m);
+void mproc__mutex_unlock(mproc__mutex *m);
+int mproc__cond_create(mproc__cond **c);
+void mproc__cond_destroy(mproc__cond *c);
+/* MPROC_OK when signalled (or spuriously), MPROC_ETIMEDOUT after timeout_ms. */
+int mproc__cond_wait(mproc__cond *c, mproc__mutex *m, long timeout_ms);
+void mproc__cond_signal(mproc__cond *c);
+void mproc__cond_broadcast(mproc__cond *c);
+
+/* -- the pool's event loop: one thread moves bytes between buffers and many children -- */
+typedef struct mproc__loop mproc__loop;
+typedef struct mproc__chan {
+    mproc__buf in;  /* bytes received; the loop appends, the front end consumes */
+    mproc__buf out; /* bytes to send; the front end appends, the loop writes and consumes */
+    int eof;        /* the child's end closed (or reading failed): no more input */
+    int news;       /* set by the loop when in grew or eof was set; the front end clears it */
+    void *os;       /* backend state */
+} mproc__chan;
+
+int mproc__loop_create(mproc__loop **out);
+void mproc__loop_destroy(mproc__loop *l);
+/* Takes ownership of rd (child's output) and wr (child's input). */
+int mproc__loop_add(mproc__loop *l, mproc__chan *c, mproc__handle rd, mproc__handle wr);
+/* Stops watching c and closes its handles; c's buffers stay with the caller. */
+void mproc__loop_remove(mproc__loop *l, mproc__chan *c);
+/* Closes c's write side only (the child sees end of input once out has drained). */
+void mproc__loop_shutdown(mproc__loop *l, mproc__chan *c);
+/* Wakes a thread blocked in mproc__loop_run; callable from any thread. */
+void mproc__loop_wake(mproc__loop *l);
+/* Sends what each chan holds in out, then waits up to timeout_ms for input, end of file or a
+ * wake; input is appended to in and news set. Returns >= 0, or a negative code. Only the loop's
+ * own thread calls it (and add/remove/shutdown). */
+int mproc__loop_run(mproc__loop *l, long timeout_ms);
+
+#endif /* MPROC_INTERNAL_H */

@@ -1,0 +1,107 @@
+/* The spawned child's side: recognising the marker, daemon setup, and the way out. */
+#define _GNU_SOURCE
+#include "posix.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#if defined(__linux__)
+    #include <sys/prctl.h>
+#endif
+
+#define MARKER "--mproc-child="
+
+/* A descriptor number: decimal digits without sign or leading zero, at most INT_MAX. */
+static const char *parse_fd(const char *s, int *out)
+{
+    long v = 0;
+
+    if (*s < '0' || *s > '9' || (s[0] == '0' && s[1] >= '0' && s[1] <= '9'))
+        return NULL;
+    while (*s >= '0' && *s <= '9') {
+        v = v * 10 + (*s++ - '0');
+        if (v > INT_MAX)
+            return NULL;
+    }
+    *out = (int)v;
+    return s;
+}
+
+/* Takes over a descriptor the parent handed down: close-on-exec again, so a program this child
+ * runs does not hold our pipe, and registered, so a child it forks closes it. */
+static int adopt(int fd)
+{
+    int flags = fcntl(fd, F_GETFD);
+    int r;
+
+    if (flags < 0)
+        return -1;
+    if (!(flags & FD_CLOEXEC))
+        fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
+    mproc__posix_reg_lock();
+    r = mproc__posix_reg_add_locked(fd);
+    mproc__posix_reg_unlock();
+    /* Unregistered, the descriptor still works; only a fork from this child would keep it. */
+    (void)r;
+    return 0;
+}
+
+int mproc__os_child_args(int argc, char **argv, mproc__handle *in, mproc__handle *out)
+{
+    const char *s;
+    int fin, fout = -1;
+
+    if (argc < 2 || argv == NULL || argv[1] == NULL || in == NULL || out == NULL)
+        return 0;
+    s = argv[1];
+    if (strncmp(s, MARKER, sizeof MARKER - 1) != 0)
+        return 0;
+    s = parse_fd(s + sizeof MARKER - 1, &fin);
+    if (s == NULL || *s++ != ',')
+        return 0;
+    if (s[0] == '-' && s[1] == '1' && s[2] == '\0')
+        s += 2;
+    else if ((s = parse_fd(s, &fout)) == NULL)
+        return 0;
+    if (*s != '\0' || fin == fout)
+        return 0;
+    /* A marker naming descriptors we were not given is not ours (someone typed it). */
+    if (fcntl(fin, F_GETFD) < 0 || (fout >= 0 && fcntl(fout, F_GETFD) < 0))
+        return 0;
+    adopt(fin);
+    if (fout >= 0)
+        adopt(fout);
+    *in = fin;
+    *out = fout >= 0 ? (mproc__handle)fout : MPROC__INVALID_HANDLE;
+    return 1;
+}
+
+void mproc__os_child_setup(int daemon, long parent_pid)
+{
+#if defined(__linux__)
+    if (!daemon)
+        return;
+    /* The kernel signals us when the thread that started us ends: for the library that is the
+     * thread that called start (a daemon started from a short-lived thread dies with it). */
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    /* The parent may have ended before the request took effect: then nothing will signal us. */
+    if (parent_pid > 0 && (long)getppid() != parent_pid) {
+        kill(getpid(), SIGKILL);
+        _exit(1);
+    }
+#else
+    /* Other systems have no parent-death signal: there a daemon child outlives a parent that
+     * ends without stopping it (a crash, _exit). */
+    (void)daemon;
+    (void)parent_pid;
+#endif
+}
+
+void mproc__os_exit(int code)
+{
+    fflush(NULL);
+    _exit(code & 0xff);
+}

@@ -1,0 +1,42 @@
+/* What the POSIX backend's files share. Private to src/posix/. Every .c file defines
+ * _GNU_SOURCE before including it. */
+#ifndef MPROC_POSIX_H
+#define MPROC_POSIX_H
+
+#include "../internal.h"
+
+#include <signal.h>
+
+/* ---- the registry of the library's own descriptors (pipe.c) ----
+ * A forked child closes every registered descriptor except its own channel, so a worker never
+ * holds another worker's pipe ends (end-of-file detection depends on it). A descriptor is
+ * created and registered, or unregistered and closed, under the lock, and fork() runs under
+ * it too: a child never sees a descriptor that exists but is not registered yet. */
+void mproc__posix_reg_lock(void);
+void mproc__posix_reg_unlock(void);
+/* MPROC_OK or MPROC_ENOMEM. Lock held. */
+int mproc__posix_reg_add_locked(int fd);
+void mproc__posix_reg_remove_locked(int fd);
+/* In a forked child, lock held: closes and forgets every registered descriptor but keep[]
+ * (negative entries ignored). */
+void mproc__posix_reg_close_others_locked(const int *keep, int nkeep);
+/* A registered, close-on-exec duplicate of fd numbered 3 or above, in *out. */
+int mproc__posix_dup(int fd, int *out);
+
+/* Waits until fd reports one of events, up to timeout_ms (negative: forever; EINTR restarts
+ * with what is left). 1 ready, 0 timed out, or MPROC_ESYS. */
+int mproc__posix_poll_one(int fd, short events, long timeout_ms);
+
+/* ---- threads (thread.c) ---- */
+/* The signal mask a child started from the calling thread gets: the thread's own mask, except
+ * on a thread of the library (which blocks everything), where it is the mask of the thread that
+ * started it, so a worker started from the pool's thread still dies of SIGTERM. */
+void mproc__posix_child_sigmask(sigset_t *mask);
+
+/* ---- the running executable (exe.c) ---- */
+/* A path posix_spawn can run this executable by, or NULL (errno set) when none is known. */
+const char *mproc__posix_exe_path(void);
+/* What a spawned child gets as argv[0]: this run's argv[0] where the C library keeps it. */
+const char *mproc__posix_argv0(void);
+
+#endif /* MPROC_POSIX_H */

@@ -1,0 +1,363 @@
+/* Starting children (fork or posix_spawn), waiting for them, signalling them. */
+#define _GNU_SOURCE
+#include "posix.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#if defined(__linux__)
+    #include <sys/syscall.h>
+#endif
+
+extern char **environ;
+
+/* How long a wait on an exit pipe sleeps before asking waitpid anyway: a grandchild that
+ * inherited the write end keeps the pipe open after the child has ended. */
+#define EXIT_PIPE_SLICE_MS 200
+/* The longest nap of a wait that has nothing to poll. */
+#define BACKOFF_MAX_MS 100
+
+/* ---- pidfd ---- */
+
+/* Whether pidfd_open works here: 0 not tried yet, 1 yes, -1 no. Guarded by the registry lock,
+ * under which every pidfd is opened. */
+static int pidfd_state;
+
+static int pidfd_disabled(void)
+{
+    const char *v = getenv("MPROC_NO_PIDFD");
+    return v != NULL && v[0] != '\0' && strcmp(v, "0") != 0;
+}
+
+static int pidfd_known_good(void)
+{
+    int s;
+    mproc__posix_reg_lock();
+    s = pidfd_state;
+    mproc__posix_reg_unlock();
+    return s == 1;
+}
+
+/* A registered pidfd for pid, or -1. */
+static int pidfd_open_reg(pid_t pid)
+{
+    int fd = -1;
+#if defined(__linux__) && defined(SYS_pidfd_open)
+    mproc__posix_reg_lock();
+    fd = (int)syscall(SYS_pidfd_open, pid, 0); /* always close-on-exec */
+    if (fd >= 0) {
+        pidfd_state = 1;
+        if (mproc__posix_reg_add_locked(fd) != MPROC_OK) {
+            close(fd);
+            fd = -1;
+        }
+    } else if (errno == ENOSYS || errno == EPERM || errno == EINVAL) {
+        /* An old kernel, or a seccomp filter that does not know the call. */
+        pidfd_state = -1;
+    }
+    mproc__posix_reg_unlock();
+#else
+    (void)pid;
+#endif
+    return fd;
+}
+
+/* ---- fork ---- */
+
+static int start_fork(const mproc__spawn_spec *spec, int exit_wr, pid_t *out)
+{
+    sigset_t all, old, child_mask;
+    int keep[3];
+    pid_t parent, pid;
+    int err;
+
+    keep[0] = spec->child_in >= 0 && spec->child_in <= INT_MAX ? (int)spec->child_in : -1;
+    keep[1] = spec->child_out >= 0 && spec->child_out <= INT_MAX ? (int)spec->child_out : -1;
+    keep[2] = exit_wr;
+    mproc__posix_child_sigmask(&child_mask);
+    /* Whatever sits in a stdio buffer now would be written twice, by the parent and the child. */
+    fflush(NULL);
+    /* No handler may run in the child before it is set up, nor in the parent while the registry
+     * is locked. */
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    parent = getpid();
+    mproc__posix_reg_lock();
+    pid = fork();
+    if (pid == 0) {
+        mproc__posix_reg_close_others_locked(keep, 3);
+        mproc__posix_reg_unlock();
+        mproc__os_child_setup(spec->daemon, (long)parent);
+        pthread_sigmask(SIG_SETMASK, &child_mask, NULL);
+        mproc__os_exit(spec->fork_main(spec->fork_ctx));
+    }
+    err = errno;
+    mproc__posix_reg_unlock();
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (pid < 0)
+        return mproc__sys_error(err);
+    *out = pid;
+    return MPROC_OK;
+}
+
+/* ---- posix_spawn ---- */
+
+/* The child must get in and out without close-on-exec, but clearing the flag here would leak
+ * them into whatever another thread starts meanwhile. So each goes to a fresh close-on-exec
+ * copy's number, and the child's file actions dup2 the original onto that number: the dup2
+ * result never carries close-on-exec, whatever the C library does with dup2(fd, fd). */
+static int start_spawn(const mproc__spawn_spec *spec, int exit_wr, pid_t *out)
+{
+    int tin = -1, tout = -1, txw = -1;
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t attr;
+    int fa_ok = 0, attr_ok = 0, e, r;
+    sigset_t mask;
+    char marker[64];
+    char *argv[3];
+    const char *path = mproc__posix_exe_path();
+
+    if (path == NULL)
+        return mproc__sys_error(errno);
+    if (spec->child_in < 0 || spec->child_in > INT_MAX || spec->child_out > INT_MAX)
+        return MPROC_EINVAL;
+    r = mproc__posix_dup((int)spec->child_in, &tin);
+    if (r == MPROC_OK && spec->child_out >= 0)
+        r = mproc__posix_dup((int)spec->child_out, &tout);
+    if (r == MPROC_OK && exit_wr >= 0)
+        r = mproc__posix_dup(exit_wr, &txw);
+    if (r < 0)
+        goto finish;
+
+    e = posix_spawn_file_actions_init(&fa);
+    if (e != 0)
+        goto fail;
+    fa_ok = 1;
+    e = posix_spawn_file_actions_adddup2(&fa, (int)spec->child_in, tin);
+    if (e == 0 && tout >= 0)
+        e = posix_spawn_file_actions_adddup2(&fa, (int)spec->child_out, tout);
+    if (e == 0 && txw >= 0)
+        e = posix_spawn_file_actions_adddup2(&fa, exit_wr, txw);
+    if (e != 0)
+        goto fail;
+
+    e = posix_spawnattr_init(&attr);
+    if (e != 0)
+        goto fail;
+    attr_ok = 1;
+    mproc__posix_child_sigmask(&mask);
+    e = posix_spawnattr_setsigmask(&attr, &mask);
+    if (e == 0)
+        e = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
+    if (e != 0)
+        goto fail;
+
+    snprintf(marker, sizeof marker, "--mproc-child=%d,%d", tin, tout);
+    argv[0] = (char *)mproc__posix_argv0();
+    argv[1] = marker;
+    argv[2] = NULL;
+    e = posix_spawn(out, path, &fa, &attr, argv, environ);
+    if (e != 0)
+        goto fail;
+    r = MPROC_OK;
+    goto finish;
+
+fail:
+    r = mproc__sys_error(e);
+finish:
+    if (attr_ok)
+        posix_spawnattr_destroy(&attr);
+    if (fa_ok)
+        posix_spawn_file_actions_destroy(&fa);
+    mproc__os_close(tin);
+    mproc__os_close(tout);
+    mproc__os_close(txw);
+    return r;
+}
+
+/* ---- the front door ---- */
+
+int mproc__os_spawn(const mproc__spawn_spec *spec, mproc__proc *p)
+{
+    mproc__handle xr = MPROC__INVALID_HANDLE, xw = MPROC__INVALID_HANDLE;
+    int want_pidfd, r;
+    pid_t pid = -1;
+
+    if (p == NULL)
+        return MPROC_EINVAL;
+    p->pid = 0;
+    p->h = p->aux = MPROC__INVALID_HANDLE;
+    p->reaped = p->exitcode = p->signaled = 0;
+    if (spec == NULL)
+        return MPROC_EINVAL;
+    if (spec->method == MPROC_START_FORK) {
+        if (spec->fork_main == NULL)
+            return MPROC_EINVAL;
+    } else if (spec->method != MPROC_START_SPAWN || spec->child_in == MPROC__INVALID_HANDLE) {
+        return MPROC_EINVAL;
+    }
+
+    /* A pidfd can only be had after the start, an exit pipe only before: the pipe is made
+     * unless pidfds are known to work, and dropped if the pidfd comes. */
+    want_pidfd = !pidfd_disabled();
+    if (!want_pidfd || !pidfd_known_good()) {
+        r = mproc__os_pipe(&xr, &xw);
+        if (r < 0)
+            return r;
+    }
+    if (spec->method == MPROC_START_FORK)
+        r = start_fork(spec, (int)xw, &pid);
+    else
+        r = start_spawn(spec, (int)xw, &pid);
+    /* Only the child may hold the write end, or its end would never show. */
+    mproc__os_close(xw);
+    if (r < 0) {
+        mproc__os_close(xr);
+        return r;
+    }
+    p->pid = (long)pid;
+    if (want_pidfd) {
+        int fd = pidfd_open_reg(pid);
+        if (fd >= 0) {
+            p->h = fd;
+            mproc__os_close(xr);
+            xr = MPROC__INVALID_HANDLE;
+        }
+    }
+    p->aux = xr;
+    return MPROC_OK;
+}
+
+/* ---- waiting ---- */
+
+/* Collects the status if the child has ended: 1 reaped, 0 still running, or MPROC_ESYS. */
+static int reap(mproc__proc *p, int block)
+{
+    int status;
+    pid_t r;
+
+    do
+        r = waitpid((pid_t)p->pid, &status, block ? 0 : WNOHANG);
+    while (r < 0 && errno == EINTR);
+    if (r < 0)
+        return mproc__sys_error(errno);
+    if (r == 0)
+        return 0;
+    if (WIFEXITED(status))
+        p->exitcode = WEXITSTATUS(status);
+    else if (WIFSIGNALED(status))
+        p->exitcode = -WTERMSIG(status);
+    else
+        return 0;
+    p->reaped = 1;
+    /* Nothing is left to watch: give the descriptors back now rather than at close. */
+    mproc__os_close(p->h);
+    mproc__os_close(p->aux);
+    p->h = p->aux = MPROC__INVALID_HANDLE;
+    return 1;
+}
+
+static long remaining(long timeout_ms, uint64_t deadline)
+{
+    uint64_t now;
+
+    if (timeout_ms < 0)
+        return -1;
+    now = mproc__os_now_ms();
+    return now >= deadline ? 0 : (long)(deadline - now);
+}
+
+int mproc__os_wait(mproc__proc *p, long timeout_ms)
+{
+    uint64_t deadline = 0;
+    long backoff = 1;
+    int r;
+
+    if (p == NULL)
+        return MPROC_EINVAL;
+    if (p->reaped)
+        return MPROC_OK;
+    if (p->pid <= 0)
+        return MPROC_EINVAL;
+    if (timeout_ms > 0)
+        deadline = mproc__os_now_ms() + (uint64_t)timeout_ms;
+    for (;;) {
+        long left;
+
+        r = reap(p, 0);
+        if (r != 0)
+            return r < 0 ? r : MPROC_OK;
+        left = remaining(timeout_ms, deadline);
+        if (left == 0)
+            return MPROC_ETIMEDOUT;
+
+        if (p->h != MPROC__INVALID_HANDLE) {
+            /* The pidfd turns readable once the child has ended: then waitpid cannot block. */
+            r = mproc__posix_poll_one((int)p->h, POLLIN, left);
+            if (r < 0)
+                return r;
+            if (r > 0) {
+                r = reap(p, 1);
+                return r < 0 ? r : MPROC_OK;
+            }
+        } else if (p->aux != MPROC__INVALID_HANDLE) {
+            long slice = left < 0 || left > EXIT_PIPE_SLICE_MS ? EXIT_PIPE_SLICE_MS : left;
+            r = mproc__posix_poll_one((int)p->aux, POLLIN, slice);
+            if (r < 0)
+                return r;
+            if (r > 0) {
+                char c;
+                ssize_t n;
+                do
+                    n = read((int)p->aux, &c, 1);
+                while (n < 0 && errno == EINTR);
+                /* End of file: the child's descriptors are gone, it is ending. The status may lag
+                 * a moment behind, or the child exec'd something that now runs without our pipe:
+                 * naps from here on. */
+                if (n <= 0) {
+                    mproc__os_close(p->aux);
+                    p->aux = MPROC__INVALID_HANDLE;
+                }
+            }
+        } else {
+            long nap = left >= 0 && left < backoff ? left : backoff;
+            mproc__os_sleep_ms(nap);
+            if (backoff < BACKOFF_MAX_MS)
+                backoff *= 2;
+        }
+    }
+}
+
+int mproc__os_signal(mproc__proc *p, int hard)
+{
+    if (p == NULL || p->pid <= 0)
+        return MPROC_EINVAL;
+    /* After the reap the pid may already name another process. */
+    if (p->reaped)
+        return MPROC_OK;
+    p->signaled = 1;
+    if (kill((pid_t)p->pid, hard ? SIGKILL : SIGTERM) != 0) {
+        if (errno == ESRCH)
+            return MPROC_OK;
+        return mproc__sys_error(errno);
+    }
+    return MPROC_OK;
+}
+
+void mproc__os_proc_close(mproc__proc *p)
+{
+    if (p == NULL)
+        return;
+    mproc__os_close(p->h);
+    mproc__os_close(p->aux);
+    p->h = p->aux = MPROC__INVALID_HANDLE;
+}

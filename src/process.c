@@ -1,0 +1,284 @@
+/* The Process front end: argument checks, the created -> started -> joined state machine and
+ * the bootstrap of a spawned child. The OS work is the backend's (mproc__os_*). */
+#include "internal.h"
+#include "wire.h"
+
+#include <stdio.h>
+#include <string.h>
+
+enum { CREATED, STARTED, JOINED };
+
+struct mproc_process {
+    mproc_target target;
+    unsigned char *arg; /* malloc'd, so aligned for any type */
+    size_t arg_len;
+    char *name;
+    mproc_start_method method;
+    int daemon;
+    int state;
+    mproc__proc os;
+};
+
+/* Default names count up across the run, as Python's "Process-N". A benign race between two
+ * threads creating processes at once could repeat a number; names are labels, not keys. */
+static unsigned long name_counter;
+
+int mproc_process_create(mproc_process **out, mproc_target target, const void *arg, size_t arg_len)
+{
+    mproc_process_options o;
+    memset(&o, 0, sizeof o);
+    o.target = target;
+    o.arg = arg;
+    o.arg_len = arg_len;
+    return mproc_process_create_ex(out, &o);
+}
+
+int mproc_process_create_ex(mproc_process **out, const mproc_process_options *opts)
+{
+    mproc_process *p = NULL;
+    char defname[32];
+    int method;
+
+    if (out == NULL)
+        return MPROC_EINVAL;
+    *out = NULL;
+    if (opts == NULL || opts->target == NULL || (opts->arg == NULL && opts->arg_len > 0))
+        return MPROC_EINVAL;
+    if (opts->arg_len > MPROC__WIRE_MAX_ITEM)
+        return MPROC_ETOOBIG;
+    if (mproc__resolve_method(opts->start_method, &method) < 0)
+        return MPROC_EINVAL;
+
+    p = mproc__calloc(1, sizeof *p);
+    if (p == NULL)
+        return MPROC_ENOMEM;
+    p->os.h = p->os.aux = MPROC__INVALID_HANDLE;
+    p->target = opts->target;
+    p->method = opts->start_method;
+    p->daemon = opts->daemon != 0;
+    p->arg_len = opts->arg_len;
+    p->arg = mproc__malloc(opts->arg_len);
+    if (opts->name == NULL) {
+        sprintf(defname, "Process-%lu", ++name_counter);
+        p->name = mproc__strdup(defname);
+    } else {
+        p->name = mproc__strdup(opts->name);
+    }
+    if (p->arg == NULL || p->name == NULL) {
+        mproc_process_destroy(p);
+        return MPROC_ENOMEM;
+    }
+    if (opts->arg_len > 0)
+        memcpy(p->arg, opts->arg, opts->arg_len);
+    *out = p;
+    return MPROC_OK;
+}
+
+static int fork_main(void *ctx)
+{
+    mproc_process *p = ctx;
+    return p->target(p->arg_len ? p->arg : NULL, p->arg_len);
+}
+
+static int encode_boot(const mproc_process *p, mproc__buf *b)
+{
+    mproc__wr w;
+    size_t start;
+    int fnstatus = MPROC_OK;
+
+    w.b = b;
+    w.err = 0;
+    start = mproc__wr_frame_begin(&w, MPROC__MSG_BOOT);
+    mproc__wr_u8(&w, MPROC__BOOT_PROCESS);
+    mproc__wr_u8(&w, (uint8_t)p->daemon);
+    mproc__wr_u32(&w, 0);
+    mproc__wr_u64(&w, (uint64_t)(int64_t)mproc__os_getpid());
+    mproc__wr_blob(&w, p->name, strlen(p->name));
+    mproc__wr_fn(&w, (mproc__fn)p->target, &fnstatus);
+    mproc__wr_blob(&w, p->arg, p->arg_len);
+    mproc__wr_fn(&w, NULL, &fnstatus);
+    mproc__wr_blob(&w, NULL, 0);
+    if (fnstatus < 0)
+        return fnstatus;
+    return mproc__wr_frame_end(&w, start);
+}
+
+/* Spawn: the child reads its bootstrap record from one pipe and answers on another once it has
+ * found its target, so a function it cannot resolve fails start() with MPROC_ENOFUNC instead of
+ * surfacing later as a bare exit code. */
+static int start_spawn(mproc_process *p, mproc__spawn_spec *spec)
+{
+    mproc__handle boot_rd = MPROC__INVALID_HANDLE, boot_wr = MPROC__INVALID_HANDLE;
+    mproc__handle ack_rd = MPROC__INVALID_HANDLE, ack_wr = MPROC__INVALID_HANDLE;
+    mproc__buf b = {0};
+    unsigned char ack[4];
+    size_t got = 0;
+    int r;
+
+    r = encode_boot(p, &b);
+    if (r < 0)
+        goto finish;
+    r = mproc__os_pipe(&boot_rd, &boot_wr);
+    if (r < 0)
+        goto finish;
+    r = mproc__os_pipe(&ack_rd, &ack_wr);
+    if (r < 0)
+        goto finish;
+    spec->child_in = boot_rd;
+    spec->child_out = ack_wr;
+    r = mproc__os_spawn(spec, &p->os);
+    mproc__os_close(boot_rd);
+    mproc__os_close(ack_wr);
+    boot_rd = ack_wr = MPROC__INVALID_HANDLE;
+    if (r < 0)
+        goto finish;
+
+    /* A child that dies before reading everything makes the write fail; its exit code then
+     * tells the story, as for any child that dies early. */
+    (void)mproc__os_write_all(boot_wr, b.data, b.len);
+    mproc__os_close(boot_wr);
+    boot_wr = MPROC__INVALID_HANDLE;
+    while (got < sizeof ack) {
+        long n = mproc__os_read(ack_rd, ack + got, sizeof ack - got);
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    if (got == sizeof ack) {
+        int32_t status = (int32_t)((uint32_t)ack[0] | (uint32_t)ack[1] << 8 |
+                                   (uint32_t)ack[2] << 16 | (uint32_t)ack[3] << 24);
+        if (status < 0) {
+            mproc__os_wait(&p->os, MPROC_FOREVER);
+            mproc__os_proc_close(&p->os);
+            memset(&p->os, 0, sizeof p->os);
+            p->os.h = p->os.aux = MPROC__INVALID_HANDLE;
+            r = status >= MPROC__ERRNO_LAST ? status : MPROC_EPROTO;
+        }
+    }
+
+finish:
+    mproc__os_close(boot_rd);
+    mproc__os_close(boot_wr);
+    mproc__os_close(ack_rd);
+    mproc__os_close(ack_wr);
+    mproc__buf_free(&b);
+    return r;
+}
+
+int mproc_process_start(mproc_process *p)
+{
+    mproc__spawn_spec spec;
+    int method, r;
+
+    if (p == NULL)
+        return MPROC_EINVAL;
+    if (!mproc__initialized())
+        return MPROC_ENOINIT;
+    if (p->state != CREATED)
+        return MPROC_ESTATE;
+    r = mproc__resolve_method(p->method, &method);
+    if (r < 0)
+        return r;
+
+    memset(&spec, 0, sizeof spec);
+    spec.method = method;
+    spec.daemon = p->daemon;
+    spec.child_in = spec.child_out = MPROC__INVALID_HANDLE;
+    if (method == MPROC_START_FORK) {
+        spec.fork_main = fork_main;
+        spec.fork_ctx = p;
+        r = mproc__os_spawn(&spec, &p->os);
+    } else {
+        r = start_spawn(p, &spec);
+    }
+    if (r < 0)
+        return r;
+    p->state = STARTED;
+    return MPROC_OK;
+}
+
+int mproc_process_join(mproc_process *p, long timeout_ms)
+{
+    int r;
+    if (p == NULL || timeout_ms < MPROC_FOREVER)
+        return MPROC_EINVAL;
+    if (p->state == CREATED)
+        return MPROC_ESTATE;
+    if (p->state == JOINED)
+        return MPROC_OK;
+    r = mproc__os_wait(&p->os, timeout_ms);
+    if (r == MPROC_OK)
+        p->state = JOINED;
+    return r;
+}
+
+int mproc_process_is_alive(mproc_process *p)
+{
+    if (p == NULL || p->state != STARTED)
+        return 0;
+    /* Polling reaps a child that has ended, as Python's is_alive() does. */
+    if (mproc__os_wait(&p->os, 0) == MPROC_OK) {
+        p->state = JOINED;
+        return 0;
+    }
+    return 1;
+}
+
+static int send_signal(mproc_process *p, int hard)
+{
+    if (p == NULL)
+        return MPROC_EINVAL;
+    if (p->state == CREATED)
+        return MPROC_ESTATE;
+    if (p->state == JOINED)
+        return MPROC_OK;
+    return mproc__os_signal(&p->os, hard);
+}
+
+int mproc_process_terminate(mproc_process *p)
+{
+    return send_signal(p, 0);
+}
+
+int mproc_process_kill(mproc_process *p)
+{
+    return send_signal(p, 1);
+}
+
+int mproc_process_exitcode(const mproc_process *p, int *code)
+{
+    if (p == NULL || code == NULL)
+        return MPROC_EINVAL;
+    if (p->state != JOINED)
+        return MPROC_ESTATE;
+    *code = p->os.exitcode;
+    return MPROC_OK;
+}
+
+long mproc_process_pid(const mproc_process *p)
+{
+    return p != NULL && p->state != CREATED ? p->os.pid : 0;
+}
+
+const char *mproc_process_name(const mproc_process *p)
+{
+    return p != NULL ? p->name : NULL;
+}
+
+void mproc_process_destroy(mproc_process *p)
+{
+    long saved;
+    if (p == NULL)
+        return;
+    saved = mproc__os_errno();
+    if (p->state == STARTED && mproc__os_wait(&p->os, 0) != MPROC_OK) {
+        mproc__os_signal(&p->os, 1);
+        mproc__os_wait(&p->os, MPROC_FOREVER);
+    }
+    if (p->state != CREATED)
+        mproc__os_proc_close(&p->os);
+    mproc__free(p->arg);
+    mproc__free(p->name);
+    mproc__free(p);
+    mproc__os_restore_errno(saved);
+}

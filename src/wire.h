@@ -1,0 +1,105 @@
+/* The byte format of everything that crosses a process boundary. One place to bound-check,
+ * fuzz and version. All integers are little-endian, whatever the host.
+ *
+ * A frame: u32 body length, u8 type, u8 version, u16 zero, then the body.
+ *   BOOT   (parent -> spawned child) u8 kind, u8 daemon, u32 max_tasks, i64 parent pid,
+ *          str name, fnref target, blob arg, fnref initializer, blob initarg
+ *   DEFINE (parent -> spawned worker) u64 fn id, fnref
+ *   TASK   (parent -> worker) u64 task id, u64 fn id, u32 count, u64 item size, count items
+ *   RESULT (worker -> parent) u64 task id, u32 count, count x (i32 code, i32 status, blob)
+ * str/blob: u32 length then bytes; fnref: str module, u64 offset (module "" with offset
+ * UINT64_MAX means "no function"). */
+#ifndef MPROC_WIRE_H
+#define MPROC_WIRE_H
+
+#include "internal.h"
+
+#define MPROC__WIRE_VERSION 1
+#define MPROC__WIRE_HEADER 8
+/* The largest body either side accepts; larger is refused before anything is allocated. */
+#define MPROC__WIRE_MAX_BODY ((size_t)1 << 30)
+#define MPROC__WIRE_MAX_ITEM (MPROC__WIRE_MAX_BODY - 64)
+
+enum { MPROC__MSG_BOOT = 1, MPROC__MSG_DEFINE = 2, MPROC__MSG_TASK = 3, MPROC__MSG_RESULT = 4 };
+
+enum { MPROC__BOOT_PROCESS = 1, MPROC__BOOT_WORKER = 2 };
+
+#define MPROC__NO_OFFSET UINT64_MAX
+
+/* A bounded reader over untrusted bytes: after any overrun, err is set and every later read
+ * yields zeros, so decoders check once at the end. */
+typedef struct mproc__rd {
+    const unsigned char *p;
+    size_t left;
+    int err;
+} mproc__rd;
+
+void mproc__rd_init(mproc__rd *r, const void *data, size_t len);
+uint8_t mproc__rd_u8(mproc__rd *r);
+uint32_t mproc__rd_u32(mproc__rd *r);
+uint64_t mproc__rd_u64(mproc__rd *r);
+const unsigned char *mproc__rd_bytes(mproc__rd *r, size_t n);
+/* A u32-length blob; *len receives its length. */
+const unsigned char *mproc__rd_blob(mproc__rd *r, size_t *len);
+
+/* Writers append to a buffer; on ENOMEM they set *err and do nothing further. */
+typedef struct mproc__wr {
+    mproc__buf *b;
+    int err;
+} mproc__wr;
+
+void mproc__wr_u8(mproc__wr *w, uint8_t v);
+void mproc__wr_u32(mproc__wr *w, uint32_t v);
+void mproc__wr_u64(mproc__wr *w, uint64_t v);
+void mproc__wr_bytes(mproc__wr *w, const void *data, size_t n);
+void mproc__wr_blob(mproc__wr *w, const void *data, size_t n);
+/* Starts a frame: returns the offset of its header in w->b, to be closed by frame_end. */
+size_t mproc__wr_frame_begin(mproc__wr *w, int type);
+/* Writes the body length; ETOOBIG past MPROC__WIRE_MAX_BODY. */
+int mproc__wr_frame_end(mproc__wr *w, size_t start);
+
+void mproc__put_u64(unsigned char *p, uint64_t v);
+
+/* Looks at the bytes at hand: 1 and the frame's type, body and total length when a whole frame
+ * is there, 0 when more bytes are needed (*need is then the total length once known, else 0),
+ * MPROC_EPROTO for a header no peer of ours would send. */
+int mproc__wire_frame(const unsigned char *p, size_t avail, int *type, const unsigned char **body,
+                      size_t *body_len, size_t *total, size_t *need);
+
+/* A function reference as it travels. */
+typedef struct mproc__fnref {
+    const char *module;
+    size_t module_len;
+    uint64_t offset;
+} mproc__fnref;
+
+/* Encodes fn's location (or "none" for NULL): MPROC_ENOFUNC when the loader cannot place it. */
+void mproc__wr_fn(mproc__wr *w, mproc__fn fn, int *status);
+void mproc__rd_fn(mproc__rd *r, mproc__fnref *ref);
+/* Resolves a decoded reference; *fn is NULL for "none". */
+int mproc__fn_resolve(const mproc__fnref *ref, mproc__fn *fn);
+
+/* The bootstrap record of a spawned child. */
+typedef struct mproc__boot {
+    int kind;
+    int daemon;
+    uint32_t max_tasks;
+    long parent_pid;
+    const char *name;
+    size_t name_len;
+    mproc__fnref target;
+    const unsigned char *arg;
+    size_t arg_len;
+    mproc__fnref init;
+    const unsigned char *initarg;
+    size_t initarg_len;
+} mproc__boot;
+
+int mproc__boot_decode(const unsigned char *body, size_t len, mproc__boot *b);
+
+/* Reads one whole frame from a blocking handle into b (which may already hold bytes): 1 with
+ * the frame at b->data + b->pos, 0 at a clean end of input, or a negative code. */
+int mproc__wire_read_frame(mproc__handle h, mproc__buf *b, int *type, const unsigned char **body,
+                           size_t *body_len, size_t *total);
+
+#endif /* MPROC_WIRE_H */

@@ -1,0 +1,26 @@
+/* The pool worker: the child side of a pool, the same code under fork and spawn. */
+#ifndef MPROC_WORKER_H
+#define MPROC_WORKER_H
+
+#include "internal.h"
+
+/* A spawned child that cannot boot (garbled record, unresolvable function) exits with this. */
+#define MPROC__EXIT_BOOT 120
+/* A worker whose initializer failed exits with this. */
+#define MPROC__EXIT_INIT 121
+
+typedef struct mproc__worker_cfg {
+    mproc__handle in;   /* tasks arrive here */
+    mproc__handle out;  /* results leave here */
+    mproc__buf *in_buf; /* bytes already read from in (spawn: what followed the boot record) */
+    int direct;         /* fork: function ids are this address space's pointers */
+    mproc_initializer init;
+    const void *initarg;
+    size_t initarg_len;
+    uint32_t max_tasks;
+} mproc__worker_cfg;
+
+/* Serves tasks until end of input or max_tasks; returns the exit code. */
+int mproc__worker_main(const mproc__worker_cfg *cfg);
+
+#endif /* MPROC_WORKER_H */
