@@ -1,0 +1,216 @@
+/* apply and apply_async, and the handle a caller waits on. */
+#include "pool.h"
+#include "wire.h"
+
+#include <string.h>
+
+static void async_unref(mproc_async *a)
+{
+    if (--a->refs > 0)
+        return;
+    mproc__free(a->data);
+    mproc__free(a->message);
+    mproc__free(a);
+}
+
+void mproc__async_complete(mproc_async *a, int code, int status, int exitcode, const void *data,
+                           size_t len)
+{
+    a->code = code;
+    if (code == MPROC_OK) {
+        a->len = len;
+        a->data = mproc__malloc(len);
+        if (a->data == NULL) {
+            code = a->code = MPROC_ENOMEM;
+            data = mproc_strerror(MPROC_ENOMEM);
+            len = strlen(data);
+        } else {
+            if (len > 0)
+                memcpy(a->data, data, len);
+            return;
+        }
+    }
+    a->err.code = code;
+    a->err.status = status;
+    a->err.exitcode = exitcode;
+    a->message = mproc__malloc(len + 1);
+    if (a->message != NULL) {
+        memcpy(a->message, data, len);
+        a->message[len] = '\0';
+    }
+    /* Without memory for the text, the code still tells what happened. */
+    a->err.message = a->message != NULL ? a->message : "";
+}
+
+void mproc__async_finish(mproc_async *a)
+{
+    mproc_pool *p = a->pool;
+
+    /* Python's order: the callback first, then the result becomes ready to waiters. */
+    if (a->code == MPROC_OK && a->cb != NULL) {
+        a->cb(a->user, a->data, a->len);
+    } else if (a->code != MPROC_OK && a->ecb != NULL) {
+        a->ecb(a->user, &a->err);
+    }
+    mproc__mutex_lock(p->lock);
+    a->done = 1;
+    mproc__cond_broadcast(p->cv);
+    async_unref(a);
+    mproc__mutex_unlock(p->lock);
+}
+
+int mproc_pool_apply_async(mproc_pool *p, mproc_task fn, const void *arg, size_t len,
+                           mproc_callback cb, mproc_error_callback ecb, void *user,
+                           mproc_async **out)
+{
+    mproc_async *a;
+    mproc__task *t;
+    int r, wake;
+
+    if (out != NULL)
+        *out = NULL;
+    if (p == NULL || fn == NULL || (arg == NULL && len > 0))
+        return MPROC_EINVAL;
+    if (len > MPROC__WIRE_MAX_ITEM)
+        return MPROC_ETOOBIG;
+    a = mproc__calloc(1, sizeof *a);
+    t = mproc__calloc(1, sizeof *t);
+    if (a == NULL || t == NULL || (t->owned = mproc__malloc(len)) == NULL) {
+        mproc__free(a);
+        if (t != NULL)
+            mproc__free(t->owned);
+        mproc__free(t);
+        return MPROC_ENOMEM;
+    }
+    if (len > 0)
+        memcpy(t->owned, arg, len);
+    a->pool = p;
+    a->refs = out != NULL ? 2 : 1;
+    a->cb = cb;
+    a->ecb = ecb;
+    a->user = user;
+    t->fn = fn;
+    t->items = t->owned;
+    t->item_size = len;
+    t->count = 1;
+    t->async = a;
+
+    mproc__mutex_lock(p->lock);
+    r = mproc__pool_check_open(p);
+    if (r < 0) {
+        mproc__mutex_unlock(p->lock);
+        mproc__free(t->owned);
+        mproc__free(t);
+        mproc__free(a);
+        return r;
+    }
+    t->id = ++p->next_id;
+    if (p->qtail != NULL)
+        p->qtail->next = t;
+    else
+        p->qhead = t;
+    p->qtail = t;
+    p->qlen++;
+    if (out != NULL)
+        p->refs++;
+    wake = mproc__pool_need_wake(p);
+    mproc__mutex_unlock(p->lock);
+    if (wake)
+        mproc__loop_wake(p->loop);
+    if (out != NULL)
+        *out = a;
+    return MPROC_OK;
+}
+
+int mproc_pool_apply(mproc_pool *p, mproc_task fn, const void *arg, size_t len, void **result,
+                     size_t *result_len)
+{
+    mproc_async *a;
+    int r;
+
+    if (result != NULL)
+        *result = NULL;
+    if (result_len != NULL)
+        *result_len = 0;
+    r = mproc_pool_apply_async(p, fn, arg, len, NULL, NULL, NULL, &a);
+    if (r < 0)
+        return r;
+    mproc__mutex_lock(p->lock);
+    mproc__pool_wait(p, &a->done, MPROC_FOREVER);
+    r = a->code;
+    if (r == MPROC_OK) {
+        if (result != NULL) {
+            *result = a->data;
+            a->data = NULL;
+        }
+        if (result_len != NULL)
+            *result_len = a->len;
+    }
+    mproc__mutex_unlock(p->lock);
+    mproc_async_release(a);
+    return r;
+}
+
+int mproc_async_wait(mproc_async *a, long timeout_ms)
+{
+    int r;
+    if (a == NULL || timeout_ms < MPROC_FOREVER)
+        return MPROC_EINVAL;
+    mproc__mutex_lock(a->pool->lock);
+    r = mproc__pool_wait(a->pool, &a->done, timeout_ms);
+    mproc__mutex_unlock(a->pool->lock);
+    return r;
+}
+
+int mproc_async_ready(mproc_async *a)
+{
+    int done;
+    if (a == NULL)
+        return 0;
+    mproc__mutex_lock(a->pool->lock);
+    done = a->done;
+    mproc__mutex_unlock(a->pool->lock);
+    return done;
+}
+
+int mproc_async_get(mproc_async *a, long timeout_ms, const void **data, size_t *len)
+{
+    int r;
+    if (data != NULL)
+        *data = NULL;
+    if (len != NULL)
+        *len = 0;
+    r = mproc_async_wait(a, timeout_ms);
+    if (r < 0)
+        return r;
+    /* Once done, the result no longer changes: no lock needed to read it. */
+    if (a->code == MPROC_OK) {
+        if (data != NULL)
+            *data = a->data;
+        if (len != NULL)
+            *len = a->len;
+    }
+    return a->code;
+}
+
+const mproc_error *mproc_async_error(mproc_async *a)
+{
+    if (a == NULL || !mproc_async_ready(a) || a->code == MPROC_OK)
+        return NULL;
+    return &a->err;
+}
+
+void mproc_async_release(mproc_async *a)
+{
+    mproc_pool *p;
+    int last;
+    if (a == NULL)
+        return;
+    p = a->pool;
+    mproc__mutex_lock(p->lock);
+    async_unref(a);
+    last = mproc__pool_drop(p);
+    mproc__mutex_unlock(p->lock);
+    if (last)
+        mproc__pool_free(p);
+}

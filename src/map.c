@@ -1,0 +1,427 @@
+/* map and imap: items cut into chunks, each chunk one task, results gathered (map) or streamed
+ * through a bounded window (imap), so the parent's memory stays flat however many items. */
+#include "pool.h"
+#include "wire.h"
+
+#include <string.h>
+
+/* Chunks an imap keeps submitted but not yet consumed, per worker. */
+#define WINDOW_PER_WORKER 64
+
+mproc__chunk *mproc__chunk_new(size_t index, size_t n)
+{
+    mproc__chunk *c;
+    if (n > (SIZE_MAX - sizeof *c) / sizeof(mproc__item))
+        return NULL;
+    c = mproc__calloc(1, sizeof *c + n * sizeof(mproc__item));
+    if (c == NULL)
+        return NULL;
+    c->index = index;
+    c->n = n;
+    c->items = (mproc__item *)(c + 1);
+    return c;
+}
+
+void mproc__chunk_free(mproc__chunk *c)
+{
+    if (c == NULL)
+        return;
+    while (c->errs != NULL) {
+        mproc__errnode *e = c->errs;
+        c->errs = e->next;
+        mproc__free(e);
+    }
+    mproc__free(c->block);
+    mproc__free(c);
+}
+
+mproc_error *mproc__chunk_error(mproc__chunk *c, int code, int status, int exitcode,
+                                const char *msg, size_t len)
+{
+    mproc__errnode *e = mproc__malloc(sizeof *e + len + 1);
+    char *text;
+    if (e == NULL)
+        return NULL;
+    text = (char *)(e + 1);
+    memcpy(text, msg, len);
+    text[len] = '\0';
+    e->e.code = code;
+    e->e.status = status;
+    e->e.exitcode = exitcode;
+    e->e.message = text;
+    e->next = c->errs;
+    c->errs = e;
+    return &e->e;
+}
+
+mproc__chunk *mproc__chunk_failed(size_t index, size_t n, int code, int exitcode,
+                                  const char *message)
+{
+    mproc__chunk *c = mproc__chunk_new(index, n);
+    mproc_error *e;
+    size_t i;
+    if (c == NULL)
+        return NULL;
+    e = mproc__chunk_error(c, code, 0, exitcode, message, strlen(message));
+    for (i = 0; i < n; i++) {
+        c->items[i].code = code;
+        c->items[i].err = e;
+    }
+    return c;
+}
+
+static void free_chunks(mproc__chunk *c)
+{
+    while (c != NULL) {
+        mproc__chunk *next = c->next;
+        mproc__chunk_free(c);
+        c = next;
+    }
+}
+
+static void iter_free(mproc_iter *it)
+{
+    size_t i;
+    if (it->ring != NULL)
+        for (i = 0; i < it->window; i++)
+            mproc__chunk_free(it->ring[i]);
+    mproc__free(it->ring);
+    free_chunks(it->fifo_head);
+    mproc__chunk_free(it->cur);
+    free_chunks(it->blocks);
+    mproc__free(it->all);
+    mproc__free(it);
+}
+
+void mproc__iter_unref(mproc_iter *it)
+{
+    if (--it->refs == 0)
+        iter_free(it);
+}
+
+mproc__task *mproc__iter_next_task(mproc_iter *it)
+{
+    mproc__task *t;
+    size_t first;
+
+    if (!it->collect && it->submitted - it->yielded >= it->window)
+        return NULL;
+    t = mproc__calloc(1, sizeof *t);
+    if (t == NULL)
+        return NULL; /* tried again at the next turn of the pool thread */
+    t->chunk = it->submitted++;
+    first = t->chunk * it->chunksize;
+    t->count = it->count - first < it->chunksize ? it->count - first : it->chunksize;
+    t->items = it->items + first * it->item_size;
+    t->item_size = it->item_size;
+    t->fn = it->fn;
+    t->iter = it;
+    it->refs++;
+    return t;
+}
+
+void mproc__iter_deliver(mproc_iter *it, mproc__chunk *c)
+{
+    it->delivered++;
+    if (c == NULL) {
+        /* No memory even for the failure record: the iterator reports it as canceled. */
+        it->canceled = 1;
+    } else if (it->abandoned) {
+        mproc__chunk_free(c);
+    } else if (it->collect) {
+        memcpy(it->all + c->index * it->chunksize, c->items, c->n * sizeof *c->items);
+        c->next = it->blocks;
+        it->blocks = c;
+    } else if (it->ordered) {
+        it->ring[c->index % it->window] = c;
+    } else {
+        c->next = NULL;
+        if (it->fifo_tail != NULL)
+            it->fifo_tail->next = c;
+        else
+            it->fifo_head = c;
+        it->fifo_tail = c;
+    }
+    mproc__cond_broadcast(it->pool->cv);
+}
+
+static int iter_start(mproc_pool *p, mproc_task fn, const void *items, size_t item_size,
+                      size_t count, size_t chunksize, int ordered, int collect, mproc_iter **out)
+{
+    mproc_iter *it;
+    int r, wake;
+
+    *out = NULL;
+    if (p == NULL || fn == NULL || (items == NULL && count > 0 && item_size > 0))
+        return MPROC_EINVAL;
+    if (item_size > MPROC__WIRE_MAX_ITEM)
+        return MPROC_ETOOBIG;
+    if (chunksize == 0) {
+        /* Python's rule: about four chunks per worker. */
+        size_t per = (size_t)p->nworkers * 4;
+        chunksize = count / per + (count % per != 0);
+        if (chunksize == 0)
+            chunksize = 1;
+        if (item_size > 0 && chunksize > (MPROC__WIRE_MAX_ITEM / 2) / item_size)
+            chunksize = (MPROC__WIRE_MAX_ITEM / 2) / item_size;
+    }
+    if (chunksize > UINT32_MAX || (item_size > 0 && chunksize > MPROC__WIRE_MAX_ITEM / item_size))
+        return MPROC_ETOOBIG;
+
+    it = mproc__calloc(1, sizeof *it);
+    if (it == NULL)
+        return MPROC_ENOMEM;
+    it->pool = p;
+    it->refs = 1;
+    it->fn = fn;
+    it->items = items;
+    it->item_size = item_size;
+    it->count = count;
+    it->chunksize = chunksize;
+    it->nchunks = count / chunksize + (count % chunksize != 0);
+    it->ordered = ordered;
+    it->collect = collect;
+    it->window = (size_t)p->nworkers * WINDOW_PER_WORKER;
+    if (it->window > it->nchunks)
+        it->window = it->nchunks ? it->nchunks : 1;
+    if (collect)
+        it->all = mproc__calloc(count, sizeof *it->all);
+    else if (ordered)
+        it->ring = mproc__calloc(it->window, sizeof *it->ring);
+    if ((collect && it->all == NULL) || (!collect && ordered && it->ring == NULL)) {
+        iter_free(it);
+        return MPROC_ENOMEM;
+    }
+
+    mproc__mutex_lock(p->lock);
+    r = mproc__pool_check_open(p);
+    if (r < 0) {
+        mproc__mutex_unlock(p->lock);
+        iter_free(it);
+        return r;
+    }
+    p->refs++;
+    if (it->nchunks > 0) {
+        it->next_source = p->sources;
+        p->sources = it;
+    }
+    wake = mproc__pool_need_wake(p);
+    mproc__mutex_unlock(p->lock);
+    if (wake)
+        mproc__loop_wake(p->loop);
+    *out = it;
+    return MPROC_OK;
+}
+
+int mproc_pool_imap(mproc_pool *p, mproc_task fn, const void *items, size_t item_size, size_t count,
+                    size_t chunksize, int ordered, mproc_iter **out)
+{
+    if (out == NULL)
+        return MPROC_EINVAL;
+    return iter_start(p, fn, items, item_size, count, chunksize, ordered != 0, 0, out);
+}
+
+/* Lock held. Moves to the next ready chunk, if any. */
+static mproc__chunk *take_chunk(mproc_iter *it)
+{
+    mproc__chunk *c = NULL;
+    if (it->ordered) {
+        size_t slot = it->yielded % it->window;
+        if (it->ring[slot] != NULL && it->ring[slot]->index == it->yielded) {
+            c = it->ring[slot];
+            it->ring[slot] = NULL;
+        }
+    } else if (it->fifo_head != NULL) {
+        c = it->fifo_head;
+        it->fifo_head = c->next;
+        if (it->fifo_head == NULL)
+            it->fifo_tail = NULL;
+    }
+    return c;
+}
+
+int mproc_iter_next(mproc_iter *it, long timeout_ms, size_t *index, const void **data, size_t *len)
+{
+    mproc_pool *p;
+    uint64_t deadline;
+    int wake = 0, r;
+
+    if (index != NULL)
+        *index = 0;
+    if (data != NULL)
+        *data = NULL;
+    if (len != NULL)
+        *len = 0;
+    if (it == NULL || it->collect || timeout_ms < MPROC_FOREVER)
+        return MPROC_EINVAL;
+    p = it->pool;
+    deadline = timeout_ms > 0 ? mproc__os_now_ms() + (uint64_t)timeout_ms : 0;
+    mproc__mutex_lock(p->lock);
+    it->last_err = NULL;
+    if (it->cur != NULL && it->cur_pos >= it->cur->n) {
+        /* The previous chunk is used up: its slot in the window opens for the next one. */
+        wake = it->submitted - it->yielded >= it->window;
+        mproc__chunk_free(it->cur);
+        it->cur = NULL;
+        it->yielded++;
+        if (wake)
+            wake = mproc__pool_need_wake(p);
+    }
+    for (;;) {
+        if (it->cur == NULL) {
+            it->cur = take_chunk(it);
+            it->cur_pos = 0;
+        }
+        if (it->cur != NULL && it->cur->n == 0) {
+            mproc__chunk_free(it->cur);
+            it->cur = NULL;
+            it->yielded++;
+            continue;
+        }
+        if (it->cur != NULL) {
+            const mproc__item *item = &it->cur->items[it->cur_pos];
+            if (index != NULL)
+                *index = it->cur->index * it->chunksize + it->cur_pos;
+            if (data != NULL)
+                *data = item->data;
+            if (len != NULL)
+                *len = item->len;
+            it->last_err = item->err;
+            it->cur_pos++;
+            r = item->code;
+            break;
+        }
+        if (it->yielded >= it->nchunks) {
+            r = MPROC_EEND;
+            break;
+        }
+        if (it->canceled && it->delivered == it->submitted) {
+            r = MPROC_ECANCELED;
+            break;
+        }
+        if (timeout_ms == 0) {
+            r = MPROC_ETIMEDOUT;
+            break;
+        }
+        if (timeout_ms > 0) {
+            uint64_t now = mproc__os_now_ms();
+            if (now >= deadline) {
+                r = MPROC_ETIMEDOUT;
+                break;
+            }
+            mproc__cond_wait(p->cv, p->lock, (long)(deadline - now));
+        } else {
+            mproc__cond_wait(p->cv, p->lock, MPROC_FOREVER);
+        }
+    }
+    mproc__mutex_unlock(p->lock);
+    if (wake)
+        mproc__loop_wake(p->loop);
+    return r;
+}
+
+const mproc_error *mproc_iter_error(mproc_iter *it)
+{
+    return it != NULL ? it->last_err : NULL;
+}
+
+static void iter_release(mproc_iter *it)
+{
+    mproc_pool *p = it->pool;
+    int last;
+    mproc_iter **link;
+    mproc__mutex_lock(p->lock);
+    it->abandoned = 1;
+    for (link = &p->sources; *link != NULL; link = &(*link)->next_source) {
+        if (*link == it) {
+            *link = it->next_source;
+            break;
+        }
+    }
+    mproc__iter_unref(it);
+    last = mproc__pool_drop(p);
+    mproc__mutex_unlock(p->lock);
+    if (last)
+        mproc__pool_free(p);
+}
+
+void mproc_iter_destroy(mproc_iter *it)
+{
+    if (it != NULL)
+        iter_release(it);
+}
+
+int mproc_pool_map(mproc_pool *p, mproc_task fn, const void *items, size_t item_size, size_t count,
+                   size_t chunksize, mproc_results **out)
+{
+    mproc_iter *it;
+    mproc_results *res;
+    int r;
+
+    if (out == NULL)
+        return MPROC_EINVAL;
+    *out = NULL;
+    res = mproc__calloc(1, sizeof *res);
+    if (res == NULL)
+        return MPROC_ENOMEM;
+    r = iter_start(p, fn, items, item_size, count, chunksize, 1, 1, &it);
+    if (r < 0) {
+        mproc__free(res);
+        return r;
+    }
+    mproc__mutex_lock(p->lock);
+    while (it->delivered < it->nchunks && !(it->canceled && it->delivered == it->submitted))
+        mproc__cond_wait(p->cv, p->lock, MPROC_FOREVER);
+    r = it->delivered < it->nchunks ? MPROC_ECANCELED : MPROC_OK;
+    if (r == MPROC_OK) {
+        res->count = count;
+        res->items = it->all;
+        res->blocks = it->blocks;
+        it->all = NULL;
+        it->blocks = NULL;
+    }
+    mproc__mutex_unlock(p->lock);
+    iter_release(it);
+    if (r < 0) {
+        mproc__free(res);
+        return r;
+    }
+    *out = res;
+    return MPROC_OK;
+}
+
+size_t mproc_results_count(const mproc_results *r)
+{
+    return r != NULL ? r->count : 0;
+}
+
+int mproc_results_get(const mproc_results *r, size_t i, const void **data, size_t *len)
+{
+    if (data != NULL)
+        *data = NULL;
+    if (len != NULL)
+        *len = 0;
+    if (r == NULL || i >= r->count)
+        return MPROC_EINVAL;
+    if (data != NULL)
+        *data = r->items[i].data;
+    if (len != NULL)
+        *len = r->items[i].len;
+    return r->items[i].code;
+}
+
+const mproc_error *mproc_results_error(const mproc_results *r, size_t i)
+{
+    if (r == NULL || i >= r->count)
+        return NULL;
+    return r->items[i].err;
+}
+
+void mproc_results_destroy(mproc_results *r)
+{
+    if (r == NULL)
+        return;
+    free_chunks(r->blocks);
+    mproc__free(r->items);
+    mproc__free(r);
+}

@@ -1,0 +1,185 @@
+/* The pool's shared structures: pool.c runs the pool thread (dispatch, results, dead workers),
+ * async.c holds apply/apply_async and their handles, map.c holds map/imap and their results.
+ * Everything below marked "lock" is guarded by pool->lock. */
+#ifndef MPROC_POOL_H
+#define MPROC_POOL_H
+
+#include "internal.h"
+#include "worker.h"
+
+/* One item's outcome, pointing into a block of result bytes. */
+typedef struct mproc__item {
+    const unsigned char *data;
+    size_t len;
+    int code;
+    mproc_error *err; /* NULL on success */
+} mproc__item;
+
+/* An error with its message in the same allocation, owned by a chunk. */
+typedef struct mproc__errnode {
+    struct mproc__errnode *next;
+    mproc_error e;
+} mproc__errnode;
+
+/* A chunk's results, as the pool thread hands them to an iterator. */
+typedef struct mproc__chunk {
+    struct mproc__chunk *next;
+    mproc__errnode *errs; /* the errors its items point to */
+    size_t index;         /* which chunk */
+    size_t n;
+    mproc__item *items;   /* n entries, allocated with the chunk */
+    unsigned char *block; /* the result bytes the items point into */
+} mproc__chunk;
+
+/* A unit of work sent to one worker: one apply, or one chunk of a map. */
+typedef struct mproc__task {
+    struct mproc__task *next;
+    uint64_t id;
+    mproc_task fn;
+    const unsigned char *items; /* count items of item_size bytes */
+    size_t item_size, count;
+    unsigned char *owned; /* apply: the copy items points to */
+    mproc_async *async;   /* apply / apply_async */
+    mproc_iter *iter;     /* map / imap */
+    size_t chunk;
+} mproc__task;
+
+struct mproc_async {
+    mproc_pool *pool;
+    int refs; /* lock: the pool's while pending, the caller's until release */
+    int done; /* lock */
+    int code;
+    void *data;
+    size_t len;
+    mproc_error err;
+    char *message; /* owned text behind err.message */
+    mproc_callback cb;
+    mproc_error_callback ecb;
+    void *user;
+};
+
+struct mproc_iter {
+    mproc_pool *pool;
+    struct mproc_iter *next_source; /* lock: in the pool's list while chunks remain to send */
+    int refs;                       /* lock: the caller's + one per task in the pool */
+    mproc_task fn;
+    const unsigned char *items;
+    size_t item_size, count, chunksize, nchunks;
+    size_t submitted; /* lock: chunks made into tasks */
+    size_t delivered; /* lock: chunks whose results arrived */
+    size_t yielded;   /* lock: chunks the caller has moved past (stream) */
+    size_t window;    /* stream: chunks that may be submitted but not yet yielded */
+    int ordered;
+    int collect;   /* map: results go to all[], no window */
+    int abandoned; /* lock: the caller destroyed it */
+    int canceled;  /* lock: the pool was terminated */
+    /* collect */
+    mproc__item *all;
+    mproc__chunk *blocks; /* owners of the bytes all[] points into */
+    /* stream */
+    mproc__chunk **ring; /* ordered: chunk i at ring[i % window] */
+    mproc__chunk *fifo_head, *fifo_tail;
+    mproc__chunk *cur;
+    size_t cur_pos;
+    const mproc_error *last_err;
+};
+
+struct mproc_results {
+    size_t count;
+    mproc__item *items;
+    mproc__chunk *blocks;
+};
+
+typedef struct mproc__defined {
+    mproc_task fn;
+    mproc__buf body; /* the DEFINE frame for fn, ready to send */
+    int status;      /* MPROC_ENOFUNC when fn cannot be located */
+} mproc__defined;
+
+typedef struct mproc__worker {
+    int alive;       /* has a process and a channel */
+    int shutdown;    /* its input has been closed */
+    int kill_reason; /* the code its running task fails with when we killed it */
+    mproc__proc proc;
+    mproc__chan chan;
+    mproc__task *head, *tail; /* sent, unanswered, oldest first: head is the one running */
+    int inflight;
+    uint64_t head_since; /* when head started running, as far as the parent can tell */
+    long sent;           /* tasks sent over its life (max_tasks_per_child) */
+    mproc_task *defined; /* spawn: functions already defined to it */
+    size_t ndefined, capdefined;
+    int answered;          /* sent at least one result: a worker that dies before is suspect */
+    mproc__worker_cfg cfg; /* fork: what the child runs */
+} mproc__worker;
+
+enum { POOL_OPEN, POOL_CLOSED, POOL_TERMINATING, POOL_DONE };
+
+struct mproc_pool {
+    mproc__mutex *lock;
+    mproc__cond *cv; /* waiters of any kind: apply, async, iter, join */
+    mproc__loop *loop;
+    mproc__thread *thread;
+    int refs; /* lock: the caller's + one per live async handle or iterator */
+
+    int nworkers;
+    mproc__worker *workers;
+    int method;
+    mproc_initializer init;
+    unsigned char *initarg;
+    size_t initarg_len;
+    long max_tasks;
+    long task_timeout_ms;
+
+    int state;       /* lock */
+    int thread_done; /* lock */
+    int joined;      /* lock: the thread has been joined */
+    int sleeping;    /* lock: the pool thread waits in the loop and needs a wake */
+    uint64_t next_id;
+    mproc__task *qhead, *qtail; /* lock: waiting for a worker */
+    size_t qlen;
+    mproc_iter *sources;  /* lock: iterators with chunks still to send */
+    int broken;           /* lock: workers keep failing to start: tasks fail at once */
+    mproc__defined *defs; /* pool thread: DEFINE frames by function */
+    size_t ndefs, capdefs;
+    mproc__task *done_head, *done_tail; /* pool thread: completed, callbacks to run */
+    int early_deaths;    /* consecutive workers that died before answering anything */
+    uint64_t respawn_at; /* when to try again after a failed start (0: now) */
+};
+
+/* pool.c */
+int mproc__pool_check_open(mproc_pool *p); /* lock held: MPROC_ESTATE unless open */
+/* Lock held: marks the pool thread as due a wake; returns 1 when the caller must call
+ * mproc__loop_wake(p->loop) after unlocking (the thread sleeps in the loop). */
+int mproc__pool_need_wake(mproc_pool *p);
+/* Lock held: drops one reference; 1 when it was the last (free with mproc__pool_free after
+ * unlocking). */
+int mproc__pool_drop(mproc_pool *p);
+void mproc__pool_free(mproc_pool *p);
+/* Waits on p->cv until *flag is nonzero or the deadline passes (lock held). */
+int mproc__pool_wait(mproc_pool *p, const int *flag, long timeout_ms);
+
+/* async.c: the pool thread delivers a single task's outcome (lock held); for a failure, data
+ * is the message. */
+void mproc__async_complete(mproc_async *a, int code, int status, int exitcode, const void *data,
+                           size_t len);
+/* Runs the callbacks of a completed task (lock not held), then marks it done. */
+void mproc__async_finish(mproc_async *a);
+
+/* map.c */
+/* The next chunk task of an iterator, or NULL (lock held). */
+mproc__task *mproc__iter_next_task(mproc_iter *it);
+/* A chunk's results arrived (lock held); takes ownership of c. */
+void mproc__iter_deliver(mproc_iter *it, mproc__chunk *c);
+void mproc__iter_unref(mproc_iter *it); /* lock held */
+
+/* Builds a chunk of n items that all fail with the same error (lost worker, cancel). */
+mproc__chunk *mproc__chunk_failed(size_t index, size_t n, int code, int exitcode,
+                                  const char *message);
+void mproc__chunk_free(mproc__chunk *c);
+/* A new error owned by c (freed with it); NULL when memory runs out. */
+mproc_error *mproc__chunk_error(mproc__chunk *c, int code, int status, int exitcode,
+                                const char *msg, size_t len);
+/* A chunk of n items with no results yet (items zeroed). */
+mproc__chunk *mproc__chunk_new(size_t index, size_t n);
+
+#endif /* MPROC_POOL_H */
