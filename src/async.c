@@ -42,21 +42,18 @@ void mproc__async_complete(mproc_async *a, int code, int status, int exitcode, c
     a->err.message = a->message != NULL ? a->message : "";
 }
 
-void mproc__async_finish(mproc_async *a)
+void mproc__async_callback(mproc_async *a)
 {
-    mproc_pool *p = a->pool;
-
-    /* Python's order: the callback first, then the result becomes ready to waiters. */
-    if (a->code == MPROC_OK && a->cb != NULL) {
+    if (a->code == MPROC_OK && a->cb != NULL)
         a->cb(a->user, a->data, a->len);
-    } else if (a->code != MPROC_OK && a->ecb != NULL) {
+    else if (a->code != MPROC_OK && a->ecb != NULL)
         a->ecb(a->user, &a->err);
-    }
-    mproc__mutex_lock(p->lock);
+}
+
+void mproc__async_done(mproc_async *a)
+{
     a->done = 1;
-    mproc__cond_broadcast(p->cv);
     async_unref(a);
-    mproc__mutex_unlock(p->lock);
 }
 
 int mproc_pool_apply_async(mproc_pool *p, mproc_task fn, const void *arg, size_t len,
@@ -73,15 +70,16 @@ int mproc_pool_apply_async(mproc_pool *p, mproc_task fn, const void *arg, size_t
         return MPROC_EINVAL;
     if (len > MPROC__WIRE_MAX_ITEM)
         return MPROC_ETOOBIG;
+    /* The task carries its argument in the same allocation. */
     a = mproc__calloc(1, sizeof *a);
-    t = mproc__calloc(1, sizeof *t);
-    if (a == NULL || t == NULL || (t->owned = mproc__malloc(len)) == NULL) {
+    t = len <= SIZE_MAX - sizeof *t ? mproc__malloc(sizeof *t + len) : NULL;
+    if (a == NULL || t == NULL) {
         mproc__free(a);
-        if (t != NULL)
-            mproc__free(t->owned);
         mproc__free(t);
         return MPROC_ENOMEM;
     }
+    memset(t, 0, sizeof *t);
+    t->owned = (unsigned char *)(t + 1);
     if (len > 0)
         memcpy(t->owned, arg, len);
     a->pool = p;
@@ -99,7 +97,6 @@ int mproc_pool_apply_async(mproc_pool *p, mproc_task fn, const void *arg, size_t
     r = mproc__pool_check_open(p);
     if (r < 0) {
         mproc__mutex_unlock(p->lock);
-        mproc__free(t->owned);
         mproc__free(t);
         mproc__free(a);
         return r;

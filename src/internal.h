@@ -88,6 +88,9 @@ long mproc__os_read(mproc__handle h, void *buf, size_t cap);
 /* Writes all bytes or returns a negative code (never raises SIGPIPE). */
 int mproc__os_write_all(mproc__handle h, const void *buf, size_t len);
 void mproc__os_close(mproc__handle h); /* MPROC__INVALID_HANDLE is fine */
+/* A pool worker calls it once: it ignores SIGPIPE from then on (as every Python process does),
+ * so a parent that went away shows as a failed write, and writes cost one system call. */
+void mproc__os_worker_signals(void);
 
 /* -- function pointers across spawn -- */
 typedef void (*mproc__fn)(void);

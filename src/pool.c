@@ -141,7 +141,6 @@ static void push_done(mproc_pool *p, mproc__task *t)
 
 static void free_task(mproc__task *t)
 {
-    mproc__free(t->owned);
     mproc__free(t);
 }
 
@@ -512,19 +511,23 @@ static void dispatch(mproc_pool *p)
 
 /* ---- the pool thread ---- */
 
+/* Lock held; released while the callbacks run. One lock round and one broadcast a batch. */
 static void run_callbacks(mproc_pool *p)
 {
     while (p->done_head != NULL) {
-        mproc__task *t = p->done_head;
+        mproc__task *t, *batch = p->done_head;
         p->done_head = p->done_tail = NULL;
         mproc__mutex_unlock(p->lock);
-        while (t != NULL) {
-            mproc__task *next = t->next;
-            mproc__async_finish(t->async);
-            free_task(t);
-            t = next;
-        }
+        for (t = batch; t != NULL; t = t->next)
+            mproc__async_callback(t->async);
         mproc__mutex_lock(p->lock);
+        while (batch != NULL) {
+            t = batch;
+            batch = t->next;
+            mproc__async_done(t->async);
+            free_task(t);
+        }
+        mproc__cond_broadcast(p->cv);
     }
 }
 
@@ -668,7 +671,6 @@ static void pool_thread(void *arg)
                 worker_died(p, w);
         }
         check_timeouts(p, mproc__os_now_ms());
-        mproc__cond_broadcast(p->cv);
     }
     run_callbacks(p);
     p->thread_done = 1;

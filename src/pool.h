@@ -38,7 +38,7 @@ typedef struct mproc__task {
     mproc_task fn;
     const unsigned char *items; /* count items of item_size bytes */
     size_t item_size, count;
-    unsigned char *owned; /* apply: the copy items points to */
+    unsigned char *owned; /* apply: the argument's copy, in the task's own allocation */
     mproc_async *async;   /* apply / apply_async */
     mproc_iter *iter;     /* map / imap */
     size_t chunk;
@@ -162,8 +162,10 @@ int mproc__pool_wait(mproc_pool *p, const int *flag, long timeout_ms);
  * is the message. */
 void mproc__async_complete(mproc_async *a, int code, int status, int exitcode, const void *data,
                            size_t len);
-/* Runs the callbacks of a completed task (lock not held), then marks it done. */
-void mproc__async_finish(mproc_async *a);
+/* Python's order: the callback runs first (lock not held), then the result becomes ready to
+ * waiters (mproc__async_done, lock held; the caller broadcasts). */
+void mproc__async_callback(mproc_async *a);
+void mproc__async_done(mproc_async *a);
 
 /* map.c */
 /* The next chunk task of an iterator, or NULL (lock held). */

@@ -201,6 +201,7 @@ int mproc__worker_main(const mproc__worker_cfg *cfg)
 
     memset(&w, 0, sizeof w);
     w.cfg = cfg;
+    mproc__os_worker_signals();
     if (cfg->init != NULL && cfg->init(cfg->initarg_len ? cfg->initarg : NULL, cfg->initarg_len))
         return MPROC__EXIT_INIT;
     for (;;) {

@@ -1,0 +1,140 @@
+/* The spawned child's side: finding the marker, crash-to-exit-code mapping, and exit. */
+#include "win32.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#define MARKER "--mproc-child="
+
+/* A decimal handle value: digits only, no sign except the "-1" of an invalid handle, no
+ * leading zeros, no overflow. Returns the position after it, or NULL. */
+static const char *parse_handle(const char *s, mproc__handle *out)
+{
+    uintptr_t v = 0;
+    const char *p = s;
+
+    if (p[0] == '-') {
+        if (p[1] != '1')
+            return NULL;
+        *out = MPROC__INVALID_HANDLE;
+        return p + 2;
+    }
+    if (*p < '0' || *p > '9' || (p[0] == '0' && p[1] >= '0' && p[1] <= '9'))
+        return NULL;
+    for (; *p >= '0' && *p <= '9'; p++) {
+        unsigned d = (unsigned)(*p - '0');
+        if (v > ((uintptr_t)INTPTR_MAX - d) / 10)
+            return NULL;
+        v = v * 10 + d;
+    }
+    *out = (mproc__handle)v;
+    return p;
+}
+
+int mproc__os_child_args(int argc, char **argv, mproc__handle *in, mproc__handle *out)
+{
+    const char *p;
+    mproc__handle a, b;
+    size_t i;
+
+    if (argc < 2 || argv == NULL || argv[1] == NULL)
+        return 0;
+    p = argv[1];
+    for (i = 0; MARKER[i] != '\0'; i++)
+        if (p[i] != MARKER[i])
+            return 0;
+    p = parse_handle(p + i, &a);
+    if (p == NULL || *p != ',' || a == MPROC__INVALID_HANDLE || a == 0)
+        return 0;
+    p = parse_handle(p + 1, &b);
+    if (p == NULL || *p != '\0')
+        return 0;
+    *in = a;
+    *out = b;
+    return 1;
+}
+
+/* The exit code that says "ended by signal sig", as a POSIX parent would see it. */
+static UINT signal_exit(int sig)
+{
+    return (UINT)(MPROC__SIGNAL_EXIT_BASE + sig);
+}
+
+static LONG WINAPI crash_filter(EXCEPTION_POINTERS *info)
+{
+    DWORD code =
+        info != NULL && info->ExceptionRecord != NULL ? info->ExceptionRecord->ExceptionCode : 0;
+    int sig;
+    switch (code) {
+    case EXCEPTION_ACCESS_VIOLATION:
+    case EXCEPTION_STACK_OVERFLOW:
+    case EXCEPTION_IN_PAGE_ERROR:
+    case EXCEPTION_ARRAY_BOUNDS_EXCEEDED:
+    case EXCEPTION_DATATYPE_MISALIGNMENT:
+    case EXCEPTION_GUARD_PAGE:
+    case EXCEPTION_INVALID_HANDLE:
+        sig = 11; /* SIGSEGV */
+        break;
+    case EXCEPTION_INT_DIVIDE_BY_ZERO:
+    case EXCEPTION_INT_OVERFLOW:
+    case EXCEPTION_FLT_DIVIDE_BY_ZERO:
+    case EXCEPTION_FLT_OVERFLOW:
+    case EXCEPTION_FLT_UNDERFLOW:
+    case EXCEPTION_FLT_INEXACT_RESULT:
+    case EXCEPTION_FLT_INVALID_OPERATION:
+    case EXCEPTION_FLT_DENORMAL_OPERAND:
+    case EXCEPTION_FLT_STACK_CHECK:
+        sig = 8; /* SIGFPE */
+        break;
+    case EXCEPTION_ILLEGAL_INSTRUCTION:
+    case EXCEPTION_PRIV_INSTRUCTION:
+        sig = 4; /* SIGILL */
+        break;
+    case EXCEPTION_BREAKPOINT:
+    case EXCEPTION_SINGLE_STEP:
+        sig = 5; /* SIGTRAP */
+        break;
+    default:
+        /* Anything else unhandled (a C++ exception, a noncontinuable one) ends the program as
+         * std::terminate would on POSIX: by abort. */
+        sig = 6; /* SIGABRT */
+        break;
+    }
+    /* TerminateProcess, not ExitProcess: no DLL detach code runs in a process whose state is
+     * broken, and no stdio is flushed, as with a POSIX signal. */
+    TerminateProcess(GetCurrentProcess(), signal_exit(sig));
+    return EXCEPTION_EXECUTE_HANDLER;
+}
+
+static void abort_handler(int sig)
+{
+    (void)sig;
+    TerminateProcess(GetCurrentProcess(), signal_exit(6)); /* SIGABRT */
+}
+
+void mproc__os_child_setup(int daemon, long parent_pid)
+{
+    ULONG guarantee = 32768;
+
+    /* Nothing for daemon: the parent put this process in a job that dies with it. */
+    (void)daemon;
+    mproc__w32_set_parent_pid(parent_pid);
+
+    /* No dialog box for a crash or a missing drive: a child fails, it never waits for a click. */
+    SetErrorMode(SEM_FAILCRITICALERRORS | SEM_NOGPFAULTERRORBOX | SEM_NOOPENFILEERRORBOX);
+    /* Leaves the filter room to run after a stack overflow on the main thread. */
+    SetThreadStackGuarantee(&guarantee);
+    SetUnhandledExceptionFilter(crash_filter);
+    signal(SIGABRT, abort_handler);
+#ifdef _MSC_VER
+    /* No "abort() has been called" box and no Watson report, which would bypass the handler. */
+    _set_abort_behavior(0, _WRITE_ABORT_MSG | _CALL_REPORTFAULT);
+#endif
+}
+
+void mproc__os_exit(int code)
+{
+    fflush(NULL);
+    ExitProcess((UINT)code);
+}

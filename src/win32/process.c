@@ -1,0 +1,406 @@
+/* Children on Windows: CreateProcessW of this same executable with the channel handles on the
+ * command line, an explicit inheritance list, and a job object for daemon children. */
+#include "win32.h"
+
+#include <string.h>
+
+#define MARKER L" --mproc-child="
+
+/* The exit codes TerminateProcess gives, which mproc__os_wait maps back to -SIGTERM / -SIGKILL. */
+static UINT signal_kill_code(void)
+{
+    return (UINT)(MPROC__SIGNAL_EXIT_BASE + MPROC__SIGKILL);
+}
+
+static UINT signal_term_code(void)
+{
+    return (UINT)(MPROC__SIGNAL_EXIT_BASE + MPROC__SIGTERM);
+}
+
+/* ---- the command line ---- */
+
+/* Appends arg to out (when out is not NULL) quoted so that CommandLineToArgvW and the C
+ * runtime's argv parser give back exactly arg; returns the number of characters. Backslashes
+ * are literal except in a run that ends at a quote, where each one is doubled (and the quote
+ * escaped) so the run survives. */
+static size_t quote_arg(const wchar_t *arg, int force, wchar_t *out)
+{
+    size_t n = 0, slashes;
+    const wchar_t *p;
+    int needs = force || arg[0] == L'\0';
+
+    for (p = arg; *p != L'\0' && !needs; p++)
+        needs = *p == L' ' || *p == L'\t' || *p == L'\n' || *p == L'\v' || *p == L'"';
+    if (!needs) {
+        for (p = arg; *p != L'\0'; p++) {
+            if (out != NULL)
+                out[n] = *p;
+            n++;
+        }
+        return n;
+    }
+    if (out != NULL)
+        out[n] = L'"';
+    n++;
+    for (p = arg;; p++) {
+        size_t i, copies;
+        slashes = 0;
+        while (*p == L'\\') {
+            slashes++;
+            p++;
+        }
+        /* Before a quote (the argument's own or the closing one) a run of backslashes is
+         * doubled; elsewhere it stands as it is. */
+        copies = *p == L'"' || *p == L'\0' ? slashes * 2 : slashes;
+        for (i = 0; i < copies; i++) {
+            if (out != NULL)
+                out[n] = L'\\';
+            n++;
+        }
+        if (*p == L'\0')
+            break;
+        if (*p == L'"') {
+            if (out != NULL)
+                out[n] = L'\\';
+            n++;
+        }
+        if (out != NULL)
+            out[n] = *p;
+        n++;
+    }
+    if (out != NULL)
+        out[n] = L'"';
+    n++;
+    return n;
+}
+
+/* Writes v in decimal (-1 for an invalid handle); returns the number of characters. */
+static size_t put_handle(mproc__handle v, wchar_t *out)
+{
+    wchar_t digits[24];
+    size_t n = 0, i;
+    uintptr_t u;
+
+    if (v == MPROC__INVALID_HANDLE) {
+        out[0] = L'-';
+        out[1] = L'1';
+        return 2;
+    }
+    u = (uintptr_t)v;
+    do {
+        digits[n++] = (wchar_t)(L'0' + (wchar_t)(u % 10));
+        u /= 10;
+    } while (u != 0);
+    for (i = 0; i < n; i++)
+        out[i] = digits[n - 1 - i];
+    return n;
+}
+
+/* "<exe>" --mproc-child=<in>,<out>, malloc'd. */
+static wchar_t *build_command_line(const wchar_t *exe, mproc__handle in, mproc__handle out)
+{
+    size_t exe_len = quote_arg(exe, 1, NULL);
+    size_t marker_len = sizeof MARKER / sizeof MARKER[0] - 1;
+    size_t n;
+    /* Two decimal handles of at most 20 digits, the comma and the terminator. */
+    wchar_t *cmd = mproc__malloc((exe_len + marker_len + 2 * 24 + 2) * sizeof *cmd);
+    if (cmd == NULL)
+        return NULL;
+    n = quote_arg(exe, 1, cmd);
+    memcpy(cmd + n, MARKER, marker_len * sizeof *cmd);
+    n += marker_len;
+    n += put_handle(in, cmd + n);
+    cmd[n++] = L',';
+    n += put_handle(out, cmd + n);
+    cmd[n] = L'\0';
+    return cmd;
+}
+
+/* ---- the inheritance list ---- */
+
+/* Adds h to the list unless it is already there: a duplicate makes CreateProcess fail with
+ * ERROR_INVALID_PARAMETER. */
+static void list_add(HANDLE *list, DWORD *n, HANDLE h)
+{
+    DWORD i;
+    for (i = 0; i < *n; i++)
+        if (list[i] == h)
+            return;
+    list[(*n)++] = h;
+}
+
+/* A standard handle the child may get: valid, and inheritable (made so when it is not; left
+ * so, since another thread's spawn may be listing it at the same time). NULL otherwise. */
+static HANDLE usable_std_handle(DWORD which)
+{
+    HANDLE h = GetStdHandle(which);
+    DWORD flags;
+    if (h == NULL || h == INVALID_HANDLE_VALUE)
+        return NULL;
+    if (!GetHandleInformation(h, &flags))
+        return NULL;
+    if (!(flags & HANDLE_FLAG_INHERIT) &&
+        !SetHandleInformation(h, HANDLE_FLAG_INHERIT, HANDLE_FLAG_INHERIT))
+        return NULL;
+    return h;
+}
+
+/* ---- the job of a daemon child ---- */
+
+static HANDLE create_kill_job(void)
+{
+    JOBOBJECT_EXTENDED_LIMIT_INFORMATION info;
+    HANDLE job = CreateJobObjectW(NULL, NULL); /* not inheritable */
+    if (job == NULL)
+        return NULL;
+    memset(&info, 0, sizeof info);
+    /* When the last handle to the job closes (this process ends, even by a crash), every
+     * process in it is killed. No crash dialog may hold a dying child up either. */
+    info.BasicLimitInformation.LimitFlags =
+        JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE | JOB_OBJECT_LIMIT_DIE_ON_UNHANDLED_EXCEPTION;
+    if (!SetInformationJobObject(job, JobObjectExtendedLimitInformation, &info, sizeof info)) {
+        DWORD err = GetLastError();
+        CloseHandle(job);
+        SetLastError(err);
+        return NULL;
+    }
+    return job;
+}
+
+/* ---- spawn ---- */
+
+int mproc__os_spawn(const mproc__spawn_spec *spec, mproc__proc *p)
+{
+    HANDLE in = MPROC__H(spec->child_in), out = MPROC__H(spec->child_out);
+    int has_out = spec->child_out != MPROC__INVALID_HANDLE && spec->child_out != 0;
+    HANDLE list[5];
+    DWORD nlist = 0, flags, err = ERROR_SUCCESS;
+    wchar_t *exe = NULL, *cmd = NULL;
+    LPPROC_THREAD_ATTRIBUTE_LIST attrs = NULL;
+    int attrs_ready = 0, in_inherit = 0, out_inherit = 0;
+    SIZE_T attrs_size = 0;
+    HANDLE job = NULL;
+    STARTUPINFOEXW si;
+    PROCESS_INFORMATION pi;
+    int r = MPROC_OK;
+
+    p->pid = 0;
+    p->h = p->aux = MPROC__INVALID_HANDLE;
+    p->reaped = p->exitcode = p->signaled = 0;
+    pi.hProcess = pi.hThread = NULL;
+
+    if (spec->method == MPROC_START_FORK)
+        return MPROC_ENOTSUP;
+    if (spec->method != MPROC_START_SPAWN || spec->child_in == MPROC__INVALID_HANDLE ||
+        spec->child_in == 0)
+        return MPROC_EINVAL;
+
+    exe = mproc__w32_module_path(NULL);
+    if (exe == NULL) {
+        err = GetLastError();
+        goto finish;
+    }
+    cmd = build_command_line(exe, spec->child_in, spec->child_out);
+    if (cmd == NULL) {
+        r = MPROC_ENOMEM;
+        goto finish;
+    }
+    if (spec->daemon) {
+        job = create_kill_job();
+        if (job == NULL) {
+            err = GetLastError();
+            goto finish;
+        }
+    }
+
+    memset(&si, 0, sizeof si);
+    si.StartupInfo.cb = sizeof si;
+    si.StartupInfo.dwFlags = STARTF_USESTDHANDLES;
+    si.StartupInfo.hStdInput = usable_std_handle(STD_INPUT_HANDLE);
+    si.StartupInfo.hStdOutput = usable_std_handle(STD_OUTPUT_HANDLE);
+    si.StartupInfo.hStdError = usable_std_handle(STD_ERROR_HANDLE);
+
+    /* Exactly these handles cross: the channel ends and the standard handles. Other handles
+     * that happen to be inheritable (another thread's pipes, the user's files) stay here. */
+    list_add(list, &nlist, in);
+    if (has_out)
+        list_add(list, &nlist, out);
+    if (si.StartupInfo.hStdInput != NULL)
+        list_add(list, &nlist, si.StartupInfo.hStdInput);
+    if (si.StartupInfo.hStdOutput != NULL)
+        list_add(list, &nlist, si.StartupInfo.hStdOutput);
+    if (si.StartupInfo.hStdError != NULL)
+        list_add(list, &nlist, si.StartupInfo.hStdError);
+
+    InitializeProcThreadAttributeList(NULL, 1, 0, &attrs_size);
+    attrs = mproc__malloc(attrs_size);
+    if (attrs == NULL) {
+        r = MPROC_ENOMEM;
+        goto finish;
+    }
+    if (!InitializeProcThreadAttributeList(attrs, 1, 0, &attrs_size)) {
+        err = GetLastError();
+        goto finish;
+    }
+    attrs_ready = 1;
+    if (!UpdateProcThreadAttribute(attrs, 0, PROC_THREAD_ATTRIBUTE_HANDLE_LIST, list,
+                                   nlist * sizeof list[0], NULL, NULL)) {
+        err = GetLastError();
+        goto finish;
+    }
+    si.lpAttributeList = attrs;
+
+    /* The channel ends are inheritable only for this call. A listed handle must be
+     * inheritable; one not listed is not passed even when it is, so a concurrent spawn on
+     * another thread (which lists its own) cannot pick these up. */
+    if (!GetHandleInformation(in, &flags)) {
+        err = GetLastError();
+        goto finish;
+    }
+    if (!(flags & HANDLE_FLAG_INHERIT)) {
+        if (!SetHandleInformation(in, HANDLE_FLAG_INHERIT, HANDLE_FLAG_INHERIT)) {
+            err = GetLastError();
+            goto finish;
+        }
+        in_inherit = 1;
+    }
+    if (has_out) {
+        if (!GetHandleInformation(out, &flags)) {
+            err = GetLastError();
+            goto finish;
+        }
+        if (!(flags & HANDLE_FLAG_INHERIT)) {
+            if (!SetHandleInformation(out, HANDLE_FLAG_INHERIT, HANDLE_FLAG_INHERIT)) {
+                err = GetLastError();
+                goto finish;
+            }
+            out_inherit = 1;
+        }
+    }
+
+    /* A daemon child starts suspended so it runs no instruction outside its job. */
+    flags = EXTENDED_STARTUPINFO_PRESENT | CREATE_UNICODE_ENVIRONMENT |
+            (spec->daemon ? CREATE_SUSPENDED : 0);
+    if (!CreateProcessW(exe, cmd, NULL, NULL, TRUE, flags, NULL, NULL, &si.StartupInfo, &pi)) {
+        err = GetLastError();
+        goto finish;
+    }
+    if (job != NULL) {
+        if (!AssignProcessToJobObject(job, pi.hProcess) || ResumeThread(pi.hThread) == (DWORD)-1) {
+            err = GetLastError();
+            TerminateProcess(pi.hProcess, signal_kill_code());
+            WaitForSingleObject(pi.hProcess, INFINITE);
+            CloseHandle(pi.hProcess);
+            pi.hProcess = NULL;
+            goto finish;
+        }
+    }
+    p->pid = (long)pi.dwProcessId;
+    p->h = MPROC__HV(pi.hProcess);
+    p->aux = job != NULL ? MPROC__HV(job) : MPROC__INVALID_HANDLE;
+    job = NULL;
+    pi.hProcess = NULL;
+
+finish:
+    if (in_inherit)
+        SetHandleInformation(in, HANDLE_FLAG_INHERIT, 0);
+    if (out_inherit)
+        SetHandleInformation(out, HANDLE_FLAG_INHERIT, 0);
+    if (pi.hThread != NULL)
+        CloseHandle(pi.hThread);
+    if (job != NULL)
+        CloseHandle(job);
+    if (attrs_ready)
+        DeleteProcThreadAttributeList(attrs);
+    mproc__free(attrs);
+    mproc__free(cmd);
+    mproc__free(exe);
+    if (r == MPROC_OK && err != ERROR_SUCCESS)
+        r = mproc__sys_error((long)err);
+    return r;
+}
+
+/* ---- wait, signal, close ---- */
+
+/* An exit code in Python's form: -N for "ended by signal N" (our own codes from the child's
+ * crash filter and from TerminateProcess), and a few crash statuses that got past the filter
+ * (a crash before it was installed, or __fastfail) mapped the same way. */
+static int map_exit_code(DWORD code)
+{
+    if (code >= MPROC__SIGNAL_EXIT_BASE && code < MPROC__SIGNAL_EXIT_BASE + 64)
+        return -(int)(code - MPROC__SIGNAL_EXIT_BASE);
+    switch (code) {
+    case 0xC0000005: /* STATUS_ACCESS_VIOLATION */
+    case 0xC00000FD: /* STATUS_STACK_OVERFLOW */
+        return -11;
+    case 0xC0000409: /* STATUS_STACK_BUFFER_OVERRUN: __fastfail, as abort() may use */
+        return -6;
+    case 0xC000001D: /* STATUS_ILLEGAL_INSTRUCTION */
+        return -4;
+    case 0xC0000094: /* STATUS_INTEGER_DIVIDE_BY_ZERO */
+        return -8;
+    default:
+        return (int)code;
+    }
+}
+
+int mproc__os_wait(mproc__proc *p, long timeout_ms)
+{
+    uint64_t start = timeout_ms > 0 ? mproc__w32_now_ms() : 0;
+    DWORD code, w;
+
+    if (p->reaped)
+        return MPROC_OK;
+    if (p->h == MPROC__INVALID_HANDLE || p->h == 0)
+        return mproc__sys_error(ERROR_INVALID_HANDLE);
+    for (;;) {
+        w = WaitForSingleObject(MPROC__H(p->h), mproc__w32_remaining(start, timeout_ms));
+        if (w == WAIT_OBJECT_0)
+            break;
+        if (w == WAIT_FAILED)
+            return mproc__sys_error((long)GetLastError());
+        /* A wait may time out up to a tick early: wait out the rest. */
+        if (timeout_ms <= 0 || mproc__w32_remaining(start, timeout_ms) == 0)
+            return MPROC_ETIMEDOUT;
+    }
+    if (!GetExitCodeProcess(MPROC__H(p->h), &code))
+        return mproc__sys_error((long)GetLastError());
+    p->exitcode = map_exit_code(code);
+    p->reaped = 1;
+    return MPROC_OK;
+}
+
+int mproc__os_signal(mproc__proc *p, int hard)
+{
+    HANDLE h = MPROC__H(p->h);
+    DWORD err;
+
+    if (p->reaped)
+        return MPROC_OK;
+    if (p->h == MPROC__INVALID_HANDLE || p->h == 0)
+        return mproc__sys_error(ERROR_INVALID_HANDLE);
+    if (WaitForSingleObject(h, 0) == WAIT_OBJECT_0)
+        return MPROC_OK;
+    if (TerminateProcess(h, hard ? signal_kill_code() : signal_term_code())) {
+        p->signaled = hard ? MPROC__SIGKILL : MPROC__SIGTERM;
+        return MPROC_OK;
+    }
+    /* A process that is ending refuses with ERROR_ACCESS_DENIED. */
+    err = GetLastError();
+    if (WaitForSingleObject(h, 0) == WAIT_OBJECT_0)
+        return MPROC_OK;
+    return mproc__sys_error((long)err);
+}
+
+/* Closing the job kills a daemon child that still runs: the front end waits for (or kills and
+ * reaps) the child first. */
+void mproc__os_proc_close(mproc__proc *p)
+{
+    DWORD saved = GetLastError();
+    if (p->h != MPROC__INVALID_HANDLE && p->h != 0)
+        CloseHandle(MPROC__H(p->h));
+    if (p->aux != MPROC__INVALID_HANDLE && p->aux != 0)
+        CloseHandle(MPROC__H(p->aux));
+    p->h = p->aux = MPROC__INVALID_HANDLE;
+    SetLastError(saved);
+}
