@@ -107,7 +107,6 @@ int mproc_pool_apply_async(mproc_pool *p, mproc_task fn, const void *arg, size_t
     else
         p->qhead = t;
     p->qtail = t;
-    p->qlen++;
     if (out != NULL)
         p->refs++;
     wake = mproc__pool_need_wake(p);

@@ -102,17 +102,25 @@ void mproc__iter_unref(mproc_iter *it)
 mproc__task *mproc__iter_next_task(mproc_iter *it)
 {
     mproc__task *t;
-    size_t first;
+    size_t first, count, bytes;
 
     if (!it->collect && it->submitted - it->yielded >= it->window)
         return NULL;
-    t = mproc__calloc(1, sizeof *t);
+    first = it->submitted * it->chunksize;
+    count = it->count - first < it->chunksize ? it->count - first : it->chunksize;
+    bytes = count * it->item_size;
+    /* The chunk carries a copy of its items, so the caller's array is read only here, under
+     * the lock: an iterator destroyed meanwhile can free it at once. */
+    t = mproc__malloc(sizeof *t + bytes);
     if (t == NULL)
         return NULL; /* tried again at the next turn of the pool thread */
+    memset(t, 0, sizeof *t);
+    t->owned = (unsigned char *)(t + 1);
+    if (bytes > 0)
+        memcpy(t->owned, it->items + first * it->item_size, bytes);
+    t->items = t->owned;
     t->chunk = it->submitted++;
-    first = t->chunk * it->chunksize;
-    t->count = it->count - first < it->chunksize ? it->count - first : it->chunksize;
-    t->items = it->items + first * it->item_size;
+    t->count = count;
     t->item_size = it->item_size;
     t->fn = it->fn;
     t->iter = it;
@@ -332,6 +340,7 @@ static void iter_release(mproc_iter *it)
     mproc_iter **link;
     mproc__mutex_lock(p->lock);
     it->abandoned = 1;
+    p->purge = 1;
     for (link = &p->sources; *link != NULL; link = &(*link)->next_source) {
         if (*link == it) {
             *link = it->next_source;

@@ -42,6 +42,7 @@ typedef struct mproc__task {
     mproc_async *async;   /* apply / apply_async */
     mproc_iter *iter;     /* map / imap */
     size_t chunk;
+    mproc__chunk *result; /* a finished chunk's results, until delivered under the lock */
 } mproc__task;
 
 struct mproc_async {
@@ -130,21 +131,33 @@ struct mproc_pool {
     long max_tasks;
     long task_timeout_ms;
 
-    int state;       /* lock */
-    int thread_done; /* lock */
-    int joined;      /* lock: the thread has been joined */
-    int sleeping;    /* lock: the pool thread waits in the loop and needs a wake */
+    /* Shared with callers, under lock. */
+    int state;
+    int thread_done;
+    int joined;   /* the thread has been joined */
+    int sleeping; /* the pool thread is due to wait in the loop: a submitter must wake it */
+    int purge;    /* an iterator was abandoned: drop its queued chunks */
     uint64_t next_id;
-    mproc__task *qhead, *qtail; /* lock: waiting for a worker */
-    size_t qlen;
-    mproc_iter *sources;  /* lock: iterators with chunks still to send */
-    int broken;           /* lock: workers keep failing to start: tasks fail at once */
-    mproc__defined *defs; /* pool thread: DEFINE frames by function */
+    mproc__task *qhead, *qtail; /* submitted, not yet taken by the pool thread */
+    mproc_iter *sources;        /* iterators with chunks still to send */
+
+    /* The pool thread's own (creation and termination aside, which run alone). */
+    mproc__task *pq_head, *pq_tail; /* taken from callers or put back after a death */
+    size_t pq_len;
+    mproc__task *done_head, *done_tail; /* finished asyncs: callbacks, then ready */
+    mproc__task *dlv_head, *dlv_tail;   /* finished chunks: delivered in the locked phase */
+    mproc__defined *defs;               /* DEFINE frames by function */
     size_t ndefs, capdefs;
-    mproc__task *done_head, *done_tail; /* pool thread: completed, callbacks to run */
+    int broken;          /* workers keep failing to start: tasks fail at once */
     int early_deaths;    /* consecutive workers that died before answering anything */
     uint64_t respawn_at; /* when to try again after a failed start (0: now) */
 };
+
+/* pool_thread.c */
+void mproc__pool_thread(void *arg);
+int mproc__pool_start_worker(mproc_pool *p, mproc__worker *w);
+/* Kills every worker and fails every task (lock held, the thread not running). */
+void mproc__pool_terminate_workers(mproc_pool *p);
 
 /* pool.c */
 int mproc__pool_check_open(mproc_pool *p); /* lock held: MPROC_ESTATE unless open */

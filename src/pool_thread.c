@@ -1,0 +1,768 @@
+/* The pool thread: one thread in the parent moves tasks out to the workers and results back
+ * in, notices workers that die and runs the callbacks.
+ *
+ * Each turn has a short locked phase (take what callers queued, hand finished work back) and an
+ * unlocked phase (dispatch, I/O, results, callbacks) on state only this thread touches. Callers
+ * and the thread so meet once a turn, not once a task. */
+#include "pool.h"
+#include "wire.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* How many tasks may wait in one worker's pipe beyond the one it runs. Deep pipelining makes
+ * trivial tasks cost a fraction of a round trip; it is only used when the backlog is deep, so
+ * a few long tasks still spread over every worker. */
+#define MAX_DEPTH 64
+/* Workers that die while booting this many times in a row mark the pool broken. */
+#define MAX_EARLY_DEATHS 3
+/* Wait before trying again to start a worker the OS refused. */
+#define RESPAWN_DELAY_MS 100
+
+/* Lock held. */
+static int work_remains(const mproc_pool *p)
+{
+    int i;
+    if (p->qhead != NULL || p->sources != NULL || p->pq_head != NULL)
+        return 1;
+    for (i = 0; i < p->nworkers; i++)
+        if (p->workers[i].inflight > 0)
+            return 1;
+    return 0;
+}
+
+/* ---- worker start and stop ---- */
+
+static int worker_fork_main(void *ctx)
+{
+    return mproc__worker_main(ctx);
+}
+
+static int encode_worker_boot(const mproc_pool *p, mproc__buf *b)
+{
+    mproc__wr w;
+    size_t start;
+    int fnstatus = MPROC_OK;
+    static const char name[] = "PoolWorker";
+
+    w.b = b;
+    w.err = 0;
+    start = mproc__wr_frame_begin(&w, MPROC__MSG_BOOT);
+    mproc__wr_u8(&w, MPROC__BOOT_WORKER);
+    mproc__wr_u8(&w, 0);
+    mproc__wr_u32(&w, (uint32_t)(p->max_tasks > 0 ? p->max_tasks : 0));
+    mproc__wr_u64(&w, (uint64_t)(int64_t)mproc__os_getpid());
+    mproc__wr_blob(&w, name, sizeof name - 1);
+    mproc__wr_fn(&w, NULL, &fnstatus);
+    mproc__wr_blob(&w, NULL, 0);
+    mproc__wr_fn(&w, (mproc__fn)p->init, &fnstatus);
+    mproc__wr_blob(&w, p->initarg, p->initarg_len);
+    if (fnstatus < 0)
+        return fnstatus;
+    return mproc__wr_frame_end(&w, start);
+}
+
+int mproc__pool_start_worker(mproc_pool *p, mproc__worker *w)
+{
+    mproc__handle task_rd = MPROC__INVALID_HANDLE, task_wr = MPROC__INVALID_HANDLE;
+    mproc__handle res_rd = MPROC__INVALID_HANDLE, res_wr = MPROC__INVALID_HANDLE;
+    mproc__spawn_spec spec;
+    int r;
+
+    memset(&w->chan, 0, sizeof w->chan);
+    memset(&w->proc, 0, sizeof w->proc);
+    w->proc.h = w->proc.aux = MPROC__INVALID_HANDLE;
+    w->head = w->tail = NULL;
+    w->inflight = 0;
+    w->sent = 0;
+    w->ndefined = 0;
+    w->shutdown = 0;
+    w->kill_reason = 0;
+    w->answered = 0;
+
+    r = mproc__os_pipe(&task_rd, &task_wr);
+    if (r < 0)
+        goto fail;
+    r = mproc__os_pipe(&res_rd, &res_wr);
+    if (r < 0)
+        goto fail;
+    if (p->method == MPROC_START_SPAWN) {
+        r = encode_worker_boot(p, &w->chan.out);
+        if (r < 0)
+            goto fail;
+    }
+
+    memset(&spec, 0, sizeof spec);
+    spec.method = p->method;
+    spec.child_in = task_rd;
+    spec.child_out = res_wr;
+    memset(&w->cfg, 0, sizeof w->cfg);
+    w->cfg.in = task_rd;
+    w->cfg.out = res_wr;
+    w->cfg.direct = 1;
+    w->cfg.init = p->init;
+    w->cfg.initarg = p->initarg;
+    w->cfg.initarg_len = p->initarg_len;
+    w->cfg.max_tasks = (uint32_t)(p->max_tasks > 0 ? p->max_tasks : 0);
+    spec.fork_main = worker_fork_main;
+    spec.fork_ctx = &w->cfg;
+    r = mproc__os_spawn(&spec, &w->proc);
+    mproc__os_close(task_rd);
+    mproc__os_close(res_wr);
+    task_rd = res_wr = MPROC__INVALID_HANDLE;
+    if (r < 0)
+        goto fail;
+    r = mproc__loop_add(p->loop, &w->chan, res_rd, task_wr);
+    if (r < 0) {
+        mproc__os_signal(&w->proc, 1);
+        mproc__os_wait(&w->proc, MPROC_FOREVER);
+        mproc__os_proc_close(&w->proc);
+        goto fail;
+    }
+    w->alive = 1;
+    return MPROC_OK;
+
+fail:
+    mproc__os_close(task_rd);
+    mproc__os_close(task_wr);
+    mproc__os_close(res_rd);
+    mproc__os_close(res_wr);
+    mproc__buf_free(&w->chan.out);
+    return r;
+}
+
+/* ---- task outcomes ---- */
+
+static void push_done(mproc_pool *p, mproc__task *t)
+{
+    t->next = NULL;
+    if (p->done_tail != NULL)
+        p->done_tail->next = t;
+    else
+        p->done_head = t;
+    p->done_tail = t;
+}
+
+static void free_task(mproc__task *t)
+{
+    mproc__free(t);
+}
+
+static void push_delivery(mproc_pool *p, mproc__task *t)
+{
+    /* The delivery list is read in the locked phase; this thread only appends to it, and only
+     * while it holds the lock or before the next locked phase, which is the same thread. */
+    t->next = NULL;
+    if (p->dlv_tail != NULL)
+        p->dlv_tail->next = t;
+    else
+        p->dlv_head = t;
+    p->dlv_tail = t;
+}
+
+/* Fails every item of t with one error. */
+static void fail_task(mproc_pool *p, mproc__task *t, int code, int exitcode, const char *msg)
+{
+    if (t->async != NULL) {
+        mproc__async_complete(t->async, code, 0, exitcode, msg, strlen(msg));
+        push_done(p, t);
+        return;
+    }
+    t->result = mproc__chunk_failed(t->chunk, t->count, code, exitcode, msg);
+    push_delivery(p, t);
+}
+
+static void fail_list(mproc_pool *p, mproc__task *t, int code, const char *msg)
+{
+    while (t != NULL) {
+        mproc__task *next = t->next;
+        fail_task(p, t, code, 0, msg);
+        t = next;
+    }
+}
+
+/* Puts a list of unstarted tasks back at the front of the private queue, in order. */
+static void requeue(mproc_pool *p, mproc__task *first, mproc__task *last, size_t n)
+{
+    if (first == NULL)
+        return;
+    last->next = p->pq_head;
+    p->pq_head = first;
+    if (p->pq_tail == NULL)
+        p->pq_tail = last;
+    p->pq_len += n;
+}
+
+static mproc__task *pop_head(mproc__worker *w)
+{
+    mproc__task *t = w->head;
+    w->head = t->next;
+    if (w->head == NULL)
+        w->tail = NULL;
+    w->inflight--;
+    t->next = NULL;
+    return t;
+}
+
+/* Decodes one RESULT frame for w's running task. */
+static int take_result(mproc_pool *p, mproc__worker *w, const unsigned char *body, size_t len)
+{
+    mproc__task *t = w->head;
+    mproc__rd r;
+    mproc__chunk *c;
+    size_t i;
+
+    if (t == NULL)
+        return MPROC_EPROTO;
+    mproc__rd_init(&r, body, len);
+    if (mproc__rd_u64(&r) != t->id || mproc__rd_u32(&r) != t->count || r.err)
+        return MPROC_EPROTO;
+
+    if (t->async != NULL) {
+        int code = (int32_t)mproc__rd_u32(&r);
+        int status = (int32_t)mproc__rd_u32(&r);
+        size_t n;
+        const unsigned char *data = mproc__rd_blob(&r, &n);
+        if (r.err || r.left != 0 || code > 0 || code < MPROC__ERRNO_LAST)
+            return MPROC_EPROTO;
+        pop_head(w);
+        mproc__async_complete(t->async, code, status, 0, data, n);
+        push_done(p, t);
+        return MPROC_OK;
+    }
+
+    /* A chunk: keep the body as one block and point the items into it. */
+    c = mproc__chunk_new(t->chunk, t->count);
+    if (c == NULL || (c->block = mproc__malloc(len)) == NULL) {
+        mproc__chunk_free(c);
+        return MPROC_ENOMEM;
+    }
+    memcpy(c->block, body, len);
+    mproc__rd_init(&r, c->block, len);
+    mproc__rd_u64(&r);
+    mproc__rd_u32(&r);
+    for (i = 0; i < t->count; i++) {
+        int code = (int32_t)mproc__rd_u32(&r);
+        int status = (int32_t)mproc__rd_u32(&r);
+        size_t n;
+        const unsigned char *data = mproc__rd_blob(&r, &n);
+        if (r.err || code > 0 || code < MPROC__ERRNO_LAST)
+            break;
+        c->items[i].code = code;
+        if (code == MPROC_OK) {
+            c->items[i].data = data;
+            c->items[i].len = n;
+        } else {
+            c->items[i].err = mproc__chunk_error(c, code, status, 0, (const char *)data, n);
+        }
+    }
+    if (i < t->count || r.left != 0) {
+        mproc__chunk_free(c);
+        return MPROC_EPROTO;
+    }
+    pop_head(w);
+    t->result = c;
+    push_delivery(p, t);
+    return MPROC_OK;
+}
+
+static void kill_worker(mproc__worker *w, int reason)
+{
+    if (w->kill_reason == 0)
+        w->kill_reason = reason;
+    mproc__os_signal(&w->proc, 1);
+}
+
+static void read_results(mproc_pool *p, mproc__worker *w)
+{
+    mproc__buf *in = &w->chan.in;
+    while (w->kill_reason == 0) {
+        const unsigned char *body;
+        size_t body_len, total, need;
+        int type;
+        int r = mproc__wire_frame(in->data + in->pos, mproc__buf_avail(in), &type, &body, &body_len,
+                                  &total, &need);
+        if (r == 0) {
+            /* Make room for the whole frame now, so a large result is read in big pieces. */
+            if (need > mproc__buf_avail(in))
+                (void)mproc__buf_reserve(in, need - mproc__buf_avail(in));
+            return;
+        }
+        if (r > 0 && type == MPROC__MSG_RESULT)
+            r = take_result(p, w, body, body_len);
+        else if (r > 0)
+            r = MPROC_EPROTO;
+        if (r < 0) {
+            /* Whatever a child sends is untrusted: garbage costs that worker, nothing else. */
+            kill_worker(w, r == MPROC_ENOMEM ? MPROC_ENOMEM : MPROC_EPROTO);
+            return;
+        }
+        mproc__buf_consume(in, total);
+        w->answered = 1;
+        p->early_deaths = 0;
+        if (w->head != NULL)
+            w->head_since = mproc__os_now_ms();
+    }
+}
+
+static void worker_died(mproc_pool *p, mproc__worker *w)
+{
+    mproc__task *t, *last;
+    size_t n = 0;
+    int exitcode, booting;
+    char msg[128];
+
+    /* End of file comes as the process exits; reaping it cannot take long, but a child that
+     * closed its end and lives on is killed rather than waited for. */
+    if (mproc__os_wait(&w->proc, 2000) != MPROC_OK) {
+        mproc__os_signal(&w->proc, 1);
+        mproc__os_wait(&w->proc, MPROC_FOREVER);
+    }
+    exitcode = w->proc.exitcode;
+    booting = !w->answered && w->kill_reason == 0 &&
+              (exitcode == MPROC__EXIT_BOOT || exitcode == MPROC__EXIT_INIT);
+
+    if (w->head != NULL && !booting) {
+        int code = w->kill_reason ? w->kill_reason : MPROC_EWORKER_LOST;
+        t = pop_head(w);
+        if (code == MPROC_ETIMEDOUT)
+            sprintf(msg, "the task ran past the pool's task timeout; its worker was killed");
+        else if (code == MPROC_EPROTO)
+            sprintf(msg, "the worker sent a malformed message and was killed");
+        else
+            sprintf(msg, "the worker running the task died (exit code %d)", exitcode);
+        fail_task(p, t, code, exitcode, msg);
+    }
+    /* The rest were never started: they run elsewhere. */
+    for (last = w->head; last != NULL && last->next != NULL; last = last->next)
+        n++;
+    if (last != NULL)
+        requeue(p, w->head, last, n + 1);
+    w->head = w->tail = NULL;
+    w->inflight = 0;
+
+    mproc__loop_remove(p->loop, &w->chan);
+    mproc__buf_free(&w->chan.in);
+    mproc__buf_free(&w->chan.out);
+    mproc__os_proc_close(&w->proc);
+    w->alive = 0;
+
+    if (booting && ++p->early_deaths >= MAX_EARLY_DEATHS)
+        p->broken = exitcode == MPROC__EXIT_INIT ? MPROC__EXIT_INIT : MPROC__EXIT_BOOT;
+}
+
+/* ---- dispatch ---- */
+
+static mproc__defined *definition(mproc_pool *p, mproc_task fn)
+{
+    size_t i;
+    mproc__defined *d;
+    mproc__wr w;
+    size_t start;
+
+    for (i = 0; i < p->ndefs; i++)
+        if (p->defs[i].fn == fn)
+            return &p->defs[i];
+    if (p->ndefs == p->capdefs) {
+        size_t cap = p->capdefs ? p->capdefs * 2 : 8;
+        d = mproc__realloc(p->defs, cap * sizeof *d);
+        if (d == NULL)
+            return NULL;
+        p->defs = d;
+        p->capdefs = cap;
+    }
+    d = &p->defs[p->ndefs];
+    memset(d, 0, sizeof *d);
+    d->fn = fn;
+    w.b = &d->body;
+    w.err = 0;
+    start = mproc__wr_frame_begin(&w, MPROC__MSG_DEFINE);
+    mproc__wr_u64(&w, (uint64_t)(uintptr_t)(mproc__fn)fn);
+    mproc__wr_fn(&w, (mproc__fn)fn, &d->status);
+    if (mproc__wr_frame_end(&w, start) < 0) {
+        mproc__buf_free(&d->body);
+        return NULL;
+    }
+    p->ndefs++;
+    return d;
+}
+
+/* Spawned workers learn each function once, before its first task. */
+static int define_to(mproc_pool *p, mproc__worker *w, mproc_task fn)
+{
+    mproc__defined *d;
+    size_t i;
+
+    for (i = 0; i < w->ndefined; i++)
+        if (w->defined[i] == fn)
+            return MPROC_OK;
+    d = definition(p, fn);
+    if (d == NULL)
+        return MPROC_ENOMEM;
+    if (d->status < 0)
+        return d->status;
+    if (w->ndefined == w->capdefined) {
+        size_t cap = w->capdefined ? w->capdefined * 2 : 8;
+        mproc_task *fns = mproc__realloc(w->defined, cap * sizeof *fns);
+        if (fns == NULL)
+            return MPROC_ENOMEM;
+        w->defined = fns;
+        w->capdefined = cap;
+    }
+    if (mproc__buf_append(&w->chan.out, d->body.data, d->body.len) < 0)
+        return MPROC_ENOMEM;
+    w->defined[w->ndefined++] = fn;
+    return MPROC_OK;
+}
+
+static int send_task(mproc_pool *p, mproc__worker *w, mproc__task *t)
+{
+    mproc__wr wr;
+    size_t start, mark = w->chan.out.len;
+    int r = MPROC_OK;
+
+    if (p->method == MPROC_START_SPAWN)
+        r = define_to(p, w, t->fn);
+    if (r < 0)
+        return r;
+    wr.b = &w->chan.out;
+    wr.err = 0;
+    start = mproc__wr_frame_begin(&wr, MPROC__MSG_TASK);
+    mproc__wr_u64(&wr, t->id);
+    mproc__wr_u64(&wr, (uint64_t)(uintptr_t)(mproc__fn)t->fn);
+    mproc__wr_u32(&wr, (uint32_t)t->count);
+    mproc__wr_u64(&wr, (uint64_t)t->item_size);
+    mproc__wr_bytes(&wr, t->items, t->item_size * t->count);
+    r = mproc__wr_frame_end(&wr, start);
+    if (r < 0) {
+        w->chan.out.len = mark;
+        return r;
+    }
+    t->next = NULL;
+    if (w->tail != NULL)
+        w->tail->next = t;
+    else
+        w->head = t;
+    w->tail = t;
+    if (w->inflight++ == 0)
+        w->head_since = mproc__os_now_ms();
+    w->sent++;
+    return MPROC_OK;
+}
+
+static mproc__task *next_task(mproc_pool *p)
+{
+    mproc__task *t = p->pq_head;
+    if (t != NULL) {
+        p->pq_head = t->next;
+        if (p->pq_head == NULL)
+            p->pq_tail = NULL;
+        p->pq_len--;
+    }
+    return t;
+}
+
+static mproc__worker *least_loaded(mproc_pool *p, int depth)
+{
+    mproc__worker *best = NULL;
+    int i;
+    for (i = 0; i < p->nworkers; i++) {
+        mproc__worker *w = &p->workers[i];
+        if (!w->alive || w->shutdown || w->kill_reason || w->inflight >= depth)
+            continue;
+        if (p->max_tasks > 0 && w->sent >= p->max_tasks)
+            continue;
+        if (best == NULL || w->inflight < best->inflight)
+            best = w;
+    }
+    return best;
+}
+
+static void dispatch(mproc_pool *p)
+{
+    for (;;) {
+        size_t backlog = p->pq_len;
+        size_t d = backlog > (size_t)p->nworkers ? 1 + backlog / (size_t)p->nworkers : 1;
+        mproc__worker *w = least_loaded(p, d > MAX_DEPTH ? MAX_DEPTH : (int)d);
+        mproc__task *t;
+        int r;
+
+        if (w == NULL && !p->broken)
+            return;
+        t = next_task(p);
+        if (t == NULL)
+            return;
+        if (p->broken) {
+            fail_task(p, t, MPROC_EWORKER_LOST, p->broken,
+                      p->broken == MPROC__EXIT_INIT
+                          ? "the pool's workers fail to start: the initializer failed"
+                          : "the pool's workers fail to start: a function cannot be found");
+            continue;
+        }
+        r = send_task(p, w, t);
+        if (r < 0)
+            fail_task(p, t, r, 0,
+                      r == MPROC_ENOFUNC ? "the task function cannot be located for spawn"
+                                         : mproc_strerror(r));
+    }
+}
+
+/* ---- the pool thread ---- */
+
+/* Lock not held. The callbacks of finished tasks, in completion order; the tasks then wait
+ * for the locked phase to become ready to waiters (Python's order: callback first). */
+static void run_callbacks(mproc_pool *p)
+{
+    mproc__task *t;
+    for (t = p->done_head; t != NULL; t = t->next)
+        mproc__async_callback(t->async);
+}
+
+/* Lock held. Hands finished work to callers: one broadcast a turn. */
+static void publish(mproc_pool *p)
+{
+    mproc__task *t;
+    int any = p->done_head != NULL || p->dlv_head != NULL;
+
+    while ((t = p->done_head) != NULL) {
+        p->done_head = t->next;
+        mproc__async_done(t->async);
+        free_task(t);
+    }
+    p->done_tail = NULL;
+    while ((t = p->dlv_head) != NULL) {
+        p->dlv_head = t->next;
+        mproc__iter_deliver(t->iter, t->result);
+        mproc__iter_unref(t->iter);
+        free_task(t);
+    }
+    p->dlv_tail = NULL;
+    if (any)
+        mproc__cond_broadcast(p->cv);
+}
+
+static void append_private(mproc_pool *p, mproc__task *t)
+{
+    t->next = NULL;
+    if (p->pq_tail != NULL)
+        p->pq_tail->next = t;
+    else
+        p->pq_head = t;
+    p->pq_tail = t;
+    p->pq_len++;
+}
+
+/* Lock held. Moves what callers queued to the private queue, and enough chunks of the
+ * iterators to keep every worker's pipeline full. */
+static void take_submissions(mproc_pool *p)
+{
+    size_t want = (size_t)p->nworkers * MAX_DEPTH * 2;
+    mproc_iter **link;
+
+    if (p->purge) {
+        /* Chunks of an abandoned iterator are dropped before they cost a worker anything. */
+        mproc__task **tp = &p->pq_head;
+        p->purge = 0;
+        p->pq_tail = NULL;
+        while (*tp != NULL) {
+            mproc__task *t = *tp;
+            if (t->iter != NULL && t->iter->abandoned) {
+                *tp = t->next;
+                p->pq_len--;
+                mproc__iter_unref(t->iter);
+                free_task(t);
+            } else {
+                p->pq_tail = t;
+                tp = &t->next;
+            }
+        }
+    }
+    if (p->qhead != NULL) {
+        mproc__task *t = p->qhead;
+        size_t n = 0;
+        while (t != NULL) {
+            n++;
+            t = t->next;
+        }
+        if (p->pq_tail != NULL)
+            p->pq_tail->next = p->qhead;
+        else
+            p->pq_head = p->qhead;
+        p->pq_tail = p->qtail;
+        p->pq_len += n;
+        p->qhead = p->qtail = NULL;
+    }
+    link = &p->sources;
+    while (*link != NULL && p->pq_len < want) {
+        mproc_iter *it = *link;
+        mproc__task *t;
+        if (it->abandoned || it->canceled || it->submitted == it->nchunks) {
+            *link = it->next_source;
+            continue;
+        }
+        t = mproc__iter_next_task(it);
+        if (t == NULL) {
+            link = &it->next_source;
+            continue;
+        }
+        t->id = ++p->next_id;
+        append_private(p, t);
+    }
+}
+
+void mproc__pool_terminate_workers(mproc_pool *p)
+{
+    int i;
+    mproc_iter *it;
+    static const char msg[] = "the pool was terminated";
+
+    for (i = 0; i < p->nworkers; i++)
+        if (p->workers[i].alive)
+            mproc__os_signal(&p->workers[i].proc, 1);
+    for (i = 0; i < p->nworkers; i++) {
+        mproc__worker *w = &p->workers[i];
+        if (!w->alive)
+            continue;
+        mproc__os_wait(&w->proc, MPROC_FOREVER);
+        fail_list(p, w->head, MPROC_ECANCELED, msg);
+        w->head = w->tail = NULL;
+        w->inflight = 0;
+        mproc__loop_remove(p->loop, &w->chan);
+        mproc__buf_free(&w->chan.in);
+        mproc__buf_free(&w->chan.out);
+        mproc__os_proc_close(&w->proc);
+        w->alive = 0;
+    }
+    fail_list(p, p->pq_head, MPROC_ECANCELED, msg);
+    p->pq_head = p->pq_tail = NULL;
+    p->pq_len = 0;
+    fail_list(p, p->qhead, MPROC_ECANCELED, msg);
+    p->qhead = p->qtail = NULL;
+    for (it = p->sources; it != NULL; it = it->next_source)
+        it->canceled = 1;
+    p->sources = NULL;
+}
+
+/* needed: the pool is open, or work remains (decided in the locked phase). */
+static void start_missing(mproc_pool *p, uint64_t now, int needed)
+{
+    int i;
+    if (p->broken || now < p->respawn_at || !needed)
+        return;
+    for (i = 0; i < p->nworkers; i++) {
+        if (p->workers[i].alive)
+            continue;
+        if (mproc__pool_start_worker(p, &p->workers[i]) < 0) {
+            p->respawn_at = now + RESPAWN_DELAY_MS;
+            return;
+        }
+    }
+}
+
+/* How long the loop may sleep: until the next task deadline or respawn attempt. */
+static long next_timeout(mproc_pool *p, uint64_t now)
+{
+    long t = MPROC_FOREVER;
+    int i;
+    for (i = 0; i < p->nworkers; i++) {
+        const mproc__worker *w = &p->workers[i];
+        if (!w->alive && p->respawn_at > now && !p->broken)
+            t = (long)(p->respawn_at - now);
+        if (w->alive && w->head != NULL && p->task_timeout_ms > 0 && !w->kill_reason) {
+            uint64_t due = w->head_since + (uint64_t)p->task_timeout_ms;
+            long left = due > now ? (long)(due - now) : 0;
+            if (t < 0 || left < t)
+                t = left;
+        }
+    }
+    return t;
+}
+
+static void check_timeouts(mproc_pool *p, uint64_t now)
+{
+    int i;
+    if (p->task_timeout_ms <= 0)
+        return;
+    for (i = 0; i < p->nworkers; i++) {
+        mproc__worker *w = &p->workers[i];
+        if (w->alive && w->head != NULL && !w->kill_reason &&
+            now - w->head_since >= (uint64_t)p->task_timeout_ms)
+            kill_worker(w, MPROC_ETIMEDOUT);
+    }
+}
+
+static int any_alive(const mproc_pool *p)
+{
+    int i;
+    for (i = 0; i < p->nworkers; i++)
+        if (p->workers[i].alive)
+            return 1;
+    return 0;
+}
+
+void mproc__pool_thread(void *arg)
+{
+    mproc_pool *p = arg;
+    int i;
+
+    mproc__mutex_lock(p->lock);
+    for (;;) {
+        uint64_t now;
+        long timeout;
+        int needed;
+
+        /* ---- locked phase ---- */
+        publish(p);
+        if (p->state == POOL_TERMINATING) {
+            mproc__pool_terminate_workers(p);
+            mproc__mutex_unlock(p->lock);
+            run_callbacks(p);
+            mproc__mutex_lock(p->lock);
+            publish(p);
+            break;
+        }
+        take_submissions(p);
+        needed = p->state == POOL_OPEN || work_remains(p);
+        if (!needed) {
+            /* Closed and drained: end of input tells every worker to exit. */
+            for (i = 0; i < p->nworkers; i++) {
+                mproc__worker *w = &p->workers[i];
+                if (w->alive && !w->shutdown) {
+                    w->shutdown = 1;
+                    mproc__loop_shutdown(p->loop, &w->chan);
+                }
+            }
+            if (!any_alive(p))
+                break;
+        }
+        /* From here on a submitter wakes the loop; a wake that comes early only makes the next
+         * wait return at once. */
+        p->sleeping = 1;
+        mproc__mutex_unlock(p->lock);
+
+        /* ---- unlocked phase: this thread's own state ---- */
+        now = mproc__os_now_ms();
+        start_missing(p, now, needed);
+        dispatch(p);
+        timeout = p->done_head != NULL || p->dlv_head != NULL ? 0 : next_timeout(p, now);
+        (void)mproc__loop_run(p->loop, timeout);
+        for (i = 0; i < p->nworkers; i++) {
+            mproc__worker *w = &p->workers[i];
+            if (!w->alive || !w->chan.news)
+                continue;
+            w->chan.news = 0;
+            read_results(p, w);
+            if (w->chan.eof)
+                worker_died(p, w);
+        }
+        check_timeouts(p, mproc__os_now_ms());
+        run_callbacks(p);
+
+        mproc__mutex_lock(p->lock);
+        p->sleeping = 0;
+    }
+    p->thread_done = 1;
+    p->state = POOL_DONE;
+    mproc__cond_broadcast(p->cv);
+    mproc__mutex_unlock(p->lock);
+}
