@@ -1,0 +1,39 @@
+# Toolchain file: cross-build for 64-bit Windows with MinGW-w64 gcc, and run what it builds (ctest,
+# examples) under Wine.
+#
+#   cmake -S . -B build/mingw -DCMAKE_TOOLCHAIN_FILE=cmake/mingw-w64.cmake
+#
+# Cache variables:
+#   MPROC_MINGW_TRIPLET   the compiler prefix (default x86_64-w64-mingw32)
+#   MPROC_WINE            the Wine loader used as CMAKE_CROSSCOMPILING_EMULATOR (default: Debian's
+#                         /usr/lib/wine/wine64, else wine64 or wine on PATH)
+
+set(CMAKE_SYSTEM_NAME Windows)
+set(CMAKE_SYSTEM_PROCESSOR x86_64)
+
+set(MPROC_MINGW_TRIPLET "x86_64-w64-mingw32" CACHE STRING "MinGW-w64 compiler prefix")
+
+find_program(MPROC_MINGW_GCC NAMES ${MPROC_MINGW_TRIPLET}-gcc ${MPROC_MINGW_TRIPLET}-gcc-win32
+             NO_CMAKE_FIND_ROOT_PATH)
+if(NOT MPROC_MINGW_GCC)
+    message(FATAL_ERROR "${MPROC_MINGW_TRIPLET}-gcc not found (Debian: apt-get install gcc-mingw-w64-x86-64)")
+endif()
+set(CMAKE_C_COMPILER "${MPROC_MINGW_GCC}")
+find_program(CMAKE_RC_COMPILER NAMES ${MPROC_MINGW_TRIPLET}-windres NO_CMAKE_FIND_ROOT_PATH)
+
+# Libraries and headers come from the MinGW sysroot only; programs from the host.
+set(CMAKE_FIND_ROOT_PATH "/usr/${MPROC_MINGW_TRIPLET}")
+set(CMAKE_FIND_ROOT_PATH_MODE_PROGRAM NEVER)
+set(CMAKE_FIND_ROOT_PATH_MODE_LIBRARY ONLY)
+set(CMAKE_FIND_ROOT_PATH_MODE_INCLUDE ONLY)
+set(CMAKE_FIND_ROOT_PATH_MODE_PACKAGE ONLY)
+
+# Debian's wine64 package puts the 64-bit loader outside PATH; /usr/bin/wine is a wrapper
+# script that nags about wine32. Use the loader itself.
+find_program(MPROC_WINE NAMES wine64 wine
+             PATHS /usr/lib/wine /usr/lib64/wine /opt/wine-stable/bin
+             NO_CMAKE_FIND_ROOT_PATH
+             DOC "Wine loader that runs the Windows build")
+if(MPROC_WINE)
+    set(CMAKE_CROSSCOMPILING_EMULATOR "${MPROC_WINE}")
+endif()

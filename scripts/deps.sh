@@ -1,0 +1,127 @@
+# shellcheck shell=bash
+# Sourced by scripts/test.sh and scripts/demo.sh: finds what the build needs on a Debian 12
+# machine and installs what is missing (as root), or prints the command to run (as anyone else).
+#
+#   mproc_deps build tests windows   # any of the three groups
+#   mproc_cmocka_source DIR          # prints the path of cmocka 1.1.5's source, fetched from
+#                                    # Debian's source package into DIR when not there yet
+
+MPROC_WINE_CANDIDATES="/usr/lib/wine/wine64 /usr/lib64/wine/wine64"
+
+mproc_is_root() {
+    [ "$(id -u)" -eq 0 ]
+}
+
+mproc_have_pkg() {
+    dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'
+}
+
+# The Wine loader for 64-bit programs (Debian keeps it out of PATH).
+mproc_find_wine() {
+    local w
+    for w in $MPROC_WINE_CANDIDATES; do
+        if [ -x "$w" ]; then
+            echo "$w"
+            return 0
+        fi
+    done
+    command -v wine64 2>/dev/null || return 1
+}
+
+mproc_deps() {
+    local missing=() group
+    for group in "$@"; do
+        case "$group" in
+        build)
+            command -v cmake >/dev/null 2>&1 || missing+=(cmake)
+            command -v make >/dev/null 2>&1 || missing+=(make)
+            command -v gcc >/dev/null 2>&1 || missing+=(gcc)
+            ;;
+        tests)
+            mproc_have_pkg libcmocka-dev || missing+=(libcmocka-dev)
+            ;;
+        windows)
+            command -v x86_64-w64-mingw32-gcc >/dev/null 2>&1 || missing+=(gcc-mingw-w64-x86-64)
+            mproc_find_wine >/dev/null || missing+=(wine64)
+            # apt-get source unpacks with dpkg-source.
+            command -v dpkg-source >/dev/null 2>&1 || missing+=(dpkg-dev)
+            ;;
+        *)
+            echo "mproc_deps: unknown group '$group'" >&2
+            return 2
+            ;;
+        esac
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+
+    local cmd="apt-get update && apt-get install -y --no-install-recommends ${missing[*]}"
+    if ! mproc_is_root; then
+        echo "Missing packages: ${missing[*]}" >&2
+        echo "Install them as root, then run this script again:" >&2
+        echo "  sudo sh -c '$cmd'" >&2
+        exit 1
+    fi
+    echo "==> installing ${missing[*]}"
+    if ! { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+        --no-install-recommends "${missing[@]}"; }; then
+        echo "error: could not install ${missing[*]}" >&2
+        exit 1
+    fi
+}
+
+MPROC_DEB_SRC_FILE=/etc/apt/sources.list.d/mproc-deb-src.sources
+
+mproc_deb_src_text() {
+    cat <<'EOF'
+Types: deb-src
+URIs: http://deb.debian.org/debian
+Suites: bookworm
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+EOF
+}
+
+# cmocka 1.1.5 for the MinGW build, from Debian's source package (the upstream tarball plus a
+# doc-only patch), so no network beyond Debian's mirror is needed.
+mproc_cmocka_source() {
+    local dir=$1 src
+    mkdir -p "$dir"
+    src=$(ls -d "$dir"/cmocka-1.1.5 2>/dev/null)
+    if [ -n "$src" ] && [ -f "$src/CMakeLists.txt" ]; then
+        echo "$src"
+        return 0
+    fi
+
+    local aptopt=()
+    if mproc_is_root; then
+        # root downloads unsandboxed into a folder _apt cannot write; say so, quietly.
+        aptopt=(-o APT::Sandbox::User=root)
+        if [ ! -f "$MPROC_DEB_SRC_FILE" ]; then
+            echo "==> adding Debian's source packages ($MPROC_DEB_SRC_FILE)" >&2
+            mproc_deb_src_text >"$MPROC_DEB_SRC_FILE"
+            apt-get update -q >&2 || return 1
+        fi
+    fi
+    if ! (cd "$dir" && apt-get "${aptopt[@]}" source -q cmocka >&2); then
+        if mproc_is_root; then
+            # A source list that was there but not yet read.
+            apt-get update -q >&2 || return 1
+            (cd "$dir" && apt-get "${aptopt[@]}" source -q cmocka >&2) || return 1
+        else
+            echo "error: 'apt-get source cmocka' failed. Add Debian's source packages as root:" >&2
+            {
+                echo "  sudo tee $MPROC_DEB_SRC_FILE <<'EOF'"
+                mproc_deb_src_text
+                echo "EOF"
+            } >&2
+            echo "  sudo apt-get update" >&2
+            return 1
+        fi
+    fi
+    src=$(ls -d "$dir"/cmocka-1.1.5 2>/dev/null)
+    if [ -z "$src" ]; then
+        echo "error: Debian's cmocka source is not version 1.1.5: $(ls "$dir")" >&2
+        return 1
+    fi
+    echo "$src"
+}

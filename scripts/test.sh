@@ -1,0 +1,157 @@
+#!/usr/bin/env bash
+# Runs every mproc test suite three ways: Linux with fork, Linux with spawn, and the MinGW-w64
+# Windows build under Wine. Installs what is missing on a Debian 12 machine when run as root.
+#
+#   ./scripts/test.sh                 all three columns
+#   ./scripts/test.sh --linux-only    linux-fork and linux-spawn
+#   ./scripts/test.sh --windows-only  windows-wine
+#
+# Environment: MPROC_BUILD_TYPE (default Debug), MPROC_CMAKE_ARGS (extra configure arguments for
+# both builds, e.g. "-DMPROC_SANITIZE=address;undefined" for the Linux one).
+set -uo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root" || exit 1
+# shellcheck source=scripts/deps.sh
+. "$root/scripts/deps.sh"
+
+usage() {
+    sed -n '2,11s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
+}
+
+do_linux=1
+do_windows=1
+while [ $# -gt 0 ]; do
+    case "$1" in
+    --linux-only) do_windows=0 ;;
+    --windows-only) do_linux=0 ;;
+    -h | --help)
+        usage
+        exit 0
+        ;;
+    *)
+        usage >&2
+        exit 2
+        ;;
+    esac
+    shift
+done
+
+groups=(build)
+[ "$do_linux" = 1 ] && groups+=(tests)
+[ "$do_windows" = 1 ] && groups+=(windows)
+mproc_deps "${groups[@]}"
+
+build_type=${MPROC_BUILD_TYPE:-Debug}
+jobs=$(nproc 2>/dev/null || echo 2)
+# shellcheck disable=SC2206 # word splitting is the point
+extra_args=(${MPROC_CMAKE_ARGS:-})
+summary=()
+failed_any=0
+total_passed=0
+total_failed=0
+
+# Sums cmocka's "[  PASSED  ] N test(s)." style lines of one kind in a file.
+count_cases() {
+    grep -o "\[  $1 *\] [0-9]* test" "$2" 2>/dev/null | awk '{ n += $(NF-1) } END { print n + 0 }'
+}
+
+# run_column BUILD_DIR LABEL COLUMN: runs the suites labelled LABEL, records a summary line.
+run_column() {
+    local dir=$1 label=$2 column=$3
+    local log="$dir/ctest-$label.log" junit="$dir/ctest-$label.xml"
+    echo
+    echo "==> $column: ctest -L $label"
+    rm -f "$junit"
+    # Whole outputs in the JUnit file (CTest keeps only 1 KiB of a passed test's by default): the
+    # summary counts cmocka's cases from there.
+    ctest --test-dir "$dir" -L "^${label}\$" --output-on-failure -j2 --output-junit "$junit" \
+        --test-output-size-passed 1048576 --test-output-size-failed 1048576 2>&1 | tee "$log"
+    local rc=${PIPESTATUS[0]}
+    local total failed passed
+    total=$(sed -n 's/.*tests failed out of \([0-9][0-9]*\).*/\1/p' "$log" | tail -n 1)
+    failed=$(sed -n 's/.* \([0-9][0-9]*\) tests failed out of.*/\1/p' "$log" | tail -n 1)
+    total=${total:-0}
+    failed=${failed:-0}
+    passed=$((total - failed))
+    local cases
+    cases="cmocka cases: $(count_cases PASSED "$junit") passed, $(count_cases FAILED "$junit") failed, $(count_cases SKIPPED "$junit") skipped"
+    if [ "$rc" -ne 0 ] || [ "$total" -eq 0 ] || [ "$failed" -ne 0 ]; then
+        failed_any=1
+        [ "$total" -eq 0 ] && failed=1 # a column that ran nothing has failed
+    fi
+    total_passed=$((total_passed + passed))
+    total_failed=$((total_failed + failed))
+    summary+=("$(printf '%-13s %d passed, %d failed (suites); %s' "$column:" "$passed" "$failed" "$cases")")
+}
+
+# column_failed COLUMN WHY: a column that could not even run.
+column_failed() {
+    failed_any=1
+    total_failed=$((total_failed + 1))
+    summary+=("$(printf '%-13s FAILED: %s' "$1:" "$2")")
+}
+
+if [ "$do_linux" = 1 ]; then
+    echo "==> linux: configure and build (build/linux, $build_type)"
+    if cmake -S "$root" -B "$root/build/linux" -DCMAKE_BUILD_TYPE="$build_type" \
+        -DMPROC_WERROR=ON "${extra_args[@]}" &&
+        cmake --build "$root/build/linux" -j "$jobs"; then
+        run_column "$root/build/linux" fork linux-fork
+        run_column "$root/build/linux" spawn linux-spawn
+    else
+        column_failed linux-fork "the Linux build failed"
+        column_failed linux-spawn "the Linux build failed"
+    fi
+fi
+
+if [ "$do_windows" = 1 ]; then
+    echo
+    echo "==> windows: cmocka source (Debian's source package, into .deps/)"
+    wine=$(mproc_find_wine)
+    if ! cmocka_src=$(mproc_cmocka_source "$root/.deps"); then
+        column_failed windows-wine "could not fetch cmocka's source"
+    else
+        echo "==> windows: configure and build (build/mingw, $build_type, MinGW-w64)"
+        if cmake -S "$root" -B "$root/build/mingw" \
+            -DCMAKE_TOOLCHAIN_FILE="$root/cmake/mingw-w64.cmake" \
+            -DCMAKE_BUILD_TYPE="$build_type" -DMPROC_WERROR=ON \
+            -DMPROC_WINE="$wine" -DMPROC_WINEPREFIX="$root/build/mingw/wineprefix" \
+            -DFETCHCONTENT_SOURCE_DIR_CMOCKA="$cmocka_src" \
+            "${extra_args[@]}" &&
+            cmake --build "$root/build/mingw" -j "$jobs"; then
+            # One Wine prefix per build, made before the suites run so two parallel suites do not
+            # race to create it. No Mono/Gecko installers, no menu entries.
+            export WINEPREFIX="$root/build/mingw/wineprefix"
+            export WINEDEBUG=-all
+            export WINEDLLOVERRIDES="winemenubuilder.exe,mscoree,mshtml=d"
+            wineserver="$(dirname "$wine")/wineserver"
+            [ -x "$wineserver" ] || wineserver=$(command -v wineserver || echo wineserver)
+            if [ ! -f "$WINEPREFIX/system.reg" ]; then
+                echo "==> windows: creating the Wine prefix $WINEPREFIX"
+                if ! "$wine" wineboot --init >"$root/build/mingw/wineboot.log" 2>&1; then
+                    cat "$root/build/mingw/wineboot.log"
+                fi
+                "$wineserver" -w
+            fi
+            # Wine's server and its system processes (services.exe, ...) inherit the output pipe
+            # of whichever program starts them, and CTest waits for that pipe to close: a suite
+            # that started them would seem to run until every other suite ends. Start them here,
+            # on /dev/null, and keep them for the run.
+            "$wineserver" -p60 >/dev/null 2>&1 </dev/null
+            "$wine" cmd /c exit >/dev/null 2>&1 </dev/null
+            run_column "$root/build/mingw" windows windows-wine
+            "$wineserver" -k 2>/dev/null || true
+        else
+            column_failed windows-wine "the MinGW-w64 build failed"
+        fi
+    fi
+fi
+
+echo
+echo "==> summary"
+for line in "${summary[@]}"; do
+    echo "$line"
+done
+echo "total: $total_passed passed, $total_failed failed"
+exit "$failed_any"
