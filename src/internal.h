@@ -161,7 +161,7 @@ typedef struct mproc__chan {
 
 int mproc__loop_create(mproc__loop **out);
 void mproc__loop_destroy(mproc__loop *l);
-/* Takes ownership of rd (child's output) and wr (child's input). */
+/* Takes ownership of rd (child's output) and wr (child's input), also when it fails. */
 int mproc__loop_add(mproc__loop *l, mproc__chan *c, mproc__handle rd, mproc__handle wr);
 /* Stops watching c and closes its handles; c's buffers stay with the caller. */
 void mproc__loop_remove(mproc__loop *l, mproc__chan *c);

@@ -113,6 +113,7 @@ int mproc__pool_start_worker(mproc_pool *p, mproc__worker *w)
     if (r < 0)
         goto fail;
     r = mproc__loop_add(p->loop, &w->chan, res_rd, task_wr);
+    res_rd = task_wr = MPROC__INVALID_HANDLE; /* the loop's now, even on failure */
     if (r < 0) {
         mproc__os_signal(&w->proc, 1);
         mproc__os_wait(&w->proc, MPROC_FOREVER);
@@ -204,33 +205,43 @@ static mproc__task *pop_head(mproc__worker *w)
     return t;
 }
 
+static void single_item(void *ctx, size_t i, const mproc__result_item *item)
+{
+    mproc__task *t = ctx;
+    (void)i;
+    mproc__async_complete(t->async, item->code, item->status, 0, item->data, item->len);
+}
+
+static void chunk_item(void *ctx, size_t i, const mproc__result_item *item)
+{
+    mproc__chunk *c = ctx;
+    c->items[i].code = item->code;
+    if (item->code == MPROC_OK) {
+        c->items[i].data = item->data;
+        c->items[i].len = item->len;
+    } else {
+        c->items[i].err =
+            mproc__chunk_error(c, item->code, item->status, 0, (const char *)item->data, item->len);
+    }
+}
+
 /* Decodes one RESULT frame for w's running task. */
 static int take_result(mproc_pool *p, mproc__worker *w, const unsigned char *body, size_t len)
 {
     mproc__task *t = w->head;
-    mproc__rd r;
     mproc__chunk *c;
-    size_t i;
+    int r;
 
     if (t == NULL)
         return MPROC_EPROTO;
-    mproc__rd_init(&r, body, len);
-    if (mproc__rd_u64(&r) != t->id || mproc__rd_u32(&r) != t->count || r.err)
-        return MPROC_EPROTO;
-
     if (t->async != NULL) {
-        int code = (int32_t)mproc__rd_u32(&r);
-        int status = (int32_t)mproc__rd_u32(&r);
-        size_t n;
-        const unsigned char *data = mproc__rd_blob(&r, &n);
-        if (r.err || r.left != 0 || code > 0 || code < MPROC__ERRNO_LAST)
-            return MPROC_EPROTO;
+        r = mproc__result_decode(body, len, t->id, 1, single_item, t);
+        if (r < 0)
+            return r;
         pop_head(w);
-        mproc__async_complete(t->async, code, status, 0, data, n);
         push_done(p, t);
         return MPROC_OK;
     }
-
     /* A chunk: keep the body as one block and point the items into it. */
     c = mproc__chunk_new(t->chunk, t->count);
     if (c == NULL || (c->block = mproc__malloc(len)) == NULL) {
@@ -238,27 +249,10 @@ static int take_result(mproc_pool *p, mproc__worker *w, const unsigned char *bod
         return MPROC_ENOMEM;
     }
     memcpy(c->block, body, len);
-    mproc__rd_init(&r, c->block, len);
-    mproc__rd_u64(&r);
-    mproc__rd_u32(&r);
-    for (i = 0; i < t->count; i++) {
-        int code = (int32_t)mproc__rd_u32(&r);
-        int status = (int32_t)mproc__rd_u32(&r);
-        size_t n;
-        const unsigned char *data = mproc__rd_blob(&r, &n);
-        if (r.err || code > 0 || code < MPROC__ERRNO_LAST)
-            break;
-        c->items[i].code = code;
-        if (code == MPROC_OK) {
-            c->items[i].data = data;
-            c->items[i].len = n;
-        } else {
-            c->items[i].err = mproc__chunk_error(c, code, status, 0, (const char *)data, n);
-        }
-    }
-    if (i < t->count || r.left != 0) {
+    r = mproc__result_decode(c->block, len, t->id, t->count, chunk_item, c);
+    if (r < 0) {
         mproc__chunk_free(c);
-        return MPROC_EPROTO;
+        return r;
     }
     pop_head(w);
     t->result = c;

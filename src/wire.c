@@ -228,3 +228,37 @@ int mproc__wire_read_frame(mproc__handle h, mproc__buf *b, int *type, const unsi
         b->len += (size_t)n;
     }
 }
+
+static int read_item(mproc__rd *r, mproc__result_item *item)
+{
+    item->code = (int32_t)mproc__rd_u32(r);
+    item->status = (int32_t)mproc__rd_u32(r);
+    item->data = mproc__rd_blob(r, &item->len);
+    return !r->err && item->code <= 0 && item->code >= MPROC__ERRNO_LAST;
+}
+
+int mproc__result_decode(const unsigned char *body, size_t len, uint64_t id, size_t count,
+                         void (*each)(void *ctx, size_t i, const mproc__result_item *item),
+                         void *ctx)
+{
+    mproc__rd r;
+    mproc__result_item item;
+    size_t i;
+
+    mproc__rd_init(&r, body, len);
+    if (mproc__rd_u64(&r) != id || mproc__rd_u32(&r) != count || r.err)
+        return MPROC_EPROTO;
+    for (i = 0; i < count; i++)
+        if (!read_item(&r, &item))
+            return MPROC_EPROTO;
+    if (r.left != 0)
+        return MPROC_EPROTO;
+    mproc__rd_init(&r, body, len);
+    mproc__rd_u64(&r);
+    mproc__rd_u32(&r);
+    for (i = 0; i < count; i++) {
+        read_item(&r, &item);
+        each(ctx, i, &item);
+    }
+    return MPROC_OK;
+}

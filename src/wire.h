@@ -97,6 +97,21 @@ typedef struct mproc__boot {
 
 int mproc__boot_decode(const unsigned char *body, size_t len, mproc__boot *b);
 
+/* One item of a RESULT body. For a failure (code < 0) data is the message. */
+typedef struct mproc__result_item {
+    int code;
+    int status;
+    const unsigned char *data;
+    size_t len;
+} mproc__result_item;
+
+/* Checks a whole RESULT body from an untrusted worker: that it answers task `id` with `count`
+ * items, every code a known one, nothing short or left over. Only then calls each(ctx, i, item)
+ * for every item, in order. MPROC_EPROTO (and no call) otherwise. */
+int mproc__result_decode(const unsigned char *body, size_t len, uint64_t id, size_t count,
+                         void (*each)(void *ctx, size_t i, const mproc__result_item *item),
+                         void *ctx);
+
 /* Reads one whole frame from a blocking handle into b (which may already hold bytes): 1 with
  * the frame at b->data + b->pos, 0 at a clean end of input, or a negative code. */
 int mproc__wire_read_frame(mproc__handle h, mproc__buf *b, int *type, const unsigned char **body,

@@ -29,7 +29,8 @@ struct mproc__loop {
     wchan *ready_head, *ready_tail; /* channels with staged input or end of file */
 };
 
-/* Everything below but rd, wr and the thread handles is under the loop's lock. */
+/* The lists, stages and flags are under the loop's lock. rd is the reader's; wr is the
+ * writer's, and the loop thread's once the writer has ended. */
 struct wchan {
     mproc__loop *loop;
     mproc__chan *c; /* NULL once removed: the threads never touch it */
@@ -292,6 +293,13 @@ void mproc__loop_destroy(mproc__loop *l)
     loop_release(l);
 }
 
+/* Lets a thread created by mproc__loop_add run; on failure it is told to end first. */
+static void resume(HANDLE t)
+{
+    if (t != NULL)
+        ResumeThread(t);
+}
+
 int mproc__loop_add(mproc__loop *l, mproc__chan *c, mproc__handle rd, mproc__handle wr)
 {
     wchan *w = mproc__calloc(1, sizeof *w);
@@ -304,14 +312,20 @@ int mproc__loop_add(mproc__loop *l, mproc__chan *c, mproc__handle rd, mproc__han
         return MPROC_ENOMEM;
     }
     w->loop = l;
-    w->c = c;
-    w->refs = 1;
     w->rd = rd != MPROC__INVALID_HANDLE ? MPROC__H(rd) : NULL;
     w->wr = wr != MPROC__INVALID_HANDLE ? MPROC__H(wr) : NULL;
     w->wdone = w->wr == NULL;
     InitializeConditionVariable(&w->wcv);
-    InterlockedIncrement(&l->refs);
+    /* Both threads are created suspended, so a failure to create the second leaves nothing
+     * running that touches the handles, which are closed here: ownership passes at the call. */
+    if (w->rd != NULL && (w->reader = mproc__w32_thread_start(reader_main, w)) == NULL)
+        goto fail;
+    if (w->wr != NULL && (w->writer = mproc__w32_thread_start(writer_main, w)) == NULL)
+        goto fail;
 
+    w->c = c;
+    w->refs = 1 + (w->reader != NULL) + (w->writer != NULL);
+    InterlockedIncrement(&l->refs);
     AcquireSRWLockExclusive(&l->lock);
     w->next = l->chans;
     if (l->chans != NULL)
@@ -319,30 +333,27 @@ int mproc__loop_add(mproc__loop *l, mproc__chan *c, mproc__handle rd, mproc__han
     l->chans = w;
     ReleaseSRWLockExclusive(&l->lock);
     c->os = w;
-
-    if (w->rd != NULL) {
-        InterlockedIncrement(&w->refs);
-        w->reader = mproc__w32_thread_start(reader_main, w);
-        if (w->reader == NULL) {
-            InterlockedDecrement(&w->refs);
-            goto fail;
-        }
-    }
-    if (w->wr != NULL) {
-        InterlockedIncrement(&w->refs);
-        w->writer = mproc__w32_thread_start(writer_main, w);
-        if (w->writer == NULL) {
-            InterlockedDecrement(&w->refs);
-            goto fail;
-        }
-    }
+    resume(w->reader);
+    resume(w->writer);
     return MPROC_OK;
 
 fail:
-    /* The handles were handed over: they are closed with the rest. */
     err = GetLastError();
-    c->os = NULL;
-    chan_stop(l, w);
+    if (w->reader != NULL) {
+        /* Told to stop before its first call, it ends at once without touching rd. */
+        w->rd = w->wr = NULL;
+        w->stop = 1;
+        w->refs = 2;
+        InterlockedIncrement(&l->refs);
+        resume(w->reader);
+        WaitForSingleObject(w->reader, INFINITE);
+        CloseHandle(w->reader);
+        chan_release(w);
+    } else {
+        mproc__free(w);
+    }
+    mproc__os_close(rd);
+    mproc__os_close(wr);
     return mproc__sys_error((long)err);
 }
 

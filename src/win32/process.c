@@ -278,9 +278,13 @@ int mproc__os_spawn(const mproc__spawn_spec *spec, mproc__proc *p)
         }
     }
 
-    /* A daemon child starts suspended so it runs no instruction outside its job. */
+    /* A daemon child starts suspended so it runs no instruction outside its job. Without a
+     * console here (a GUI program, a service, output to pipes as under CTest), a console child
+     * would get a console, and a window, of its own each: it gets none (its standard handles
+     * are this process's, above). */
     flags = EXTENDED_STARTUPINFO_PRESENT | CREATE_UNICODE_ENVIRONMENT |
-            (spec->daemon ? CREATE_SUSPENDED : 0);
+            (spec->daemon ? CREATE_SUSPENDED : 0) |
+            (GetConsoleWindow() == NULL ? DETACHED_PROCESS : 0);
     if (!CreateProcessW(exe, cmd, NULL, NULL, TRUE, flags, NULL, NULL, &si.StartupInfo, &pi)) {
         err = GetLastError();
         goto finish;

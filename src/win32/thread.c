@@ -30,8 +30,8 @@ static unsigned __stdcall trampoline(void *arg)
 HANDLE mproc__w32_thread_start(unsigned(__stdcall *fn)(void *), void *arg)
 {
     /* _beginthreadex, not CreateThread: the C runtime sets up its per-thread state. */
-    uintptr_t h =
-        _beginthreadex(NULL, SMALL_STACK, fn, arg, STACK_SIZE_PARAM_IS_A_RESERVATION, NULL);
+    uintptr_t h = _beginthreadex(NULL, SMALL_STACK, fn, arg,
+                                 CREATE_SUSPENDED | STACK_SIZE_PARAM_IS_A_RESERVATION, NULL);
     if (h == 0) {
         if (GetLastError() == ERROR_SUCCESS)
             SetLastError(ERROR_NOT_ENOUGH_MEMORY);

@@ -25,7 +25,8 @@
 void mproc__w32_set_parent_pid(long pid);
 
 /* A thread for the backend's own work (loop.c), with a small stack: a pool of 100 workers runs
- * 200 of them. NULL on failure, with GetLastError() set. */
+ * 200 of them. Created suspended: ResumeThread lets it run. NULL on failure, with
+ * GetLastError() set. */
 HANDLE mproc__w32_thread_start(unsigned(__stdcall *fn)(void *), void *arg);
 
 /* The module's file name as a malloc'd wide string (mproc__free), of any length; NULL with
