@@ -77,7 +77,7 @@ int mproc_pool_create(mproc_pool **out, int workers)
 int mproc_pool_create_ex(mproc_pool **out, const mproc_pool_options *opts)
 {
     mproc_pool *p;
-    int method, r, i;
+    int method, r;
 
     if (out == NULL)
         return MPROC_EINVAL;
@@ -112,20 +112,22 @@ int mproc_pool_create_ex(mproc_pool **out, const mproc_pool_options *opts)
     if ((r = mproc__mutex_create(&p->lock)) < 0 || (r = mproc__cond_create(&p->cv)) < 0 ||
         (r = mproc__loop_create(&p->loop)) < 0)
         goto fail;
-    for (i = 0; i < p->nworkers; i++) {
-        r = mproc__pool_start_worker(p, &p->workers[i]);
-        if (r < 0)
-            goto fail_workers;
-    }
+    /* The pool thread starts the workers: a worker dies with the thread that started it
+     * (PR_SET_PDEATHSIG), and this thread may be a short-lived one of the caller's. */
     r = mproc__thread_start(&p->thread, mproc__pool_thread, p);
     if (r < 0)
-        goto fail_workers;
+        goto fail;
+    mproc__mutex_lock(p->lock);
+    mproc__pool_wait(p, &p->start_result, MPROC_FOREVER);
+    r = p->start_result;
+    mproc__mutex_unlock(p->lock);
+    if (r < 0) {
+        mproc__thread_join(p->thread);
+        goto fail;
+    }
     *out = p;
     return MPROC_OK;
 
-fail_workers:
-    p->state = POOL_TERMINATING;
-    mproc__pool_terminate_workers(p);
 fail:
     mproc__pool_free(p);
     return r;

@@ -133,6 +133,7 @@ struct mproc_pool {
 
     /* Shared with callers, under lock. */
     int state;
+    int start_result; /* the thread's first turn: 1 once every worker started, or an error */
     int thread_done;
     int joined;   /* the thread has been joined */
     int sleeping; /* the pool thread is due to wait in the loop: a submitter must wake it */

@@ -49,7 +49,7 @@ static int encode_worker_boot(const mproc_pool *p, mproc__buf *b)
     w.err = 0;
     start = mproc__wr_frame_begin(&w, MPROC__MSG_BOOT);
     mproc__wr_u8(&w, MPROC__BOOT_WORKER);
-    mproc__wr_u8(&w, 0);
+    mproc__wr_u8(&w, 1); /* daemon: see mproc__pool_start_worker */
     mproc__wr_u32(&w, (uint32_t)(p->max_tasks > 0 ? p->max_tasks : 0));
     mproc__wr_u64(&w, (uint64_t)(int64_t)mproc__os_getpid());
     mproc__wr_blob(&w, name, sizeof name - 1);
@@ -94,6 +94,9 @@ int mproc__pool_start_worker(mproc_pool *p, mproc__worker *w)
 
     memset(&spec, 0, sizeof spec);
     spec.method = p->method;
+    /* A busy worker would notice its parent's death only at its next read: as a daemon it goes
+     * with the parent at once (PR_SET_PDEATHSIG on Linux, a job object on Windows). */
+    spec.daemon = 1;
     spec.child_in = task_rd;
     spec.child_out = res_wr;
     memset(&w->cfg, 0, sizeof w->cfg);
@@ -697,9 +700,21 @@ static int any_alive(const mproc_pool *p)
 void mproc__pool_thread(void *arg)
 {
     mproc_pool *p = arg;
-    int i;
+    int i, r = MPROC_OK;
 
+    for (i = 0; i < p->nworkers && r == MPROC_OK; i++)
+        r = mproc__pool_start_worker(p, &p->workers[i]);
     mproc__mutex_lock(p->lock);
+    p->start_result = r < 0 ? r : 1;
+    if (r < 0) {
+        mproc__pool_terminate_workers(p);
+        p->thread_done = 1;
+        p->state = POOL_DONE;
+        mproc__cond_broadcast(p->cv);
+        mproc__mutex_unlock(p->lock);
+        return;
+    }
+    mproc__cond_broadcast(p->cv);
     for (;;) {
         uint64_t now;
         long timeout;

@@ -191,6 +191,14 @@ static int run_task(worker *w, const unsigned char *body, size_t len)
     return mproc__os_write_all(w->cfg->out, w->out.data, w->out.len);
 }
 
+/* The channel this worker answers on: tests use it to play a worker that sends garbage. */
+static mproc__handle channel = MPROC__INVALID_HANDLE;
+
+mproc__handle mproc__worker_channel(void)
+{
+    return channel;
+}
+
 int mproc__worker_main(const mproc__worker_cfg *cfg)
 {
     worker w;
@@ -201,6 +209,7 @@ int mproc__worker_main(const mproc__worker_cfg *cfg)
 
     memset(&w, 0, sizeof w);
     w.cfg = cfg;
+    channel = cfg->out;
     mproc__os_worker_signals();
     if (cfg->init != NULL && cfg->init(cfg->initarg_len ? cfg->initarg : NULL, cfg->initarg_len))
         return MPROC__EXIT_INIT;
