@@ -1,5 +1,6 @@
 /* The entry of a spawned child: decode the bootstrap record, then be a process or a worker. */
 #include "internal.h"
+#include "ring.h"
 #include "wire.h"
 #include "worker.h"
 
@@ -44,9 +45,10 @@ static void run_process(const mproc__boot *boot, mproc__buf *b, mproc__handle in
 }
 
 static void run_worker(const mproc__boot *boot, mproc__buf *b, size_t boot_len, mproc__handle in,
-                       mproc__handle out)
+                       mproc__handle out, mproc__handle extra)
 {
     mproc__worker_cfg cfg;
+    mproc__shm shm;
     mproc__fn init = NULL;
     void *initarg = NULL;
 
@@ -67,12 +69,16 @@ static void run_worker(const mproc__boot *boot, mproc__buf *b, size_t boot_len, 
     cfg.initarg = initarg;
     cfg.initarg_len = boot->initarg_len;
     cfg.max_tasks = boot->max_tasks;
+    /* Without the shared ring the pipe carries every answer: slower, never wrong. */
+    if (extra != MPROC__INVALID_HANDLE &&
+        mproc__os_shm_attach(&shm, extra, sizeof(mproc__ring)) == MPROC_OK)
+        cfg.ring = shm.addr;
     /* Tasks may already follow the record in the buffer: keep them, drop the record. */
     mproc__buf_consume(b, boot_len);
     mproc__os_exit(mproc__worker_main(&cfg));
 }
 
-void mproc__child_main(mproc__handle in, mproc__handle out)
+void mproc__child_main(mproc__handle in, mproc__handle out, mproc__handle extra)
 {
     mproc__buf b = {0};
     mproc__boot boot;
@@ -87,5 +93,5 @@ void mproc__child_main(mproc__handle in, mproc__handle out)
     if (boot.kind == MPROC__BOOT_PROCESS)
         run_process(&boot, &b, in, out);
     else
-        run_worker(&boot, &b, total, in, out);
+        run_worker(&boot, &b, total, in, out, extra);
 }

@@ -8,7 +8,7 @@ static int initialized;
 
 int mproc_init(int argc, char **argv)
 {
-    mproc__handle in, out;
+    mproc__handle in, out, extra;
 
     if (argc < 0 || (argc > 0 && argv == NULL))
         return MPROC_EINVAL;
@@ -16,8 +16,8 @@ int mproc_init(int argc, char **argv)
         return MPROC_OK;
     /* Set first: a spawned child's work may start processes of its own. */
     initialized = 1;
-    if (argc > 0 && mproc__os_child_args(argc, argv, &in, &out))
-        mproc__child_main(in, out); /* never returns */
+    if (argc > 0 && mproc__os_child_args(argc, argv, &in, &out, &extra))
+        mproc__child_main(in, out, extra); /* never returns */
     return MPROC_OK;
 }
 

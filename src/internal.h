@@ -51,7 +51,7 @@ int mproc__resolve_method(mproc_start_method m, int *out);
 
 /* Runs in a spawned child (src/child.c): reads the bootstrap record from `in` and does the
  * child's work; never returns. */
-void mproc__child_main(mproc__handle in, mproc__handle out);
+void mproc__child_main(mproc__handle in, mproc__handle out, mproc__handle extra);
 
 /* ======================================================================================== */
 /* Backend: each of these is defined in src/posix and in src/win32.                           */
@@ -74,7 +74,8 @@ int mproc__os_cpu_count(void);
 
 /* -- the guard: is this run a child we spawned? Returns 1 and the channel handles when argv
  *    (or on Windows the command line) carries the marker mproc__os_spawn puts there, else 0. */
-int mproc__os_child_args(int argc, char **argv, mproc__handle *in, mproc__handle *out);
+int mproc__os_child_args(int argc, char **argv, mproc__handle *in, mproc__handle *out,
+                         mproc__handle *extra);
 /* Called in a spawned child once it knows it is one: daemon setup (PDEATHSIG on Linux, with the
  * parent pid checked), crash-to-exit-code mapping on Windows. */
 void mproc__os_child_setup(int daemon, long parent_pid);
@@ -91,6 +92,22 @@ void mproc__os_close(mproc__handle h); /* MPROC__INVALID_HANDLE is fine */
 /* A pool worker calls it once: it ignores SIGPIPE from then on (as every Python process does),
  * so a parent that went away shows as a failed write, and writes cost one system call. */
 void mproc__os_worker_signals(void);
+
+/* -- shared memory between the parent and one child -- */
+typedef struct mproc__shm {
+    void *addr;
+    size_t size;
+    mproc__handle h; /* what a spawned child attaches with (close-on-exec, not inheritable) */
+} mproc__shm;
+/* A zeroed region of size bytes mapped here; a forked child inherits the mapping. */
+int mproc__os_shm_create(mproc__shm *s, size_t size);
+/* In a spawned child: maps the region the parent handed down. */
+int mproc__os_shm_attach(mproc__shm *s, mproc__handle h, size_t size);
+/* Unmaps and closes; a zeroed one is fine. */
+void mproc__os_shm_destroy(mproc__shm *s);
+/* Sequentially consistent loads and stores of a word shared between processes. */
+uint32_t mproc__os_load(const volatile uint32_t *p);
+void mproc__os_store(volatile uint32_t *p, uint32_t v);
 
 /* -- function pointers across spawn -- */
 typedef void (*mproc__fn)(void);
@@ -117,6 +134,7 @@ typedef struct mproc__spawn_spec {
      * out may be invalid. fork: the only descriptors of the library's the child keeps. */
     mproc__handle child_in;
     mproc__handle child_out;
+    mproc__handle child_extra; /* optional, as out: a pool worker's shared memory */
     /* fork: what the child runs; its return is the exit code (stdio flushed, then _exit). */
     int (*fork_main)(void *ctx);
     void *fork_ctx;

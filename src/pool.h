@@ -103,6 +103,9 @@ typedef struct mproc__worker {
     int kill_reason; /* the code its running task fails with when we killed it */
     mproc__proc proc;
     mproc__chan chan;
+    mproc__shm shm;           /* its result ring (ring.h) */
+    uint32_t ring_tail;       /* how far the ring has been read */
+    mproc__buf ring_in;       /* frames copied out of the ring, not yet decoded */
     mproc__task *head, *tail; /* sent, unanswered, oldest first: head is the one running */
     int inflight;
     uint64_t head_since; /* when head started running, as far as the parent can tell */

@@ -5,6 +5,7 @@
  * unlocked phase (dispatch, I/O, results, callbacks) on state only this thread touches. Callers
  * and the thread so meet once a turn, not once a task. */
 #include "pool.h"
+#include "ring.h"
 #include "wire.h"
 
 #include <stdio.h>
@@ -79,7 +80,12 @@ int mproc__pool_start_worker(mproc_pool *p, mproc__worker *w)
     w->shutdown = 0;
     w->kill_reason = 0;
     w->answered = 0;
+    w->ring_tail = 0;
+    memset(&w->ring_in, 0, sizeof w->ring_in);
 
+    r = mproc__os_shm_create(&w->shm, sizeof(mproc__ring));
+    if (r < 0)
+        goto fail;
     r = mproc__os_pipe(&task_rd, &task_wr);
     if (r < 0)
         goto fail;
@@ -99,7 +105,9 @@ int mproc__pool_start_worker(mproc_pool *p, mproc__worker *w)
     spec.daemon = 1;
     spec.child_in = task_rd;
     spec.child_out = res_wr;
+    spec.child_extra = w->shm.h;
     memset(&w->cfg, 0, sizeof w->cfg);
+    w->cfg.ring = w->shm.addr;
     w->cfg.in = task_rd;
     w->cfg.out = res_wr;
     w->cfg.direct = 1;
@@ -132,6 +140,7 @@ fail:
     mproc__os_close(res_rd);
     mproc__os_close(res_wr);
     mproc__buf_free(&w->chan.out);
+    mproc__os_shm_destroy(&w->shm);
     return r;
 }
 
@@ -208,6 +217,43 @@ static mproc__task *pop_head(mproc__worker *w)
     return t;
 }
 
+/* The in-flight task an answer names. Answers come in order through each channel, but a worker
+ * may send one through the pipe (too large for the ring) and the next through the ring, so the
+ * parent can see them out of order: the id decides. */
+static mproc__task *unlink_answered(mproc__worker *w, const unsigned char *body, size_t len)
+{
+    mproc__task *t, *prev = NULL;
+    mproc__rd r;
+    uint64_t id;
+
+    mproc__rd_init(&r, body, len);
+    id = mproc__rd_u64(&r);
+    if (r.err)
+        return NULL;
+    for (t = w->head; t != NULL && t->id != id; t = t->next)
+        prev = t;
+    if (t == NULL)
+        return NULL;
+    if (prev == NULL)
+        return pop_head(w);
+    prev->next = t->next;
+    if (w->tail == t)
+        w->tail = prev;
+    w->inflight--;
+    t->next = NULL;
+    return t;
+}
+
+/* Puts t back where it was taken from (its answer did not decode). */
+static void relink(mproc__worker *w, mproc__task *t)
+{
+    t->next = w->head;
+    w->head = t;
+    if (w->tail == NULL)
+        w->tail = t;
+    w->inflight++;
+}
+
 static void single_item(void *ctx, size_t i, const mproc__result_item *item)
 {
     mproc__task *t = ctx;
@@ -228,10 +274,10 @@ static void chunk_item(void *ctx, size_t i, const mproc__result_item *item)
     }
 }
 
-/* Decodes one RESULT frame for w's running task. */
+/* Decodes one RESULT frame for one of w's tasks. */
 static int take_result(mproc_pool *p, mproc__worker *w, const unsigned char *body, size_t len)
 {
-    mproc__task *t = w->head;
+    mproc__task *t = unlink_answered(w, body, len);
     mproc__chunk *c;
     int r;
 
@@ -239,9 +285,10 @@ static int take_result(mproc_pool *p, mproc__worker *w, const unsigned char *bod
         return MPROC_EPROTO;
     if (t->async != NULL) {
         r = mproc__result_decode(body, len, t->id, 1, single_item, t);
-        if (r < 0)
+        if (r < 0) {
+            relink(w, t);
             return r;
-        pop_head(w);
+        }
         push_done(p, t);
         return MPROC_OK;
     }
@@ -249,15 +296,16 @@ static int take_result(mproc_pool *p, mproc__worker *w, const unsigned char *bod
     c = mproc__chunk_new(t->chunk, t->count);
     if (c == NULL || (c->block = mproc__malloc(len)) == NULL) {
         mproc__chunk_free(c);
+        relink(w, t);
         return MPROC_ENOMEM;
     }
     memcpy(c->block, body, len);
     r = mproc__result_decode(c->block, len, t->id, t->count, chunk_item, c);
     if (r < 0) {
         mproc__chunk_free(c);
+        relink(w, t);
         return r;
     }
-    pop_head(w);
     t->result = c;
     push_delivery(p, t);
     return MPROC_OK;
@@ -270,12 +318,13 @@ static void kill_worker(mproc__worker *w, int reason)
     mproc__os_signal(&w->proc, 1);
 }
 
-static void read_results(mproc_pool *p, mproc__worker *w)
+/* Decodes the whole frames in `in` (the pipe's bytes or the ring's copies). */
+static void decode_frames(mproc_pool *p, mproc__worker *w, mproc__buf *in)
 {
-    mproc__buf *in = &w->chan.in;
     while (w->kill_reason == 0) {
         const unsigned char *body;
         size_t body_len, total, need;
+        mproc__task *head = w->head;
         int type;
         int r = mproc__wire_frame(in->data + in->pos, mproc__buf_avail(in), &type, &body, &body_len,
                                   &total, &need);
@@ -287,7 +336,7 @@ static void read_results(mproc_pool *p, mproc__worker *w)
         }
         if (r > 0 && type == MPROC__MSG_RESULT)
             r = take_result(p, w, body, body_len);
-        else if (r > 0)
+        else if (r > 0 && type != MPROC__MSG_BELL)
             r = MPROC_EPROTO;
         if (r < 0) {
             /* Whatever a child sends is untrusted: garbage costs that worker, nothing else. */
@@ -295,11 +344,38 @@ static void read_results(mproc_pool *p, mproc__worker *w)
             return;
         }
         mproc__buf_consume(in, total);
+        if (type == MPROC__MSG_BELL)
+            continue;
         w->answered = 1;
         p->early_deaths = 0;
-        if (w->head != NULL)
+        if (w->head != NULL && w->head != head)
             w->head_since = mproc__os_now_ms();
     }
+}
+
+/* Everything w has answered so far: the ring first, then the pipe. */
+static void read_results(mproc_pool *p, mproc__worker *w)
+{
+    if (w->kill_reason == 0 && w->shm.addr != NULL) {
+        int r = mproc__ring_drain(w->shm.addr, &w->ring_tail, &w->ring_in);
+        if (r < 0)
+            kill_worker(w, r == MPROC_ENOMEM ? MPROC_ENOMEM : MPROC_EPROTO);
+        else if (r > 0)
+            decode_frames(p, w, &w->ring_in);
+    }
+    decode_frames(p, w, &w->chan.in);
+}
+
+/* Lets go of what a dead (and reaped) worker held. */
+static void release_worker(mproc_pool *p, mproc__worker *w)
+{
+    mproc__loop_remove(p->loop, &w->chan);
+    mproc__buf_free(&w->chan.in);
+    mproc__buf_free(&w->chan.out);
+    mproc__buf_free(&w->ring_in);
+    mproc__os_shm_destroy(&w->shm);
+    mproc__os_proc_close(&w->proc);
+    w->alive = 0;
 }
 
 static void worker_died(mproc_pool *p, mproc__worker *w)
@@ -337,12 +413,7 @@ static void worker_died(mproc_pool *p, mproc__worker *w)
         requeue(p, w->head, last, n + 1);
     w->head = w->tail = NULL;
     w->inflight = 0;
-
-    mproc__loop_remove(p->loop, &w->chan);
-    mproc__buf_free(&w->chan.in);
-    mproc__buf_free(&w->chan.out);
-    mproc__os_proc_close(&w->proc);
-    w->alive = 0;
+    release_worker(p, w);
 
     if (booting && ++p->early_deaths >= MAX_EARLY_DEATHS)
         p->broken = exitcode == MPROC__EXIT_INIT ? MPROC__EXIT_INIT : MPROC__EXIT_BOOT;
@@ -624,11 +695,7 @@ void mproc__pool_terminate_workers(mproc_pool *p)
         fail_list(p, w->head, MPROC_ECANCELED, msg);
         w->head = w->tail = NULL;
         w->inflight = 0;
-        mproc__loop_remove(p->loop, &w->chan);
-        mproc__buf_free(&w->chan.in);
-        mproc__buf_free(&w->chan.out);
-        mproc__os_proc_close(&w->proc);
-        w->alive = 0;
+        release_worker(p, w);
     }
     fail_list(p, p->pq_head, MPROC_ECANCELED, msg);
     p->pq_head = p->pq_tail = NULL;
@@ -686,6 +753,19 @@ static void check_timeouts(mproc_pool *p, uint64_t now)
             now - w->head_since >= (uint64_t)p->task_timeout_ms)
             kill_worker(w, MPROC_ETIMEDOUT);
     }
+}
+
+/* Tells every worker the thread is about to sleep, so the next answer rings the doorbell. 1
+ * when answers wait already (then it must not sleep). */
+static int arm_rings(mproc_pool *p)
+{
+    int i, waiting = 0;
+    for (i = 0; i < p->nworkers; i++) {
+        mproc__worker *w = &p->workers[i];
+        if (w->alive && w->kill_reason == 0)
+            waiting |= mproc__ring_arm(w->shm.addr, w->ring_tail);
+    }
+    return waiting;
 }
 
 static int any_alive(const mproc_pool *p)
@@ -754,15 +834,22 @@ void mproc__pool_thread(void *arg)
         start_missing(p, now, needed);
         dispatch(p);
         timeout = p->done_head != NULL || p->dlv_head != NULL ? 0 : next_timeout(p, now);
+        if (timeout != 0 && arm_rings(p))
+            timeout = 0;
         (void)mproc__loop_run(p->loop, timeout);
         for (i = 0; i < p->nworkers; i++) {
             mproc__worker *w = &p->workers[i];
-            if (!w->alive || !w->chan.news)
+            if (!w->alive)
                 continue;
+            if (timeout != 0)
+                mproc__ring_disarm(w->shm.addr);
+            /* The ring says nothing when it fills, so every turn looks at it. */
             w->chan.news = 0;
             read_results(p, w);
-            if (w->chan.eof)
+            if (w->chan.eof) {
+                read_results(p, w); /* what it put in the ring before it went */
                 worker_died(p, w);
+            }
         }
         check_timeouts(p, mproc__os_now_ms());
         run_callbacks(p);

@@ -183,7 +183,7 @@ int mproc_process_start(mproc_process *p)
     memset(&spec, 0, sizeof spec);
     spec.method = method;
     spec.daemon = p->daemon;
-    spec.child_in = spec.child_out = MPROC__INVALID_HANDLE;
+    spec.child_in = spec.child_out = spec.child_extra = MPROC__INVALID_HANDLE;
     if (method == MPROC_START_FORK) {
         spec.fork_main = fork_main;
         spec.fork_ctx = p;

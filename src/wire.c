@@ -132,7 +132,7 @@ int mproc__wire_frame(const unsigned char *p, size_t avail, int *type, const uns
     if (avail < MPROC__WIRE_HEADER)
         return 0;
     len = (size_t)p[0] | (size_t)p[1] << 8 | (size_t)p[2] << 16 | (size_t)p[3] << 24;
-    if (len > MPROC__WIRE_MAX_BODY || p[4] < MPROC__MSG_BOOT || p[4] > MPROC__MSG_RESULT ||
+    if (len > MPROC__WIRE_MAX_BODY || p[4] < MPROC__MSG_BOOT || p[4] > MPROC__MSG_BELL ||
         p[5] != MPROC__WIRE_VERSION || p[6] != 0 || p[7] != 0)
         return MPROC_EPROTO;
     *need = MPROC__WIRE_HEADER + len;

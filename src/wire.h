@@ -7,6 +7,7 @@
  *   DEFINE (parent -> spawned worker) u64 fn id, fnref
  *   TASK   (parent -> worker) u64 task id, u64 fn id, u32 count, u64 item size, count items
  *   RESULT (worker -> parent) u64 task id, u32 count, count x (i32 code, i32 status, blob)
+ *   BELL   (worker -> parent) empty: answers wait in the shared ring (ring.h)
  * str/blob: u32 length then bytes; fnref: str module, u64 offset (module "" with offset
  * UINT64_MAX means "no function"). */
 #ifndef MPROC_WIRE_H
@@ -20,7 +21,13 @@
 #define MPROC__WIRE_MAX_BODY ((size_t)1 << 30)
 #define MPROC__WIRE_MAX_ITEM (MPROC__WIRE_MAX_BODY - 64)
 
-enum { MPROC__MSG_BOOT = 1, MPROC__MSG_DEFINE = 2, MPROC__MSG_TASK = 3, MPROC__MSG_RESULT = 4 };
+enum {
+    MPROC__MSG_BOOT = 1,
+    MPROC__MSG_DEFINE = 2,
+    MPROC__MSG_TASK = 3,
+    MPROC__MSG_RESULT = 4,
+    MPROC__MSG_BELL = 5 /* empty: answers wait in the shared ring (ring.h) */
+};
 
 enum { MPROC__BOOT_PROCESS = 1, MPROC__BOOT_WORKER = 2 };
 

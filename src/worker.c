@@ -4,6 +4,7 @@
  * exact crash accounting: when a worker dies, the parent knows every task before the oldest
  * unanswered one is done, so only the task that was running fails and the rest are re-run. */
 #include "internal.h"
+#include "ring.h"
 #include "wire.h"
 #include "worker.h"
 
@@ -140,6 +141,18 @@ static void run_item(worker *w, mproc__wr *wr, mproc_task fn, const unsigned cha
     }
 }
 
+/* The answer goes into the shared ring when it fits (no system call), else down the pipe. */
+static int send_answer(worker *w)
+{
+    int bell;
+    if (w->cfg->ring != NULL && mproc__ring_put(w->cfg->ring, w->out.data, w->out.len, &bell)) {
+        static const unsigned char ring_bell[MPROC__WIRE_HEADER] = {
+            0, 0, 0, 0, MPROC__MSG_BELL, MPROC__WIRE_VERSION, 0, 0};
+        return bell ? mproc__os_write_all(w->cfg->out, ring_bell, sizeof ring_bell) : MPROC_OK;
+    }
+    return mproc__os_write_all(w->cfg->out, w->out.data, w->out.len);
+}
+
 static int run_task(worker *w, const unsigned char *body, size_t len)
 {
     mproc__rd r;
@@ -188,7 +201,7 @@ static int run_task(worker *w, const unsigned char *body, size_t len)
         if (mproc__wr_frame_end(&wr, start) < 0)
             return wr.err;
     }
-    return mproc__os_write_all(w->cfg->out, w->out.data, w->out.len);
+    return send_answer(w);
 }
 
 /* The channel this worker answers on: tests use it to play a worker that sends garbage. */

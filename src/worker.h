@@ -18,6 +18,7 @@ typedef struct mproc__worker_cfg {
     const void *initarg;
     size_t initarg_len;
     uint32_t max_tasks;
+    struct mproc__ring *ring; /* where answers go when they fit; NULL: the pipe only */
 } mproc__worker_cfg;
 
 /* In a worker, the handle results leave by (for tests that send garbage); else invalid. */

@@ -729,6 +729,61 @@ static void test_big_argument(void **state)
     finish(p);
 }
 
+/* Answers small enough for the shared ring and answers too large for it (sent through the
+ * pipe) interleave: each must reach its own task, whole, many times around the ring. */
+static int sized(const void *arg, size_t len, mproc_result *out)
+{
+    static unsigned char buf[40000];
+    int i;
+    size_t n, k;
+    if (len != sizeof i)
+        return 1;
+    memcpy(&i, arg, sizeof i);
+    n = i % 7 == 0 ? sizeof buf : (size_t)(i % 100);
+    for (k = 0; k < n; k++)
+        buf[k] = (unsigned char)(i + k);
+    return mproc_result_set(out, buf, n);
+}
+
+static int sized_bad;
+
+static void on_sized(void *user, const void *result, size_t len)
+{
+    int i = (int)(intptr_t)user;
+    const unsigned char *b = result;
+    size_t k, n = i % 7 == 0 ? 40000 : (size_t)(i % 100);
+    if (len != n)
+        sized_bad++;
+    for (k = 0; k < len && k < n; k++)
+        if (b[k] != (unsigned char)(i + k)) {
+            sized_bad++;
+            break;
+        }
+    if (i >= 0 && i < 1000)
+        tally.seen[i]++;
+    tally.ok++;
+}
+
+static void test_mixed_result_sizes(void **state)
+{
+    mproc_pool *p;
+    int i, round;
+    (void)state;
+    sized_bad = 0;
+    assert_int_equal(mproc_pool_create(&p, 2), MPROC_OK);
+    for (round = 0; round < 5; round++)
+        for (i = 0; i < 1000; i++)
+            assert_int_equal(mproc_pool_apply_async(p, sized, &i, sizeof i, on_sized, on_error,
+                                                    (void *)(intptr_t)i, NULL),
+                             MPROC_OK);
+    finish(p);
+    assert_int_equal(sized_bad, 0);
+    assert_int_equal(tally.failed, 0);
+    assert_int_equal(tally.ok, 5000);
+    for (i = 0; i < 1000; i++)
+        assert_int_equal(tally.seen[i], 5);
+}
+
 /* ---- threads ---- */
 
 struct thread_arg {
@@ -1000,6 +1055,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup(test_destroy_open_pool, reset),
         cmocka_unit_test_setup(test_big_result, reset),
         cmocka_unit_test_setup(test_big_argument, reset),
+        cmocka_unit_test_setup(test_mixed_result_sizes, reset),
         cmocka_unit_test_setup(test_submit_from_four_threads, reset),
         cmocka_unit_test_setup(test_hundred_workers, reset),
         cmocka_unit_test_setup(test_no_leaks_after_many_pools, reset),

@@ -49,12 +49,23 @@ static int adopt(int fd)
     return 0;
 }
 
-int mproc__os_child_args(int argc, char **argv, mproc__handle *in, mproc__handle *out)
+/* An optional descriptor: "-1" or a number. */
+static const char *parse_opt_fd(const char *s, int *out)
+{
+    if (s[0] == '-' && s[1] == '1') {
+        *out = -1;
+        return s + 2;
+    }
+    return parse_fd(s, out);
+}
+
+int mproc__os_child_args(int argc, char **argv, mproc__handle *in, mproc__handle *out,
+                         mproc__handle *extra)
 {
     const char *s;
-    int fin, fout = -1;
+    int fin, fout = -1, fextra = -1;
 
-    if (argc < 2 || argv == NULL || argv[1] == NULL || in == NULL || out == NULL)
+    if (argc < 2 || argv == NULL || argv[1] == NULL || in == NULL || out == NULL || extra == NULL)
         return 0;
     s = argv[1];
     if (strncmp(s, MARKER, sizeof MARKER - 1) != 0)
@@ -62,20 +73,24 @@ int mproc__os_child_args(int argc, char **argv, mproc__handle *in, mproc__handle
     s = parse_fd(s + sizeof MARKER - 1, &fin);
     if (s == NULL || *s++ != ',')
         return 0;
-    if (s[0] == '-' && s[1] == '1' && s[2] == '\0')
-        s += 2;
-    else if ((s = parse_fd(s, &fout)) == NULL)
+    if ((s = parse_opt_fd(s, &fout)) == NULL || *s++ != ',')
         return 0;
-    if (*s != '\0' || fin == fout)
+    if ((s = parse_opt_fd(s, &fextra)) == NULL || *s != '\0')
+        return 0;
+    if (fin == fout || (fextra >= 0 && (fextra == fin || fextra == fout)))
         return 0;
     /* A marker naming descriptors we were not given is not ours (someone typed it). */
-    if (fcntl(fin, F_GETFD) < 0 || (fout >= 0 && fcntl(fout, F_GETFD) < 0))
+    if (fcntl(fin, F_GETFD) < 0 || (fout >= 0 && fcntl(fout, F_GETFD) < 0) ||
+        (fextra >= 0 && fcntl(fextra, F_GETFD) < 0))
         return 0;
     adopt(fin);
     if (fout >= 0)
         adopt(fout);
+    if (fextra >= 0)
+        adopt(fextra);
     *in = fin;
     *out = fout >= 0 ? (mproc__handle)fout : MPROC__INVALID_HANDLE;
+    *extra = fextra >= 0 ? (mproc__handle)fextra : MPROC__INVALID_HANDLE;
     return 1;
 }
 

@@ -117,7 +117,7 @@ static int start_fork(const mproc__spawn_spec *spec, int exit_wr, pid_t *out)
  * result never carries close-on-exec, whatever the C library does with dup2(fd, fd). */
 static int start_spawn(const mproc__spawn_spec *spec, int exit_wr, pid_t *out)
 {
-    int tin = -1, tout = -1, txw = -1;
+    int tin = -1, tout = -1, textra = -1, txw = -1;
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t attr;
     int fa_ok = 0, attr_ok = 0, e, r;
@@ -128,11 +128,14 @@ static int start_spawn(const mproc__spawn_spec *spec, int exit_wr, pid_t *out)
 
     if (path == NULL)
         return mproc__sys_error(errno);
-    if (spec->child_in < 0 || spec->child_in > INT_MAX || spec->child_out > INT_MAX)
+    if (spec->child_in < 0 || spec->child_in > INT_MAX || spec->child_out > INT_MAX ||
+        spec->child_extra > INT_MAX)
         return MPROC_EINVAL;
     r = mproc__posix_dup((int)spec->child_in, &tin);
     if (r == MPROC_OK && spec->child_out >= 0)
         r = mproc__posix_dup((int)spec->child_out, &tout);
+    if (r == MPROC_OK && spec->child_extra >= 0)
+        r = mproc__posix_dup((int)spec->child_extra, &textra);
     if (r == MPROC_OK && exit_wr >= 0)
         r = mproc__posix_dup(exit_wr, &txw);
     if (r < 0)
@@ -145,6 +148,8 @@ static int start_spawn(const mproc__spawn_spec *spec, int exit_wr, pid_t *out)
     e = posix_spawn_file_actions_adddup2(&fa, (int)spec->child_in, tin);
     if (e == 0 && tout >= 0)
         e = posix_spawn_file_actions_adddup2(&fa, (int)spec->child_out, tout);
+    if (e == 0 && textra >= 0)
+        e = posix_spawn_file_actions_adddup2(&fa, (int)spec->child_extra, textra);
     if (e == 0 && txw >= 0)
         e = posix_spawn_file_actions_adddup2(&fa, exit_wr, txw);
     if (e != 0)
@@ -161,7 +166,7 @@ static int start_spawn(const mproc__spawn_spec *spec, int exit_wr, pid_t *out)
     if (e != 0)
         goto fail;
 
-    snprintf(marker, sizeof marker, "--mproc-child=%d,%d", tin, tout);
+    snprintf(marker, sizeof marker, "--mproc-child=%d,%d,%d", tin, tout, textra);
     argv[0] = (char *)mproc__posix_argv0();
     argv[1] = marker;
     argv[2] = NULL;
@@ -180,6 +185,7 @@ finish:
         posix_spawn_file_actions_destroy(&fa);
     mproc__os_close(tin);
     mproc__os_close(tout);
+    mproc__os_close(textra);
     mproc__os_close(txw);
     return r;
 }

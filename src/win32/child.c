@@ -32,10 +32,11 @@ static const char *parse_handle(const char *s, mproc__handle *out)
     return p;
 }
 
-int mproc__os_child_args(int argc, char **argv, mproc__handle *in, mproc__handle *out)
+int mproc__os_child_args(int argc, char **argv, mproc__handle *in, mproc__handle *out,
+                         mproc__handle *extra)
 {
     const char *p;
-    mproc__handle a, b;
+    mproc__handle a, b, c;
     size_t i;
 
     if (argc < 2 || argv == NULL || argv[1] == NULL)
@@ -48,10 +49,14 @@ int mproc__os_child_args(int argc, char **argv, mproc__handle *in, mproc__handle
     if (p == NULL || *p != ',' || a == MPROC__INVALID_HANDLE || a == 0)
         return 0;
     p = parse_handle(p + 1, &b);
+    if (p == NULL || *p != ',')
+        return 0;
+    p = parse_handle(p + 1, &c);
     if (p == NULL || *p != '\0')
         return 0;
     *in = a;
     *out = b;
+    *extra = c;
     return 1;
 }
 

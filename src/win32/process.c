@@ -96,14 +96,15 @@ static size_t put_handle(mproc__handle v, wchar_t *out)
     return n;
 }
 
-/* "<exe>" --mproc-child=<in>,<out>, malloc'd. */
-static wchar_t *build_command_line(const wchar_t *exe, mproc__handle in, mproc__handle out)
+/* "<exe>" --mproc-child=<in>,<out>,<extra>, malloc'd. */
+static wchar_t *build_command_line(const wchar_t *exe, mproc__handle in, mproc__handle out,
+                                   mproc__handle extra)
 {
     size_t exe_len = quote_arg(exe, 1, NULL);
     size_t marker_len = sizeof MARKER / sizeof MARKER[0] - 1;
     size_t n;
-    /* Two decimal handles of at most 20 digits, the comma and the terminator. */
-    wchar_t *cmd = mproc__malloc((exe_len + marker_len + 2 * 24 + 2) * sizeof *cmd);
+    /* Three decimal handles of at most 20 digits, the commas and the terminator. */
+    wchar_t *cmd = mproc__malloc((exe_len + marker_len + 3 * 24 + 3) * sizeof *cmd);
     if (cmd == NULL)
         return NULL;
     n = quote_arg(exe, 1, cmd);
@@ -112,6 +113,8 @@ static wchar_t *build_command_line(const wchar_t *exe, mproc__handle in, mproc__
     n += put_handle(in, cmd + n);
     cmd[n++] = L',';
     n += put_handle(out, cmd + n);
+    cmd[n++] = L',';
+    n += put_handle(extra, cmd + n);
     cmd[n] = L'\0';
     return cmd;
 }
@@ -145,6 +148,21 @@ static HANDLE usable_std_handle(DWORD which)
     return h;
 }
 
+/* Makes h inheritable for one CreateProcess call; *changed says whether to undo it after. */
+static int inherit_for_call(HANDLE h, int *changed)
+{
+    DWORD flags;
+    *changed = 0;
+    if (!GetHandleInformation(h, &flags))
+        return 0;
+    if (flags & HANDLE_FLAG_INHERIT)
+        return 1;
+    if (!SetHandleInformation(h, HANDLE_FLAG_INHERIT, HANDLE_FLAG_INHERIT))
+        return 0;
+    *changed = 1;
+    return 1;
+}
+
 /* ---- the job of a daemon child ---- */
 
 static HANDLE create_kill_job(void)
@@ -172,12 +190,14 @@ static HANDLE create_kill_job(void)
 int mproc__os_spawn(const mproc__spawn_spec *spec, mproc__proc *p)
 {
     HANDLE in = MPROC__H(spec->child_in), out = MPROC__H(spec->child_out);
+    HANDLE extra = MPROC__H(spec->child_extra);
     int has_out = spec->child_out != MPROC__INVALID_HANDLE && spec->child_out != 0;
-    HANDLE list[5];
+    int has_extra = spec->child_extra != MPROC__INVALID_HANDLE && spec->child_extra != 0;
+    HANDLE list[6];
     DWORD nlist = 0, flags, err = ERROR_SUCCESS;
     wchar_t *exe = NULL, *cmd = NULL;
     LPPROC_THREAD_ATTRIBUTE_LIST attrs = NULL;
-    int attrs_ready = 0, in_inherit = 0, out_inherit = 0;
+    int attrs_ready = 0, in_inherit = 0, out_inherit = 0, extra_inherit = 0;
     SIZE_T attrs_size = 0;
     HANDLE job = NULL;
     STARTUPINFOEXW si;
@@ -200,7 +220,8 @@ int mproc__os_spawn(const mproc__spawn_spec *spec, mproc__proc *p)
         err = GetLastError();
         goto finish;
     }
-    cmd = build_command_line(exe, spec->child_in, spec->child_out);
+    cmd = build_command_line(exe, spec->child_in, has_out ? spec->child_out : MPROC__INVALID_HANDLE,
+                             has_extra ? spec->child_extra : MPROC__INVALID_HANDLE);
     if (cmd == NULL) {
         r = MPROC_ENOMEM;
         goto finish;
@@ -225,6 +246,8 @@ int mproc__os_spawn(const mproc__spawn_spec *spec, mproc__proc *p)
     list_add(list, &nlist, in);
     if (has_out)
         list_add(list, &nlist, out);
+    if (has_extra)
+        list_add(list, &nlist, extra);
     if (si.StartupInfo.hStdInput != NULL)
         list_add(list, &nlist, si.StartupInfo.hStdInput);
     if (si.StartupInfo.hStdOutput != NULL)
@@ -253,29 +276,10 @@ int mproc__os_spawn(const mproc__spawn_spec *spec, mproc__proc *p)
     /* The channel ends are inheritable only for this call. A listed handle must be
      * inheritable; one not listed is not passed even when it is, so a concurrent spawn on
      * another thread (which lists its own) cannot pick these up. */
-    if (!GetHandleInformation(in, &flags)) {
+    if (!inherit_for_call(in, &in_inherit) || (has_out && !inherit_for_call(out, &out_inherit)) ||
+        (has_extra && !inherit_for_call(extra, &extra_inherit))) {
         err = GetLastError();
         goto finish;
-    }
-    if (!(flags & HANDLE_FLAG_INHERIT)) {
-        if (!SetHandleInformation(in, HANDLE_FLAG_INHERIT, HANDLE_FLAG_INHERIT)) {
-            err = GetLastError();
-            goto finish;
-        }
-        in_inherit = 1;
-    }
-    if (has_out) {
-        if (!GetHandleInformation(out, &flags)) {
-            err = GetLastError();
-            goto finish;
-        }
-        if (!(flags & HANDLE_FLAG_INHERIT)) {
-            if (!SetHandleInformation(out, HANDLE_FLAG_INHERIT, HANDLE_FLAG_INHERIT)) {
-                err = GetLastError();
-                goto finish;
-            }
-            out_inherit = 1;
-        }
     }
 
     /* A daemon child starts suspended so it runs no instruction outside its job. Without a
@@ -310,6 +314,8 @@ finish:
         SetHandleInformation(in, HANDLE_FLAG_INHERIT, 0);
     if (out_inherit)
         SetHandleInformation(out, HANDLE_FLAG_INHERIT, 0);
+    if (extra_inherit)
+        SetHandleInformation(extra, HANDLE_FLAG_INHERIT, 0);
     if (pi.hThread != NULL)
         CloseHandle(pi.hThread);
     if (job != NULL)

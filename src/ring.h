@@ -1,0 +1,38 @@
+/* A one-way ring of RESULT frames in memory a pool worker shares with the parent.
+ *
+ * A worker answers each task before it starts the next, so that a crash loses nothing but the
+ * running task. Through a pipe that costs a system call per task; through the ring it costs a
+ * copy, and the answer survives the worker's death just the same. The pipe stays for answers
+ * too large for the ring and as the doorbell: a worker rings it only when the parent says it
+ * is about to sleep. */
+#ifndef MPROC_RING_H
+#define MPROC_RING_H
+
+#include "internal.h"
+
+#define MPROC__RING_BYTES (128u * 1024u) /* a power of two */
+
+typedef struct mproc__ring {
+    volatile uint32_t head; /* bytes written, by the worker */
+    unsigned char pad0[60];
+    volatile uint32_t tail; /* bytes consumed, by the parent */
+    unsigned char pad1[60];
+    volatile uint32_t asleep; /* the parent waits for the doorbell */
+    unsigned char pad2[60];
+    unsigned char data[MPROC__RING_BYTES];
+} mproc__ring;
+
+/* Worker: copies one frame in. 1 when it went in (*bell: ring the doorbell now), 0 when there
+ * is no room (send it through the pipe). */
+int mproc__ring_put(mproc__ring *r, const void *frame, size_t n, int *bell);
+
+/* Parent: appends every frame written since *tail to out and advances *tail (and the shared
+ * tail). The ring is the worker's to scribble on, so everything is checked and copied before
+ * use: MPROC_EPROTO on garbage, else the number of frames. */
+int mproc__ring_drain(mproc__ring *r, uint32_t *tail, mproc__buf *out);
+
+/* Parent: announces a sleep; 1 when frames are waiting already (then do not sleep). */
+int mproc__ring_arm(mproc__ring *r, uint32_t tail);
+void mproc__ring_disarm(mproc__ring *r);
+
+#endif /* MPROC_RING_H */
