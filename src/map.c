@@ -70,6 +70,72 @@ mproc__chunk *mproc__chunk_failed(size_t index, size_t n, int code, int exitcode
     return c;
 }
 
+#define STORE_BLOCK ((size_t)1 << 20)
+
+/* A copy of n bytes in the store, or NULL. */
+static const unsigned char *store_copy(mproc__store *s, const unsigned char *data, size_t n)
+{
+    mproc__block *b = s->blocks;
+    unsigned char *at;
+    if (b == NULL || b->cap - b->used < n) {
+        size_t cap = n > STORE_BLOCK ? n : STORE_BLOCK;
+        b = mproc__malloc(sizeof *b + cap);
+        if (b == NULL)
+            return NULL;
+        b->used = 0;
+        b->cap = cap;
+        /* A block too large to share goes behind the current one, which still has room. */
+        if (s->blocks != NULL && cap > STORE_BLOCK) {
+            b->next = s->blocks->next;
+            s->blocks->next = b;
+        } else {
+            b->next = s->blocks;
+            s->blocks = b;
+        }
+    }
+    at = (unsigned char *)(b + 1) + b->used;
+    if (n > 0)
+        memcpy(at, data, n);
+    b->used += n;
+    return at;
+}
+
+static void store_free(mproc__store *s)
+{
+    while (s->blocks != NULL) {
+        mproc__block *b = s->blocks;
+        s->blocks = b->next;
+        mproc__free(b);
+    }
+    while (s->errs != NULL) {
+        mproc__errnode *e = s->errs;
+        s->errs = e->next;
+        mproc__free(e);
+    }
+}
+
+/* Moves a chunk's results into the store; 0, or MPROC_ENOMEM (the chunk is kept intact). */
+static int store_chunk(mproc__store *s, mproc__chunk *c, mproc__item *to)
+{
+    size_t i;
+    for (i = 0; i < c->n; i++) {
+        to[i] = c->items[i];
+        if (c->items[i].code == MPROC_OK) {
+            to[i].data = store_copy(s, c->items[i].data, c->items[i].len);
+            if (to[i].data == NULL && c->items[i].len > 0)
+                return MPROC_ENOMEM;
+        }
+    }
+    /* The errors change hands as they are: the items point at them. */
+    while (c->errs != NULL) {
+        mproc__errnode *e = c->errs;
+        c->errs = e->next;
+        e->next = s->errs;
+        s->errs = e;
+    }
+    return MPROC_OK;
+}
+
 static void free_chunks(mproc__chunk *c)
 {
     while (c != NULL) {
@@ -88,7 +154,7 @@ static void iter_free(mproc_iter *it)
     mproc__free(it->ring);
     free_chunks(it->fifo_head);
     mproc__chunk_free(it->cur);
-    free_chunks(it->blocks);
+    store_free(&it->store);
     mproc__free(it->all);
     mproc__free(it);
 }
@@ -137,9 +203,15 @@ void mproc__iter_deliver(mproc_iter *it, mproc__chunk *c)
     } else if (it->abandoned) {
         mproc__chunk_free(c);
     } else if (it->collect) {
-        memcpy(it->all + c->index * it->chunksize, c->items, c->n * sizeof *c->items);
-        c->next = it->blocks;
-        it->blocks = c;
+        if (store_chunk(&it->store, c, it->all + c->index * it->chunksize) < 0) {
+            /* Out of memory for the copy: this chunk's items say so. */
+            mproc__chunk *f =
+                mproc__chunk_failed(c->index, c->n, MPROC_ENOMEM, 0, mproc_strerror(MPROC_ENOMEM));
+            if (f == NULL || store_chunk(&it->store, f, it->all + c->index * it->chunksize) < 0)
+                it->canceled = 1;
+            mproc__chunk_free(f);
+        }
+        mproc__chunk_free(c);
     } else if (it->ordered) {
         it->ring[c->index % it->window] = c;
     } else {
@@ -385,9 +457,9 @@ int mproc_pool_map(mproc_pool *p, mproc_task fn, const void *items, size_t item_
     if (r == MPROC_OK) {
         res->count = count;
         res->items = it->all;
-        res->blocks = it->blocks;
+        res->store = it->store;
         it->all = NULL;
-        it->blocks = NULL;
+        memset(&it->store, 0, sizeof it->store);
     }
     mproc__mutex_unlock(p->lock);
     iter_release(it);
@@ -430,7 +502,7 @@ void mproc_results_destroy(mproc_results *r)
 {
     if (r == NULL)
         return;
-    free_chunks(r->blocks);
+    store_free(&r->store);
     mproc__free(r->items);
     mproc__free(r);
 }

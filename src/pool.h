@@ -31,6 +31,18 @@ typedef struct mproc__chunk {
     unsigned char *block; /* the result bytes the items point into */
 } mproc__chunk;
 
+/* Where map keeps its results: bytes packed in large blocks, errors in a list, so a million
+ * small results cost a million copies, not a million allocations. */
+typedef struct mproc__block {
+    struct mproc__block *next;
+    size_t used, cap;
+} mproc__block;
+
+typedef struct mproc__store {
+    mproc__block *blocks;
+    mproc__errnode *errs;
+} mproc__store;
+
 /* A unit of work sent to one worker: one apply, or one chunk of a map. */
 typedef struct mproc__task {
     struct mproc__task *next;
@@ -76,7 +88,7 @@ struct mproc_iter {
     int canceled;  /* lock: the pool was terminated */
     /* collect */
     mproc__item *all;
-    mproc__chunk *blocks; /* owners of the bytes all[] points into */
+    mproc__store store; /* the bytes and errors all[] points into */
     /* stream */
     mproc__chunk **ring; /* ordered: chunk i at ring[i % window] */
     mproc__chunk *fifo_head, *fifo_tail;
@@ -88,7 +100,7 @@ struct mproc_iter {
 struct mproc_results {
     size_t count;
     mproc__item *items;
-    mproc__chunk *blocks;
+    mproc__store store;
 };
 
 typedef struct mproc__defined {
