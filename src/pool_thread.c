@@ -486,13 +486,15 @@ static int define_to(mproc_pool *p, mproc__worker *w, mproc_task fn)
 static int send_task(mproc_pool *p, mproc__worker *w, mproc__task *t)
 {
     mproc__wr wr;
-    size_t start, mark = w->chan.out.len;
+    size_t start, mark;
     int r = MPROC_OK;
 
     if (p->method == MPROC_START_SPAWN)
         r = define_to(p, w, t->fn);
     if (r < 0)
         return r;
+    /* Counted from the read cursor, which compaction moves along with the bytes. */
+    mark = w->chan.out.len - w->chan.out.pos;
     wr.b = &w->chan.out;
     wr.err = 0;
     start = mproc__wr_frame_begin(&wr, MPROC__MSG_TASK);
@@ -503,7 +505,7 @@ static int send_task(mproc_pool *p, mproc__worker *w, mproc__task *t)
     mproc__wr_bytes(&wr, t->items, t->item_size * t->count);
     r = mproc__wr_frame_end(&wr, start);
     if (r < 0) {
-        w->chan.out.len = mark;
+        w->chan.out.len = w->chan.out.pos + mark;
         return r;
     }
     t->next = NULL;

@@ -104,7 +104,7 @@ void mproc__wr_blob(mproc__wr *w, const void *data, size_t n)
 
 size_t mproc__wr_frame_begin(mproc__wr *w, int type)
 {
-    size_t start = w->b->len;
+    size_t start = w->b->len - w->b->pos;
     unsigned char h[MPROC__WIRE_HEADER] = {0};
     h[4] = (unsigned char)type;
     h[5] = MPROC__WIRE_VERSION;
@@ -117,10 +117,10 @@ int mproc__wr_frame_end(mproc__wr *w, size_t start)
     size_t body;
     if (w->err)
         return w->err;
-    body = w->b->len - start - MPROC__WIRE_HEADER;
+    body = w->b->len - w->b->pos - start - MPROC__WIRE_HEADER;
     if (body > MPROC__WIRE_MAX_BODY)
         return w->err = MPROC_ETOOBIG;
-    put_u32(w->b->data + start, (uint32_t)body);
+    put_u32(w->b->data + w->b->pos + start, (uint32_t)body);
     return MPROC_OK;
 }
 

@@ -60,7 +60,8 @@ void mproc__wr_u32(mproc__wr *w, uint32_t v);
 void mproc__wr_u64(mproc__wr *w, uint64_t v);
 void mproc__wr_bytes(mproc__wr *w, const void *data, size_t n);
 void mproc__wr_blob(mproc__wr *w, const void *data, size_t n);
-/* Starts a frame: returns the offset of its header in w->b, to be closed by frame_end. */
+/* Starts a frame: returns where its header sits, counted from w->b's read cursor (appending may
+ * compact the buffer, which moves the bytes but keeps that distance), for frame_end. */
 size_t mproc__wr_frame_begin(mproc__wr *w, int type);
 /* Writes the body length; ETOOBIG past MPROC__WIRE_MAX_BODY. */
 int mproc__wr_frame_end(mproc__wr *w, size_t start);

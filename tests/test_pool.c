@@ -154,6 +154,11 @@ static int task(const void *arg, size_t len, mproc_result *out)
     return 1;
 }
 
+static int echo(const void *arg, size_t len, mproc_result *out)
+{
+    return mproc_result_set(out, arg, len);
+}
+
 /* map items are plain ints */
 static int square(const void *arg, size_t len, mproc_result *out)
 {
@@ -369,6 +374,35 @@ static void test_map_squares_in_order(void **state)
     assert_int_equal(mproc_pool_map(p, square, NULL, sizeof(int), 0, 0, &r), MPROC_OK);
     assert_int_equal(mproc_results_count(r), 0);
     mproc_results_destroy(r);
+    finish(p);
+}
+
+/* Large chunks are appended to a worker's pipe buffer while an earlier one is half written:
+ * the buffer compacts under the frame being built (a bug once failed whole chunks). */
+static void test_map_large_chunks(void **state)
+{
+    mproc_pool *p;
+    mproc_results *r;
+    size_t n = 1000000, i;
+    int *items = malloc(n * sizeof *items);
+    (void)state;
+    assert_non_null(items);
+    for (i = 0; i < n; i++)
+        items[i] = (int)i;
+    assert_int_equal(mproc_pool_create(&p, 2), MPROC_OK);
+    assert_int_equal(mproc_pool_map(p, echo, items, sizeof *items, n, 0, &r), MPROC_OK);
+    assert_int_equal(mproc_results_count(r), n);
+    for (i = 0; i < n; i++) {
+        const void *d;
+        size_t len;
+        int v;
+        assert_int_equal(mproc_results_get(r, i, &d, &len), MPROC_OK);
+        assert_int_equal(len, sizeof v);
+        memcpy(&v, d, sizeof v);
+        assert_int_equal(v, (int)i);
+    }
+    mproc_results_destroy(r);
+    free(items);
     finish(p);
 }
 
@@ -705,11 +739,6 @@ static void test_big_result(void **state)
     finish(p);
 }
 
-static int echo(const void *arg, size_t len, mproc_result *out)
-{
-    return mproc_result_set(out, arg, len);
-}
-
 static void test_big_argument(void **state)
 {
     mproc_pool *p;
@@ -1042,6 +1071,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup(test_failure_message_reaches_caller, reset),
         cmocka_unit_test_setup(test_async_handle_timeouts, reset),
         cmocka_unit_test_setup(test_map_squares_in_order, reset),
+        cmocka_unit_test_setup(test_map_large_chunks, reset),
         cmocka_unit_test_setup(test_map_item_failure_is_per_item, reset),
         cmocka_unit_test_setup(test_imap_unordered_each_index_once, reset),
         cmocka_unit_test_setup(test_imap_ordered, reset),
