@@ -9,12 +9,29 @@
  * Portability rules: call mproc_init() first thing in `main`; arguments and results travel as
  * copied bytes (never pointers into the parent's memory); a function is named by its pointer and
  * the library finds it again in a spawned child.
+ *
+ * Ownership: a pointer the caller passes in is only read during the call, unless its parameter
+ * says otherwise (bytes are copied). An object the library hands out (`*out`) belongs to the
+ * caller until the matching `*_destroy` or `*_release`; bytes it hands out either belong to the
+ * caller (freed with mproc_free()) or stay valid as long as the object they came from, as each
+ * call says.
+ *
+ * Threads: the global calls may be made from any thread. One pool (and the handles, results and
+ * iterators it hands out) may be used from several threads at once. One process object must be
+ * used by one thread at a time; different process objects are independent.
  */
 #ifndef MPROC_H
 #define MPROC_H
 
 #include <stddef.h>
 
+/**
+ * @def MPROC_API
+ * Marks the library's calls for export. Empty for a static library. For a shared library
+ * (the build defines `MPROC_SHARED` for its users: the CMake target and mproc.pc carry it) it is
+ * `__declspec(dllimport)` on Windows, or default visibility with GCC and clang, so that only the
+ * `mproc_` calls are exported.
+ */
 #if defined(_WIN32) && defined(MPROC_SHARED)
     #ifdef MPROC_BUILDING
         #define MPROC_API __declspec(dllexport)
@@ -33,8 +50,11 @@ extern "C" {
 
 /** @name Version */
 /**@{*/
+/** The major version: a change of it may break programs built against an earlier one. */
 #define MPROC_VERSION_MAJOR 0
+/** The minor version: new calls; programs built against an earlier minor version still work. */
 #define MPROC_VERSION_MINOR 1
+/** The patch version: fixes only. */
 #define MPROC_VERSION_PATCH 0
 /** The version this header belongs to, as "major.minor.patch". */
 #define MPROC_VERSION_STRING "0.1.0"
@@ -43,6 +63,9 @@ extern "C" {
 /**
  * The error list: name, value, sentence. One list generates the enum, mproc_strerror() and
  * mproc_err_name(). Values are the same on every platform.
+ *
+ * @param X a macro taking `(name, value, text)`: `name` without its `MPROC_` prefix (`EINVAL`),
+ *          `value` the negative code, `text` the sentence mproc_strerror() gives.
  */
 #define MPROC_ERRNO_MAP(X)                                                                         \
     X(EINVAL, -1, "invalid argument")                                                              \
@@ -62,14 +85,52 @@ extern "C" {
     X(EEND, -13, "no more results")                                                                \
     X(ETOOBIG, -14, "data too large to send between processes")
 
-/** Error codes. */
+/**
+ * Error codes: what every call that can fail returns. `MPROC_OK` is 0 and every error is
+ * negative, so `if (rc < 0)` tests for failure; the values are the same on every platform.
+ */
 enum mproc_errno {
-    MPROC_OK = 0,
+    MPROC_OK = 0, /**< success */
 #define MPROC__ERRNO_ENUM(name, value, text) MPROC_##name = value,
     MPROC_ERRNO_MAP(MPROC__ERRNO_ENUM)
 #undef MPROC__ERRNO_ENUM
-        MPROC__ERRNO_LAST = -14
+        MPROC__ERRNO_LAST = -14 /**< internal: the lowest code in use */
 };
+
+/** @var MPROC_EINVAL
+ * An argument is invalid: a NULL where an object is needed, NULL bytes with a nonzero length,
+ * an unknown start method, a negative option, a timeout below MPROC_FOREVER. */
+/** @var MPROC_ENOMEM
+ * Memory ran out; nothing was done. */
+/** @var MPROC_ESTATE
+ * Not valid in the object's current state: start twice, join a process never started, the exit
+ * code before join, submit to a pool after close or terminate, join a pool before close. */
+/** @var MPROC_ETIMEDOUT
+ * The wait ended before the event (join, wait, get, next); or a pool task ran past
+ * mproc_pool_options::task_timeout_ms and its worker was killed. */
+/** @var MPROC_ENOINIT
+ * A process or pool was started before mproc_init(argc, argv). */
+/** @var MPROC_ENOTSUP
+ * Not supported here, e.g. MPROC_START_FORK on Windows. */
+/** @var MPROC_ESYS
+ * An operating system call failed; mproc_last_os_error() gives errno or GetLastError(). */
+/** @var MPROC_ETASK
+ * The task returned nonzero; mproc_error::status holds that value and mproc_error::message the
+ * text given to mproc_result_fail(). */
+/** @var MPROC_EWORKER_LOST
+ * The worker running the task died (crash, abort(), killed); mproc_error::exitcode holds its exit
+ * code. The pool replaced it and goes on. */
+/** @var MPROC_ECANCELED
+ * The pool was terminated (or destroyed) before the task completed. */
+/** @var MPROC_ENOFUNC
+ * The target, task or initializer cannot be found again in a spawned child (e.g. it lives in a
+ * library the child cannot load). */
+/** @var MPROC_EPROTO
+ * A child process sent a malformed message. */
+/** @var MPROC_EEND
+ * mproc_iter_next(): every result has been returned. */
+/** @var MPROC_ETOOBIG
+ * Bytes too large to send between processes (more than 1 GiB in one argument or result). */
 
 /** Wait without limit (timeouts are milliseconds; 0 polls). */
 #define MPROC_FOREVER (-1L)
@@ -97,32 +158,72 @@ typedef enum mproc_start_method {
  * ends the process: it does not return there. Starting a process or a pool before it fails with
  * MPROC_ENOINIT. Returns MPROC_EINVAL when argc < 0 or argv is NULL with argc > 0.
  * Call it once, from the main thread; a second call returns MPROC_OK and changes nothing.
+ *
+ * @param argc `main`'s argc.
+ * @param argv `main`'s argv, read during the call only (a spawned child finds its marker there).
+ * @return MPROC_OK in the parent (a spawned child never returns); MPROC_EINVAL.
  */
 MPROC_API int mproc_init(int argc, char **argv);
 
-/** A constant sentence for an error code; "unknown error" for a code not in the list. */
+/**
+ * A constant sentence for an error code; "unknown error" for a code not in the list.
+ * Thread-safe.
+ *
+ * @param code an `MPROC_*` code (MPROC_OK gives "success").
+ * @return a static string: never NULL, never to be freed.
+ */
 MPROC_API const char *mproc_strerror(int code);
 
-/** The code's name, e.g. "MPROC_EINVAL"; "MPROC_E?" for an unknown code. */
+/**
+ * The code's name, e.g. "MPROC_EINVAL"; "MPROC_E?" for an unknown code. Thread-safe.
+ *
+ * @param code an `MPROC_*` code.
+ * @return a static string: never NULL, never to be freed.
+ */
 MPROC_API const char *mproc_err_name(int code);
 
-/** The OS error (errno or GetLastError()) behind the calling thread's last MPROC_ESYS. */
+/**
+ * The OS error (errno or GetLastError()) behind the calling thread's last MPROC_ESYS.
+ *
+ * @return the error number; kept per thread, so another thread's failures do not change it.
+ */
 MPROC_API long mproc_last_os_error(void);
 
-/** Frees memory the library handed out (results of mproc_pool_apply()). NULL is fine. */
+/**
+ * Frees memory the library handed out (results of mproc_pool_apply()). NULL is fine.
+ * Use it, not free(): the library and its caller may use different C runtimes (a DLL).
+ *
+ * @param ptr what the library handed out, or NULL; invalid after the call.
+ */
 MPROC_API void mproc_free(void *ptr);
 
-/** The library's version, as MPROC_VERSION_STRING. */
+/**
+ * The library's version, as MPROC_VERSION_STRING.
+ *
+ * @return a static string, e.g. "0.1.0": the version of the library linked, which may differ
+ *         from the header's MPROC_VERSION_STRING when a shared library was replaced.
+ */
 MPROC_API const char *mproc_version(void);
 
-/** This process's id. */
+/**
+ * This process's id.
+ *
+ * @return the pid (os.getpid()).
+ */
 MPROC_API long mproc_getpid(void);
 
-/** The parent process's id (on Windows, the creator's id as recorded by the system). */
+/**
+ * The parent process's id (on Windows, the creator's id as recorded by the system).
+ *
+ * @return the parent's pid (os.getppid()).
+ */
 MPROC_API long mproc_getppid(void);
 
-/** How many CPUs this process may use: the affinity mask and a cgroup CPU quota are honoured.
- * Always >= 1. */
+/**
+ * How many CPUs this process may use: the affinity mask and a cgroup CPU quota are honoured.
+ *
+ * @return the count, always >= 1; what a pool of `workers <= 0` starts.
+ */
 MPROC_API int mproc_cpu_count(void);
 /**@}*/
 
@@ -133,17 +234,24 @@ MPROC_API int mproc_cpu_count(void);
 /**
  * What a child process runs. `arg` points to an aligned copy of the bytes given at creation
  * (NULL when arg_len is 0). The return value is the process's exit code.
+ *
+ * The function must be one the child can find again: a function of the executable or of a shared
+ * library / DLL (module + offset), never a pointer made at run time.
+ *
+ * @param arg the child's own copy of the argument bytes, valid for the whole call.
+ * @param arg_len their number.
+ * @return the child's exit code (0..255 on POSIX).
  */
 typedef int (*mproc_target)(const void *arg, size_t arg_len);
 
-/** A child process handle (opaque). */
+/** A child process handle (opaque): Python's multiprocessing.Process. */
 typedef struct mproc_process mproc_process;
 
 /** Options for mproc_process_create_ex(); a zero field means its default. */
 typedef struct mproc_process_options {
-    mproc_target target; /**< required */
-    const void *arg;     /**< bytes copied at creation; may be NULL when arg_len is 0 */
-    size_t arg_len;
+    mproc_target target;             /**< required */
+    const void *arg;                 /**< bytes copied at creation; may be NULL when arg_len is 0 */
+    size_t arg_len;                  /**< the number of bytes at arg (at most 1 GiB) */
     const char *name;                /**< copied; NULL gives "Process-N" */
     mproc_start_method start_method; /**< MPROC_START_DEFAULT, _FORK or _SPAWN */
     int daemon; /**< nonzero: the child is killed when its parent ends, even by a crash */
@@ -152,17 +260,39 @@ typedef struct mproc_process_options {
 /**
  * Creates a process object (not started). `arg` is copied. `*out` is set on success and must be
  * freed with mproc_process_destroy().
- * @return MPROC_OK, MPROC_EINVAL (out or target NULL, arg NULL with arg_len > 0), MPROC_ENOMEM.
+ *
+ * Thread-safe (the new object is the caller's).
+ *
+ * @param out receives the new object; set to NULL on failure.
+ * @param target what the child runs (see ::mproc_target).
+ * @param arg bytes copied into the object: the caller keeps ownership and may reuse them at
+ *            once. NULL when arg_len is 0.
+ * @param arg_len the number of bytes at arg.
+ * @return MPROC_OK, MPROC_EINVAL (out or target NULL, arg NULL with arg_len > 0), MPROC_ENOMEM,
+ *         MPROC_ETOOBIG (arg_len past 1 GiB).
  */
 MPROC_API int mproc_process_create(mproc_process **out, mproc_target target, const void *arg,
                                    size_t arg_len);
 
-/** As mproc_process_create() with options. MPROC_EINVAL also for an unknown start method. */
+/**
+ * As mproc_process_create() with options. MPROC_EINVAL also for an unknown start method.
+ *
+ * @param out receives the new object; set to NULL on failure.
+ * @param opts read during the call only: its bytes and name are copied.
+ * @return MPROC_OK, MPROC_EINVAL (out, opts or opts->target NULL; arg NULL with arg_len > 0; an
+ *         unknown start method), MPROC_ENOMEM, MPROC_ETOOBIG.
+ */
 MPROC_API int mproc_process_create_ex(mproc_process **out, const mproc_process_options *opts);
 
 /**
  * Starts the child. Returns MPROC_ESTATE when already started, MPROC_ENOINIT before
  * mproc_init(), MPROC_ENOTSUP for fork on Windows, MPROC_ESYS when the OS refuses.
+ *
+ * Not thread-safe for one object: start, join, terminate and destroy it from one thread at a time.
+ *
+ * @param p the process object.
+ * @return MPROC_OK, MPROC_EINVAL (p NULL), MPROC_ENOINIT, MPROC_ESTATE, MPROC_ENOTSUP,
+ *         MPROC_ESYS, MPROC_ENOMEM.
  */
 MPROC_API int mproc_process_start(mproc_process *p);
 
@@ -170,35 +300,74 @@ MPROC_API int mproc_process_start(mproc_process *p);
  * Waits for the child to end, up to timeout_ms (MPROC_FOREVER: no limit, 0: poll). Returns
  * MPROC_OK once it has ended (again at every later call), MPROC_ETIMEDOUT while it still runs,
  * MPROC_ESTATE when not started. Sleeps; never busy-waits; a signal does not end the wait.
+ *
+ * @param p the process object.
+ * @param timeout_ms milliseconds, MPROC_FOREVER or 0.
+ * @return MPROC_OK, MPROC_ETIMEDOUT, MPROC_ESTATE, MPROC_EINVAL (p NULL, timeout_ms below
+ *         MPROC_FOREVER), MPROC_ESYS.
  */
 MPROC_API int mproc_process_join(mproc_process *p, long timeout_ms);
 
-/** 1 while the started child runs, 0 otherwise (also for NULL). */
+/**
+ * 1 while the started child runs, 0 otherwise (also for NULL). A child found ended is reaped, as
+ * Python's is_alive() does: the exit code is then available as after a join.
+ *
+ * @param p the process object, or NULL.
+ * @return 1 or 0.
+ */
 MPROC_API int mproc_process_is_alive(mproc_process *p);
 
-/** Asks the child to end: SIGTERM on POSIX, TerminateProcess on Windows. The exit code is then
- * -SIGTERM (-15) on every platform. MPROC_ESTATE when not started; MPROC_OK if already ended. */
+/**
+ * Asks the child to end: SIGTERM on POSIX, TerminateProcess on Windows. The exit code is then
+ * -SIGTERM (-15) on every platform. MPROC_ESTATE when not started; MPROC_OK if already ended.
+ * The child is not waited for: join it next.
+ *
+ * @param p the process object.
+ * @return MPROC_OK, MPROC_ESTATE, MPROC_EINVAL (p NULL), MPROC_ESYS.
+ */
 MPROC_API int mproc_process_terminate(mproc_process *p);
 
-/** Ends the child now: SIGKILL on POSIX, TerminateProcess on Windows; exit code -9. */
+/**
+ * Ends the child now: SIGKILL on POSIX, TerminateProcess on Windows; exit code -9.
+ * The child is not waited for: join it next.
+ *
+ * @param p the process object.
+ * @return MPROC_OK (also when it had already ended), MPROC_ESTATE, MPROC_EINVAL, MPROC_ESYS.
+ */
 MPROC_API int mproc_process_kill(mproc_process *p);
 
 /**
  * The exit code, by Python's rules: n for a return of n or exit(n) (0..255 on POSIX); -N when
  * ended by signal N (on Windows: -SIGSEGV for an access violation, -SIGABRT for abort(), -SIGTERM
  * after terminate, -SIGKILL after kill). MPROC_ESTATE before the child has been joined.
+ *
+ * @param p the process object.
+ * @param code receives the exit code; left unchanged on failure.
+ * @return MPROC_OK, MPROC_ESTATE, MPROC_EINVAL (p or code NULL).
  */
 MPROC_API int mproc_process_exitcode(const mproc_process *p, int *code);
 
-/** The child's pid once started, else 0 (also for NULL). */
+/**
+ * The child's pid once started, else 0 (also for NULL).
+ *
+ * @param p the process object, or NULL.
+ * @return the pid, or 0.
+ */
 MPROC_API long mproc_process_pid(const mproc_process *p);
 
-/** The process's name; valid until destroy. NULL for NULL. */
+/**
+ * The process's name; valid until destroy. NULL for NULL.
+ *
+ * @param p the process object, or NULL.
+ * @return the object's own copy of the name ("Process-N" by default): do not free it.
+ */
 MPROC_API const char *mproc_process_name(const mproc_process *p);
 
 /**
  * Frees the object. A child still running is killed and reaped first (join it before destroy to
  * let it finish); no zombie, handle or descriptor is left. NULL is fine. Preserves errno.
+ *
+ * @param p the process object, or NULL; invalid after the call.
  */
 MPROC_API void mproc_process_destroy(mproc_process *p);
 /**@}*/
@@ -210,17 +379,41 @@ MPROC_API void mproc_process_destroy(mproc_process *p);
 /** Where a task writes its answer (opaque; valid only during the task call). */
 typedef struct mproc_result mproc_result;
 
-/** Sets the task's result bytes (copied); a later call replaces them. MPROC_EINVAL for NULL r
- * or NULL data with len > 0; MPROC_ETOOBIG past 1 GiB. */
+/**
+ * Sets the task's result bytes (copied); a later call replaces them. MPROC_EINVAL for NULL r
+ * or NULL data with len > 0; MPROC_ETOOBIG past 1 GiB. Called in the worker, from the task.
+ * After MPROC_ETOOBIG or MPROC_ENOMEM the task fails with that code, unless a later call
+ * succeeds.
+ *
+ * @param r the task's `out`.
+ * @param data the result bytes, copied: the task keeps ownership. NULL when len is 0.
+ * @param len their number.
+ * @return MPROC_OK, MPROC_EINVAL, MPROC_ETOOBIG, MPROC_ENOMEM.
+ */
 MPROC_API int mproc_result_set(mproc_result *r, const void *data, size_t len);
 
-/** Marks the task failed with a printf-style message the caller receives (cut at 4 KiB). */
+/**
+ * Marks the task failed with a printf-style message the caller receives (cut at 4 KiB).
+ * The task fails with MPROC_ETASK whatever it returns; its return value becomes
+ * mproc_error::status.
+ *
+ * @param r the task's `out`.
+ * @param fmt a printf format, read during the call only; then its arguments.
+ * @return MPROC_OK, MPROC_EINVAL (r or fmt NULL).
+ */
 MPROC_API int mproc_result_fail(mproc_result *r, const char *fmt, ...);
 
 /**
  * A task run in a worker: `arg` is an aligned copy of the submitted bytes. Return 0 for success;
  * a nonzero return fails the task with MPROC_ETASK and that status (with the message given to
  * mproc_result_fail(), if any).
+ *
+ * As for ::mproc_target, the function must be one a spawned worker can find again.
+ *
+ * @param arg the worker's copy of the argument bytes, valid for the whole call.
+ * @param arg_len their number.
+ * @param out where the task puts its result with mproc_result_set() (no result: zero bytes).
+ * @return 0, or a nonzero status.
  */
 typedef int (*mproc_task)(const void *arg, size_t arg_len, mproc_result *out);
 
@@ -232,9 +425,23 @@ typedef struct mproc_error {
     const char *message; /**< never NULL */
 } mproc_error;
 
-/** Called in the parent with a task's result; `result` is valid during the call only. */
+/**
+ * Called in the parent with a task's result; `result` is valid during the call only.
+ * It runs on the pool's own thread, one callback at a time, in completion order.
+ *
+ * @param user the `user` pointer given to mproc_pool_apply_async(), as it was.
+ * @param result the result bytes, owned by the library: copy them to keep them.
+ * @param len their number.
+ */
 typedef void (*mproc_callback)(void *user, const void *result, size_t len);
-/** Called in the parent when a task fails; `err` is valid during the call only. */
+
+/**
+ * Called in the parent when a task fails; `err` is valid during the call only.
+ * It runs on the pool's own thread, as ::mproc_callback does.
+ *
+ * @param user the `user` pointer given to mproc_pool_apply_async(), as it was.
+ * @param err why the task failed, owned by the library.
+ */
 typedef void (*mproc_error_callback)(void *user, const mproc_error *err);
 
 typedef struct mproc_pool mproc_pool;       /**< a pool of worker processes (opaque) */
@@ -242,7 +449,13 @@ typedef struct mproc_async mproc_async;     /**< one submitted task's handle (op
 typedef struct mproc_results mproc_results; /**< the results of mproc_pool_map() (opaque) */
 typedef struct mproc_iter mproc_iter;       /**< the iterator of mproc_pool_imap() (opaque) */
 
-/** Runs once in every worker when it starts (replacements too); nonzero makes that worker exit. */
+/**
+ * Runs once in every worker when it starts (replacements too); nonzero makes that worker exit.
+ *
+ * @param arg the worker's copy of mproc_pool_options::initarg.
+ * @param arg_len their number.
+ * @return 0 to go on; nonzero ends the worker.
+ */
 typedef int (*mproc_initializer)(const void *arg, size_t arg_len);
 
 /** Options for mproc_pool_create_ex(); zero means default. */
@@ -251,17 +464,34 @@ typedef struct mproc_pool_options {
     mproc_start_method start_method; /**< as for processes */
     mproc_initializer initializer;   /**< optional */
     const void *initarg;             /**< bytes copied for the initializer */
-    size_t initarg_len;
-    int max_tasks_per_child; /**< > 0: a worker is replaced after that many tasks */
-    long task_timeout_ms;    /**< > 0: a task running longer has its worker killed and fails with
-                                  MPROC_ETIMEDOUT */
+    size_t initarg_len;              /**< the number of bytes at initarg */
+    int max_tasks_per_child;         /**< > 0: a worker is replaced after that many tasks */
+    long task_timeout_ms; /**< > 0: a task running longer has its worker killed and fails with
+                               MPROC_ETIMEDOUT */
 } mproc_pool_options;
 
-/** Creates a pool of `workers` processes (<= 0: mproc_cpu_count()). MPROC_ENOINIT before
- * mproc_init(); MPROC_EINVAL for NULL out; MPROC_ESYS when a worker cannot be started. */
+/**
+ * Creates a pool of `workers` processes (<= 0: mproc_cpu_count()). MPROC_ENOINIT before
+ * mproc_init(); MPROC_EINVAL for NULL out; MPROC_ESYS when a worker cannot be started.
+ *
+ * The pool starts its own thread, which starts the workers, reads their results and runs the
+ * callbacks. Every pool call may be made from any thread, several at once.
+ *
+ * @param out receives the pool, freed with mproc_pool_destroy(); NULL on failure.
+ * @param workers the number of worker processes.
+ * @return MPROC_OK, MPROC_EINVAL, MPROC_ENOINIT, MPROC_ENOMEM, MPROC_ESYS.
+ */
 MPROC_API int mproc_pool_create(mproc_pool **out, int workers);
 
-/** As mproc_pool_create() with options; MPROC_EINVAL for a bad field. */
+/**
+ * As mproc_pool_create() with options; MPROC_EINVAL for a bad field.
+ *
+ * @param out receives the pool, freed with mproc_pool_destroy(); NULL on failure.
+ * @param opts read during the call only: initarg's bytes are copied.
+ * @return MPROC_OK, MPROC_EINVAL (opts NULL, initarg NULL with initarg_len > 0, a negative
+ *         max_tasks_per_child or task_timeout_ms, an unknown start method), MPROC_ETOOBIG,
+ *         MPROC_ENOINIT, MPROC_ENOMEM, MPROC_ESYS.
+ */
 MPROC_API int mproc_pool_create_ex(mproc_pool **out, const mproc_pool_options *opts);
 
 /**
@@ -269,6 +499,19 @@ MPROC_API int mproc_pool_create_ex(mproc_pool **out, const mproc_pool_options *o
  * *result_len is 0) is the task's result, freed with mproc_free(). On a task failure returns its
  * code (MPROC_ETASK, MPROC_EWORKER_LOST, MPROC_ETIMEDOUT, MPROC_ECANCELED); result and
  * result_len may be NULL when not wanted. MPROC_ESTATE after close or terminate.
+ *
+ * Thread-safe; must not be called from a callback of the same pool (it would wait for itself).
+ *
+ * @param p the pool.
+ * @param fn the task.
+ * @param arg bytes copied before the call returns: the caller keeps ownership. NULL when len is
+ *            0.
+ * @param len their number.
+ * @param result receives the result, which then belongs to the caller (mproc_free()); NULL when
+ *               not wanted, or set to NULL on failure.
+ * @param result_len receives its length; may be NULL.
+ * @return MPROC_OK, MPROC_EINVAL, MPROC_ETOOBIG, MPROC_ENOMEM, MPROC_ESTATE, or the task's error:
+ *         MPROC_ETASK, MPROC_EWORKER_LOST, MPROC_ETIMEDOUT, MPROC_ECANCELED, MPROC_ENOFUNC.
  */
 MPROC_API int mproc_pool_apply(mproc_pool *p, mproc_task fn, const void *arg, size_t len,
                                void **result, size_t *result_len);
@@ -278,21 +521,76 @@ MPROC_API int mproc_pool_apply(mproc_pool *p, mproc_task fn, const void *arg, si
  * pool's own thread, one callback at a time, in completion order; callbacks must not block for
  * long nor call mproc_pool_join/terminate/destroy on the same pool. `out` may be NULL; else
  * `*out` is a handle the caller must release with mproc_async_release().
+ *
+ * Thread-safe. A pending task fails with MPROC_ECANCELED when the pool is terminated; its ecb
+ * still runs.
+ *
+ * @param p the pool.
+ * @param fn the task.
+ * @param arg bytes copied before the call returns: the caller keeps ownership. NULL when len is
+ *            0.
+ * @param len their number.
+ * @param cb called with the result; may be NULL.
+ * @param ecb called with the error; may be NULL.
+ * @param user handed to cb or ecb as it is; the library never reads it.
+ * @param out receives a handle (which keeps the task's result after the callback), or NULL for
+ *            none. The handle is the caller's: mproc_async_release() it, even after the pool
+ *            was destroyed.
+ * @return MPROC_OK, MPROC_EINVAL (p or fn NULL, arg NULL with len > 0), MPROC_ETOOBIG,
+ *         MPROC_ENOMEM, MPROC_ESTATE (after close or terminate). The task's own outcome comes
+ *         through cb, ecb or the handle.
  */
 MPROC_API int mproc_pool_apply_async(mproc_pool *p, mproc_task fn, const void *arg, size_t len,
                                      mproc_callback cb, mproc_error_callback ecb, void *user,
                                      mproc_async **out);
 
-/** Waits for the task to end: MPROC_OK, or MPROC_ETIMEDOUT. */
+/**
+ * Waits for the task to end: MPROC_OK, or MPROC_ETIMEDOUT. Thread-safe.
+ *
+ * @param a the handle.
+ * @param timeout_ms milliseconds, MPROC_FOREVER or 0.
+ * @return MPROC_OK once the task has ended (successfully or not; see mproc_async_get()),
+ *         MPROC_ETIMEDOUT, MPROC_EINVAL (a NULL, timeout_ms below MPROC_FOREVER).
+ */
 MPROC_API int mproc_async_wait(mproc_async *a, long timeout_ms);
-/** 1 once the task has ended (success or failure), else 0. */
+
+/**
+ * 1 once the task has ended (success or failure), else 0. Thread-safe.
+ *
+ * @param a the handle, or NULL (0).
+ * @return 1 or 0.
+ */
 MPROC_API int mproc_async_ready(mproc_async *a);
-/** Waits, then gives the result (valid until release): MPROC_OK, the task's error code, or
- * MPROC_ETIMEDOUT. data and len may be NULL. */
+
+/**
+ * Waits, then gives the result (valid until release): MPROC_OK, the task's error code, or
+ * MPROC_ETIMEDOUT. data and len may be NULL. Thread-safe.
+ *
+ * @param a the handle.
+ * @param timeout_ms milliseconds, MPROC_FOREVER or 0.
+ * @param data receives the result bytes, owned by the handle (valid until
+ *             mproc_async_release()); NULL on failure. May be NULL.
+ * @param len receives their number; may be NULL.
+ * @return MPROC_OK; the task's error (MPROC_ETASK, MPROC_EWORKER_LOST, MPROC_ETIMEDOUT,
+ *         MPROC_ECANCELED, MPROC_ENOFUNC; details from mproc_async_error()); MPROC_ETIMEDOUT
+ *         when it has not ended in time; MPROC_EINVAL.
+ */
 MPROC_API int mproc_async_get(mproc_async *a, long timeout_ms, const void **data, size_t *len);
-/** The task's error once it has failed, else NULL. */
+
+/**
+ * The task's error once it has failed, else NULL. Thread-safe.
+ *
+ * @param a the handle, or NULL.
+ * @return the error, owned by the handle (valid until mproc_async_release()), or NULL while the
+ *         task runs or when it succeeded.
+ */
 MPROC_API const mproc_error *mproc_async_error(mproc_async *a);
-/** Releases the handle; the task itself still runs. NULL is fine. */
+
+/**
+ * Releases the handle; the task itself still runs. NULL is fine.
+ *
+ * @param a the handle, or NULL; invalid after the call, and so are the bytes and error it gave.
+ */
 MPROC_API void mproc_async_release(mproc_async *a);
 
 /**
@@ -300,6 +598,19 @@ MPROC_API void mproc_async_release(mproc_async *a);
  * chunksize 0 picks one as Python does (count / (4 * workers), rounded up). `*out` holds the
  * results in order, freed with mproc_results_destroy(); one item's failure fails only that item
  * (a lost worker fails its whole chunk).
+ *
+ * Thread-safe; not from a callback of the same pool.
+ *
+ * @param p the pool.
+ * @param fn the task, called once per item with that item's bytes.
+ * @param items `count * item_size` bytes, read during the call only.
+ * @param item_size the size of one item (each item crosses to a worker as its own copy).
+ * @param count the number of items (0 gives an empty result set).
+ * @param chunksize items sent to a worker at a time; 0: automatic.
+ * @param out receives the results, which belong to the caller (mproc_results_destroy()); NULL on
+ *            failure.
+ * @return MPROC_OK (even when items failed: see mproc_results_get()), MPROC_EINVAL,
+ *         MPROC_ETOOBIG, MPROC_ENOMEM, MPROC_ESTATE, MPROC_ECANCELED (the pool was terminated).
  */
 MPROC_API int mproc_pool_map(mproc_pool *p, mproc_task fn, const void *items, size_t item_size,
                              size_t count, size_t chunksize, mproc_results **out);
@@ -308,39 +619,134 @@ MPROC_API int mproc_pool_map(mproc_pool *p, mproc_task fn, const void *items, si
  * As mproc_pool_map() but returns at once with an iterator; results are streamed (a bounded
  * number of chunks is in flight, so memory stays flat). ordered: results in item order, else in
  * completion order. `items` must stay valid until the iterator is destroyed.
+ *
+ * Thread-safe.
+ *
+ * @param p the pool.
+ * @param fn the task, called once per item.
+ * @param items `count * item_size` bytes, still owned by the caller but borrowed by the iterator:
+ *              keep them valid and unchanged until mproc_iter_destroy().
+ * @param item_size the size of one item.
+ * @param count the number of items.
+ * @param chunksize items sent to a worker at a time; 0: automatic.
+ * @param ordered nonzero: item order (imap); 0: completion order (imap_unordered).
+ * @param out receives the iterator, which belongs to the caller (mproc_iter_destroy()).
+ * @return MPROC_OK, MPROC_EINVAL, MPROC_ETOOBIG, MPROC_ENOMEM, MPROC_ESTATE.
  */
 MPROC_API int mproc_pool_imap(mproc_pool *p, mproc_task fn, const void *items, size_t item_size,
                               size_t count, size_t chunksize, int ordered, mproc_iter **out);
 
-/** The number of results. */
+/**
+ * The number of results.
+ *
+ * @param r the results, or NULL (0).
+ * @return the number of items mapped.
+ */
 MPROC_API size_t mproc_results_count(const mproc_results *r);
-/** Item i's result: MPROC_OK, or its error code (see mproc_results_error()). */
+
+/**
+ * Item i's result: MPROC_OK, or its error code (see mproc_results_error()).
+ *
+ * @param r the results.
+ * @param i the item's index, < mproc_results_count().
+ * @param data receives the item's bytes, owned by r (valid until mproc_results_destroy()); may
+ *             be NULL.
+ * @param len receives their number; may be NULL.
+ * @return MPROC_OK, the item's error code (MPROC_ETASK, MPROC_EWORKER_LOST, MPROC_ETIMEDOUT,
+ *         ...), or MPROC_EINVAL (r NULL, i out of range).
+ */
 MPROC_API int mproc_results_get(const mproc_results *r, size_t i, const void **data, size_t *len);
-/** Item i's error, or NULL when it succeeded. */
+
+/**
+ * Item i's error, or NULL when it succeeded.
+ *
+ * @param r the results.
+ * @param i the item's index.
+ * @return the error, owned by r (valid until mproc_results_destroy()), or NULL (also for a bad r
+ *         or i).
+ */
 MPROC_API const mproc_error *mproc_results_error(const mproc_results *r, size_t i);
-/** Frees the results. NULL is fine. */
+
+/**
+ * Frees the results. NULL is fine.
+ *
+ * @param r the results, or NULL; invalid after the call, with every byte and error they gave.
+ */
 MPROC_API void mproc_results_destroy(mproc_results *r);
 
 /**
  * The next result: MPROC_OK (or that item's error code) with its index and bytes (valid until
  * the next call), MPROC_EEND after the last, MPROC_ETIMEDOUT when none arrived in time.
+ *
+ * One thread at a time per iterator.
+ *
+ * @param it the iterator.
+ * @param timeout_ms milliseconds, MPROC_FOREVER or 0.
+ * @param index receives the item's index in `items`; may be NULL.
+ * @param data receives the item's bytes, owned by the iterator (valid until the next call or
+ *             mproc_iter_destroy()); may be NULL.
+ * @param len receives their number; may be NULL.
+ * @return MPROC_OK; the item's error code (see mproc_iter_error()); MPROC_EEND; MPROC_ETIMEDOUT;
+ *         MPROC_ECANCELED (the pool was terminated); MPROC_EINVAL.
  */
 MPROC_API int mproc_iter_next(mproc_iter *it, long timeout_ms, size_t *index, const void **data,
                               size_t *len);
-/** The error of the item last returned, or NULL. */
+
+/**
+ * The error of the item last returned, or NULL.
+ *
+ * @param it the iterator, or NULL.
+ * @return the error, owned by the iterator (valid until the next mproc_iter_next()), or NULL.
+ */
 MPROC_API const mproc_error *mproc_iter_error(mproc_iter *it);
-/** Frees the iterator; items not yet done are dropped. NULL is fine. */
+
+/**
+ * Frees the iterator; items not yet done are dropped. NULL is fine.
+ *
+ * @param it the iterator, or NULL; invalid after the call. The caller may then free `items`.
+ */
 MPROC_API void mproc_iter_destroy(mproc_iter *it);
 
-/** No new tasks; those inside still run. MPROC_OK again when already closed. */
+/**
+ * No new tasks; those inside still run. MPROC_OK again when already closed. Thread-safe.
+ *
+ * @param p the pool.
+ * @return MPROC_OK, MPROC_EINVAL (p NULL).
+ */
 MPROC_API int mproc_pool_close(mproc_pool *p);
-/** After close (MPROC_ESTATE before): waits for every task and then every worker to end. */
+
+/**
+ * After close (MPROC_ESTATE before): waits for every task and then every worker to end.
+ * Every callback has run when it returns. Thread-safe; not from a callback of the same pool.
+ *
+ * @param p the pool.
+ * @return MPROC_OK, MPROC_ESTATE (the pool is still open), MPROC_EINVAL (p NULL).
+ */
 MPROC_API int mproc_pool_join(mproc_pool *p);
-/** Stops the workers now; every pending task fails with MPROC_ECANCELED. */
+
+/**
+ * Stops the workers now; every pending task fails with MPROC_ECANCELED. Returns once the workers
+ * are gone. Thread-safe; not from a callback of the same pool.
+ *
+ * @param p the pool.
+ * @return MPROC_OK (also when already terminated), MPROC_EINVAL (p NULL).
+ */
 MPROC_API int mproc_pool_terminate(mproc_pool *p);
-/** Frees the pool; an open pool is terminated first. NULL is fine. */
+
+/**
+ * Frees the pool; an open pool is terminated first. NULL is fine. Handles and iterators it
+ * handed out stay valid until released. Not from a callback of the same pool.
+ *
+ * @param p the pool, or NULL; invalid after the call.
+ */
 MPROC_API void mproc_pool_destroy(mproc_pool *p);
-/** The number of worker processes. */
+
+/**
+ * The number of worker processes.
+ *
+ * @param p the pool, or NULL (0).
+ * @return the number of workers the pool keeps running.
+ */
 MPROC_API int mproc_pool_workers(const mproc_pool *p);
 /**@}*/
 

@@ -2,7 +2,7 @@
 # Sourced by scripts/test.sh and scripts/demo.sh: finds what the build needs on a Debian 12
 # machine and installs what is missing (as root), or prints the command to run (as anyone else).
 #
-#   mproc_deps build tests windows   # any of the three groups
+#   mproc_deps build tests windows   # any of the groups (also: lint, for scripts/lint.sh)
 #   mproc_cmocka_source DIR          # prints the path of cmocka 1.1.5's source, fetched from
 #                                    # Debian's source package into DIR when not there yet
 
@@ -39,12 +39,24 @@ mproc_deps() {
             ;;
         tests)
             mproc_have_pkg libcmocka-dev || missing+=(libcmocka-dev)
+            # The packaging tests (tests/consumer) compile with pkg-config's flags.
+            command -v pkg-config >/dev/null 2>&1 || missing+=(pkgconf)
             ;;
         windows)
             command -v x86_64-w64-mingw32-gcc >/dev/null 2>&1 || missing+=(gcc-mingw-w64-x86-64)
             mproc_find_wine >/dev/null || missing+=(wine64)
             # apt-get source unpacks with dpkg-source.
             command -v dpkg-source >/dev/null 2>&1 || missing+=(dpkg-dev)
+            command -v pkg-config >/dev/null 2>&1 || [[ " ${missing[*]-} " == *" pkgconf "* ]] ||
+                missing+=(pkgconf)
+            ;;
+        lint)
+            # scripts/lint.sh: clang for MinGW (with MinGW-w64's headers), clang-format, and
+            # doxygen for the API reference.
+            command -v clang >/dev/null 2>&1 || missing+=(clang)
+            command -v clang-format >/dev/null 2>&1 || missing+=(clang-format)
+            command -v doxygen >/dev/null 2>&1 || missing+=(doxygen)
+            [ -f /usr/x86_64-w64-mingw32/include/windows.h ] || missing+=(mingw-w64-x86-64-dev)
             ;;
         *)
             echo "mproc_deps: unknown group '$group'" >&2
