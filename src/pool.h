@@ -55,6 +55,7 @@ typedef struct mproc__task {
     mproc_iter *iter;     /* map / imap */
     size_t chunk;
     mproc__chunk *result; /* a finished chunk's results, until delivered under the lock */
+    int suspect;          /* the oldest unanswered task once when a worker sent garbage */
 } mproc__task;
 
 struct mproc_async {

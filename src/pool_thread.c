@@ -395,7 +395,13 @@ static void worker_died(mproc_pool *p, mproc__worker *w)
     booting = !w->answered && w->kill_reason == 0 &&
               (exitcode == MPROC__EXIT_BOOT || exitcode == MPROC__EXIT_INIT);
 
-    if (w->head != NULL && !booting) {
+    /* Garbage read from the pipe cannot be placed exactly: the worker's answers also come
+     * through the ring, so the task that wrote it may have answered already, and the oldest
+     * unanswered task be an innocent one. That task runs once more elsewhere; if garbage
+     * comes again while it is the oldest, it is the one. */
+    if (w->head != NULL && w->kill_reason == MPROC_EPROTO && !w->head->suspect) {
+        w->head->suspect = 1;
+    } else if (w->head != NULL && !booting) {
         int code = w->kill_reason ? w->kill_reason : MPROC_EWORKER_LOST;
         t = pop_head(w);
         if (code == MPROC_ETIMEDOUT)
