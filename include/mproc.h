@@ -254,7 +254,10 @@ typedef struct mproc_process_options {
     size_t arg_len;                  /**< the number of bytes at arg (at most 1 GiB) */
     const char *name;                /**< copied; NULL gives "Process-N" */
     mproc_start_method start_method; /**< MPROC_START_DEFAULT, _FORK or _SPAWN */
-    int daemon; /**< nonzero: the child is killed when its parent ends, even by a crash */
+    /** nonzero: the child is killed when its parent ends, even by a crash. On Linux the kernel
+     * ties this to the thread that started the child (PR_SET_PDEATHSIG): start daemon children
+     * from a thread that lives as long as the process. */
+    int daemon;
 } mproc_process_options;
 
 /**

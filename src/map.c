@@ -236,6 +236,12 @@ static int iter_start(mproc_pool *p, mproc_task fn, const void *items, size_t it
         return MPROC_EINVAL;
     if (item_size > MPROC__WIRE_MAX_ITEM)
         return MPROC_ETOOBIG;
+    /* count items of item_size bytes must be an array that can exist. */
+    if (item_size > 0 && count > SIZE_MAX / item_size)
+        return MPROC_EINVAL;
+    /* A chunk larger than the whole is the whole, as in Python. */
+    if (chunksize > count)
+        chunksize = count;
     if (chunksize == 0) {
         /* Python's rule: about four chunks per worker. */
         size_t per = (size_t)p->nworkers * 4;

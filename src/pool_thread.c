@@ -392,7 +392,8 @@ static void worker_died(mproc_pool *p, mproc__worker *w)
         mproc__os_wait(&w->proc, MPROC_FOREVER);
     }
     exitcode = w->proc.exitcode;
-    booting = !w->answered && w->kill_reason == 0 &&
+    /* A worker that never said it was ready failed to boot (a task may exit with any code). */
+    booting = w->kill_reason == 0 && mproc__os_load(&((mproc__ring *)w->shm.addr)->ready) == 0 &&
               (exitcode == MPROC__EXIT_BOOT || exitcode == MPROC__EXIT_INIT);
 
     /* Garbage read from the pipe cannot be placed exactly: the worker's answers also come

@@ -19,6 +19,8 @@ typedef struct mproc__ring {
     unsigned char pad1[60];
     volatile uint32_t asleep; /* the parent waits for the doorbell */
     unsigned char pad2[60];
+    volatile uint32_t ready; /* the worker has booted and run its initializer */
+    unsigned char pad3[60];
     unsigned char data[MPROC__RING_BYTES];
 } mproc__ring;
 

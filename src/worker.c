@@ -226,6 +226,9 @@ int mproc__worker_main(const mproc__worker_cfg *cfg)
     mproc__os_worker_signals();
     if (cfg->init != NULL && cfg->init(cfg->initarg_len ? cfg->initarg : NULL, cfg->initarg_len))
         return MPROC__EXIT_INIT;
+    /* From here on an exit is the tasks' doing, whatever its code. */
+    if (cfg->ring != NULL)
+        mproc__os_store(&cfg->ring->ready, 1);
     for (;;) {
         const unsigned char *body;
         size_t body_len, total;

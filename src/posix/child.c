@@ -2,10 +2,12 @@
 #define _GNU_SOURCE
 #include "posix.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #if defined(__linux__)
@@ -49,6 +51,46 @@ static int adopt(int fd)
     return 0;
 }
 
+/* A spawned child starts clean, as Python's spawn does: descriptors the parent opened without
+ * close-on-exec (its files, another library's pipes, what its own parent passed on) are closed,
+ * all but stdio and the channel. */
+static void close_inherited(int a, int b, int c)
+{
+    long max = sysconf(_SC_OPEN_MAX), fd;
+    DIR *d = opendir("/proc/self/fd");
+    if (d != NULL) {
+        int fds[1024], n = 0, i, dfd = dirfd(d);
+        struct dirent *e;
+        int more = 1;
+        /* Collected first: closing while reading the directory would disturb the walk. */
+        while (more) {
+            n = 0;
+            more = 0;
+            rewinddir(d);
+            while ((e = readdir(d)) != NULL) {
+                long v = strtol(e->d_name, NULL, 10);
+                if (e->d_name[0] < '0' || e->d_name[0] > '9' || v < 3 || v == dfd || v == a ||
+                    v == b || v == c)
+                    continue;
+                if (n == (int)(sizeof fds / sizeof fds[0])) {
+                    more = 1;
+                    break;
+                }
+                fds[n++] = (int)v;
+            }
+            for (i = 0; i < n; i++)
+                close(fds[i]);
+        }
+        closedir(d);
+        return;
+    }
+    if (max < 0 || max > 65536)
+        max = 65536;
+    for (fd = 3; fd < max; fd++)
+        if (fd != a && fd != b && fd != c)
+            close((int)fd);
+}
+
 /* An optional descriptor: "-1" or a number. */
 static const char *parse_opt_fd(const char *s, int *out)
 {
@@ -83,6 +125,7 @@ int mproc__os_child_args(int argc, char **argv, mproc__handle *in, mproc__handle
     if (fcntl(fin, F_GETFD) < 0 || (fout >= 0 && fcntl(fout, F_GETFD) < 0) ||
         (fextra >= 0 && fcntl(fextra, F_GETFD) < 0))
         return 0;
+    close_inherited(fin, fout, fextra);
     adopt(fin);
     if (fout >= 0)
         adopt(fout);

@@ -54,6 +54,13 @@ int mproc__os_child_args(int argc, char **argv, mproc__handle *in, mproc__handle
     p = parse_handle(p + 1, &c);
     if (p == NULL || *p != '\0')
         return 0;
+    /* Ours now, and only ours: a program this child starts with inheritance must not hold the
+     * channel open (the parent would not see this child end). */
+    SetHandleInformation(MPROC__H(a), HANDLE_FLAG_INHERIT, 0);
+    if (b != MPROC__INVALID_HANDLE && b != 0)
+        SetHandleInformation(MPROC__H(b), HANDLE_FLAG_INHERIT, 0);
+    if (c != MPROC__INVALID_HANDLE && c != 0)
+        SetHandleInformation(MPROC__H(c), HANDLE_FLAG_INHERIT, 0);
     *in = a;
     *out = b;
     *extra = c;

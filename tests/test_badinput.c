@@ -1,0 +1,1866 @@
+/* The bad-input table (docs/bad-input.md): every public function of include/mproc.h called with
+ * NULL, zero, negative and huge values, and in every wrong state, with the exact code it
+ * returns. One test per row of the table: row_NN_<what> here is row NN there.
+ *
+ * Where the library's behaviour differed from what the header promises (a crash, a hang, an
+ * undocumented code), the row asserts what it should return and the table marks it. A row that
+ * could crash or hang the suite runs its calls in a child process (isolated()), so the suite
+ * survives to report it. */
+#ifndef _WIN32
+    #define _GNU_SOURCE
+#endif
+#include "testutil.h"
+
+static int saved_argc;
+static char **saved_argv;
+
+/* ---- targets and tasks ---- */
+
+static int t_return(const void *arg, size_t len)
+{
+    int v = 0;
+    if (arg != NULL && len == sizeof v) {
+        memcpy(&v, arg, sizeof v);
+    }
+    return v;
+}
+
+static int t_arg_null(const void *arg, size_t len)
+{
+    return arg == NULL && len == 0 ? 0 : 1;
+}
+
+static int t_sleep(const void *arg, size_t len)
+{
+    long ms = 10000;
+    if (arg != NULL && len == sizeof ms) {
+        memcpy(&ms, arg, sizeof ms);
+    }
+    tu_sleep_ms(ms);
+    return 0;
+}
+
+static int task_square(const void *arg, size_t len, mproc_result *out)
+{
+    int v = 0;
+    if (len == sizeof v) {
+        memcpy(&v, arg, sizeof v);
+    }
+    v *= v;
+    return mproc_result_set(out, &v, sizeof v);
+}
+
+static int task_sleep(const void *arg, size_t len, mproc_result *out)
+{
+    long ms = 10000;
+    if (arg != NULL && len == sizeof ms) {
+        memcpy(&ms, arg, sizeof ms);
+    }
+    tu_sleep_ms(ms);
+    return mproc_result_set(out, "slept", 5);
+}
+
+/* An item of zero bytes arrives as NULL, 0. */
+static int task_arg_null(const void *arg, size_t len, mproc_result *out)
+{
+    (void)out;
+    return arg == NULL && len == 0 ? 0 : 1;
+}
+
+/* Calls mproc_result_set / mproc_result_fail with bad input inside a worker and answers with
+ * the codes they returned (as ints). */
+enum probe {
+    PROBE_SET_NULL,
+    PROBE_SET_NULL_DATA,
+    PROBE_SET_HUGE,
+    PROBE_SET_EMPTY,
+    PROBE_FAIL_NULL,
+    PROBE_FAIL_NULL_FMT,
+    PROBE_FAIL_LONG,
+    PROBE_RETURN_NONZERO
+};
+
+static int task_probe(const void *arg, size_t len, mproc_result *out)
+{
+    int op = 0, codes[2] = {0, 0};
+    static char big[10000];
+    if (len == sizeof op) {
+        memcpy(&op, arg, sizeof op);
+    }
+    switch (op) {
+    case PROBE_SET_NULL:
+        codes[0] = mproc_result_set(NULL, "x", 1);
+        codes[1] = mproc_result_set(NULL, NULL, 0);
+        break;
+    case PROBE_SET_NULL_DATA:
+        codes[0] = mproc_result_set(out, NULL, 5);
+        break;
+    case PROBE_SET_HUGE:
+        codes[0] = mproc_result_set(out, "x", SIZE_MAX);
+        codes[1] = mproc_result_set(out, "x", ((size_t)1 << 30) + 1);
+        break;
+    case PROBE_SET_EMPTY:
+        codes[0] = mproc_result_set(out, NULL, 0);
+        /* Empty result: answers nothing, successfully. */
+        return codes[0] == MPROC_OK ? 0 : 1;
+    case PROBE_FAIL_NULL:
+        codes[0] = mproc_result_fail(NULL, "x");
+        break;
+    case PROBE_FAIL_NULL_FMT:
+        codes[0] = mproc_result_fail(out, NULL);
+        break;
+    case PROBE_FAIL_LONG:
+        memset(big, 'm', sizeof big - 1);
+        big[sizeof big - 1] = '\0';
+        mproc_result_fail(out, "%s", big);
+        return 3;
+    case PROBE_RETURN_NONZERO:
+        return 5;
+    default:
+        return 1;
+    }
+    return mproc_result_set(out, codes, sizeof codes);
+}
+
+/* Runs a probe in a worker of a fresh pool; the two codes it saw. */
+static void probe(int op, int codes[2])
+{
+    mproc_pool *p = NULL;
+    void *res = NULL;
+    size_t len = 0;
+    assert_int_equal(mproc_pool_create(&p, 1), MPROC_OK);
+    assert_int_equal(mproc_pool_apply(p, task_probe, &op, sizeof op, &res, &len), MPROC_OK);
+    assert_int_equal(len, 2 * sizeof(int));
+    memcpy(codes, res, 2 * sizeof(int));
+    mproc_free(res);
+    mproc_pool_destroy(p);
+}
+
+/* ---- helpers ---- */
+
+static mproc_process *created(mproc_target t, const void *arg, size_t len)
+{
+    mproc_process *p = NULL;
+    assert_int_equal(mproc_process_create(&p, t, arg, len), MPROC_OK);
+    assert_non_null(p);
+    return p;
+}
+
+static mproc_process *started(mproc_target t, const void *arg, size_t len)
+{
+    mproc_process *p = created(t, arg, len);
+    assert_int_equal(mproc_process_start(p), MPROC_OK);
+    return p;
+}
+
+static mproc_process *joined(void)
+{
+    int zero = 0;
+    mproc_process *p = started(t_return, &zero, sizeof zero);
+    assert_int_equal(mproc_process_join(p, MPROC_FOREVER), MPROC_OK);
+    return p;
+}
+
+static mproc_pool *pool_of(int workers)
+{
+    mproc_pool *p = NULL;
+    assert_int_equal(mproc_pool_create(&p, workers), MPROC_OK);
+    assert_non_null(p);
+    return p;
+}
+
+static mproc_pool *closed_pool(void)
+{
+    mproc_pool *p = pool_of(1);
+    assert_int_equal(mproc_pool_close(p), MPROC_OK);
+    return p;
+}
+
+static mproc_pool *terminated_pool(void)
+{
+    mproc_pool *p = pool_of(1);
+    assert_int_equal(mproc_pool_terminate(p), MPROC_OK);
+    return p;
+}
+
+/* A handle of a task that sleeps ms. */
+static mproc_async *pending(mproc_pool *p, long ms)
+{
+    mproc_async *a = NULL;
+    assert_int_equal(mproc_pool_apply_async(p, task_sleep, &ms, sizeof ms, NULL, NULL, NULL, &a),
+                     MPROC_OK);
+    assert_non_null(a);
+    return a;
+}
+
+/* ---- rows run in a child process: they could crash or hang the suite ---- */
+
+/* The child's exit code carries the row's return code: 64 - code (MPROC_OK 64, MPROC_EINVAL 65,
+ * ... MPROC_ETOOBIG 78). */
+#define ISOLATED_BASE 64
+#define ISOLATED_HANG 1000
+#define ISOLATED_CRASH 2000
+
+static int iso_pool_huge_workers(void)
+{
+    mproc_pool *p = NULL;
+    int r = mproc_pool_create(&p, INT_MAX);
+    mproc_pool_destroy(p);
+    return r;
+}
+
+static int iso_imap_size_overflow(void)
+{
+    static int items[4];
+    mproc_pool *p = NULL;
+    mproc_iter *it = NULL;
+    size_t index;
+    int r;
+    if (mproc_pool_create(&p, 1) != MPROC_OK) {
+        return 1;
+    }
+    /* count * item_size does not fit in size_t: no caller can own such an array. */
+    r = mproc_pool_imap(p, task_square, items, 4, SIZE_MAX / 2, 0, 1, &it);
+    if (r == MPROC_OK) {
+        /* Taking items would read far past the array. */
+        mproc_iter_next(it, 2000, &index, NULL, NULL);
+        mproc_iter_destroy(it);
+    }
+    mproc_pool_destroy(p);
+    return r;
+}
+
+static int iso_map_size_overflow(void)
+{
+    static int items[4];
+    mproc_pool *p = NULL;
+    mproc_results *res = NULL;
+    int r;
+    if (mproc_pool_create(&p, 1) != MPROC_OK) {
+        return 1;
+    }
+    r = mproc_pool_map(p, task_square, items, 4, SIZE_MAX / 2, 0, &res);
+    mproc_results_destroy(res);
+    mproc_pool_destroy(p);
+    return r;
+}
+
+static int (*const isolated_rows[])(void) = {iso_pool_huge_workers, iso_imap_size_overflow,
+                                             iso_map_size_overflow};
+
+static int t_isolated(const void *arg, size_t len)
+{
+    int which = t_return(arg, len);
+    if (which < 0 || which >= (int)(sizeof isolated_rows / sizeof isolated_rows[0])) {
+        return 1;
+    }
+    return ISOLATED_BASE - isolated_rows[which]();
+}
+
+/* The code the row's calls returned in a child, or ISOLATED_HANG / ISOLATED_CRASH + signal. */
+static int isolated(int which, long timeout_ms)
+{
+    mproc_process *p = started(t_isolated, &which, sizeof which);
+    int code = 0, r = mproc_process_join(p, timeout_ms);
+    if (r == MPROC_ETIMEDOUT) {
+        mproc_process_destroy(p);
+        print_message("the row's calls hung (no return within %ld ms)\n", timeout_ms);
+        return ISOLATED_HANG;
+    }
+    assert_int_equal(r, MPROC_OK);
+    assert_int_equal(mproc_process_exitcode(p, &code), MPROC_OK);
+    mproc_process_destroy(p);
+    if (code < 0) {
+        print_message("the row's calls crashed the process (signal %d)\n", -code);
+        return ISOLATED_CRASH - code;
+    }
+    if (code < ISOLATED_BASE || code > ISOLATED_BASE - MPROC__ERRNO_LAST) {
+        print_message("the row's child exited with %d\n", code);
+        return ISOLATED_CRASH;
+    }
+    return ISOLATED_BASE - code;
+}
+
+/* ======================================================================================== */
+/* Library                                                                                   */
+
+static void row_01_init_negative_argc(void **state)
+{
+    (void)state;
+    assert_int_equal(mproc_init(-1, saved_argv), MPROC_EINVAL);
+    assert_int_equal(mproc_init(INT_MIN, saved_argv), MPROC_EINVAL);
+}
+
+static void row_02_init_null_argv(void **state)
+{
+    (void)state;
+    assert_int_equal(mproc_init(1, NULL), MPROC_EINVAL);
+}
+
+static void row_03_init_zero_argc_null_argv(void **state)
+{
+    (void)state;
+    assert_int_equal(mproc_init(0, NULL), MPROC_OK);
+}
+
+static void row_04_init_twice(void **state)
+{
+    (void)state;
+    assert_int_equal(mproc_init(saved_argc, saved_argv), MPROC_OK);
+}
+
+static void row_05_strerror_unknown_code(void **state)
+{
+    (void)state;
+    assert_string_equal(mproc_strerror(12345), "unknown error");
+    assert_string_equal(mproc_strerror(INT_MIN), "unknown error");
+    assert_string_equal(mproc_strerror(INT_MAX), "unknown error");
+    assert_string_equal(mproc_strerror(MPROC__ERRNO_LAST - 1), "unknown error");
+}
+
+static void row_06_err_name_unknown_code(void **state)
+{
+    (void)state;
+    assert_string_equal(mproc_err_name(12345), "MPROC_E?");
+    assert_string_equal(mproc_err_name(INT_MIN), "MPROC_E?");
+    assert_string_equal(mproc_err_name(1), "MPROC_E?");
+}
+
+static void row_07_every_code_has_a_name_and_sentence(void **state)
+{
+    int c;
+    (void)state;
+    assert_string_equal(mproc_err_name(MPROC_OK), "MPROC_OK");
+    for (c = -1; c >= MPROC__ERRNO_LAST; c--) {
+        assert_string_not_equal(mproc_strerror(c), "unknown error");
+        assert_string_not_equal(mproc_err_name(c), "MPROC_E?");
+        assert_int_equal(strncmp(mproc_err_name(c), "MPROC_E", 7), 0);
+    }
+}
+
+static void row_08_free_null(void **state)
+{
+    (void)state;
+    mproc_free(NULL);
+}
+
+static void last_error_in_thread(void *arg)
+{
+    *(long *)arg = mproc_last_os_error();
+}
+
+static void row_09_last_os_error_without_esys(void **state)
+{
+    tu_thread t;
+    long err = -1;
+    (void)state;
+    tu_thread_start(&t, last_error_in_thread, &err);
+    tu_thread_join(&t);
+    assert_int_equal(err, 0);
+}
+
+static void row_10_getters_without_input(void **state)
+{
+    (void)state;
+    assert_string_equal(mproc_version(), MPROC_VERSION_STRING);
+    assert_true(mproc_cpu_count() >= 1);
+    assert_true(mproc_getpid() > 0);
+    assert_true(mproc_getppid() >= 0);
+}
+
+/* ======================================================================================== */
+/* Process: create                                                                           */
+
+static void row_11_process_create_null_out(void **state)
+{
+    (void)state;
+    assert_int_equal(mproc_process_create(NULL, t_return, NULL, 0), MPROC_EINVAL);
+}
+
+static void row_12_process_create_null_target(void **state)
+{
+    mproc_process *p = (mproc_process *)&p;
+    (void)state;
+    assert_int_equal(mproc_process_create(&p, NULL, NULL, 0), MPROC_EINVAL);
+    assert_null(p);
+}
+
+static void row_13_process_create_null_arg_nonzero_len(void **state)
+{
+    mproc_process *p = NULL;
+    (void)state;
+    assert_int_equal(mproc_process_create(&p, t_return, NULL, 5), MPROC_EINVAL);
+    assert_int_equal(mproc_process_create(&p, t_return, NULL, SIZE_MAX), MPROC_EINVAL);
+    assert_null(p);
+}
+
+static void row_14_process_create_null_arg_zero_len(void **state)
+{
+    mproc_process *p = NULL;
+    int code = -1;
+    (void)state;
+    assert_int_equal(mproc_process_create(&p, t_arg_null, NULL, 0), MPROC_OK);
+    assert_int_equal(mproc_process_start(p), MPROC_OK);
+    assert_int_equal(mproc_process_join(p, MPROC_FOREVER), MPROC_OK);
+    assert_int_equal(mproc_process_exitcode(p, &code), MPROC_OK);
+    assert_int_equal(code, 0);
+    mproc_process_destroy(p);
+}
+
+static void row_15_process_create_huge_arg_len(void **state)
+{
+    mproc_process *p = NULL;
+    char one = 1;
+    (void)state;
+    /* The length is checked before anything is read from arg. */
+    assert_int_equal(mproc_process_create(&p, t_return, &one, SIZE_MAX), MPROC_ETOOBIG);
+    assert_int_equal(mproc_process_create(&p, t_return, &one, ((size_t)1 << 30) + 1),
+                     MPROC_ETOOBIG);
+    assert_null(p);
+}
+
+static void row_16_process_create_ex_null_opts(void **state)
+{
+    mproc_process *p = NULL;
+    (void)state;
+    assert_int_equal(mproc_process_create_ex(&p, NULL), MPROC_EINVAL);
+    assert_null(p);
+}
+
+static void row_17_process_create_ex_null_out(void **state)
+{
+    mproc_process_options o;
+    (void)state;
+    memset(&o, 0, sizeof o);
+    o.target = t_return;
+    assert_int_equal(mproc_process_create_ex(NULL, &o), MPROC_EINVAL);
+}
+
+static void row_18_process_create_ex_zero_options(void **state)
+{
+    mproc_process_options o;
+    mproc_process *p = NULL;
+    (void)state;
+    memset(&o, 0, sizeof o); /* no target */
+    assert_int_equal(mproc_process_create_ex(&p, &o), MPROC_EINVAL);
+    assert_null(p);
+}
+
+static void row_19_process_create_ex_bad_start_method(void **state)
+{
+    mproc_process_options o;
+    mproc_process *p = NULL;
+    (void)state;
+    memset(&o, 0, sizeof o);
+    o.target = t_return;
+    o.start_method = (mproc_start_method)3;
+    assert_int_equal(mproc_process_create_ex(&p, &o), MPROC_EINVAL);
+    o.start_method = (mproc_start_method)-1;
+    assert_int_equal(mproc_process_create_ex(&p, &o), MPROC_EINVAL);
+    o.start_method = (mproc_start_method)INT_MAX;
+    assert_int_equal(mproc_process_create_ex(&p, &o), MPROC_EINVAL);
+    assert_null(p);
+}
+
+static void row_20_process_create_ex_huge_arg_len(void **state)
+{
+    mproc_process_options o;
+    mproc_process *p = NULL;
+    char one = 1;
+    (void)state;
+    memset(&o, 0, sizeof o);
+    o.target = t_return;
+    o.arg = &one;
+    o.arg_len = SIZE_MAX;
+    assert_int_equal(mproc_process_create_ex(&p, &o), MPROC_ETOOBIG);
+    o.arg = NULL;
+    assert_int_equal(mproc_process_create_ex(&p, &o), MPROC_EINVAL);
+    assert_null(p);
+}
+
+static void row_21_process_create_ex_empty_name(void **state)
+{
+    mproc_process_options o;
+    mproc_process *p = NULL;
+    (void)state;
+    memset(&o, 0, sizeof o);
+    o.target = t_return;
+    o.name = "";
+    assert_int_equal(mproc_process_create_ex(&p, &o), MPROC_OK);
+    assert_string_equal(mproc_process_name(p), "");
+    mproc_process_destroy(p);
+}
+
+static void row_22_process_create_ex_daemon_any_nonzero(void **state)
+{
+    mproc_process_options o;
+    mproc_process *p = NULL;
+    int code = -1;
+    (void)state;
+    memset(&o, 0, sizeof o);
+    o.target = t_return;
+    o.daemon = -42;
+    assert_int_equal(mproc_process_create_ex(&p, &o), MPROC_OK);
+    assert_int_equal(mproc_process_start(p), MPROC_OK);
+    assert_int_equal(mproc_process_join(p, MPROC_FOREVER), MPROC_OK);
+    assert_int_equal(mproc_process_exitcode(p, &code), MPROC_OK);
+    assert_int_equal(code, 0);
+    mproc_process_destroy(p);
+}
+
+/* ---- Process: start ---- */
+
+static void row_23_process_start_null(void **state)
+{
+    (void)state;
+    assert_int_equal(mproc_process_start(NULL), MPROC_EINVAL);
+}
+
+static void row_24_process_start_twice(void **state)
+{
+    long ms = 200;
+    mproc_process *p = started(t_sleep, &ms, sizeof ms);
+    (void)state;
+    assert_int_equal(mproc_process_start(p), MPROC_ESTATE);
+    mproc_process_destroy(p);
+}
+
+static void row_25_process_start_after_join(void **state)
+{
+    mproc_process *p = joined();
+    (void)state;
+    assert_int_equal(mproc_process_start(p), MPROC_ESTATE);
+    mproc_process_destroy(p);
+}
+
+static void row_26_process_start_fork_where_there_is_none(void **state)
+{
+    mproc_process_options o;
+    mproc_process *p = NULL;
+    int r;
+    (void)state;
+    memset(&o, 0, sizeof o);
+    o.target = t_return;
+    o.start_method = MPROC_START_FORK;
+    assert_int_equal(mproc_process_create_ex(&p, &o), MPROC_OK);
+    r = mproc_process_start(p);
+#ifdef _WIN32
+    assert_int_equal(r, MPROC_ENOTSUP);
+    assert_int_equal(mproc_process_pid(p), 0);
+    assert_int_equal(mproc_process_join(p, 0), MPROC_ESTATE); /* still not started */
+#else
+    assert_int_equal(r, MPROC_OK); /* POSIX has fork */
+    assert_int_equal(mproc_process_join(p, MPROC_FOREVER), MPROC_OK);
+#endif
+    mproc_process_destroy(p);
+}
+
+/* ---- Process: join ---- */
+
+static void row_27_process_join_null(void **state)
+{
+    (void)state;
+    assert_int_equal(mproc_process_join(NULL, 0), MPROC_EINVAL);
+    assert_int_equal(mproc_process_join(NULL, MPROC_FOREVER), MPROC_EINVAL);
+}
+
+static void row_28_process_join_before_start(void **state)
+{
+    mproc_process *p = created(t_return, NULL, 0);
+    (void)state;
+    assert_int_equal(mproc_process_join(p, 0), MPROC_ESTATE);
+    assert_int_equal(mproc_process_join(p, MPROC_FOREVER), MPROC_ESTATE);
+    mproc_process_destroy(p);
+}
+
+static void row_29_process_join_negative_timeout(void **state)
+{
+    long ms = 200;
+    mproc_process *p = started(t_sleep, &ms, sizeof ms);
+    (void)state;
+    assert_int_equal(mproc_process_join(p, -2), MPROC_EINVAL);
+    assert_int_equal(mproc_process_join(p, LONG_MIN), MPROC_EINVAL);
+    mproc_process_destroy(p);
+}
+
+static void row_30_process_join_poll_running(void **state)
+{
+    long ms = 5000;
+    mproc_process *p = started(t_sleep, &ms, sizeof ms);
+    (void)state;
+    assert_int_equal(mproc_process_join(p, 0), MPROC_ETIMEDOUT);
+    assert_int_equal(mproc_process_join(p, 10), MPROC_ETIMEDOUT);
+    mproc_process_destroy(p);
+}
+
+static void row_31_process_join_huge_timeout(void **state)
+{
+    long ms = 100;
+    mproc_process *p = started(t_sleep, &ms, sizeof ms);
+    (void)state;
+    assert_int_equal(mproc_process_join(p, LONG_MAX), MPROC_OK);
+    mproc_process_destroy(p);
+}
+
+static void row_32_process_join_twice(void **state)
+{
+    mproc_process *p = joined();
+    (void)state;
+    assert_int_equal(mproc_process_join(p, 0), MPROC_OK);
+    assert_int_equal(mproc_process_join(p, MPROC_FOREVER), MPROC_OK);
+    mproc_process_destroy(p);
+}
+
+/* ---- Process: is_alive, terminate, kill ---- */
+
+static void row_33_process_is_alive_null_and_not_running(void **state)
+{
+    mproc_process *p = created(t_return, NULL, 0);
+    (void)state;
+    assert_int_equal(mproc_process_is_alive(NULL), 0);
+    assert_int_equal(mproc_process_is_alive(p), 0); /* before start */
+    mproc_process_destroy(p);
+    p = joined();
+    assert_int_equal(mproc_process_is_alive(p), 0); /* after join */
+    mproc_process_destroy(p);
+}
+
+static void row_34_process_terminate_null(void **state)
+{
+    (void)state;
+    assert_int_equal(mproc_process_terminate(NULL), MPROC_EINVAL);
+}
+
+static void row_35_process_terminate_before_start(void **state)
+{
+    mproc_process *p = created(t_return, NULL, 0);
+    (void)state;
+    assert_int_equal(mproc_process_terminate(p), MPROC_ESTATE);
+    mproc_process_destroy(p);
+}
+
+static void row_36_process_terminate_after_join(void **state)
+{
+    mproc_process *p = joined();
+    int code = -1;
+    (void)state;
+    assert_int_equal(mproc_process_terminate(p), MPROC_OK);
+    assert_int_equal(mproc_process_exitcode(p, &code), MPROC_OK);
+    assert_int_equal(code, 0); /* unchanged */
+    mproc_process_destroy(p);
+}
+
+static void row_37_process_kill_null(void **state)
+{
+    (void)state;
+    assert_int_equal(mproc_process_kill(NULL), MPROC_EINVAL);
+}
+
+static void row_38_process_kill_before_start(void **state)
+{
+    mproc_process *p = created(t_return, NULL, 0);
+    (void)state;
+    assert_int_equal(mproc_process_kill(p), MPROC_ESTATE);
+    mproc_process_destroy(p);
+}
+
+static void row_39_process_kill_after_join(void **state)
+{
+    mproc_process *p = joined();
+    (void)state;
+    assert_int_equal(mproc_process_kill(p), MPROC_OK);
+    mproc_process_destroy(p);
+}
+
+static void row_40_process_kill_ended_not_joined(void **state)
+{
+    int zero = 0, code = -1;
+    mproc_process *p = started(t_return, &zero, sizeof zero);
+    (void)state;
+    tu_sleep_ms(300); /* it has ended; nobody has reaped it */
+    assert_int_equal(mproc_process_kill(p), MPROC_OK);
+    assert_int_equal(mproc_process_terminate(p), MPROC_OK);
+    assert_int_equal(mproc_process_join(p, MPROC_FOREVER), MPROC_OK);
+    assert_int_equal(mproc_process_exitcode(p, &code), MPROC_OK);
+    assert_true(code == 0 || code == -9); /* whichever came first */
+    mproc_process_destroy(p);
+}
+
+/* ---- Process: exitcode, pid, name, destroy ---- */
+
+static void row_41_process_exitcode_null(void **state)
+{
+    mproc_process *p = joined();
+    int code = 0;
+    (void)state;
+    assert_int_equal(mproc_process_exitcode(NULL, &code), MPROC_EINVAL);
+    assert_int_equal(mproc_process_exitcode(p, NULL), MPROC_EINVAL);
+    mproc_process_destroy(p);
+}
+
+static void row_42_process_exitcode_before_start(void **state)
+{
+    mproc_process *p = created(t_return, NULL, 0);
+    int code = 77;
+    (void)state;
+    assert_int_equal(mproc_process_exitcode(p, &code), MPROC_ESTATE);
+    assert_int_equal(code, 77); /* untouched */
+    mproc_process_destroy(p);
+}
+
+static void row_43_process_exitcode_before_join(void **state)
+{
+    long ms = 5000;
+    mproc_process *p = started(t_sleep, &ms, sizeof ms);
+    int code = 77;
+    (void)state;
+    assert_int_equal(mproc_process_exitcode(p, &code), MPROC_ESTATE);
+    assert_int_equal(code, 77);
+    mproc_process_destroy(p);
+}
+
+static void row_44_process_exitcode_after_is_alive_said_no(void **state)
+{
+    int seven = 7, code = -1;
+    uint64_t deadline = tu_now_ms() + 20000;
+    mproc_process *p = started(t_return, &seven, sizeof seven);
+    (void)state;
+    while (mproc_process_is_alive(p) && tu_now_ms() < deadline) {
+        tu_sleep_ms(5);
+    }
+    /* is_alive reaped it, as Python's does: the code is there without a join. */
+    assert_int_equal(mproc_process_exitcode(p, &code), MPROC_OK);
+    assert_int_equal(code, 7);
+    mproc_process_destroy(p);
+}
+
+static void row_45_process_pid_null_and_not_started(void **state)
+{
+    mproc_process *p = created(t_return, NULL, 0);
+    (void)state;
+    assert_int_equal(mproc_process_pid(NULL), 0);
+    assert_int_equal(mproc_process_pid(p), 0);
+    mproc_process_destroy(p);
+}
+
+static void row_46_process_name_null(void **state)
+{
+    (void)state;
+    assert_null(mproc_process_name(NULL));
+}
+
+static void row_47_process_destroy_null(void **state)
+{
+    (void)state;
+    mproc_process_destroy(NULL);
+}
+
+static void row_48_process_destroy_running(void **state)
+{
+    long before = tu_children(NULL, 0, NULL), after, ms = 30000;
+    uint64_t deadline = tu_now_ms() + 5000;
+    mproc_process *p = started(t_sleep, &ms, sizeof ms);
+    (void)state;
+    mproc_process_destroy(p); /* killed and reaped: no zombie, no child left */
+    while ((after = tu_children(NULL, 0, NULL)) != before && tu_now_ms() < deadline) {
+        tu_sleep_ms(10);
+    }
+    assert_int_equal(after, before);
+}
+
+static void row_49_process_destroy_never_started(void **state)
+{
+    (void)state;
+    mproc_process_destroy(created(t_return, NULL, 0));
+}
+
+/* ======================================================================================== */
+/* Pool: create                                                                              */
+
+static void row_50_pool_create_null_out(void **state)
+{
+    (void)state;
+    assert_int_equal(mproc_pool_create(NULL, 2), MPROC_EINVAL);
+}
+
+static void row_51_pool_create_zero_workers(void **state)
+{
+    mproc_pool *p = pool_of(0);
+    (void)state;
+    assert_int_equal(mproc_pool_workers(p), mproc_cpu_count());
+    mproc_pool_destroy(p);
+}
+
+static void row_52_pool_create_negative_workers(void **state)
+{
+    mproc_pool *p = pool_of(-5);
+    (void)state;
+    assert_int_equal(mproc_pool_workers(p), mproc_cpu_count());
+    mproc_pool_destroy(p);
+    p = pool_of(INT_MIN);
+    assert_int_equal(mproc_pool_workers(p), mproc_cpu_count());
+    mproc_pool_destroy(p);
+}
+
+static void row_53_pool_create_huge_workers(void **state)
+{
+    (void)state;
+    /* INT_MAX workers: no memory for their table. Run in a child: should the table be granted,
+     * the pool would try to start them all. */
+    assert_int_equal(isolated(0, 20000), MPROC_ENOMEM);
+}
+
+static void row_54_pool_create_ex_null_opts(void **state)
+{
+    mproc_pool *p = (mproc_pool *)&p;
+    (void)state;
+    assert_int_equal(mproc_pool_create_ex(&p, NULL), MPROC_EINVAL);
+    assert_null(p);
+}
+
+static void row_55_pool_create_ex_null_out(void **state)
+{
+    mproc_pool_options o;
+    (void)state;
+    memset(&o, 0, sizeof o);
+    assert_int_equal(mproc_pool_create_ex(NULL, &o), MPROC_EINVAL);
+}
+
+static void row_56_pool_create_ex_null_initarg_nonzero_len(void **state)
+{
+    mproc_pool_options o;
+    mproc_pool *p = NULL;
+    (void)state;
+    memset(&o, 0, sizeof o);
+    o.initarg_len = 4;
+    assert_int_equal(mproc_pool_create_ex(&p, &o), MPROC_EINVAL);
+    assert_null(p);
+}
+
+static void row_57_pool_create_ex_huge_initarg_len(void **state)
+{
+    mproc_pool_options o;
+    mproc_pool *p = NULL;
+    char one = 1;
+    (void)state;
+    memset(&o, 0, sizeof o);
+    o.initarg = &one;
+    o.initarg_len = SIZE_MAX;
+    assert_int_equal(mproc_pool_create_ex(&p, &o), MPROC_ETOOBIG);
+    assert_null(p);
+}
+
+static void row_58_pool_create_ex_negative_max_tasks(void **state)
+{
+    mproc_pool_options o;
+    mproc_pool *p = NULL;
+    (void)state;
+    memset(&o, 0, sizeof o);
+    o.max_tasks_per_child = -1;
+    assert_int_equal(mproc_pool_create_ex(&p, &o), MPROC_EINVAL);
+    o.max_tasks_per_child = INT_MIN;
+    assert_int_equal(mproc_pool_create_ex(&p, &o), MPROC_EINVAL);
+    assert_null(p);
+}
+
+static void row_59_pool_create_ex_negative_task_timeout(void **state)
+{
+    mproc_pool_options o;
+    mproc_pool *p = NULL;
+    (void)state;
+    memset(&o, 0, sizeof o);
+    o.task_timeout_ms = -1;
+    assert_int_equal(mproc_pool_create_ex(&p, &o), MPROC_EINVAL);
+    o.task_timeout_ms = LONG_MIN;
+    assert_int_equal(mproc_pool_create_ex(&p, &o), MPROC_EINVAL);
+    assert_null(p);
+}
+
+static void row_60_pool_create_ex_bad_start_method(void **state)
+{
+    mproc_pool_options o;
+    mproc_pool *p = NULL;
+    (void)state;
+    memset(&o, 0, sizeof o);
+    o.start_method = (mproc_start_method)42;
+    assert_int_equal(mproc_pool_create_ex(&p, &o), MPROC_EINVAL);
+    o.start_method = (mproc_start_method)-1;
+    assert_int_equal(mproc_pool_create_ex(&p, &o), MPROC_EINVAL);
+    assert_null(p);
+}
+
+static void row_61_pool_create_ex_fork_where_there_is_none(void **state)
+{
+    mproc_pool_options o;
+    mproc_pool *p = NULL;
+    int r;
+    (void)state;
+    memset(&o, 0, sizeof o);
+    o.workers = 1;
+    o.start_method = MPROC_START_FORK;
+    r = mproc_pool_create_ex(&p, &o);
+#ifdef _WIN32
+    assert_int_equal(r, MPROC_ENOTSUP);
+    assert_null(p);
+#else
+    assert_int_equal(r, MPROC_OK);
+    mproc_pool_destroy(p);
+#endif
+}
+
+static void row_62_pool_create_ex_huge_task_timeout(void **state)
+{
+    mproc_pool_options o;
+    mproc_pool *p = NULL;
+    int v = 3;
+    (void)state;
+    memset(&o, 0, sizeof o);
+    o.workers = 1;
+    o.task_timeout_ms = LONG_MAX;
+    o.max_tasks_per_child = INT_MAX;
+    assert_int_equal(mproc_pool_create_ex(&p, &o), MPROC_OK);
+    assert_int_equal(mproc_pool_apply(p, task_square, &v, sizeof v, NULL, NULL), MPROC_OK);
+    mproc_pool_destroy(p);
+}
+
+/* ---- Pool: apply ---- */
+
+static void row_63_pool_apply_null_pool(void **state)
+{
+    int v = 3;
+    void *res = (void *)&v;
+    size_t len = 9;
+    (void)state;
+    assert_int_equal(mproc_pool_apply(NULL, task_square, &v, sizeof v, &res, &len), MPROC_EINVAL);
+    assert_null(res);
+    assert_int_equal(len, 0);
+}
+
+static void row_64_pool_apply_null_fn(void **state)
+{
+    mproc_pool *p = (mproc_pool *)*state;
+    int v = 3;
+    (void)state;
+    assert_int_equal(mproc_pool_apply(p, NULL, &v, sizeof v, NULL, NULL), MPROC_EINVAL);
+}
+
+static void row_65_pool_apply_null_arg_nonzero_len(void **state)
+{
+    mproc_pool *p = (mproc_pool *)*state;
+    assert_int_equal(mproc_pool_apply(p, task_square, NULL, 4, NULL, NULL), MPROC_EINVAL);
+}
+
+static void row_66_pool_apply_huge_len(void **state)
+{
+    mproc_pool *p = (mproc_pool *)*state;
+    int v = 3;
+    assert_int_equal(mproc_pool_apply(p, task_square, &v, SIZE_MAX, NULL, NULL), MPROC_ETOOBIG);
+    assert_int_equal(mproc_pool_apply(p, task_square, &v, ((size_t)1 << 30) + 1, NULL, NULL),
+                     MPROC_ETOOBIG);
+}
+
+static void row_67_pool_apply_null_result_pointers(void **state)
+{
+    mproc_pool *p = (mproc_pool *)*state;
+    int v = 3;
+    void *res = NULL;
+    size_t len = 0;
+    assert_int_equal(mproc_pool_apply(p, task_square, &v, sizeof v, NULL, NULL), MPROC_OK);
+    assert_int_equal(mproc_pool_apply(p, task_square, &v, sizeof v, &res, NULL), MPROC_OK);
+    mproc_free(res);
+    assert_int_equal(mproc_pool_apply(p, task_square, &v, sizeof v, NULL, &len), MPROC_OK);
+    assert_int_equal(len, sizeof v);
+}
+
+static void row_68_pool_apply_after_close(void **state)
+{
+    mproc_pool *p = closed_pool();
+    int v = 3;
+    (void)state;
+    assert_int_equal(mproc_pool_apply(p, task_square, &v, sizeof v, NULL, NULL), MPROC_ESTATE);
+    mproc_pool_destroy(p);
+}
+
+static void row_69_pool_apply_after_terminate(void **state)
+{
+    mproc_pool *p = terminated_pool();
+    int v = 3;
+    (void)state;
+    assert_int_equal(mproc_pool_apply(p, task_square, &v, sizeof v, NULL, NULL), MPROC_ESTATE);
+    mproc_pool_destroy(p);
+}
+
+/* ---- Pool: apply_async and its handle ---- */
+
+static void row_70_pool_apply_async_null_pool(void **state)
+{
+    mproc_async *a = (mproc_async *)&a;
+    int v = 3;
+    (void)state;
+    assert_int_equal(mproc_pool_apply_async(NULL, task_square, &v, sizeof v, NULL, NULL, NULL, &a),
+                     MPROC_EINVAL);
+    assert_null(a);
+}
+
+static void row_71_pool_apply_async_null_fn(void **state)
+{
+    mproc_pool *p = (mproc_pool *)*state;
+    mproc_async *a = (mproc_async *)&a;
+    int v = 3;
+    assert_int_equal(mproc_pool_apply_async(p, NULL, &v, sizeof v, NULL, NULL, NULL, &a),
+                     MPROC_EINVAL);
+    assert_null(a);
+}
+
+static void row_72_pool_apply_async_null_arg_nonzero_len(void **state)
+{
+    mproc_pool *p = (mproc_pool *)*state;
+    mproc_async *a = (mproc_async *)&a;
+    assert_int_equal(mproc_pool_apply_async(p, task_square, NULL, 4, NULL, NULL, NULL, &a),
+                     MPROC_EINVAL);
+    assert_null(a);
+}
+
+static void row_73_pool_apply_async_huge_len(void **state)
+{
+    mproc_pool *p = (mproc_pool *)*state;
+    mproc_async *a = (mproc_async *)&a;
+    int v = 3;
+    assert_int_equal(mproc_pool_apply_async(p, task_square, &v, SIZE_MAX, NULL, NULL, NULL, &a),
+                     MPROC_ETOOBIG);
+    assert_null(a);
+}
+
+static void row_74_pool_apply_async_after_close(void **state)
+{
+    mproc_pool *p = closed_pool();
+    mproc_async *a = (mproc_async *)&a;
+    int v = 3;
+    (void)state;
+    assert_int_equal(mproc_pool_apply_async(p, task_square, &v, sizeof v, NULL, NULL, NULL, &a),
+                     MPROC_ESTATE);
+    assert_null(a);
+    mproc_pool_destroy(p);
+}
+
+static void row_75_pool_apply_async_no_callbacks_no_handle(void **state)
+{
+    mproc_pool *p = pool_of(1);
+    int v = 3;
+    (void)state;
+    assert_int_equal(mproc_pool_apply_async(p, task_square, &v, sizeof v, NULL, NULL, NULL, NULL),
+                     MPROC_OK);
+    assert_int_equal(mproc_pool_close(p), MPROC_OK);
+    assert_int_equal(mproc_pool_join(p), MPROC_OK);
+    mproc_pool_destroy(p);
+}
+
+static void row_76_async_wait_null(void **state)
+{
+    (void)state;
+    assert_int_equal(mproc_async_wait(NULL, 0), MPROC_EINVAL);
+    assert_int_equal(mproc_async_wait(NULL, MPROC_FOREVER), MPROC_EINVAL);
+}
+
+static void row_77_async_wait_negative_timeout(void **state)
+{
+    mproc_pool *p = (mproc_pool *)*state;
+    mproc_async *a = pending(p, 0);
+    assert_int_equal(mproc_async_wait(a, -2), MPROC_EINVAL);
+    assert_int_equal(mproc_async_wait(a, LONG_MIN), MPROC_EINVAL);
+    assert_int_equal(mproc_async_wait(a, MPROC_FOREVER), MPROC_OK);
+    mproc_async_release(a);
+}
+
+static void row_78_async_wait_timeout_while_pending(void **state)
+{
+    mproc_pool *p = (mproc_pool *)*state;
+    mproc_async *a = pending(p, 500);
+    assert_int_equal(mproc_async_wait(a, 0), MPROC_ETIMEDOUT);
+    assert_int_equal(mproc_async_wait(a, 10), MPROC_ETIMEDOUT);
+    assert_int_equal(mproc_async_wait(a, LONG_MAX), MPROC_OK);
+    mproc_async_release(a);
+}
+
+static void row_79_async_ready_null_and_pending(void **state)
+{
+    mproc_pool *p = (mproc_pool *)*state;
+    mproc_async *a = pending(p, 500);
+    assert_int_equal(mproc_async_ready(NULL), 0);
+    assert_int_equal(mproc_async_ready(a), 0);
+    assert_int_equal(mproc_async_wait(a, MPROC_FOREVER), MPROC_OK);
+    assert_int_equal(mproc_async_ready(a), 1);
+    mproc_async_release(a);
+}
+
+static void row_80_async_get_null(void **state)
+{
+    const void *data = (const void *)&data;
+    size_t len = 9;
+    (void)state;
+    assert_int_equal(mproc_async_get(NULL, 0, &data, &len), MPROC_EINVAL);
+    assert_null(data);
+    assert_int_equal(len, 0);
+}
+
+static void row_81_async_get_timeout(void **state)
+{
+    mproc_pool *p = (mproc_pool *)*state;
+    mproc_async *a = pending(p, 500);
+    const void *data = (const void *)&data;
+    size_t len = 9;
+    assert_int_equal(mproc_async_get(a, 0, &data, &len), MPROC_ETIMEDOUT);
+    assert_int_equal(mproc_async_get(a, 10, &data, &len), MPROC_ETIMEDOUT);
+    assert_null(data);
+    assert_int_equal(len, 0);
+    assert_int_equal(mproc_async_get(a, -2, &data, &len), MPROC_EINVAL);
+    assert_int_equal(mproc_async_get(a, MPROC_FOREVER, &data, &len), MPROC_OK);
+    assert_int_equal(len, 5);
+    mproc_async_release(a);
+}
+
+static void row_82_async_get_null_outputs(void **state)
+{
+    mproc_pool *p = (mproc_pool *)*state;
+    mproc_async *a = pending(p, 0);
+    assert_int_equal(mproc_async_get(a, MPROC_FOREVER, NULL, NULL), MPROC_OK);
+    mproc_async_release(a);
+}
+
+static void row_83_async_error_null_pending_and_success(void **state)
+{
+    mproc_pool *p = (mproc_pool *)*state;
+    mproc_async *a = pending(p, 300);
+    assert_null(mproc_async_error(NULL));
+    assert_null(mproc_async_error(a)); /* pending */
+    assert_int_equal(mproc_async_wait(a, MPROC_FOREVER), MPROC_OK);
+    assert_null(mproc_async_error(a)); /* succeeded */
+    mproc_async_release(a);
+}
+
+static void row_84_async_release_null(void **state)
+{
+    (void)state;
+    mproc_async_release(NULL);
+}
+
+static void row_85_async_handle_after_pool_destroyed(void **state)
+{
+    mproc_pool *p = pool_of(1);
+    mproc_async *a = pending(p, 0);
+    const void *data = NULL;
+    size_t len = 0;
+    (void)state;
+    assert_int_equal(mproc_async_wait(a, MPROC_FOREVER), MPROC_OK);
+    mproc_pool_destroy(p);
+    assert_int_equal(mproc_async_ready(a), 1);
+    assert_int_equal(mproc_async_get(a, 0, &data, &len), MPROC_OK);
+    assert_int_equal(len, 5);
+    mproc_async_release(a);
+}
+
+static void row_86_async_pending_when_pool_terminated(void **state)
+{
+    mproc_pool *p = pool_of(1);
+    mproc_async *a = pending(p, 10000);
+    const mproc_error *e;
+    (void)state;
+    assert_int_equal(mproc_pool_terminate(p), MPROC_OK);
+    assert_int_equal(mproc_async_get(a, 0, NULL, NULL), MPROC_ECANCELED);
+    e = mproc_async_error(a);
+    assert_non_null(e);
+    assert_int_equal(e->code, MPROC_ECANCELED);
+    assert_non_null(e->message);
+    mproc_async_release(a);
+    mproc_pool_destroy(p);
+}
+
+/* ---- Pool: map and its results ---- */
+
+static void row_87_pool_map_null_out(void **state)
+{
+    mproc_pool *p = (mproc_pool *)*state;
+    int items[2] = {1, 2};
+    assert_int_equal(mproc_pool_map(p, task_square, items, sizeof items[0], 2, 0, NULL),
+                     MPROC_EINVAL);
+}
+
+static void row_88_pool_map_null_pool_or_fn(void **state)
+{
+    mproc_pool *p = (mproc_pool *)*state;
+    mproc_results *r = (mproc_results *)&r;
+    int items[2] = {1, 2};
+    assert_int_equal(mproc_pool_map(NULL, task_square, items, sizeof items[0], 2, 0, &r),
+                     MPROC_EINVAL);
+    assert_null(r);
+    assert_int_equal(mproc_pool_map(p, NULL, items, sizeof items[0], 2, 0, &r), MPROC_EINVAL);
+    assert_null(r);
+}
+
+static void row_89_pool_map_null_items_nonzero_count(void **state)
+{
+    mproc_pool *p = (mproc_pool *)*state;
+    mproc_results *r = NULL;
+    assert_int_equal(mproc_pool_map(p, task_square, NULL, sizeof(int), 10, 0, &r), MPROC_EINVAL);
+    assert_null(r);
+}
+
+static void row_90_pool_map_zero_count(void **state)
+{
+    mproc_pool *p = (mproc_pool *)*state;
+    mproc_results *r = NULL;
+    assert_int_equal(mproc_pool_map(p, task_square, NULL, sizeof(int), 0, 0, &r), MPROC_OK);
+    assert_int_equal(mproc_results_count(r), 0);
+    assert_int_equal(mproc_results_get(r, 0, NULL, NULL), MPROC_EINVAL);
+    mproc_results_destroy(r);
+}
+
+static void row_91_pool_map_zero_item_size(void **state)
+{
+    mproc_pool *p = (mproc_pool *)*state;
+    mproc_results *r = NULL;
+    size_t i;
+    /* Items of no bytes (items may then be NULL): each task gets NULL, 0. */
+    assert_int_equal(mproc_pool_map(p, task_arg_null, NULL, 0, 10, 0, &r), MPROC_OK);
+    assert_int_equal(mproc_results_count(r), 10);
+    for (i = 0; i < 10; i++) {
+        assert_int_equal(mproc_results_get(r, i, NULL, NULL), MPROC_OK);
+    }
+    mproc_results_destroy(r);
+}
+
+static void row_92_pool_map_huge_item_size(void **state)
+{
+    mproc_pool *p = (mproc_pool *)*state;
+    mproc_results *r = NULL;
+    int items[2] = {1, 2};
+    assert_int_equal(mproc_pool_map(p, task_square, items, SIZE_MAX, 2, 0, &r), MPROC_ETOOBIG);
+    assert_null(r);
+}
+
+static void row_93_pool_map_count_times_size_overflows(void **state)
+{
+    (void)state;
+    /* count * item_size past SIZE_MAX: no caller can own such an array. */
+    assert_int_equal(isolated(2, 20000), MPROC_EINVAL);
+}
+
+static void row_94_pool_map_huge_chunksize(void **state)
+{
+    mproc_pool *p = (mproc_pool *)*state;
+    mproc_results *r = NULL;
+    int items[3] = {1, 2, 3};
+    size_t i;
+    /* A chunk larger than the items is one chunk of them all, as in Python. */
+    assert_int_equal(mproc_pool_map(p, task_square, items, sizeof items[0], 3, 1000, &r), MPROC_OK);
+    mproc_results_destroy(r);
+    r = NULL;
+    assert_int_equal(mproc_pool_map(p, task_square, items, sizeof items[0], 3, SIZE_MAX, &r),
+                     MPROC_OK);
+    assert_int_equal(mproc_results_count(r), 3);
+    for (i = 0; i < 3; i++) {
+        assert_int_equal(mproc_results_get(r, i, NULL, NULL), MPROC_OK);
+    }
+    mproc_results_destroy(r);
+}
+
+static void row_95_pool_map_after_close(void **state)
+{
+    mproc_pool *p = closed_pool();
+    mproc_results *r = (mproc_results *)&r;
+    int items[2] = {1, 2};
+    (void)state;
+    assert_int_equal(mproc_pool_map(p, task_square, items, sizeof items[0], 2, 0, &r),
+                     MPROC_ESTATE);
+    assert_null(r);
+    mproc_pool_destroy(p);
+}
+
+static void row_96_pool_map_after_terminate(void **state)
+{
+    mproc_pool *p = terminated_pool();
+    mproc_results *r = NULL;
+    int items[2] = {1, 2};
+    (void)state;
+    assert_int_equal(mproc_pool_map(p, task_square, items, sizeof items[0], 2, 0, &r),
+                     MPROC_ESTATE);
+    mproc_pool_destroy(p);
+}
+
+static void row_97_results_null(void **state)
+{
+    const void *data = (const void *)&data;
+    size_t len = 9;
+    (void)state;
+    assert_int_equal(mproc_results_count(NULL), 0);
+    assert_int_equal(mproc_results_get(NULL, 0, &data, &len), MPROC_EINVAL);
+    assert_null(data);
+    assert_int_equal(len, 0);
+    assert_null(mproc_results_error(NULL, 0));
+    mproc_results_destroy(NULL);
+}
+
+static void row_98_results_index_out_of_range(void **state)
+{
+    mproc_pool *p = (mproc_pool *)*state;
+    mproc_results *r = NULL;
+    int items[2] = {1, 2};
+    assert_int_equal(mproc_pool_map(p, task_square, items, sizeof items[0], 2, 0, &r), MPROC_OK);
+    assert_int_equal(mproc_results_get(r, 2, NULL, NULL), MPROC_EINVAL);
+    assert_int_equal(mproc_results_get(r, SIZE_MAX, NULL, NULL), MPROC_EINVAL);
+    assert_null(mproc_results_error(r, 2));
+    assert_null(mproc_results_error(r, SIZE_MAX));
+    assert_null(mproc_results_error(r, 0)); /* succeeded */
+    mproc_results_destroy(r);
+}
+
+/* ---- Pool: imap and its iterator ---- */
+
+static void row_99_pool_imap_null_out(void **state)
+{
+    mproc_pool *p = (mproc_pool *)*state;
+    int items[2] = {1, 2};
+    assert_int_equal(mproc_pool_imap(p, task_square, items, sizeof items[0], 2, 0, 1, NULL),
+                     MPROC_EINVAL);
+}
+
+static void row_100_pool_imap_null_pool_fn_or_items(void **state)
+{
+    mproc_pool *p = (mproc_pool *)*state;
+    mproc_iter *it = (mproc_iter *)&it;
+    int items[2] = {1, 2};
+    assert_int_equal(mproc_pool_imap(NULL, task_square, items, sizeof items[0], 2, 0, 1, &it),
+                     MPROC_EINVAL);
+    assert_null(it);
+    assert_int_equal(mproc_pool_imap(p, NULL, items, sizeof items[0], 2, 0, 1, &it), MPROC_EINVAL);
+    assert_int_equal(mproc_pool_imap(p, task_square, NULL, sizeof items[0], 2, 0, 1, &it),
+                     MPROC_EINVAL);
+    assert_null(it);
+}
+
+static void row_101_pool_imap_huge_item_size(void **state)
+{
+    mproc_pool *p = (mproc_pool *)*state;
+    mproc_iter *it = NULL;
+    int items[2] = {1, 2};
+    assert_int_equal(mproc_pool_imap(p, task_square, items, SIZE_MAX, 2, 0, 0, &it), MPROC_ETOOBIG);
+    assert_null(it);
+}
+
+static void row_102_pool_imap_count_times_size_overflows(void **state)
+{
+    (void)state;
+    assert_int_equal(isolated(1, 20000), MPROC_EINVAL);
+}
+
+static void row_103_pool_imap_huge_chunksize(void **state)
+{
+    mproc_pool *p = (mproc_pool *)*state;
+    mproc_iter *it = NULL;
+    int items[3] = {1, 2, 3}, n = 0, r;
+    size_t index;
+    assert_int_equal(mproc_pool_imap(p, task_square, items, sizeof items[0], 3, SIZE_MAX, 1, &it),
+                     MPROC_OK);
+    while ((r = mproc_iter_next(it, MPROC_FOREVER, &index, NULL, NULL)) == MPROC_OK) {
+        n++;
+    }
+    assert_int_equal(r, MPROC_EEND);
+    assert_int_equal(n, 3);
+    mproc_iter_destroy(it);
+}
+
+static void row_104_pool_imap_after_close(void **state)
+{
+    mproc_pool *p = closed_pool();
+    mproc_iter *it = (mproc_iter *)&it;
+    int items[2] = {1, 2};
+    (void)state;
+    assert_int_equal(mproc_pool_imap(p, task_square, items, sizeof items[0], 2, 0, 1, &it),
+                     MPROC_ESTATE);
+    assert_null(it);
+    mproc_pool_destroy(p);
+}
+
+static void row_105_pool_imap_zero_count(void **state)
+{
+    mproc_pool *p = (mproc_pool *)*state;
+    mproc_iter *it = NULL;
+    size_t index = 7;
+    assert_int_equal(mproc_pool_imap(p, task_square, NULL, sizeof(int), 0, 0, 0, &it), MPROC_OK);
+    assert_int_equal(mproc_iter_next(it, MPROC_FOREVER, &index, NULL, NULL), MPROC_EEND);
+    mproc_iter_destroy(it);
+}
+
+static void row_106_iter_next_null(void **state)
+{
+    size_t index = 7, len = 9;
+    const void *data = (const void *)&data;
+    (void)state;
+    assert_int_equal(mproc_iter_next(NULL, 0, &index, &data, &len), MPROC_EINVAL);
+    assert_int_equal(index, 0);
+    assert_null(data);
+    assert_int_equal(len, 0);
+}
+
+static void row_107_iter_next_negative_timeout(void **state)
+{
+    mproc_pool *p = (mproc_pool *)*state;
+    mproc_iter *it = NULL;
+    int items[2] = {1, 2};
+    assert_int_equal(mproc_pool_imap(p, task_square, items, sizeof items[0], 2, 0, 1, &it),
+                     MPROC_OK);
+    assert_int_equal(mproc_iter_next(it, -2, NULL, NULL, NULL), MPROC_EINVAL);
+    assert_int_equal(mproc_iter_next(it, LONG_MIN, NULL, NULL, NULL), MPROC_EINVAL);
+    mproc_iter_destroy(it);
+}
+
+static void row_108_iter_next_after_end(void **state)
+{
+    mproc_pool *p = (mproc_pool *)*state;
+    mproc_iter *it = NULL;
+    int items[2] = {1, 2};
+    size_t index;
+    assert_int_equal(mproc_pool_imap(p, task_square, items, sizeof items[0], 2, 0, 1, &it),
+                     MPROC_OK);
+    assert_int_equal(mproc_iter_next(it, MPROC_FOREVER, &index, NULL, NULL), MPROC_OK);
+    assert_int_equal(mproc_iter_next(it, MPROC_FOREVER, &index, NULL, NULL), MPROC_OK);
+    assert_int_equal(mproc_iter_next(it, MPROC_FOREVER, &index, NULL, NULL), MPROC_EEND);
+    assert_int_equal(mproc_iter_next(it, 0, &index, NULL, NULL), MPROC_EEND);
+    assert_int_equal(mproc_iter_next(it, MPROC_FOREVER, NULL, NULL, NULL), MPROC_EEND);
+    assert_null(mproc_iter_error(it));
+    mproc_iter_destroy(it);
+}
+
+static void row_109_iter_next_timeout(void **state)
+{
+    mproc_pool *p = (mproc_pool *)*state;
+    mproc_iter *it = NULL;
+    long items[1] = {500};
+    size_t index = 7;
+    assert_int_equal(mproc_pool_imap(p, task_sleep, items, sizeof items[0], 1, 0, 1, &it),
+                     MPROC_OK);
+    assert_int_equal(mproc_iter_next(it, 0, &index, NULL, NULL), MPROC_ETIMEDOUT);
+    assert_int_equal(mproc_iter_next(it, 10, &index, NULL, NULL), MPROC_ETIMEDOUT);
+    assert_int_equal(mproc_iter_next(it, MPROC_FOREVER, &index, NULL, NULL), MPROC_OK);
+    assert_int_equal(index, 0);
+    mproc_iter_destroy(it);
+}
+
+static void row_110_iter_next_after_pool_terminated(void **state)
+{
+    mproc_pool *p = pool_of(1);
+    mproc_iter *it = NULL;
+    long items[4] = {10000, 10000, 10000, 10000};
+    const mproc_error *e;
+    int r, n = 0;
+    (void)state;
+    assert_int_equal(mproc_pool_imap(p, task_sleep, items, sizeof items[0], 4, 1, 1, &it),
+                     MPROC_OK);
+    tu_sleep_ms(100);
+    assert_int_equal(mproc_pool_terminate(p), MPROC_OK);
+    /* Every item not done fails with MPROC_ECANCELED; the iterator then ends (EEND), or says
+     * MPROC_ECANCELED for chunks it never sent. */
+    while ((r = mproc_iter_next(it, 5000, NULL, NULL, NULL)) == MPROC_ECANCELED && n < 10) {
+        e = mproc_iter_error(it);
+        if (e != NULL) {
+            assert_int_equal(e->code, MPROC_ECANCELED);
+        }
+        n++;
+    }
+    assert_true(n >= 1);
+    assert_int_equal(r, MPROC_EEND);
+    mproc_iter_destroy(it);
+    mproc_pool_destroy(p);
+}
+
+static void row_111_iter_error_and_destroy_null(void **state)
+{
+    (void)state;
+    assert_null(mproc_iter_error(NULL));
+    mproc_iter_destroy(NULL);
+}
+
+static void row_112_iter_outlives_pool(void **state)
+{
+    mproc_pool *p = pool_of(1);
+    mproc_iter *it = NULL;
+    int items[2] = {1, 2};
+    size_t index;
+    (void)state;
+    assert_int_equal(mproc_pool_imap(p, task_square, items, sizeof items[0], 2, 0, 1, &it),
+                     MPROC_OK);
+    assert_int_equal(mproc_iter_next(it, MPROC_FOREVER, &index, NULL, NULL), MPROC_OK);
+    mproc_pool_destroy(p);
+    /* The pool is gone: what was not delivered is canceled, never a crash. */
+    assert_true(mproc_iter_next(it, 5000, &index, NULL, NULL) <= MPROC_OK);
+    mproc_iter_destroy(it);
+}
+
+/* ---- Pool: close, join, terminate, destroy, workers ---- */
+
+static void row_113_pool_close_null(void **state)
+{
+    (void)state;
+    assert_int_equal(mproc_pool_close(NULL), MPROC_EINVAL);
+}
+
+static void row_114_pool_close_twice(void **state)
+{
+    mproc_pool *p = closed_pool();
+    (void)state;
+    assert_int_equal(mproc_pool_close(p), MPROC_OK);
+    mproc_pool_destroy(p);
+}
+
+static void row_115_pool_join_null(void **state)
+{
+    (void)state;
+    assert_int_equal(mproc_pool_join(NULL), MPROC_EINVAL);
+}
+
+static void row_116_pool_join_before_close(void **state)
+{
+    mproc_pool *p = pool_of(1);
+    (void)state;
+    assert_int_equal(mproc_pool_join(p), MPROC_ESTATE);
+    mproc_pool_destroy(p);
+}
+
+static void row_117_pool_join_twice(void **state)
+{
+    mproc_pool *p = closed_pool();
+    (void)state;
+    assert_int_equal(mproc_pool_join(p), MPROC_OK);
+    assert_int_equal(mproc_pool_join(p), MPROC_OK);
+    mproc_pool_destroy(p);
+}
+
+static void row_118_pool_terminate_null(void **state)
+{
+    (void)state;
+    assert_int_equal(mproc_pool_terminate(NULL), MPROC_EINVAL);
+}
+
+static void row_119_pool_terminate_twice(void **state)
+{
+    mproc_pool *p = terminated_pool();
+    (void)state;
+    assert_int_equal(mproc_pool_terminate(p), MPROC_OK);
+    mproc_pool_destroy(p);
+}
+
+static void row_120_pool_close_and_join_after_terminate(void **state)
+{
+    mproc_pool *p = terminated_pool();
+    (void)state;
+    assert_int_equal(mproc_pool_close(p), MPROC_OK);
+    assert_int_equal(mproc_pool_join(p), MPROC_OK);
+    mproc_pool_destroy(p);
+}
+
+static void row_121_pool_terminate_after_join(void **state)
+{
+    mproc_pool *p = closed_pool();
+    (void)state;
+    assert_int_equal(mproc_pool_join(p), MPROC_OK);
+    assert_int_equal(mproc_pool_terminate(p), MPROC_OK);
+    mproc_pool_destroy(p);
+}
+
+static void row_122_pool_destroy_null(void **state)
+{
+    (void)state;
+    mproc_pool_destroy(NULL);
+}
+
+static void row_123_pool_workers_null(void **state)
+{
+    (void)state;
+    assert_int_equal(mproc_pool_workers(NULL), 0);
+}
+
+/* ---- Tasks: mproc_result_set / mproc_result_fail in a worker ---- */
+
+static void row_124_result_set_null_result(void **state)
+{
+    int codes[2];
+    (void)state;
+    probe(PROBE_SET_NULL, codes);
+    assert_int_equal(codes[0], MPROC_EINVAL);
+    assert_int_equal(codes[1], MPROC_EINVAL);
+}
+
+static void row_125_result_set_null_data_nonzero_len(void **state)
+{
+    int codes[2];
+    (void)state;
+    probe(PROBE_SET_NULL_DATA, codes);
+    assert_int_equal(codes[0], MPROC_EINVAL);
+}
+
+static void row_126_result_set_huge_len(void **state)
+{
+    int codes[2];
+    (void)state;
+    probe(PROBE_SET_HUGE, codes);
+    assert_int_equal(codes[0], MPROC_ETOOBIG);
+    assert_int_equal(codes[1], MPROC_ETOOBIG);
+}
+
+static void row_127_result_set_null_data_zero_len(void **state)
+{
+    mproc_pool *p = (mproc_pool *)*state;
+    int op = PROBE_SET_EMPTY;
+    void *res = (void *)&op;
+    size_t len = 9;
+    assert_int_equal(mproc_pool_apply(p, task_probe, &op, sizeof op, &res, &len), MPROC_OK);
+    assert_int_equal(len, 0);
+    mproc_free(res);
+}
+
+static void row_128_result_fail_null_result_or_format(void **state)
+{
+    int codes[2];
+    (void)state;
+    probe(PROBE_FAIL_NULL, codes);
+    assert_int_equal(codes[0], MPROC_EINVAL);
+    probe(PROBE_FAIL_NULL_FMT, codes);
+    assert_int_equal(codes[0], MPROC_EINVAL);
+}
+
+static void row_129_result_fail_message_past_4k(void **state)
+{
+    mproc_pool *p = (mproc_pool *)*state;
+    int op = PROBE_FAIL_LONG;
+    mproc_async *a = NULL;
+    const mproc_error *e;
+    assert_int_equal(mproc_pool_apply_async(p, task_probe, &op, sizeof op, NULL, NULL, NULL, &a),
+                     MPROC_OK);
+    assert_int_equal(mproc_async_get(a, MPROC_FOREVER, NULL, NULL), MPROC_ETASK);
+    e = mproc_async_error(a);
+    assert_non_null(e);
+    assert_int_equal(e->status, 3);
+    assert_int_equal(strlen(e->message), 4095); /* cut at 4 KiB, terminator included */
+    mproc_async_release(a);
+}
+
+static void row_130_task_nonzero_return_without_message(void **state)
+{
+    mproc_pool *p = (mproc_pool *)*state;
+    int op = PROBE_RETURN_NONZERO;
+    mproc_async *a = NULL;
+    const mproc_error *e;
+    assert_int_equal(mproc_pool_apply_async(p, task_probe, &op, sizeof op, NULL, NULL, NULL, &a),
+                     MPROC_OK);
+    assert_int_equal(mproc_async_get(a, MPROC_FOREVER, NULL, NULL), MPROC_ETASK);
+    e = mproc_async_error(a);
+    assert_non_null(e);
+    assert_int_equal(e->code, MPROC_ETASK);
+    assert_int_equal(e->status, 5);
+    assert_string_equal(e->message, "task returned 5");
+    mproc_async_release(a);
+}
+
+/* ---- Tasks: a task that ends its worker with an exit code the library uses itself ---- */
+
+static int task_exit_with(const void *arg, size_t len, mproc_result *out)
+{
+    int code = 0;
+    (void)out;
+    if (len == sizeof code) {
+        memcpy(&code, arg, sizeof code);
+    }
+    fflush(NULL);
+    _exit(code);
+}
+
+static void row_131_task_exits_worker_with_120_or_121(void **state)
+{
+    static const int codes[] = {120, 121};
+    size_t i;
+    (void)state;
+    for (i = 0; i < sizeof codes / sizeof codes[0]; i++) {
+        mproc_pool *p = pool_of(1);
+        mproc_async *a = NULL;
+        const mproc_error *e;
+        int v = 3, r;
+        /* The first task of a fresh worker: the exit code is the task's, not a failed boot. */
+        assert_int_equal(mproc_pool_apply_async(p, task_exit_with, &codes[i], sizeof codes[i], NULL,
+                                                NULL, NULL, &a),
+                         MPROC_OK);
+        assert_int_equal(mproc_async_get(a, MPROC_FOREVER, NULL, NULL), MPROC_EWORKER_LOST);
+        e = mproc_async_error(a);
+        assert_non_null(e);
+        print_message("_exit(%d) in a task: \"%s\" (exit code %d)\n", codes[i], e->message,
+                      e->exitcode);
+        assert_int_equal(e->exitcode, codes[i]);
+        mproc_async_release(a);
+        /* ...and the pool goes on. */
+        r = mproc_pool_apply(p, task_square, &v, sizeof v, NULL, NULL);
+        mproc_pool_destroy(p);
+        assert_int_equal(r, MPROC_OK);
+    }
+}
+
+/* ---- the suite ---- */
+
+static int open_pool(void **state)
+{
+    mproc_pool *p = NULL;
+    if (mproc_pool_create(&p, 2) != MPROC_OK) {
+        return -1;
+    }
+    *state = p;
+    return 0;
+}
+
+static int close_pool(void **state)
+{
+    mproc_pool_destroy((mproc_pool *)*state);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(row_01_init_negative_argc),
+        cmocka_unit_test(row_02_init_null_argv),
+        cmocka_unit_test(row_03_init_zero_argc_null_argv),
+        cmocka_unit_test(row_04_init_twice),
+        cmocka_unit_test(row_05_strerror_unknown_code),
+        cmocka_unit_test(row_06_err_name_unknown_code),
+        cmocka_unit_test(row_07_every_code_has_a_name_and_sentence),
+        cmocka_unit_test(row_08_free_null),
+        cmocka_unit_test(row_09_last_os_error_without_esys),
+        cmocka_unit_test(row_10_getters_without_input),
+        cmocka_unit_test(row_11_process_create_null_out),
+        cmocka_unit_test(row_12_process_create_null_target),
+        cmocka_unit_test(row_13_process_create_null_arg_nonzero_len),
+        cmocka_unit_test(row_14_process_create_null_arg_zero_len),
+        cmocka_unit_test(row_15_process_create_huge_arg_len),
+        cmocka_unit_test(row_16_process_create_ex_null_opts),
+        cmocka_unit_test(row_17_process_create_ex_null_out),
+        cmocka_unit_test(row_18_process_create_ex_zero_options),
+        cmocka_unit_test(row_19_process_create_ex_bad_start_method),
+        cmocka_unit_test(row_20_process_create_ex_huge_arg_len),
+        cmocka_unit_test(row_21_process_create_ex_empty_name),
+        cmocka_unit_test(row_22_process_create_ex_daemon_any_nonzero),
+        cmocka_unit_test(row_23_process_start_null),
+        cmocka_unit_test(row_24_process_start_twice),
+        cmocka_unit_test(row_25_process_start_after_join),
+        cmocka_unit_test(row_26_process_start_fork_where_there_is_none),
+        cmocka_unit_test(row_27_process_join_null),
+        cmocka_unit_test(row_28_process_join_before_start),
+        cmocka_unit_test(row_29_process_join_negative_timeout),
+        cmocka_unit_test(row_30_process_join_poll_running),
+        cmocka_unit_test(row_31_process_join_huge_timeout),
+        cmocka_unit_test(row_32_process_join_twice),
+        cmocka_unit_test(row_33_process_is_alive_null_and_not_running),
+        cmocka_unit_test(row_34_process_terminate_null),
+        cmocka_unit_test(row_35_process_terminate_before_start),
+        cmocka_unit_test(row_36_process_terminate_after_join),
+        cmocka_unit_test(row_37_process_kill_null),
+        cmocka_unit_test(row_38_process_kill_before_start),
+        cmocka_unit_test(row_39_process_kill_after_join),
+        cmocka_unit_test(row_40_process_kill_ended_not_joined),
+        cmocka_unit_test(row_41_process_exitcode_null),
+        cmocka_unit_test(row_42_process_exitcode_before_start),
+        cmocka_unit_test(row_43_process_exitcode_before_join),
+        cmocka_unit_test(row_44_process_exitcode_after_is_alive_said_no),
+        cmocka_unit_test(row_45_process_pid_null_and_not_started),
+        cmocka_unit_test(row_46_process_name_null),
+        cmocka_unit_test(row_47_process_destroy_null),
+        cmocka_unit_test(row_48_process_destroy_running),
+        cmocka_unit_test(row_49_process_destroy_never_started),
+        cmocka_unit_test(row_50_pool_create_null_out),
+        cmocka_unit_test(row_51_pool_create_zero_workers),
+        cmocka_unit_test(row_52_pool_create_negative_workers),
+        cmocka_unit_test(row_53_pool_create_huge_workers),
+        cmocka_unit_test(row_54_pool_create_ex_null_opts),
+        cmocka_unit_test(row_55_pool_create_ex_null_out),
+        cmocka_unit_test(row_56_pool_create_ex_null_initarg_nonzero_len),
+        cmocka_unit_test(row_57_pool_create_ex_huge_initarg_len),
+        cmocka_unit_test(row_58_pool_create_ex_negative_max_tasks),
+        cmocka_unit_test(row_59_pool_create_ex_negative_task_timeout),
+        cmocka_unit_test(row_60_pool_create_ex_bad_start_method),
+        cmocka_unit_test(row_61_pool_create_ex_fork_where_there_is_none),
+        cmocka_unit_test(row_62_pool_create_ex_huge_task_timeout),
+        cmocka_unit_test(row_63_pool_apply_null_pool),
+        cmocka_unit_test(row_64_pool_apply_null_fn),
+        cmocka_unit_test(row_65_pool_apply_null_arg_nonzero_len),
+        cmocka_unit_test(row_66_pool_apply_huge_len),
+        cmocka_unit_test(row_67_pool_apply_null_result_pointers),
+        cmocka_unit_test(row_68_pool_apply_after_close),
+        cmocka_unit_test(row_69_pool_apply_after_terminate),
+        cmocka_unit_test(row_70_pool_apply_async_null_pool),
+        cmocka_unit_test(row_71_pool_apply_async_null_fn),
+        cmocka_unit_test(row_72_pool_apply_async_null_arg_nonzero_len),
+        cmocka_unit_test(row_73_pool_apply_async_huge_len),
+        cmocka_unit_test(row_74_pool_apply_async_after_close),
+        cmocka_unit_test(row_75_pool_apply_async_no_callbacks_no_handle),
+        cmocka_unit_test(row_76_async_wait_null),
+        cmocka_unit_test(row_77_async_wait_negative_timeout),
+        cmocka_unit_test(row_78_async_wait_timeout_while_pending),
+        cmocka_unit_test(row_79_async_ready_null_and_pending),
+        cmocka_unit_test(row_80_async_get_null),
+        cmocka_unit_test(row_81_async_get_timeout),
+        cmocka_unit_test(row_82_async_get_null_outputs),
+        cmocka_unit_test(row_83_async_error_null_pending_and_success),
+        cmocka_unit_test(row_84_async_release_null),
+        cmocka_unit_test(row_85_async_handle_after_pool_destroyed),
+        cmocka_unit_test(row_86_async_pending_when_pool_terminated),
+        cmocka_unit_test(row_87_pool_map_null_out),
+        cmocka_unit_test(row_88_pool_map_null_pool_or_fn),
+        cmocka_unit_test(row_89_pool_map_null_items_nonzero_count),
+        cmocka_unit_test(row_90_pool_map_zero_count),
+        cmocka_unit_test(row_91_pool_map_zero_item_size),
+        cmocka_unit_test(row_92_pool_map_huge_item_size),
+        cmocka_unit_test(row_93_pool_map_count_times_size_overflows),
+        cmocka_unit_test(row_94_pool_map_huge_chunksize),
+        cmocka_unit_test(row_95_pool_map_after_close),
+        cmocka_unit_test(row_96_pool_map_after_terminate),
+        cmocka_unit_test(row_97_results_null),
+        cmocka_unit_test(row_98_results_index_out_of_range),
+        cmocka_unit_test(row_99_pool_imap_null_out),
+        cmocka_unit_test(row_100_pool_imap_null_pool_fn_or_items),
+        cmocka_unit_test(row_101_pool_imap_huge_item_size),
+        cmocka_unit_test(row_102_pool_imap_count_times_size_overflows),
+        cmocka_unit_test(row_103_pool_imap_huge_chunksize),
+        cmocka_unit_test(row_104_pool_imap_after_close),
+        cmocka_unit_test(row_105_pool_imap_zero_count),
+        cmocka_unit_test(row_106_iter_next_null),
+        cmocka_unit_test(row_107_iter_next_negative_timeout),
+        cmocka_unit_test(row_108_iter_next_after_end),
+        cmocka_unit_test(row_109_iter_next_timeout),
+        cmocka_unit_test(row_110_iter_next_after_pool_terminated),
+        cmocka_unit_test(row_111_iter_error_and_destroy_null),
+        cmocka_unit_test(row_112_iter_outlives_pool),
+        cmocka_unit_test(row_113_pool_close_null),
+        cmocka_unit_test(row_114_pool_close_twice),
+        cmocka_unit_test(row_115_pool_join_null),
+        cmocka_unit_test(row_116_pool_join_before_close),
+        cmocka_unit_test(row_117_pool_join_twice),
+        cmocka_unit_test(row_118_pool_terminate_null),
+        cmocka_unit_test(row_119_pool_terminate_twice),
+        cmocka_unit_test(row_120_pool_close_and_join_after_terminate),
+        cmocka_unit_test(row_121_pool_terminate_after_join),
+        cmocka_unit_test(row_122_pool_destroy_null),
+        cmocka_unit_test(row_123_pool_workers_null),
+        cmocka_unit_test(row_124_result_set_null_result),
+        cmocka_unit_test(row_125_result_set_null_data_nonzero_len),
+        cmocka_unit_test(row_126_result_set_huge_len),
+        cmocka_unit_test(row_127_result_set_null_data_zero_len),
+        cmocka_unit_test(row_128_result_fail_null_result_or_format),
+        cmocka_unit_test(row_129_result_fail_message_past_4k),
+        cmocka_unit_test(row_130_task_nonzero_return_without_message),
+        cmocka_unit_test(row_131_task_exits_worker_with_120_or_121),
+    };
+    /* The guard: a spawned child runs here and never returns. */
+    if (mproc_init(argc, argv) != MPROC_OK) {
+        return 1;
+    }
+    saved_argc = argc;
+    saved_argv = argv;
+    tu_no_core_dumps();
+    return cmocka_run_group_tests_name("badinput", tests, open_pool, close_pool);
+}
