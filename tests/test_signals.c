@@ -33,6 +33,11 @@ static void test_signal_during_process_calls(void **state)
     skip_on_windows(state);
 }
 
+static void test_sigchld_ignored(void **state)
+{
+    skip_on_windows(state);
+}
+
 static void test_signal_during_pool_calls(void **state)
 {
     skip_on_windows(state);
@@ -204,6 +209,33 @@ static void test_sigchld_handler_stays_installed(void **state)
     assert_int_equal(sigaction(SIGCHLD, &old, NULL), 0);
 }
 
+/* With SIGCHLD ignored the kernel reaps children itself and keeps no status: join must still
+ * say the child ended (its code is lost: 0, as Python's subprocess reports), and a pool must
+ * still notice its workers. */
+static void test_sigchld_ignored(void **state)
+{
+    struct sigaction old;
+    mproc_process *p = NULL;
+    mproc_pool *pool = NULL;
+    int v = 3, code = -1;
+    (void)state;
+
+    install(SIGCHLD, SIG_IGN, 0, &old);
+    assert_int_equal(mproc_process_create(&p, t_return, &v, sizeof v), MPROC_OK);
+    assert_int_equal(mproc_process_start(p), MPROC_OK);
+    assert_int_equal(mproc_process_join(p, MPROC_FOREVER), MPROC_OK);
+    assert_int_equal(mproc_process_exitcode(p, &code), MPROC_OK);
+    assert_int_equal(code, 0);
+    assert_int_equal(mproc_process_is_alive(p), 0);
+    mproc_process_destroy(p);
+    assert_int_equal(mproc_pool_create(&pool, 2), MPROC_OK);
+    assert_int_equal(mproc_pool_apply(pool, task_square, &v, sizeof v, NULL, NULL), MPROC_OK);
+    assert_int_equal(mproc_pool_close(pool), MPROC_OK);
+    assert_int_equal(mproc_pool_join(pool), MPROC_OK);
+    mproc_pool_destroy(pool);
+    assert_int_equal(sigaction(SIGCHLD, &old, NULL), 0);
+}
+
 static void test_signal_during_process_calls(void **state)
 {
     struct sigaction old;
@@ -345,6 +377,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_sigchld_handler_stays_installed),
         cmocka_unit_test(test_signal_during_process_calls),
         cmocka_unit_test(test_signal_during_pool_calls),
+        cmocka_unit_test(test_sigchld_ignored),
     };
     /* The guard: a spawned child runs here and never returns. */
     if (mproc_init(argc, argv) != MPROC_OK) {

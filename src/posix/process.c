@@ -254,6 +254,13 @@ static int reap(mproc__proc *p, int block)
     do
         r = waitpid((pid_t)p->pid, &status, block ? 0 : WNOHANG);
     while (r < 0 && errno == EINTR);
+    if (r < 0 && errno == ECHILD) {
+        /* The application set SIGCHLD to SIG_IGN (or SA_NOCLDWAIT): the kernel reaped the child
+         * as it ended and kept no status. Ended it has; its code is lost: 0, as Python's
+         * subprocess says too. */
+        status = 0;
+        r = (pid_t)p->pid;
+    }
     if (r < 0)
         return mproc__sys_error(errno);
     if (r == 0)
