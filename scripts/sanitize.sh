@@ -1,0 +1,238 @@
+#!/usr/bin/env bash
+# Runs the Linux suites under the sanitizers and valgrind, and the fuzz harness for a moment.
+# Installs what is missing on a Debian 12 machine when run as root.
+#
+#   ./scripts/sanitize.sh              all four parts, in this order:
+#     --asan      ASan+UBSan (build/asan): every suite but the soak, fork and spawn columns
+#     --tsan      TSan (build/tsan): every suite but the soak, fork column
+#     --valgrind  memcheck (build/valgrind, no sanitizer): test_process and test_pool, fork column
+#     --fuzz      fuzz/ (build/fuzz, clang + libFuzzer): the harness for 30 s, a smoke test; the
+#                 5-minute run is `cmake --build build/fuzz --target fuzz`
+#   Options combine: ./scripts/sanitize.sh --asan --fuzz
+#
+# Environment: MPROC_SANITIZE_JOBS (ctest and build parallelism, default 2),
+# MPROC_FUZZ_SMOKE_SECONDS (default 30).
+#
+# Each suite runs through CTest's own registration (tests/CMakeLists.txt: its labels, timeouts
+# and environment, including ASAN_OPTIONS=handle_segv=0:handle_abort=0 so a child still dies by
+# the real signal). This script is the suites' launcher (CMAKE_CROSSCOMPILING_EMULATOR, or
+# CMAKE_TEST_LAUNCHER from CMake 3.29 on): `sanitize.sh --launch KIND COMMAND...` adds its options
+# to the ones CTest set and runs the command, so nothing in tests/ has to know.
+#
+# Left out, on purpose (time; the rest covers it):
+#   - test_soak: a minute of crash storm, far longer under a sanitizer; the short crash tests of
+#     test_pool run everywhere.
+#   - TSan, spawn column: the parent's threads do the same under both columns (only the start
+#     differs), and a spawned child is single-threaded; ASan covers the spawn column.
+#   - TSan, test_process_nopidfd: the exit-pipe fallback is single-threaded; ASan covers it, and
+#     so does valgrind (valgrind 3.19 has no pidfd_open, so mproc takes the fallback there).
+#   - valgrind, spawn column: mproc spawns /proc/self/exe, which under valgrind is valgrind's
+#     own tool binary ("You cannot run ... directly"), whatever --trace-children says.
+#   - the packaging tests (label consumer): not about memory; configured out (MPROC_INSTALL=OFF).
+set -uo pipefail
+
+self=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/$(basename "${BASH_SOURCE[0]}")
+scripts=$(dirname "$self")
+
+# ---- the launcher: one suite run, as CTest calls it -------------------------------------------
+if [ "${1-}" = "--launch" ]; then
+    kind=${2-}
+    shift 2
+    case "$kind" in
+    asan)
+        # halt_on_error: ASan's default too, and UBSan stops anyway (-fno-sanitize-recover).
+        export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}halt_on_error=1:detect_leaks=1"
+        export UBSAN_OPTIONS="${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}print_stacktrace=1:halt_on_error=1"
+        ;;
+    tsan)
+        opts="halt_on_error=1:second_deadlock_stack=1"
+        [ -f "$scripts/tsan.supp" ] && opts="$opts:suppressions=$scripts/tsan.supp"
+        export TSAN_OPTIONS="${TSAN_OPTIONS:+$TSAN_OPTIONS:}$opts"
+        ;;
+    valgrind)
+        # The suites relax what valgrind's slowness or its exec of /proc/self/exe cannot meet.
+        export MPROC_TEST_VALGRIND=1
+        exec valgrind --tool=memcheck --leak-check=full --errors-for-leak-kinds=definite,indirect \
+            --error-exitcode=99 --trace-children=no --num-callers=40 -q "$@"
+        ;;
+    *)
+        echo "sanitize.sh --launch: unknown kind '$kind'" >&2
+        exit 2
+        ;;
+    esac
+    exec "$@"
+fi
+
+root=$(cd "$scripts/.." && pwd)
+cd "$root" || exit 1
+# shellcheck source=scripts/deps.sh
+. "$root/scripts/deps.sh"
+
+usage() {
+    sed -n '2,14s/^# \{0,1\}//p' "$self"
+}
+
+parts=()
+while [ $# -gt 0 ]; do
+    case "$1" in
+    --asan | --tsan | --valgrind | --fuzz) parts+=("${1#--}") ;;
+    -h | --help)
+        usage
+        exit 0
+        ;;
+    *)
+        usage >&2
+        exit 2
+        ;;
+    esac
+    shift
+done
+[ ${#parts[@]} -eq 0 ] && parts=(asan tsan valgrind fuzz)
+want() {
+    [[ " ${parts[*]} " == *" $1 "* ]]
+}
+
+# ---- what to install ---------------------------------------------------------------------------
+mproc_deps build tests
+extra=()
+if want valgrind; then
+    command -v valgrind >/dev/null 2>&1 || extra+=(valgrind)
+fi
+if want fuzz; then
+    command -v clang >/dev/null 2>&1 || extra+=(clang)
+    # libFuzzer's runtime: only recommended by clang, so --no-install-recommends leaves it out.
+    mproc_have_pkg libclang-rt-dev || extra+=(libclang-rt-dev)
+fi
+if [ ${#extra[@]} -gt 0 ]; then
+    if ! mproc_is_root; then
+        echo "Missing packages: ${extra[*]}" >&2
+        echo "  sudo sh -c 'apt-get update && apt-get install -y --no-install-recommends ${extra[*]}'" >&2
+        exit 1
+    fi
+    echo "==> installing ${extra[*]}"
+    if ! { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+        --no-install-recommends "${extra[@]}"; }; then
+        echo "error: could not install ${extra[*]}" >&2
+        exit 1
+    fi
+fi
+
+jobs=${MPROC_SANITIZE_JOBS:-2}
+summary=()
+total_passed=0
+total_failed=0
+start_all=$(date +%s)
+
+# CMake 3.29 stopped putting the emulator before native tests (policy CMP0158, for projects that
+# ask for it) and added CMAKE_TEST_LAUNCHER for this.
+launcher_var() {
+    local v
+    v=$(cmake --version | sed -n 's/^cmake version \([0-9]*\)\.\([0-9]*\).*/\1 \2/p')
+    read -r major minor <<<"$v"
+    if [ "${major:-3}" -gt 3 ] || { [ "${major:-3}" -eq 3 ] && [ "${minor:-0}" -ge 29 ]; }; then
+        echo CMAKE_TEST_LAUNCHER
+    else
+        echo CMAKE_CROSSCOMPILING_EMULATOR
+    fi
+}
+
+# record PART SECONDS PASSED FAILED [NOTE]
+record() {
+    total_passed=$((total_passed + $3))
+    total_failed=$((total_failed + $4))
+    summary+=("$(printf '%-10s %4d s  %d passed, %d failed%s' "$1:" "$2" "$3" "$4" "${5:+  ($5)}")")
+}
+
+# build_suites DIR KIND [CMAKE ARGS...]: configures and builds one Linux build with the launcher.
+build_suites() {
+    local dir=$1 kind=$2
+    shift 2
+    echo
+    echo "==> $kind: configure and build ($dir)"
+    cmake -S "$root" -B "$root/$dir" -DCMAKE_BUILD_TYPE=Debug -DMPROC_WERROR=ON \
+        -DMPROC_BUILD_TESTS=ON -DMPROC_BUILD_EXAMPLES=OFF -DMPROC_BUILD_BENCH=OFF \
+        -DMPROC_BUILD_FUZZ=OFF -DMPROC_INSTALL=OFF \
+        "-D$(launcher_var)=$self;--launch;$kind" "$@" &&
+        cmake --build "$root/$dir" -j "$jobs"
+}
+
+# run_suites PART DIR CTEST-ARGS...: runs ctest, records the outcome.
+run_suites() {
+    local part=$1 dir=$2
+    shift 2
+    local log="$root/$dir/sanitize-$part.log" t0 rc total failed
+    t0=$(date +%s)
+    echo
+    echo "==> $part: ctest $*"
+    ctest --test-dir "$root/$dir" --output-on-failure --no-tests=error "$@" 2>&1 | tee "$log"
+    rc=${PIPESTATUS[0]}
+    total=$(sed -n 's/.*tests failed out of \([0-9][0-9]*\).*/\1/p' "$log" | tail -n 1)
+    failed=$(sed -n 's/.* \([0-9][0-9]*\) tests failed out of.*/\1/p' "$log" | tail -n 1)
+    total=${total:-0}
+    failed=${failed:-0}
+    if [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ]; then
+        failed=1 # ctest itself failed (no test, a crash of ctest)
+    fi
+    record "$part" $(($(date +%s) - t0)) $((total - failed)) "$failed"
+}
+
+if want asan; then
+    t0=$(date +%s)
+    if build_suites build/asan asan "-DMPROC_SANITIZE=address;undefined"; then
+        echo "    (build: $(($(date +%s) - t0)) s)"
+        # Both columns in one run, so the longest suite overlaps the others.
+        run_suites asan build/asan -L '^(fork|spawn)$' -LE consumer -E soak -j "$jobs"
+    else
+        record asan $(($(date +%s) - t0)) 0 1 "build failed"
+    fi
+fi
+
+if want tsan; then
+    t0=$(date +%s)
+    if build_suites build/tsan tsan -DMPROC_SANITIZE=thread; then
+        echo "    (build: $(($(date +%s) - t0)) s)"
+        run_suites tsan build/tsan -L '^fork$' -LE consumer -E 'soak|nopidfd' -j "$jobs"
+    else
+        record tsan $(($(date +%s) - t0)) 0 1 "build failed"
+    fi
+fi
+
+if want valgrind; then
+    t0=$(date +%s)
+    if build_suites build/valgrind valgrind -DMPROC_SANITIZE=; then
+        echo "    (build: $(($(date +%s) - t0)) s)"
+        # One at a time: valgrind slows everything down ~20 times, and the pool suite has
+        # timing bounds that a loaded machine would not meet.
+        run_suites valgrind build/valgrind -R '^test_(process|pool)_fork$' -j 1
+    else
+        record valgrind $(($(date +%s) - t0)) 0 1 "build failed"
+    fi
+fi
+
+if want fuzz; then
+    t0=$(date +%s)
+    echo
+    echo "==> fuzz: configure and build (build/fuzz, clang), then ${MPROC_FUZZ_SMOKE_SECONDS:-30} s of fuzzing"
+    log="$root/build/fuzz/sanitize-fuzz.log"
+    mkdir -p "$root/build/fuzz"
+    cc=$(command -v clang || command -v clang-14 || echo clang)
+    # pipefail: the build's status, not tee's.
+    if cmake -S "$root/fuzz" -B "$root/build/fuzz" -DCMAKE_C_COMPILER="$cc" \
+        -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+        -DMPROC_FUZZ_SMOKE_SECONDS="${MPROC_FUZZ_SMOKE_SECONDS:-30}" &&
+        cmake --build "$root/build/fuzz" -j "$jobs" --target fuzz_wire &&
+        cmake --build "$root/build/fuzz" --target fuzz_smoke 2>&1 | tee "$log"; then
+        runs=$(sed -n 's/^stat::number_of_executed_units: *\([0-9]*\).*/\1/p' "$log" | tail -n 1)
+        record fuzz $(($(date +%s) - t0)) 1 0 "${runs:-?} inputs, no crash"
+    else
+        record fuzz $(($(date +%s) - t0)) 0 1 "crash or build failure: see build/fuzz/artifacts/"
+    fi
+fi
+
+echo
+echo "==> summary ($(($(date +%s) - start_all)) s)"
+for line in "${summary[@]}"; do
+    echo "$line"
+done
+echo "sanitize: $total_passed passed, $total_failed failed"
+[ "$total_failed" -eq 0 ]
