@@ -45,7 +45,8 @@
 #include <unistd.h>
 
 /* Two findings reported with this harness are stepped around while they stand, so the fuzzer
- * can go on past them; build with -DMPROC_FUZZ_SKIP_KNOWN=0 to see them (or one of the two macros below):
+ * can go on past them; build with -DMPROC_FUZZ_SKIP_KNOWN=0 to see them (or one of the two macros
+ * below):
  *   - mproc__wire_read_frame computes b->data + b->pos on an empty buffer whose data is NULL
  *     (NULL + 0, undefined in C; clang's UBSan stops there): buffers given to it here get room
  *     first;
@@ -64,7 +65,7 @@
 #define CHECK(c)                                                                                   \
     do {                                                                                           \
         if (!(c)) {                                                                                \
-            fprintf(stderr, "fuzz_wire: check failed: %s (%s:%d)\n", #c, __FILE__, __LINE__);     \
+            fprintf(stderr, "fuzz_wire: check failed: %s (%s:%d)\n", #c, __FILE__, __LINE__);      \
             abort();                                                                               \
         }                                                                                          \
     } while (0)
@@ -855,9 +856,9 @@ static void write_seeds(const char *dir)
     b.len = 0;
     {
         static const unsigned char ops[] = {6, 0, 1, 2, 3 | 2 << 3, 4, 5};
-        static const unsigned char data[] = {9, 1, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 'a', 'b',
-                                             3, 0, 0, 0, 'x', 'y', 'z', 0, 0, 0, 0, 0xff, 0xff,
-                                             0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+        static const unsigned char data[] = {
+            9, 1, 0,   0,   0,   2, 0, 0, 0, 0,    0,    0,    0,    'a',  'b',  3,    0,
+            0, 0, 'x', 'y', 'z', 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
         mproc__wr_bytes(&w, ops, sizeof ops);
         mproc__wr_bytes(&w, data, sizeof data);
     }
