@@ -388,7 +388,10 @@ static void fuzz_ring(const unsigned char *data, size_t size)
     memset(&f, 0, sizeof f);
     f.count = mproc__rd_u8(&r);
     f.n = 1 + mproc__rd_u8(&r) % MAX_INFLIGHT;
-    tail = mproc__rd_u32(&r);
+    /* The tail is the parent's own (it never reads it back from the shared page) and moves by
+     * whole 8-byte slots from 0: mproc__ring_drain relies on that (a tail 4 bytes or less
+     * from the end would have it read the length word past the ring). */
+    tail = mproc__rd_u32(&r) & ~(uint32_t)7;
     delta = mproc__rd_u32(&r);
     if (r.err)
         return;

@@ -52,6 +52,12 @@ void mproc__buf_consume(mproc__buf *b, size_t n)
         b->pos = b->len = 0;
 }
 
+const unsigned char *mproc__buf_head(const mproc__buf *b)
+{
+    /* An empty buffer has no data pointer; NULL + 0 is undefined in C. */
+    return b->data != NULL ? b->data + b->pos : b->data;
+}
+
 size_t mproc__buf_avail(const mproc__buf *b)
 {
     return b->len - b->pos;

@@ -38,8 +38,9 @@ typedef struct mproc__buf {
 
 int mproc__buf_reserve(mproc__buf *b, size_t extra); /* room for len + extra */
 int mproc__buf_append(mproc__buf *b, const void *data, size_t n);
-void mproc__buf_consume(mproc__buf *b, size_t n); /* pos += n; compacts when cheap */
-size_t mproc__buf_avail(const mproc__buf *b);     /* len - pos */
+void mproc__buf_consume(mproc__buf *b, size_t n);          /* pos += n; compacts when cheap */
+size_t mproc__buf_avail(const mproc__buf *b);              /* len - pos */
+const unsigned char *mproc__buf_head(const mproc__buf *b); /* the unread bytes (or NULL) */
 void mproc__buf_free(mproc__buf *b);
 
 /* ---- front-end state shared across files ---- */

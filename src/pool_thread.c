@@ -326,8 +326,8 @@ static void decode_frames(mproc_pool *p, mproc__worker *w, mproc__buf *in)
         size_t body_len, total, need;
         mproc__task *head = w->head;
         int type;
-        int r = mproc__wire_frame(in->data + in->pos, mproc__buf_avail(in), &type, &body, &body_len,
-                                  &total, &need);
+        int r = mproc__wire_frame(mproc__buf_head(in), mproc__buf_avail(in), &type, &body,
+                                  &body_len, &total, &need);
         if (r == 0) {
             /* Make room for the whole frame now, so a large result is read in big pieces. */
             if (need > mproc__buf_avail(in))

@@ -210,7 +210,7 @@ int mproc__wire_read_frame(mproc__handle h, mproc__buf *b, int *type, const unsi
     for (;;) {
         size_t need;
         long n;
-        int r = mproc__wire_frame(b->data + b->pos, mproc__buf_avail(b), type, body, body_len,
+        int r = mproc__wire_frame(mproc__buf_head(b), mproc__buf_avail(b), type, body, body_len,
                                   total, &need);
         if (r != 0)
             return r;

@@ -168,7 +168,8 @@ static int run_task(worker *w, const unsigned char *body, size_t len)
     fnid = mproc__rd_u64(&r);
     count = mproc__rd_u32(&r);
     size = mproc__rd_u64(&r);
-    if (r.err || (count > 0 && size > r.left / count) || size * count != r.left)
+    if (r.err || size > MPROC__WIRE_MAX_ITEM || (count > 0 && size > r.left / count) ||
+        size * count != r.left)
         return MPROC_EPROTO;
     items = r.p;
     if (size > w->scratch_cap) {

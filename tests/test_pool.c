@@ -75,6 +75,13 @@ static int on_wine(void)
 #endif
 }
 
+/* Under valgrind (scripts/sanitize.sh sets MPROC_TEST_VALGRIND) everything runs some 20 times
+ * slower, a fresh worker included: bounds on speed are not checked there. */
+static int under_valgrind(void)
+{
+    return getenv("MPROC_TEST_VALGRIND") != NULL;
+}
+
 /* ---- tasks ---- */
 
 enum op { OP_SLEEP, OP_SQUARE, OP_FAIL, OP_ABORT, OP_KILL, OP_SEGV, OP_BIG, OP_PID, OP_EMPTY };
@@ -267,7 +274,8 @@ static void test_seed_apply_async_is_parallel(void **state)
     finish(p);
     elapsed = now_s() - t0;
     assert_true(elapsed >= 0.39);
-    assert_true(elapsed < 1.2);
+    if (!under_valgrind())
+        assert_true(elapsed < 1.2);
     assert_int_equal(tally.filename, 10);
     assert_int_equal(tally.failed, 0);
 }
@@ -547,7 +555,7 @@ static void test_lost_worker_reports_exit_code(void **state)
     assert_int_equal(mproc_pool_apply_async(p, task, &j, sizeof j, NULL, NULL, NULL, &a), MPROC_OK);
     assert_int_equal(mproc_async_get(a, MPROC_FOREVER, NULL, NULL), MPROC_EWORKER_LOST);
     /* Generous: it is about noticing at all, not speed (the benchmarks measure that). */
-    assert_true(now_s() - t0 < 5.0);
+    assert_true(now_s() - t0 < (under_valgrind() ? 30.0 : 5.0));
     e = mproc_async_error(a);
     assert_non_null(e);
     assert_int_equal(e->code, MPROC_EWORKER_LOST);
@@ -573,11 +581,12 @@ static void test_task_timeout(void **state)
     (void)state;
     memset(&o, 0, sizeof o);
     o.workers = 2;
-    o.task_timeout_ms = 500;
+    /* The quick task runs on a fresh worker, within the same limit. */
+    o.task_timeout_ms = under_valgrind() ? 5000 : 500;
     assert_int_equal(mproc_pool_create_ex(&p, &o), MPROC_OK);
     t0 = now_s();
     assert_int_equal(mproc_pool_apply(p, task, &slow, sizeof slow, &res, &len), MPROC_ETIMEDOUT);
-    assert_true(now_s() - t0 < 10.0);
+    assert_true(now_s() - t0 < (under_valgrind() ? 20.0 : 10.0));
     assert_int_equal(mproc_pool_apply(p, task, &quick, sizeof quick, &res, &len), MPROC_OK);
     mproc_free(res);
     finish(p);
