@@ -254,9 +254,10 @@ typedef struct mproc_process_options {
     size_t arg_len;                  /**< the number of bytes at arg (at most 1 GiB) */
     const char *name;                /**< copied; NULL gives "Process-N" */
     mproc_start_method start_method; /**< MPROC_START_DEFAULT, _FORK or _SPAWN */
-    /** nonzero: the child is killed when its parent ends, even by a crash. On Linux the kernel
-     * ties this to the thread that started the child (PR_SET_PDEATHSIG): start daemon children
-     * from a thread that lives as long as the process. */
+    /** nonzero: the child is killed when its parent process ends, even by a crash, and not
+     * when the thread that started it ends. On Linux a daemon started from a thread other than
+     * the main one handles `SIGRTMAX - 1` for this notice: do not block, ignore or handle that
+     * signal in such a child. */
     int daemon;
 } mproc_process_options;
 

@@ -19,6 +19,17 @@ typedef intptr_t mproc__handle;
 #define MPROC__SIGKILL 9
 #define MPROC__SIGTERM 15
 
+/* What ties a child's life to ours (mproc__spawn_spec.daemon, the BOOT record's daemon byte). */
+enum {
+    MPROC__DAEMON_NONE = 0,
+    /* Dies with this process. The thread that started it may end long before (a daemon
+     * mproc_process started from a short-lived thread) and the child must live on. */
+    MPROC__DAEMON_PROCESS = 1,
+    /* The same, started by a thread that outlives the child (the pool's thread, which reaps its
+     * workers before it ends). */
+    MPROC__DAEMON_WORKER = 2
+};
+
 /* ---- memory (src/alloc.c): one pair, so tests can inject failures ---- */
 void *mproc__malloc(size_t n);
 void *mproc__calloc(size_t n, size_t size);
@@ -130,7 +141,7 @@ typedef struct mproc__proc {
 
 typedef struct mproc__spawn_spec {
     int method; /* MPROC_START_FORK or MPROC_START_SPAWN (already resolved) */
-    int daemon; /* the child dies with this process */
+    int daemon; /* MPROC__DAEMON_*: whether and how the child dies with this process */
     /* spawn: handed to the child, which finds them with mproc__os_child_args. in is required,
      * out may be invalid. fork: the only descriptors of the library's the child keeps. */
     mproc__handle child_in;

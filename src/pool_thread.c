@@ -50,7 +50,7 @@ static int encode_worker_boot(const mproc_pool *p, mproc__buf *b)
     w.err = 0;
     start = mproc__wr_frame_begin(&w, MPROC__MSG_BOOT);
     mproc__wr_u8(&w, MPROC__BOOT_WORKER);
-    mproc__wr_u8(&w, 1); /* daemon: see mproc__pool_start_worker */
+    mproc__wr_u8(&w, MPROC__DAEMON_WORKER); /* see mproc__pool_start_worker */
     mproc__wr_u32(&w, (uint32_t)(p->max_tasks > 0 ? p->max_tasks : 0));
     mproc__wr_u64(&w, (uint64_t)(int64_t)mproc__os_getpid());
     mproc__wr_blob(&w, name, sizeof name - 1);
@@ -102,7 +102,7 @@ int mproc__pool_start_worker(mproc_pool *p, mproc__worker *w)
     spec.method = p->method;
     /* A busy worker would notice its parent's death only at its next read: as a daemon it goes
      * with the parent at once (PR_SET_PDEATHSIG on Linux, a job object on Windows). */
-    spec.daemon = 1;
+    spec.daemon = MPROC__DAEMON_WORKER;
     spec.child_in = task_rd;
     spec.child_out = res_wr;
     spec.child_extra = w->shm.h;

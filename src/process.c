@@ -90,7 +90,7 @@ static int encode_boot(const mproc_process *p, mproc__buf *b)
     w.err = 0;
     start = mproc__wr_frame_begin(&w, MPROC__MSG_BOOT);
     mproc__wr_u8(&w, MPROC__BOOT_PROCESS);
-    mproc__wr_u8(&w, (uint8_t)p->daemon);
+    mproc__wr_u8(&w, p->daemon ? MPROC__DAEMON_PROCESS : MPROC__DAEMON_NONE);
     mproc__wr_u32(&w, 0);
     mproc__wr_u64(&w, (uint64_t)(int64_t)mproc__os_getpid());
     mproc__wr_blob(&w, p->name, strlen(p->name));
@@ -182,7 +182,7 @@ int mproc_process_start(mproc_process *p)
 
     memset(&spec, 0, sizeof spec);
     spec.method = method;
-    spec.daemon = p->daemon;
+    spec.daemon = p->daemon ? MPROC__DAEMON_PROCESS : MPROC__DAEMON_NONE;
     spec.child_in = spec.child_out = spec.child_extra = MPROC__INVALID_HANDLE;
     if (method == MPROC_START_FORK) {
         spec.fork_main = fork_main;

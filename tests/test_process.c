@@ -2,10 +2,9 @@
  * with MPROC_START_METHOD=fork and once with spawn) and on Windows (MinGW-w64 build under Wine).
  * The test executable is its own child: main() calls mproc_init() first. */
 #ifndef _WIN32
-    #define _POSIX_C_SOURCE 200809L
+    #define _GNU_SOURCE
 #endif
-
-#include "mproc.h"
+#include "testutil.h"
 
 #include <stdarg.h>
 #include <stddef.h>
@@ -480,6 +479,52 @@ static int t_daemon_parent(const void *arg, size_t len)
     return 0;
 }
 
+/* A daemon started from a thread that ends as soon as the daemon runs its target (by then a
+ * Linux child has asked for its parent-death notice, which is tied to that thread). */
+struct thread_start {
+    const char *path; /* the daemon writes its pid there */
+    mproc_process *p;
+    int r;
+};
+
+static void start_daemon_on_thread(void *arg)
+{
+    struct thread_start *ts = arg;
+    mproc_process_options o = {0};
+    char text[64];
+    uint64_t deadline;
+
+    o.target = t_daemon_grandchild;
+    o.arg = ts->path;
+    o.arg_len = strlen(ts->path) + 1;
+    o.daemon = 1;
+    ts->r = mproc_process_create_ex(&ts->p, &o);
+    if (ts->r == MPROC_OK) {
+        ts->r = mproc_process_start(ts->p);
+    }
+    deadline = now_ms() + 30000;
+    while (ts->r == MPROC_OK && read_file(ts->path, text, sizeof text) <= 0 &&
+           now_ms() < deadline) {
+        sleep_ms(10);
+    }
+}
+
+/* As t_daemon_parent, with the daemon started from a thread that has ended. */
+static int t_daemon_parent_thread(const void *arg, size_t len)
+{
+    struct thread_start ts = {0};
+    tu_thread t;
+    (void)len;
+    ts.path = arg;
+    tu_thread_start(&t, start_daemon_on_thread, &ts);
+    tu_thread_join(&t);
+    if (ts.r != MPROC_OK) {
+        return 1;
+    }
+    sleep_ms(60000);
+    return 0;
+}
+
 /* ---- helpers for the tests -------------------------------------------------------------- */
 
 static mproc_process *start_ex(mproc_target t, const void *arg, size_t len,
@@ -797,18 +842,16 @@ static void test_invalid_arguments(void **state)
     mproc_process_destroy(NULL);
 }
 
-static void test_daemon_dies_with_parent(void **state)
+static void daemon_dies_with_parent(mproc_target parent_target, const char *tag)
 {
     char path[512], text[64];
     mproc_process *parent;
     long grandchild = 0;
     uint64_t deadline;
     int gone;
-    (void)state;
-
-    tmp_path(path, sizeof path, "daemon.pid");
+    tmp_path(path, sizeof path, tag);
     remove(path);
-    parent = start(t_daemon_parent, path, strlen(path) + 1);
+    parent = start(parent_target, path, strlen(path) + 1);
 
     deadline = now_ms() + 30000;
     while (now_ms() < deadline && mproc_process_is_alive(parent)) {
@@ -836,6 +879,43 @@ static void test_daemon_dies_with_parent(void **state)
         pid_force_kill(grandchild);
     }
     assert_true(gone);
+}
+
+static void test_daemon_dies_with_parent(void **state)
+{
+    (void)state;
+    daemon_dies_with_parent(t_daemon_parent, "daemon.pid");
+}
+
+/* Linux ties the parent-death signal to the thread that started the child: the daemon must
+ * still go with the process when that thread has ended long before. */
+static void test_thread_daemon_dies_with_parent(void **state)
+{
+    (void)state;
+    daemon_dies_with_parent(t_daemon_parent_thread, "daemon-thread.pid");
+}
+
+/* ...and must not go when only that thread ends. */
+static void test_daemon_outlives_starting_thread(void **state)
+{
+    char path[512];
+    struct thread_start ts = {0};
+    tu_thread t;
+    (void)state;
+
+    tmp_path(path, sizeof path, "daemon-outlives.pid");
+    remove(path);
+    ts.path = path;
+    tu_thread_start(&t, start_daemon_on_thread, &ts);
+    tu_thread_join(&t);
+    remove(path);
+    assert_int_equal(ts.r, MPROC_OK);
+    /* A signal sent as the thread ended would have landed long before this. */
+    sleep_ms(500);
+    assert_int_equal(mproc_process_is_alive(ts.p), 1);
+    assert_int_equal(mproc_process_terminate(ts.p), MPROC_OK);
+    assert_int_equal(join_code(ts.p), -15);
+    mproc_process_destroy(ts.p);
 }
 
 /* Under valgrind (scripts/sanitize.sh sets MPROC_TEST_VALGRIND) no spawned child can start:
@@ -1080,6 +1160,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_state_errors),
         cmocka_unit_test(test_invalid_arguments),
         cmocka_unit_test(test_daemon_dies_with_parent),
+        cmocka_unit_test(test_thread_daemon_dies_with_parent),
+        cmocka_unit_test(test_daemon_outlives_starting_thread),
         cmocka_unit_test(test_shared_library_target),
         cmocka_unit_test(test_start_methods),
         cmocka_unit_test(test_fork_on_windows_is_enotsup),

@@ -16,6 +16,9 @@
 
 #define MARKER "--mproc-child="
 
+/* The marker said the thread that started us outlives us (see mproc__os_child_setup). */
+static int owner_lasts;
+
 /* A descriptor number: decimal digits without sign or leading zero, at most INT_MAX. */
 static const char *parse_fd(const char *s, int *out)
 {
@@ -105,7 +108,7 @@ int mproc__os_child_args(int argc, char **argv, mproc__handle *in, mproc__handle
                          mproc__handle *extra)
 {
     const char *s;
-    int fin, fout = -1, fextra = -1;
+    int fin, fout = -1, fextra = -1, lasting;
 
     if (argc < 2 || argv == NULL || argv[1] == NULL || in == NULL || out == NULL || extra == NULL)
         return 0;
@@ -117,7 +120,10 @@ int mproc__os_child_args(int argc, char **argv, mproc__handle *in, mproc__handle
         return 0;
     if ((s = parse_opt_fd(s, &fout)) == NULL || *s++ != ',')
         return 0;
-    if ((s = parse_opt_fd(s, &fextra)) == NULL || *s != '\0')
+    if ((s = parse_opt_fd(s, &fextra)) == NULL)
+        return 0;
+    lasting = strcmp(s, MPROC__POSIX_MARKER_LASTING) == 0;
+    if (!lasting && *s != '\0')
         return 0;
     if (fin == fout || (fextra >= 0 && (fextra == fin || fextra == fout)))
         return 0;
@@ -131,20 +137,50 @@ int mproc__os_child_args(int argc, char **argv, mproc__handle *in, mproc__handle
         adopt(fout);
     if (fextra >= 0)
         adopt(fextra);
+    owner_lasts = lasting;
     *in = fin;
     *out = fout >= 0 ? (mproc__handle)fout : MPROC__INVALID_HANDLE;
     *extra = fextra >= 0 ? (mproc__handle)fextra : MPROC__INVALID_HANDLE;
     return 1;
 }
 
+#if defined(__linux__)
+/* The parent's pid, for the handler below (set before the handler is installed). */
+static volatile long daemon_parent;
+
+/* PR_SET_PDEATHSIG fires when the thread that started us ends, not the process: the kernel
+ * hands us to another thread of the same process and signals us. Only a new parent process
+ * (init or a subreaper) means the parent died. */
+static void on_parent_thread_end(int sig)
+{
+    int saved = errno;
+    (void)sig;
+    if ((long)getppid() != daemon_parent)
+        kill(getpid(), SIGKILL);
+    errno = saved;
+}
+#endif
+
 void mproc__os_child_setup(int daemon, long parent_pid)
 {
 #if defined(__linux__)
-    if (!daemon)
+    int sig = SIGKILL;
+
+    if (daemon == MPROC__DAEMON_NONE)
         return;
-    /* The kernel signals us when the thread that started us ends: for the library that is the
-     * thread that called start (a daemon started from a short-lived thread dies with it). */
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (daemon == MPROC__DAEMON_PROCESS && !owner_lasts) {
+        /* Started by a thread that may end before us: the notice comes as a signal we can
+         * check, and SIGKILL follows only when the process itself is gone. */
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_parent_thread_end;
+        sa.sa_flags = SA_RESTART;
+        sigfillset(&sa.sa_mask);
+        daemon_parent = parent_pid;
+        sig = MPROC__POSIX_PDEATH_SIGNAL;
+        sigaction(sig, &sa, NULL);
+    }
+    prctl(PR_SET_PDEATHSIG, sig);
     /* The parent may have ended before the request took effect: then nothing will signal us. */
     if (parent_pid > 0 && (long)getppid() != parent_pid) {
         kill(getpid(), SIGKILL);

@@ -33,6 +33,19 @@ int mproc__posix_poll_one(int fd, short events, long timeout_ms);
  * started it, so a worker started from the pool's thread still dies of SIGTERM. */
 void mproc__posix_child_sigmask(sigset_t *mask);
 
+/* ---- daemon children (child.c) ---- */
+/* A daemon child started by a thread that may end first learns of its parent's death through
+ * this signal, which it handles (PR_SET_PDEATHSIG is tied to the starting thread). The others
+ * get SIGKILL. Reserved in such children: an application that changes this signal's handling
+ * there loses the parent-death notice. */
+#define MPROC__POSIX_PDEATH_SIGNAL (SIGRTMAX - 1)
+/* A spawned child's marker ends with this when the thread that started it lasts as long as the
+ * process (the main thread): then a MPROC__DAEMON_PROCESS child takes SIGKILL, which no mask
+ * can hold back, as a MPROC__DAEMON_WORKER does. */
+#define MPROC__POSIX_MARKER_LASTING ",L"
+/* Whether the calling thread lasts as long as the process (the main thread). */
+int mproc__posix_thread_lasts(void);
+
 /* ---- the running executable (exe.c) ---- */
 /* A path posix_spawn can run this executable by, or NULL (errno set) when none is known. */
 const char *mproc__posix_exe_path(void);

@@ -73,12 +73,30 @@ static int pidfd_open_reg(pid_t pid)
 
 /* ---- fork ---- */
 
+/* The daemon kind the child sets up: a process daemon started by the main thread can take the
+ * unblockable SIGKILL, since that thread ends only with the process. */
+static int daemon_kind(const mproc__spawn_spec *spec)
+{
+    if (spec->daemon == MPROC__DAEMON_PROCESS && mproc__posix_thread_lasts())
+        return MPROC__DAEMON_WORKER;
+    return spec->daemon;
+}
+
+int mproc__posix_thread_lasts(void)
+{
+#if defined(__linux__) && defined(SYS_gettid)
+    return (long)syscall(SYS_gettid) == (long)getpid();
+#else
+    return 1;
+#endif
+}
+
 static int start_fork(const mproc__spawn_spec *spec, int exit_wr, pid_t *out)
 {
     sigset_t all, old, child_mask;
     int keep[3];
     pid_t parent, pid;
-    int err;
+    int err, daemon = daemon_kind(spec);
 
     keep[0] = spec->child_in >= 0 && spec->child_in <= INT_MAX ? (int)spec->child_in : -1;
     keep[1] = spec->child_out >= 0 && spec->child_out <= INT_MAX ? (int)spec->child_out : -1;
@@ -96,7 +114,7 @@ static int start_fork(const mproc__spawn_spec *spec, int exit_wr, pid_t *out)
     if (pid == 0) {
         mproc__posix_reg_close_others_locked(keep, 3);
         mproc__posix_reg_unlock();
-        mproc__os_child_setup(spec->daemon, (long)parent);
+        mproc__os_child_setup(daemon, (long)parent);
         pthread_sigmask(SIG_SETMASK, &child_mask, NULL);
         mproc__os_exit(spec->fork_main(spec->fork_ctx));
     }
@@ -166,7 +184,8 @@ static int start_spawn(const mproc__spawn_spec *spec, int exit_wr, pid_t *out)
     if (e != 0)
         goto fail;
 
-    snprintf(marker, sizeof marker, "--mproc-child=%d,%d,%d", tin, tout, textra);
+    snprintf(marker, sizeof marker, "--mproc-child=%d,%d,%d%s", tin, tout, textra,
+             daemon_kind(spec) == MPROC__DAEMON_WORKER ? MPROC__POSIX_MARKER_LASTING : "");
     argv[0] = (char *)mproc__posix_argv0();
     argv[1] = marker;
     argv[2] = NULL;
