@@ -56,18 +56,14 @@ void mproc__async_done(mproc_async *a)
     async_unref(a);
 }
 
-int mproc_pool_apply_async(mproc_pool *p, mproc_task fn, const void *arg, size_t len,
-                           mproc_callback cb, mproc_error_callback ecb, void *user,
-                           mproc_async **out)
+/* A task of its own async handle, with its own copy of the argument; not queued yet. refs: the
+ * pool's, and the caller's when it keeps the handle. */
+static int new_task(mproc_task fn, const void *arg, size_t len, mproc_callback cb,
+                    mproc_error_callback ecb, void *user, int keep, mproc__task **out)
 {
     mproc_async *a;
     mproc__task *t;
-    int r, wake;
 
-    if (out != NULL)
-        *out = NULL;
-    if (p == NULL || fn == NULL || (arg == NULL && len > 0))
-        return MPROC_EINVAL;
     if (len > MPROC__WIRE_MAX_ITEM)
         return MPROC_ETOOBIG;
     /* The task carries its argument in the same allocation. */
@@ -82,8 +78,7 @@ int mproc_pool_apply_async(mproc_pool *p, mproc_task fn, const void *arg, size_t
     t->owned = (unsigned char *)(t + 1);
     if (len > 0)
         memcpy(t->owned, arg, len);
-    a->pool = p;
-    a->refs = out != NULL ? 2 : 1;
+    a->refs = keep ? 2 : 1;
     a->cb = cb;
     a->ecb = ecb;
     a->user = user;
@@ -92,13 +87,23 @@ int mproc_pool_apply_async(mproc_pool *p, mproc_task fn, const void *arg, size_t
     t->item_size = len;
     t->count = 1;
     t->async = a;
+    *out = t;
+    return MPROC_OK;
+}
 
+/* Queues t for the pool thread; frees it when the pool is not open. */
+static int submit(mproc_pool *p, mproc__task *t)
+{
+    mproc_async *a = t->async;
+    int r, wake;
+
+    a->pool = p;
     mproc__mutex_lock(p->lock);
     r = mproc__pool_check_open(p);
     if (r < 0) {
         mproc__mutex_unlock(p->lock);
-        mproc__free(t);
         mproc__free(a);
+        mproc__free(t);
         return r;
     }
     t->id = ++p->next_id;
@@ -107,12 +112,34 @@ int mproc_pool_apply_async(mproc_pool *p, mproc_task fn, const void *arg, size_t
     else
         p->qhead = t;
     p->qtail = t;
-    if (out != NULL)
+    if (a->refs > 1)
         p->refs++;
     wake = mproc__pool_need_wake(p);
     mproc__mutex_unlock(p->lock);
     if (wake)
         mproc__loop_wake(p->loop);
+    return MPROC_OK;
+}
+
+int mproc_pool_apply_async(mproc_pool *p, mproc_task fn, const void *arg, size_t len,
+                           mproc_callback cb, mproc_error_callback ecb, void *user,
+                           mproc_async **out)
+{
+    mproc__task *t;
+    mproc_async *a;
+    int r;
+
+    if (out != NULL)
+        *out = NULL;
+    if (p == NULL || fn == NULL || (arg == NULL && len > 0))
+        return MPROC_EINVAL;
+    r = new_task(fn, arg, len, cb, ecb, user, out != NULL, &t);
+    if (r < 0)
+        return r;
+    a = t->async;
+    r = submit(p, t);
+    if (r < 0)
+        return r;
     if (out != NULL)
         *out = a;
     return MPROC_OK;
@@ -121,6 +148,7 @@ int mproc_pool_apply_async(mproc_pool *p, mproc_task fn, const void *arg, size_t
 int mproc_pool_apply(mproc_pool *p, mproc_task fn, const void *arg, size_t len, void **result,
                      size_t *result_len)
 {
+    mproc__task *t;
     mproc_async *a;
     int r;
 
@@ -128,9 +156,19 @@ int mproc_pool_apply(mproc_pool *p, mproc_task fn, const void *arg, size_t len, 
         *result = NULL;
     if (result_len != NULL)
         *result_len = 0;
-    r = mproc_pool_apply_async(p, fn, arg, len, NULL, NULL, NULL, &a);
+    if (p == NULL || fn == NULL || (arg == NULL && len > 0))
+        return MPROC_EINVAL;
+    r = new_task(fn, arg, len, NULL, NULL, NULL, 1, &t);
     if (r < 0)
         return r;
+    a = t->async;
+    a->pool = p;
+    /* When the pool is idle the calling thread runs the round trip itself (direct.c). */
+    if (mproc__direct_apply(p, t) == MPROC__DIRECT_NOT_TAKEN) {
+        r = submit(p, t);
+        if (r < 0)
+            return r;
+    }
     mproc__mutex_lock(p->lock);
     mproc__pool_wait(p, &a->done, MPROC_FOREVER);
     r = a->code;

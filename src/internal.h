@@ -120,6 +120,15 @@ void mproc__os_shm_destroy(mproc__shm *s);
 /* Sequentially consistent loads and stores of a word shared between processes. */
 uint32_t mproc__os_load(const volatile uint32_t *p);
 void mproc__os_store(volatile uint32_t *p, uint32_t v);
+/* Adds v and returns the old value (sequentially consistent). */
+uint32_t mproc__os_add(volatile uint32_t *p, uint32_t v);
+/* Sleeping on a word of shared memory until another process changes it: 1 where the OS offers
+ * that across processes (a Linux futex), else 0 and the two calls below do nothing. */
+int mproc__os_word_wait_works(void);
+/* Sleeps while *p == expected, until mproc__os_word_wake(p) from any process or a signal;
+ * returns at once when *p differs. Callers check their condition again after it returns. */
+void mproc__os_word_wait(volatile uint32_t *p, uint32_t expected);
+void mproc__os_word_wake(volatile uint32_t *p);
 
 /* -- function pointers across spawn -- */
 typedef void (*mproc__fn)(void);
@@ -197,6 +206,12 @@ int mproc__loop_add(mproc__loop *l, mproc__chan *c, mproc__handle rd, mproc__han
 void mproc__loop_remove(mproc__loop *l, mproc__chan *c);
 /* Closes c's write side only (the child sees end of input once out has drained). */
 void mproc__loop_shutdown(mproc__loop *l, mproc__chan *c);
+/* Writes frame to c's child at once, from any thread, while the loop thread leaves c alone (a
+ * pool worker lent to a caller, with nothing queued in c->out). All or nothing: MPROC_OK;
+ * MPROC_ESTATE when it would block, c is closed or len > MPROC__SEND_NOW_MAX; MPROC_ENOTSUP
+ * where the backend cannot. */
+#define MPROC__SEND_NOW_MAX 4096u
+int mproc__loop_send_now(mproc__loop *l, mproc__chan *c, const void *frame, size_t len);
 /* Wakes a thread blocked in mproc__loop_run; callable from any thread. */
 void mproc__loop_wake(mproc__loop *l);
 /* Sends what each chan holds in out, then waits up to timeout_ms for input, end of file or a

@@ -51,8 +51,10 @@ void mproc__pool_free(mproc_pool *p)
         mproc__buf_free(&p->defs[i].body);
     mproc__free(p->defs);
     if (p->workers != NULL)
-        for (i = 0; i < (size_t)p->nworkers; i++)
+        for (i = 0; i < (size_t)p->nworkers; i++) {
             mproc__free(p->workers[i].defined);
+            mproc__buf_free(&p->workers[i].direct_out);
+        }
     mproc__free(p->workers);
     mproc__free(p->initarg);
     if (p->loop != NULL)
@@ -101,6 +103,9 @@ int mproc_pool_create_ex(mproc_pool **out, const mproc_pool_options *opts)
     p->init = opts->initializer;
     p->max_tasks = opts->max_tasks_per_child;
     p->task_timeout_ms = opts->task_timeout_ms;
+    /* A borrower cannot time its task out: with a task timeout every task goes through the
+     * pool thread. */
+    p->can_lend = mproc__os_word_wait_works() && p->task_timeout_ms == 0;
     p->initarg_len = opts->initarg_len;
     r = MPROC_ENOMEM;
     p->initarg = mproc__malloc(opts->initarg_len);

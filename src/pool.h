@@ -127,6 +127,15 @@ typedef struct mproc__worker {
     size_t ndefined, capdefined;
     int answered;          /* sent at least one result: a worker that dies before is suspect */
     mproc__worker_cfg cfg; /* fork: what the child runs */
+
+    /* Lending (direct.c). The pool thread parks an idle worker when nothing waits for it and
+     * leaves it alone from then on; a caller of apply may borrow a parked worker, and owns its
+     * fields above while it holds it. */
+    int parked;               /* set and cleared by the pool thread, in its locked phase */
+    int lent;                 /* lock: a caller holds it */
+    int attention;            /* the pool thread's: input or end of file came while parked */
+    volatile uint32_t recall; /* the pool thread wants it back now (the borrower polls it) */
+    mproc__buf direct_out;    /* the borrower's frame */
 } mproc__worker;
 
 enum { POOL_OPEN, POOL_CLOSED, POOL_TERMINATING, POOL_DONE };
@@ -165,6 +174,10 @@ struct mproc_pool {
     mproc__task *dlv_head, *dlv_tail;   /* finished chunks: delivered in the locked phase */
     mproc__defined *defs;               /* DEFINE frames by function */
     size_t ndefs, capdefs;
+    int can_lend;        /* callers of apply may borrow parked workers (direct.c) */
+    int want_back;       /* lock: the pool thread waits for a lent worker to come back */
+    long direct_done;    /* lock: applies a caller completed itself (tests read it) */
+    long direct_back;    /* lock: ...and those it handed back to the pool thread */
     int broken;          /* workers keep failing to start: tasks fail at once */
     int early_deaths;    /* consecutive workers that died before answering anything */
     uint64_t respawn_at; /* when to try again after a failed start (0: now) */
@@ -172,6 +185,8 @@ struct mproc_pool {
 
 /* pool_thread.c */
 void mproc__pool_thread(void *arg);
+/* Appends t's TASK frame to b (DEFINE frames are the caller's business). */
+int mproc__task_encode(mproc__buf *b, const mproc__task *t);
 int mproc__pool_start_worker(mproc_pool *p, mproc__worker *w);
 /* Kills every worker and fails every task (lock held, the thread not running). */
 void mproc__pool_terminate_workers(mproc_pool *p);
@@ -187,6 +202,15 @@ int mproc__pool_drop(mproc_pool *p);
 void mproc__pool_free(mproc_pool *p);
 /* Waits on p->cv until *flag is nonzero or the deadline passes (lock held). */
 int mproc__pool_wait(mproc_pool *p, const int *flag, long timeout_ms);
+
+/* direct.c: apply on the calling thread. t is a new apply task of async a, not yet queued. */
+enum { MPROC__DIRECT_NOT_TAKEN, MPROC__DIRECT_DONE, MPROC__DIRECT_HANDED_BACK };
+/* NOT_TAKEN: queue t as usual. DONE: a holds the outcome and is done; t was freed. HANDED_BACK:
+ * t is the pool's, in flight on a worker; wait for a as usual. The two last took a pool
+ * reference for the caller's hold on a, as a submission does. */
+int mproc__direct_apply(mproc_pool *p, mproc__task *t);
+/* Test hook: the two counters above. */
+void mproc__pool_direct_stats(mproc_pool *p, long *done, long *back);
 
 /* async.c: the pool thread delivers a single task's outcome (lock held); for a failure, data
  * is the message. */

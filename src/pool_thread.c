@@ -27,7 +27,7 @@ static int work_remains(const mproc_pool *p)
     if (p->qhead != NULL || p->sources != NULL || p->pq_head != NULL)
         return 1;
     for (i = 0; i < p->nworkers; i++)
-        if (p->workers[i].inflight > 0)
+        if (p->workers[i].inflight > 0 || p->workers[i].lent)
             return 1;
     return 0;
 }
@@ -360,7 +360,7 @@ static void read_results(mproc_pool *p, mproc__worker *w)
         int r = mproc__ring_drain(w->shm.addr, &w->ring_tail, &w->ring_in);
         if (r < 0)
             kill_worker(w, r == MPROC_ENOMEM ? MPROC_ENOMEM : MPROC_EPROTO);
-        else if (r > 0)
+        else if (r > 0 || mproc__buf_avail(&w->ring_in) > 0) /* or what a borrower left */
             decode_frames(p, w, &w->ring_in);
     }
     decode_frames(p, w, &w->chan.in);
@@ -490,10 +490,25 @@ static int define_to(mproc_pool *p, mproc__worker *w, mproc_task fn)
     return MPROC_OK;
 }
 
-static int send_task(mproc_pool *p, mproc__worker *w, mproc__task *t)
+int mproc__task_encode(mproc__buf *b, const mproc__task *t)
 {
     mproc__wr wr;
-    size_t start, mark;
+    size_t start;
+
+    wr.b = b;
+    wr.err = 0;
+    start = mproc__wr_frame_begin(&wr, MPROC__MSG_TASK);
+    mproc__wr_u64(&wr, t->id);
+    mproc__wr_u64(&wr, (uint64_t)(uintptr_t)(mproc__fn)t->fn);
+    mproc__wr_u32(&wr, (uint32_t)t->count);
+    mproc__wr_u64(&wr, (uint64_t)t->item_size);
+    mproc__wr_bytes(&wr, t->items, t->item_size * t->count);
+    return mproc__wr_frame_end(&wr, start);
+}
+
+static int send_task(mproc_pool *p, mproc__worker *w, mproc__task *t)
+{
+    size_t mark;
     int r = MPROC_OK;
 
     if (p->method == MPROC_START_SPAWN)
@@ -502,15 +517,7 @@ static int send_task(mproc_pool *p, mproc__worker *w, mproc__task *t)
         return r;
     /* Counted from the read cursor, which compaction moves along with the bytes. */
     mark = w->chan.out.len - w->chan.out.pos;
-    wr.b = &w->chan.out;
-    wr.err = 0;
-    start = mproc__wr_frame_begin(&wr, MPROC__MSG_TASK);
-    mproc__wr_u64(&wr, t->id);
-    mproc__wr_u64(&wr, (uint64_t)(uintptr_t)(mproc__fn)t->fn);
-    mproc__wr_u32(&wr, (uint32_t)t->count);
-    mproc__wr_u64(&wr, (uint64_t)t->item_size);
-    mproc__wr_bytes(&wr, t->items, t->item_size * t->count);
-    r = mproc__wr_frame_end(&wr, start);
+    r = mproc__task_encode(&w->chan.out, t);
     if (r < 0) {
         w->chan.out.len = w->chan.out.pos + mark;
         return r;
@@ -545,7 +552,7 @@ static mproc__worker *least_loaded(mproc_pool *p, int depth)
     int i;
     for (i = 0; i < p->nworkers; i++) {
         mproc__worker *w = &p->workers[i];
-        if (!w->alive || w->shutdown || w->kill_reason || w->inflight >= depth)
+        if (!w->alive || w->parked || w->shutdown || w->kill_reason || w->inflight >= depth)
             continue;
         if (p->max_tasks > 0 && w->sent >= p->max_tasks)
             continue;
@@ -687,12 +694,81 @@ static void take_submissions(mproc_pool *p)
     }
 }
 
+/* ---- lending idle workers to callers of apply (direct.c) ---- */
+
+static void recall(mproc__worker *w)
+{
+    mproc__ring *ring = w->shm.addr;
+    if (mproc__os_load(&w->recall))
+        return;
+    mproc__os_store(&w->recall, 1);
+    mproc__os_add(&ring->seq, 1);
+    mproc__os_word_wake(&ring->seq);
+}
+
+static void unpark(mproc__worker *w)
+{
+    w->parked = 0;
+    w->attention = 0;
+    mproc__os_store(&w->recall, 0);
+}
+
+static int parkable(const mproc_pool *p, const mproc__worker *w)
+{
+    return w->alive && !w->shutdown && !w->kill_reason && w->inflight == 0 && !w->attention &&
+           mproc__buf_avail(&w->chan.out) == 0 && mproc__buf_avail(&w->chan.in) == 0 &&
+           mproc__buf_avail(&w->ring_in) == 0 && (p->max_tasks <= 0 || w->sent < p->max_tasks) &&
+           mproc__os_load(&((mproc__ring *)w->shm.addr)->ready);
+}
+
+/* Lock held. Idle workers are parked while nothing waits for them; a parked one comes back
+ * when work, news from it (input, end of file) or a task its borrower handed back is there.
+ * One that is lent then is recalled (news) or awaited (work). 1 when one came back with news,
+ * which this turn must read without waiting (an end of file is not polled again). */
+static int park_workers(mproc_pool *p)
+{
+    int busy = p->pq_head != NULL || p->sources != NULL || p->state != POOL_OPEN;
+    int i, news = 0;
+
+    p->want_back = 0;
+    for (i = 0; i < p->nworkers; i++) {
+        mproc__worker *w = &p->workers[i];
+        if (w->parked) {
+            if (!busy && !w->attention && w->inflight == 0)
+                continue;
+            if (!w->lent) {
+                news |= w->attention || w->inflight > 0;
+                unpark(w);
+                continue;
+            }
+            p->want_back = 1;
+            if (w->attention)
+                recall(w);
+        } else if (!busy && p->can_lend && parkable(p, w)) {
+            /* No doorbell from it any more: its borrower is woken through the ring. */
+            mproc__ring_disarm(w->shm.addr);
+            w->parked = 1;
+        }
+    }
+    return news;
+}
+
 void mproc__pool_terminate_workers(mproc_pool *p)
 {
     int i;
     mproc_iter *it;
     static const char msg[] = "the pool was terminated";
 
+    /* A borrowed worker's task comes back first, to be failed with the rest. */
+    p->want_back = 1;
+    for (i = 0; i < p->nworkers; i++)
+        if (p->workers[i].lent)
+            recall(&p->workers[i]);
+    for (i = 0; i < p->nworkers; i++)
+        while (p->workers[i].lent)
+            mproc__cond_wait(p->cv, p->lock, MPROC_FOREVER);
+    for (i = 0; i < p->nworkers; i++)
+        unpark(&p->workers[i]);
     for (i = 0; i < p->nworkers; i++)
         if (p->workers[i].alive)
             mproc__os_signal(&p->workers[i].proc, 1);
@@ -741,7 +817,8 @@ static long next_timeout(mproc_pool *p, uint64_t now)
         const mproc__worker *w = &p->workers[i];
         if (!w->alive && p->respawn_at > now && !p->broken)
             t = (long)(p->respawn_at - now);
-        if (w->alive && w->head != NULL && p->task_timeout_ms > 0 && !w->kill_reason) {
+        if (w->alive && !w->parked && w->head != NULL && p->task_timeout_ms > 0 &&
+            !w->kill_reason) {
             uint64_t due = w->head_since + (uint64_t)p->task_timeout_ms;
             long left = due > now ? (long)(due - now) : 0;
             if (t < 0 || left < t)
@@ -758,7 +835,7 @@ static void check_timeouts(mproc_pool *p, uint64_t now)
         return;
     for (i = 0; i < p->nworkers; i++) {
         mproc__worker *w = &p->workers[i];
-        if (w->alive && w->head != NULL && !w->kill_reason &&
+        if (w->alive && !w->parked && w->head != NULL && !w->kill_reason &&
             now - w->head_since >= (uint64_t)p->task_timeout_ms)
             kill_worker(w, MPROC_ETIMEDOUT);
     }
@@ -771,7 +848,7 @@ static int arm_rings(mproc_pool *p)
     int i, waiting = 0;
     for (i = 0; i < p->nworkers; i++) {
         mproc__worker *w = &p->workers[i];
-        if (w->alive && w->kill_reason == 0)
+        if (w->alive && !w->parked && w->kill_reason == 0)
             waiting |= mproc__ring_arm(w->shm.addr, w->ring_tail);
     }
     return waiting;
@@ -807,7 +884,7 @@ void mproc__pool_thread(void *arg)
     for (;;) {
         uint64_t now;
         long timeout;
-        int needed;
+        int needed, unparked_news;
 
         /* ---- locked phase ---- */
         publish(p);
@@ -820,6 +897,7 @@ void mproc__pool_thread(void *arg)
             break;
         }
         take_submissions(p);
+        unparked_news = park_workers(p);
         needed = p->state == POOL_OPEN || work_remains(p);
         if (!needed) {
             /* Closed and drained: end of input tells every worker to exit. */
@@ -842,7 +920,8 @@ void mproc__pool_thread(void *arg)
         now = mproc__os_now_ms();
         start_missing(p, now, needed);
         dispatch(p);
-        timeout = p->done_head != NULL || p->dlv_head != NULL ? 0 : next_timeout(p, now);
+        timeout =
+            p->done_head != NULL || p->dlv_head != NULL || unparked_news ? 0 : next_timeout(p, now);
         if (timeout != 0 && arm_rings(p))
             timeout = 0;
         (void)mproc__loop_run(p->loop, timeout);
@@ -850,6 +929,13 @@ void mproc__pool_thread(void *arg)
             mproc__worker *w = &p->workers[i];
             if (!w->alive)
                 continue;
+            if (w->parked) {
+                /* Its borrower, or the next locked phase, deals with it. */
+                if (w->chan.news || w->chan.eof)
+                    w->attention = 1;
+                w->chan.news = 0;
+                continue;
+            }
             if (timeout != 0)
                 mproc__ring_disarm(w->shm.addr);
             /* The ring says nothing when it fills, so every turn looks at it. */

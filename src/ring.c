@@ -83,6 +83,16 @@ int mproc__ring_drain(mproc__ring *r, uint32_t *tail, mproc__buf *out)
     return frames;
 }
 
+void mproc__ring_notify(mproc__ring *r)
+{
+    /* The head was stored before this load: a caller that set waiter after we looked sees
+     * the answer when it drains; one that set it before is woken. */
+    if (mproc__os_load(&r->waiter)) {
+        mproc__os_add(&r->seq, 1);
+        mproc__os_word_wake(&r->seq);
+    }
+}
+
 int mproc__ring_arm(mproc__ring *r, uint32_t tail)
 {
     mproc__os_store(&r->asleep, 1);

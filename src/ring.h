@@ -21,6 +21,13 @@ typedef struct mproc__ring {
     unsigned char pad2[60];
     volatile uint32_t ready; /* the worker has booted and run its initializer */
     unsigned char pad3[60];
+    /* A caller of apply that borrowed this worker (direct.c) sleeps on seq while waiter is set;
+     * the worker bumps seq after each answer then, and the pool thread when it wants the worker
+     * back. */
+    volatile uint32_t waiter;
+    unsigned char pad4[60];
+    volatile uint32_t seq;
+    unsigned char pad5[60];
     unsigned char data[MPROC__RING_BYTES];
 } mproc__ring;
 
@@ -32,6 +39,9 @@ int mproc__ring_put(mproc__ring *r, const void *frame, size_t n, int *bell);
  * tail). The ring is the worker's to scribble on, so everything is checked and copied before
  * use: MPROC_EPROTO on garbage, else the number of frames. */
 int mproc__ring_drain(mproc__ring *r, uint32_t *tail, mproc__buf *out);
+
+/* Worker, after an answer went in: wakes a caller waiting for it (see waiter). */
+void mproc__ring_notify(mproc__ring *r);
 
 /* Parent: announces a sleep; 1 when frames are waiting already (then do not sleep). */
 int mproc__ring_arm(mproc__ring *r, uint32_t tail);

@@ -148,6 +148,7 @@ static int send_answer(worker *w)
     if (w->cfg->ring != NULL && mproc__ring_put(w->cfg->ring, w->out.data, w->out.len, &bell)) {
         static const unsigned char ring_bell[MPROC__WIRE_HEADER] = {
             0, 0, 0, 0, MPROC__MSG_BELL, MPROC__WIRE_VERSION, 0, 0};
+        mproc__ring_notify(w->cfg->ring);
         return bell ? mproc__os_write_all(w->cfg->out, ring_bell, sizeof ring_bell) : MPROC_OK;
     }
     return mproc__os_write_all(w->cfg->out, w->out.data, w->out.len);

@@ -84,7 +84,38 @@ static int under_valgrind(void)
 
 /* ---- tasks ---- */
 
-enum op { OP_SLEEP, OP_SQUARE, OP_FAIL, OP_ABORT, OP_KILL, OP_SEGV, OP_BIG, OP_PID, OP_EMPTY };
+enum op {
+    OP_SLEEP,
+    OP_SQUARE,
+    OP_FAIL,
+    OP_ABORT,
+    OP_KILL,
+    OP_SEGV,
+    OP_BIG,
+    OP_PID,
+    OP_EMPTY,
+    OP_SIZED,      /* a result of value bytes, sized_byte(i, value) each */
+    OP_TOUCH_SLEEP /* creates touch_path(value), then sleeps ms */
+};
+
+/* The pool's own counters of applies its callers ran themselves (src/direct.c): an internal
+ * function of the static library, as mproc__worker_channel is for test_garbage. */
+extern void mproc__pool_direct_stats(mproc_pool *p, long *done, long *back);
+
+static unsigned char sized_byte(size_t i, int size)
+{
+    return (unsigned char)(i * 7u + (unsigned)size);
+}
+
+static void touch_path(char *buf, size_t cap, int id)
+{
+    const char *tmp = getenv("TMPDIR");
+#ifdef _WIN32
+    if (tmp == NULL)
+        tmp = getenv("TEMP");
+#endif
+    snprintf(buf, cap, "%s/mproc-touch-%d", tmp ? tmp : "/tmp", id);
+}
 
 struct job {
     int op;
@@ -157,6 +188,28 @@ static int task(const void *arg, size_t len, mproc_result *out)
     }
     case OP_EMPTY:
         return 0;
+    case OP_SIZED: {
+        unsigned char *b = malloc(j->value > 0 ? (size_t)j->value : 1);
+        size_t i;
+        int r;
+        if (b == NULL)
+            return mproc_result_fail(out, "no memory"), 1;
+        for (i = 0; i < (size_t)j->value; i++)
+            b[i] = sized_byte(i, j->value);
+        r = mproc_result_set(out, b, (size_t)j->value);
+        free(b);
+        return r;
+    }
+    case OP_TOUCH_SLEEP: {
+        char path[512];
+        FILE *f;
+        touch_path(path, sizeof path, j->value);
+        f = fopen(path, "w");
+        if (f != NULL)
+            fclose(f);
+        sleep_ms(j->ms);
+        return 0;
+    }
     }
     return 1;
 }
@@ -901,6 +954,188 @@ static void test_submit_from_four_threads(void **state)
         assert_int_equal(tally.seen[i], i % 2 ? 0 : 1);
 }
 
+/* ---- apply run by the calling thread (src/direct.c) ---- */
+
+/* Where the OS has a wait on shared memory across processes (a Linux futex), an apply on an
+ * idle pool is run by the caller itself; elsewhere every apply goes through the pool thread. */
+static int direct_expected(void)
+{
+#ifdef __linux__
+    return 1;
+#else
+    return 0;
+#endif
+}
+
+static void apply_ok(mproc_pool *p, struct job j)
+{
+    void *res;
+    size_t len;
+    assert_int_equal(mproc_pool_apply(p, task, &j, sizeof j, &res, &len), MPROC_OK);
+    mproc_free(res);
+}
+
+/* Answers that fit the ring come back to the caller; larger ones come through the pipe, and the
+ * caller hands its task back to the pool thread: both give the same bytes. */
+static void test_apply_direct_and_handed_back(void **state)
+{
+    static const int sizes[] = {0, 1, 100, 32 * 1024 - 200, 32 * 1024 + 200, 200 * 1024};
+    mproc_pool *p;
+    long done, back;
+    int round, k;
+    (void)state;
+    assert_int_equal(mproc_pool_create(&p, 2), MPROC_OK);
+    apply_ok(p, job(OP_SQUARE, 3, 0));
+    for (round = 0; round < 20; round++) {
+        for (k = 0; k < (int)(sizeof sizes / sizeof sizes[0]); k++) {
+            struct job j = job(OP_SIZED, sizes[k], 0);
+            unsigned char *res;
+            size_t len, i;
+            void *out;
+            assert_int_equal(mproc_pool_apply(p, task, &j, sizeof j, &out, &len), MPROC_OK);
+            res = out;
+            assert_int_equal(len, (size_t)sizes[k]);
+            for (i = 0; i < len; i++)
+                if (res[i] != sized_byte(i, sizes[k]))
+                    fail_msg("byte %lu of a %d-byte result differs", (unsigned long)i, sizes[k]);
+            mproc_free(out);
+        }
+    }
+    mproc__pool_direct_stats(p, &done, &back);
+    print_message("applies run by the caller: %ld, handed back: %ld\n", done, back);
+    if (direct_expected()) {
+        /* The large ones are handed back; most small ones, after the first, are the caller's. */
+        assert_true(done >= 40);
+        assert_true(back >= 20);
+    } else {
+        assert_int_equal(done + back, 0);
+    }
+    finish(p);
+}
+
+/* A worker that dies running a caller's task: the task fails as any lost task does, and the
+ * pool goes on. */
+static void test_direct_apply_lost_worker(void **state)
+{
+    mproc_pool *p;
+    struct job j;
+    long done, back;
+    int i;
+    (void)state;
+    assert_int_equal(mproc_pool_create(&p, 2), MPROC_OK);
+    for (i = 0; i < 3; i++)
+        apply_ok(p, job(OP_SQUARE, i, 0));
+    j = job(OP_SEGV, 0, 0);
+    assert_int_equal(mproc_pool_apply(p, task, &j, sizeof j, NULL, NULL), MPROC_EWORKER_LOST);
+    j = job(OP_ABORT, 0, 0);
+    assert_int_equal(mproc_pool_apply(p, task, &j, sizeof j, NULL, NULL), MPROC_EWORKER_LOST);
+    j = job(OP_KILL, 0, 0);
+    assert_int_equal(mproc_pool_apply(p, task, &j, sizeof j, NULL, NULL), MPROC_EWORKER_LOST);
+    for (i = 0; i < 50; i++) {
+        long long *sq;
+        size_t len;
+        void *out;
+        j = job(OP_SQUARE, i, 0);
+        assert_int_equal(mproc_pool_apply(p, task, &j, sizeof j, &out, &len), MPROC_OK);
+        sq = out;
+        assert_int_equal(len, sizeof *sq);
+        assert_int_equal(*sq, (long long)i * i);
+        mproc_free(out);
+    }
+    mproc__pool_direct_stats(p, &done, &back);
+    print_message("applies run by the caller: %ld, handed back: %ld\n", done, back);
+    if (direct_expected()) {
+        /* After the warm-up a worker is parked, so the first crash at least was the caller's. */
+        assert_true(back >= 1);
+        assert_true(done >= 2);
+    }
+    finish(p);
+}
+
+struct sleeper_arg {
+    mproc_pool *pool;
+    int id;
+    int result;
+};
+
+static void run_sleeper(struct sleeper_arg *a)
+{
+    struct job j = job(OP_TOUCH_SLEEP, a->id, 20000);
+    a->result = mproc_pool_apply(a->pool, task, &j, sizeof j, NULL, NULL);
+}
+
+#ifdef _WIN32
+static unsigned __stdcall sleeper_main(void *arg)
+{
+    run_sleeper(arg);
+    return 0;
+}
+#else
+static void *sleeper_main(void *arg)
+{
+    run_sleeper(arg);
+    return NULL;
+}
+#endif
+
+/* terminate while another thread's apply runs on a worker it borrowed: the apply ends with
+ * MPROC_ECANCELED at once, not when the task would have ended. */
+static void test_terminate_during_direct_apply(void **state)
+{
+    mproc_pool *p;
+    struct sleeper_arg a;
+    char path[512];
+    double t0;
+    long done, back;
+    int i;
+#ifdef _WIN32
+    HANDLE th;
+#else
+    pthread_t th;
+#endif
+    (void)state;
+    assert_int_equal(mproc_pool_create(&p, 2), MPROC_OK);
+    for (i = 0; i < 3; i++)
+        apply_ok(p, job(OP_SQUARE, i, 0));
+    a.pool = p;
+    a.id = (int)mproc_getpid();
+    a.result = 1;
+    touch_path(path, sizeof path, a.id);
+    remove(path);
+#ifdef _WIN32
+    th = (HANDLE)_beginthreadex(NULL, 0, sleeper_main, &a, 0, NULL);
+    assert_non_null(th);
+#else
+    assert_int_equal(pthread_create(&th, NULL, sleeper_main, &a), 0);
+#endif
+    /* The task runs once its file is there. */
+    t0 = now_s();
+    for (;;) {
+        FILE *f = fopen(path, "r");
+        if (f != NULL) {
+            fclose(f);
+            break;
+        }
+        assert_true(now_s() - t0 < 60.0);
+        sleep_ms(10);
+    }
+    t0 = now_s();
+    assert_int_equal(mproc_pool_terminate(p), MPROC_OK);
+#ifdef _WIN32
+    WaitForSingleObject(th, INFINITE);
+    CloseHandle(th);
+#else
+    pthread_join(th, NULL);
+#endif
+    remove(path);
+    assert_int_equal(a.result, MPROC_ECANCELED);
+    assert_true(now_s() - t0 < 15.0);
+    mproc__pool_direct_stats(p, &done, &back);
+    if (direct_expected())
+        assert_true(back >= 1);
+    mproc_pool_destroy(p);
+}
+
 static void test_hundred_workers(void **state)
 {
     mproc_pool *p;
@@ -1096,6 +1331,9 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup(test_big_argument, reset),
         cmocka_unit_test_setup(test_mixed_result_sizes, reset),
         cmocka_unit_test_setup(test_submit_from_four_threads, reset),
+        cmocka_unit_test_setup(test_apply_direct_and_handed_back, reset),
+        cmocka_unit_test_setup(test_direct_apply_lost_worker, reset),
+        cmocka_unit_test_setup(test_terminate_during_direct_apply, reset),
         cmocka_unit_test_setup(test_hundred_workers, reset),
         cmocka_unit_test_setup(test_no_leaks_after_many_pools, reset),
         cmocka_unit_test_setup(test_states_and_bad_input, reset),

@@ -273,6 +273,19 @@ void mproc__loop_shutdown(mproc__loop *l, mproc__chan *c)
         co->closing = 1;
 }
 
+int mproc__loop_send_now(mproc__loop *l, mproc__chan *c, const void *frame, size_t len)
+{
+    chan_os *co;
+
+    (void)l;
+    /* Up to PIPE_BUF bytes go into a pipe whole or not at all, so a frame is never torn; a
+     * worker that has gone shows as EPIPE, without a SIGPIPE to the caller's thread. */
+    if (c == NULL || (co = c->os) == NULL || co->wr < 0 || len > MPROC__SEND_NOW_MAX ||
+        len > PIPE_BUF || mproc__buf_avail(&c->out) != 0)
+        return MPROC_ESTATE;
+    return mproc__os_write_all(co->wr, frame, len) == MPROC_OK ? MPROC_OK : MPROC_ESTATE;
+}
+
 void mproc__loop_wake(mproc__loop *l)
 {
     int write_it;

@@ -18,6 +18,11 @@
 #else
     #define LOAD_SC(p) __atomic_load_n((p), __ATOMIC_SEQ_CST)
     #define STORE_SC(p, v) __atomic_store_n((p), (v), __ATOMIC_SEQ_CST)
+    #define ADD_SC(p, v) __atomic_fetch_add((p), (v), __ATOMIC_SEQ_CST)
+#endif
+#if defined(__linux__) && defined(SYS_futex)
+    #include <linux/futex.h>
+    #define HAVE_FUTEX 1
 #endif
 
 /* A close-on-exec descriptor for an anonymous file: memfd on Linux, else an unlinked POSIX
@@ -115,4 +120,40 @@ uint32_t mproc__os_load(const volatile uint32_t *p)
 void mproc__os_store(volatile uint32_t *p, uint32_t v)
 {
     STORE_SC(p, v);
+}
+
+uint32_t mproc__os_add(volatile uint32_t *p, uint32_t v)
+{
+    return ADD_SC(p, v);
+}
+
+/* The region is a MAP_SHARED file mapping, so the futexes are the shared kind (no
+ * FUTEX_PRIVATE_FLAG): the kernel keys them by file and offset, the same in both processes. */
+int mproc__os_word_wait_works(void)
+{
+#if defined(HAVE_FUTEX)
+    return 1;
+#else
+    return 0;
+#endif
+}
+
+void mproc__os_word_wait(volatile uint32_t *p, uint32_t expected)
+{
+#if defined(HAVE_FUTEX)
+    /* EAGAIN (the word changed), EINTR (a signal): the caller looks again either way. */
+    (void)syscall(SYS_futex, p, FUTEX_WAIT, expected, NULL, NULL, 0);
+#else
+    (void)p;
+    (void)expected;
+#endif
+}
+
+void mproc__os_word_wake(volatile uint32_t *p)
+{
+#if defined(HAVE_FUTEX)
+    (void)syscall(SYS_futex, p, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+#else
+    (void)p;
+#endif
 }

@@ -408,6 +408,16 @@ void mproc__loop_shutdown(mproc__loop *l, mproc__chan *c)
     ReleaseSRWLockExclusive(&l->lock);
 }
 
+/* The channel's writer thread owns the pipe: nothing writes past it. */
+int mproc__loop_send_now(mproc__loop *l, mproc__chan *c, const void *frame, size_t len)
+{
+    (void)l;
+    (void)c;
+    (void)frame;
+    (void)len;
+    return MPROC_ENOTSUP;
+}
+
 void mproc__loop_wake(mproc__loop *l)
 {
     AcquireSRWLockExclusive(&l->lock);

@@ -64,3 +64,26 @@ void mproc__os_store(volatile uint32_t *p, uint32_t v)
 {
     InterlockedExchange((volatile LONG *)p, (LONG)v);
 }
+
+uint32_t mproc__os_add(volatile uint32_t *p, uint32_t v)
+{
+    return (uint32_t)InterlockedExchangeAdd((volatile LONG *)p, (LONG)v);
+}
+
+/* WaitOnAddress works within one process only: a pool's workers answer through the pool
+ * thread here (see direct.c). */
+int mproc__os_word_wait_works(void)
+{
+    return 0;
+}
+
+void mproc__os_word_wait(volatile uint32_t *p, uint32_t expected)
+{
+    (void)p;
+    (void)expected;
+}
+
+void mproc__os_word_wake(volatile uint32_t *p)
+{
+    (void)p;
+}
