@@ -42,12 +42,14 @@
 #   - TSan, spawn column: the parent's threads do the same under both columns (only the start
 #     differs), and a spawned child is single-threaded; ASan covers the spawn column. Except the
 #     suites of tsan_spawn_only (below), which TSan runs in the spawn column instead of the fork
-#     one. TSan limitations, not races: a child forked from a process with threads starts pools
-#     of its own (test_badinput's isolated rows), and TSan stops it ("dup thread with used id":
-#     the thread ids it copied from the parent are reused) even with die_after_fork=0; and in
-#     such a child TSan turns its interceptors off, so a signal handler never runs (it waits for
-#     an interceptor to deliver it): test_process's daemon started from a thread never acts on
-#     its parent-death signal, and test_thread_daemon_dies_with_parent fails.
+#     one, and of tsan_spawn_also, which it runs in both. TSan limitations, not races: a child
+#     forked from a process with threads starts pools of its own (test_badinput's isolated
+#     rows), and TSan stops it ("dup thread with used id": the thread ids it copied from the
+#     parent are reused) even with die_after_fork=0; and in such a child TSan turns its
+#     interceptors off, so a signal handler never runs (it waits for an interceptor to deliver
+#     it): test_process's daemon started from a thread never acts on its parent-death signal,
+#     so test_thread_daemon_dies_with_parent skips itself under TSan with fork, and runs in the
+#     spawn column.
 #   - TSan, test_process_nopidfd: the exit-pipe fallback is single-threaded; ASan covers it, and
 #     so does valgrind (valgrind 3.19 has no pidfd_open, so mproc takes the fallback there).
 #   - valgrind, spawn column: mproc spawns /proc/self/exe, which under valgrind is valgrind's
@@ -184,8 +186,10 @@ if [ ${#extra[@]} -gt 0 ]; then
 fi
 
 jobs=${MPROC_SANITIZE_JOBS:-2}
-# Suites whose fork-column children start threads of their own (see the top of this file).
-tsan_spawn_only="test_badinput|test_process"
+# TSan: suites it runs in the spawn column instead of the fork one, and as well (see the top of
+# this file).
+tsan_spawn_only="test_badinput"
+tsan_spawn_also="test_process"
 summary=()
 total_passed=0
 total_failed=0
@@ -286,7 +290,8 @@ if want tsan; then
         echo "    (build: $(($(date +%s) - t0)) s)"
         run_suites tsan build/tsan "$t0" -L '^fork$' -LE consumer \
             -E "nopidfd|$tsan_spawn_only" -j "$jobs"
-        run_suites tsan-spawn build/tsan "$(date +%s)" -R "^($tsan_spawn_only)_spawn\$" -j "$jobs"
+        run_suites tsan-spawn build/tsan "$(date +%s)" \
+            -R "^($tsan_spawn_only|$tsan_spawn_also)_spawn\$" -j "$jobs"
     else
         record tsan $(($(date +%s) - t0)) 0 1 "build failed"
     fi
