@@ -532,13 +532,20 @@ static mproc_process *start_ex(mproc_target t, const void *arg, size_t len,
 {
     mproc_process_options o = {0};
     mproc_process *p = NULL;
+    int r;
     o.target = t;
     o.arg = arg;
     o.arg_len = len;
     o.start_method = method;
     assert_int_equal(mproc_process_create_ex(&p, &o), MPROC_OK);
     assert_non_null(p);
-    assert_int_equal(mproc_process_start(p), MPROC_OK);
+    r = mproc_process_start(p);
+    if (r != MPROC_OK) {
+        /* Say which OS error it was: CI logs are all there is of a rare failure. */
+        print_message("mproc_process_start: %s (%s), OS error %ld\n", mproc_err_name(r),
+                      mproc_strerror(r), mproc_last_os_error());
+    }
+    assert_int_equal(r, MPROC_OK);
     return p;
 }
 
