@@ -28,8 +28,7 @@ static mproc__worker *borrowable(mproc_pool *p, mproc_task fn)
 
     for (i = 0; i < p->nworkers; i++) {
         mproc__worker *w = &p->workers[i];
-        if (!w->parked || w->lent || mproc__os_load(&w->recall) ||
-            (p->max_tasks > 0 && w->sent >= p->max_tasks))
+        if (!w->parked || w->lent || mproc__os_load(&w->recall) || mproc__worker_used_up(p, w))
             continue;
         if (p->method != MPROC_START_SPAWN)
             return w;
@@ -39,13 +38,6 @@ static mproc__worker *borrowable(mproc_pool *p, mproc_task fn)
                 return w;
     }
     return NULL;
-}
-
-static void take_item(void *ctx, size_t i, const mproc__result_item *item)
-{
-    mproc__task *t = ctx;
-    (void)i;
-    mproc__async_complete(t->async, item->code, item->status, 0, item->data, item->len);
 }
 
 /* The answer to t, if the ring holds it: 1 decoded (consumed), 0 not there yet, -1 anything
@@ -65,7 +57,7 @@ static int take_answer(mproc__worker *w, mproc__task *t)
                           &body_len, &total, &need);
     if (r <= 0 || type != MPROC__MSG_RESULT || total != mproc__buf_avail(&w->ring_in))
         return -1;
-    if (mproc__result_decode(body, body_len, t->id, 1, take_item, t) < 0)
+    if (mproc__result_decode(body, body_len, t->id, 1, mproc__task_single_item, t) < 0)
         return -1;
     mproc__buf_consume(&w->ring_in, total);
     return 1;

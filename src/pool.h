@@ -5,6 +5,7 @@
 #define MPROC_POOL_H
 
 #include "internal.h"
+#include "wire.h"
 #include "worker.h"
 
 /* One item's outcome, pointing into a block of result bytes. */
@@ -185,6 +186,11 @@ struct mproc_pool {
 
 /* pool_thread.c */
 void mproc__pool_thread(void *arg);
+/* Decodes a single task's one result item into its async handle (mproc__result_decode's
+ * callback; ctx is the mproc__task). */
+void mproc__task_single_item(void *ctx, size_t i, const mproc__result_item *item);
+/* w has been sent its max_tasks_per_child tasks: it is on its way out, nothing more goes to it. */
+int mproc__worker_used_up(const mproc_pool *p, const mproc__worker *w);
 /* Appends t's TASK frame to b (DEFINE frames are the caller's business). */
 int mproc__task_encode(mproc__buf *b, const mproc__task *t);
 int mproc__pool_start_worker(mproc_pool *p, mproc__worker *w);

@@ -254,7 +254,7 @@ static void relink(mproc__worker *w, mproc__task *t)
     w->inflight++;
 }
 
-static void single_item(void *ctx, size_t i, const mproc__result_item *item)
+void mproc__task_single_item(void *ctx, size_t i, const mproc__result_item *item)
 {
     mproc__task *t = ctx;
     (void)i;
@@ -284,7 +284,7 @@ static int take_result(mproc_pool *p, mproc__worker *w, const unsigned char *bod
     if (t == NULL)
         return MPROC_EPROTO;
     if (t->async != NULL) {
-        r = mproc__result_decode(body, len, t->id, 1, single_item, t);
+        r = mproc__result_decode(body, len, t->id, 1, mproc__task_single_item, t);
         if (r < 0) {
             relink(w, t);
             return r;
@@ -554,7 +554,7 @@ static mproc__worker *least_loaded(mproc_pool *p, int depth)
         mproc__worker *w = &p->workers[i];
         if (!w->alive || w->parked || w->shutdown || w->kill_reason || w->inflight >= depth)
             continue;
-        if (p->max_tasks > 0 && w->sent >= p->max_tasks)
+        if (mproc__worker_used_up(p, w))
             continue;
         if (best == NULL || w->inflight < best->inflight)
             best = w;
@@ -694,6 +694,11 @@ static void take_submissions(mproc_pool *p)
     }
 }
 
+int mproc__worker_used_up(const mproc_pool *p, const mproc__worker *w)
+{
+    return p->max_tasks > 0 && w->sent >= p->max_tasks;
+}
+
 /* ---- lending idle workers to callers of apply (direct.c) ---- */
 
 static void recall(mproc__worker *w)
@@ -717,7 +722,7 @@ static int parkable(const mproc_pool *p, const mproc__worker *w)
 {
     return w->alive && !w->shutdown && !w->kill_reason && w->inflight == 0 && !w->attention &&
            mproc__buf_avail(&w->chan.out) == 0 && mproc__buf_avail(&w->chan.in) == 0 &&
-           mproc__buf_avail(&w->ring_in) == 0 && (p->max_tasks <= 0 || w->sent < p->max_tasks) &&
+           mproc__buf_avail(&w->ring_in) == 0 && !mproc__worker_used_up(p, w) &&
            mproc__os_load(&((mproc__ring *)w->shm.addr)->ready);
 }
 

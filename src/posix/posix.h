@@ -43,8 +43,6 @@ void mproc__posix_child_sigmask(sigset_t *mask);
  * process (the main thread): then a MPROC__DAEMON_PROCESS child takes SIGKILL, which no mask
  * can hold back, as a MPROC__DAEMON_WORKER does. */
 #define MPROC__POSIX_MARKER_LASTING ",L"
-/* Whether the calling thread lasts as long as the process (the main thread). */
-int mproc__posix_thread_lasts(void);
 
 /* ---- the running executable (exe.c) ---- */
 /* A path posix_spawn can run this executable by, or NULL (errno set) when none is known. */

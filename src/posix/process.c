@@ -73,22 +73,23 @@ static int pidfd_open_reg(pid_t pid)
 
 /* ---- fork ---- */
 
-/* The daemon kind the child sets up: a process daemon started by the main thread can take the
- * unblockable SIGKILL, since that thread ends only with the process. */
-static int daemon_kind(const mproc__spawn_spec *spec)
-{
-    if (spec->daemon == MPROC__DAEMON_PROCESS && mproc__posix_thread_lasts())
-        return MPROC__DAEMON_WORKER;
-    return spec->daemon;
-}
-
-int mproc__posix_thread_lasts(void)
+/* Whether the calling thread lasts as long as the process (the main thread). */
+static int thread_lasts(void)
 {
 #if defined(__linux__) && defined(SYS_gettid)
     return (long)syscall(SYS_gettid) == (long)getpid();
 #else
     return 1;
 #endif
+}
+
+/* The daemon kind the child sets up: a process daemon started by the main thread can take the
+ * unblockable SIGKILL, since that thread ends only with the process. */
+static int daemon_kind(const mproc__spawn_spec *spec)
+{
+    if (spec->daemon == MPROC__DAEMON_PROCESS && thread_lasts())
+        return MPROC__DAEMON_WORKER;
+    return spec->daemon;
 }
 
 static int start_fork(const mproc__spawn_spec *spec, int exit_wr, pid_t *out)
