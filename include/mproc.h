@@ -83,7 +83,16 @@ extern "C" {
     X(ENOFUNC, -11, "the function cannot be found in the child process")                           \
     X(EPROTO, -12, "a child process sent a malformed message")                                     \
     X(EEND, -13, "no more results")                                                                \
-    X(ETOOBIG, -14, "data too large to send between processes")
+    X(ETOOBIG, -14, "data too large to send between processes")                                    \
+    X(EDEADLK, -15,                                                                                \
+      "called from a callback on the pool's own thread, where waiting would deadlock")             \
+    X(EGUARD, -16,                                                                                 \
+      "this process was started by mproc as a child, but mproc_init() did not run the child's "    \
+      "work: starting processes here would cascade")                                               \
+    X(EFOREIGN, -17,                                                                               \
+      "the object belongs to another process (a copy inherited through the application's fork)")   \
+    X(ENOSTATUS, -18,                                                                              \
+      "the child's exit status was taken by someone else (SIGCHLD ignored, or another waiter)")
 
 /**
  * Error codes: what every call that can fail returns. `MPROC_OK` is 0 and every error is
@@ -94,7 +103,7 @@ enum mproc_errno {
 #define MPROC__ERRNO_ENUM(name, value, text) MPROC_##name = value,
     MPROC_ERRNO_MAP(MPROC__ERRNO_ENUM)
 #undef MPROC__ERRNO_ENUM
-        MPROC__ERRNO_LAST = -14 /**< internal: the lowest code in use */
+        MPROC__ERRNO_LAST = -18 /**< internal: the lowest code in use */
 };
 
 /** @var MPROC_EINVAL
@@ -131,6 +140,19 @@ enum mproc_errno {
  * mproc_iter_next(): every result has been returned. */
 /** @var MPROC_ETOOBIG
  * Bytes too large to send between processes (more than 1 GiB in one argument or result). */
+/** @var MPROC_EDEADLK
+ * A blocking call made from a callback (or error callback) on the thread of the pool it would
+ * wait for: that thread is the one that would have to finish the wait. */
+/** @var MPROC_EGUARD
+ * The cascade breaker: this process was started by mproc as a child, yet its child role was
+ * never taken up (its mproc_init() did not run the child's work), so it may not start processes
+ * or pools of its own. */
+/** @var MPROC_EFOREIGN
+ * A pool or process handle used in a process other than the one that created it: a copy the
+ * application's own fork() inherited. */
+/** @var MPROC_ENOSTATUS
+ * The child ended, but its exit status is gone: the application ignores SIGCHLD or reaped it
+ * itself, and the child could not report its code before it exited. */
 
 /** Wait without limit (timeouts are milliseconds; 0 polls). */
 #define MPROC_FOREVER (-1L)
