@@ -285,6 +285,8 @@ struct mproc__pidfd_info {
     int32_t exit_code;
 };
     #define MPROC__PIDFD_GET_INFO _IOWR(0xFF, 11, struct mproc__pidfd_info)
+    /* waitid's idtype for a pidfd (Linux 5.4); glibc names it in an enum only, if at all. */
+    #define MPROC__P_PIDFD 3
     #define MPROC__PIDFD_INFO_EXIT (1ull << 3)
 #endif
 
@@ -332,7 +334,7 @@ static int reap_locked(mproc__proc *p)
 
     if (p->reaped)
         return 1;
-#if defined(__linux__) && defined(P_PIDFD)
+#if defined(__linux__)
     if (p->h != MPROC__INVALID_HANDLE) {
         /* By the pidfd, not the pid: once someone else reaped the child, its pid may already
          * name another child of ours. */
@@ -340,7 +342,7 @@ static int reap_locked(mproc__proc *p)
         int w;
         memset(&si, 0, sizeof si);
         do
-            w = waitid((idtype_t)P_PIDFD, (id_t)p->h, &si, WEXITED | WNOHANG);
+            w = waitid((idtype_t)MPROC__P_PIDFD, (id_t)p->h, &si, WEXITED | WNOHANG);
         while (w < 0 && errno == EINTR);
         if (w == 0) {
             if (si.si_pid == 0)
