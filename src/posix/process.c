@@ -484,6 +484,17 @@ int mproc__os_signal(mproc__proc *p, int hard)
     if (r)
         return MPROC_OK;
     p->signaled = 1;
+#if defined(__linux__) && defined(SYS_pidfd_send_signal)
+    /* By the pidfd where there is one: an application that reaps children itself may already
+     * have freed the pid for another process. */
+    if (p->h != MPROC__INVALID_HANDLE) {
+        if (syscall(SYS_pidfd_send_signal, (int)p->h, hard ? SIGKILL : SIGTERM, NULL, 0u) == 0 ||
+            errno == ESRCH)
+            return MPROC_OK;
+        if (errno != ENOSYS && errno != EPERM)
+            return mproc__sys_error(errno);
+    }
+#endif
     if (kill((pid_t)p->pid, hard ? SIGKILL : SIGTERM) != 0) {
         if (errno == ESRCH)
             return MPROC_OK;
