@@ -202,8 +202,9 @@ void mproc__w32_set_in_kill_job(int yes)
 /* ---- long executable paths ---- */
 
 /* CreateProcessW's application name is limited to MAX_PATH characters, unless it comes in the
- * \\?\ form (accepted where the system allows long paths, and by Wine). The same path so
- * written, malloc'd; NULL when it cannot be (relative, already in that form, or no memory). */
+ * \\?\ form (accepted where the system allows long paths; Wine 8 refuses it too, with error 2).
+ * The same path so written, malloc'd; NULL when it cannot be (relative, already in that form,
+ * or no memory). */
 static wchar_t *long_form(const wchar_t *exe)
 {
     size_t n = wcslen(exe);
@@ -245,34 +246,40 @@ static int path_error(DWORD err)
 static BOOL create_process(const wchar_t *exe, wchar_t *cmd, DWORD flags, STARTUPINFOW *si,
                            PROCESS_INFORMATION *pi)
 {
-    wchar_t *alt;
-    DWORD err, n;
+    wchar_t *alt, *shortname = NULL;
+    const wchar_t *name;
+    BOOL ok = FALSE;
+    DWORD n;
 
     if (CreateProcessW(exe, cmd, NULL, NULL, TRUE, flags, NULL, NULL, si, pi))
         return TRUE;
-    err = GetLastError();
-    if (wcslen(exe) < MAX_PATH || !path_error(err))
+    if (wcslen(exe) < MAX_PATH || !path_error(GetLastError()))
         return FALSE;
     alt = long_form(exe);
     if (alt != NULL) {
-        BOOL ok = CreateProcessW(alt, cmd, NULL, NULL, TRUE, flags, NULL, NULL, si, pi);
-        mproc__free(alt);
-        if (ok)
-            return TRUE;
-        if (!path_error(GetLastError())) {
+        ok = CreateProcessW(alt, cmd, NULL, NULL, TRUE, flags, NULL, NULL, si, pi);
+        if (!ok && !path_error(GetLastError())) {
+            mproc__free(alt);
             return FALSE;
         }
     }
-    n = GetShortPathNameW(exe, NULL, 0);
-    if (n > 0 && n <= MAX_PATH && (alt = mproc__malloc((size_t)n * sizeof *alt)) != NULL) {
-        BOOL ok = GetShortPathNameW(exe, alt, n) > 0 && wcslen(alt) < MAX_PATH &&
-                  CreateProcessW(alt, cmd, NULL, NULL, TRUE, flags, NULL, NULL, si, pi);
-        mproc__free(alt);
-        if (ok)
-            return TRUE;
+    /* The short name, asked for by the long form (which Windows needs past MAX_PATH). */
+    name = alt != NULL ? alt : exe;
+    n = ok ? 0 : GetShortPathNameW(name, NULL, 0);
+    if (n > 0 && (shortname = mproc__malloc((size_t)n * sizeof *shortname)) != NULL &&
+        GetShortPathNameW(name, shortname, n) > 0) {
+        /* Back out of the \\?\ form, which CreateProcessW refused: "\\?\C:\..." -> "C:\...". */
+        const wchar_t *s8 = shortname;
+        if (alt != NULL && wcsncmp(s8, L"\\\\?\\", 4) == 0 && s8[5] == L':')
+            s8 += 4;
+        if (wcslen(s8) < MAX_PATH)
+            ok = CreateProcessW(s8, cmd, NULL, NULL, TRUE, flags, NULL, NULL, si, pi);
     }
-    SetLastError(ERROR_FILENAME_EXCED_RANGE);
-    return FALSE;
+    mproc__free(shortname);
+    mproc__free(alt);
+    if (!ok)
+        SetLastError(ERROR_FILENAME_EXCED_RANGE);
+    return ok;
 }
 
 /* ---- spawn ---- */
