@@ -32,7 +32,7 @@
 # Programs run with their output in files, not pipes: Wine's server, started by the first Windows
 # program, inherits the program's stdout and keeps it open after the program has ended.
 
-cmake_minimum_required(VERSION 3.20)
+cmake_minimum_required(VERSION 3.21)
 
 foreach(_var STEP WORK_DIR SOURCE_DIR)
     if(NOT DEFINED ${_var} OR "${${_var}}" STREQUAL "")
@@ -289,9 +289,9 @@ elseif(STEP STREQUAL "find_package")
     file(REMOVE_RECURSE "${_bin}")
     configure_args(_args)
     if(TOOLCHAIN_FILE)
-        # The toolchain file searches packages only under the MinGW sysroot
-        # (CMAKE_FIND_ROOT_PATH_MODE_PACKAGE ONLY): name the package's directory itself.
-        list(APPEND _args "-Dmproc_DIR=${PREFIX}/${LIBDIR}/cmake/mproc")
+        # As the README tells a user: the toolchain searches packages under its find roots only
+        # (CMAKE_FIND_ROOT_PATH_MODE_PACKAGE ONLY), so the prefix becomes one more root.
+        list(APPEND _args "-DCMAKE_FIND_ROOT_PATH=${PREFIX}")
     else()
         list(APPEND _args "-DCMAKE_PREFIX_PATH=${PREFIX}")
     endif()
