@@ -19,33 +19,22 @@
 # 5. docs       the `docs` target (Doxygen, WARN_AS_ERROR): every public declaration documented,
 #               no warning. Built in build/lint.
 #
-# Installs what is missing on a Debian 12 machine when run as root (scripts/deps.sh, group lint).
+# Installs what is missing on a Debian 12 machine when run as root (scripts/common.sh, group lint).
 set -uo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root" || exit 1
-# shellcheck source=scripts/deps.sh
-. "$root/scripts/deps.sh"
-
-usage() {
-    sed -n '2,22s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
-}
+# shellcheck source=scripts/common.sh
+. "$root/scripts/common.sh"
 
 do_docs=1
-while [ $# -gt 0 ]; do
+option() {
     case "$1" in
     --no-docs) do_docs=0 ;;
-    -h | --help)
-        usage
-        exit 0
-        ;;
-    *)
-        usage >&2
-        exit 2
-        ;;
+    *) return 1 ;;
     esac
-    shift
-done
+}
+mproc_parse_args option "$@"
 
 groups=(lint)
 [ "$do_docs" = 1 ] && groups+=(build)

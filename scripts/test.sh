@@ -12,30 +12,19 @@ set -uo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root" || exit 1
-# shellcheck source=scripts/deps.sh
-. "$root/scripts/deps.sh"
-
-usage() {
-    sed -n '2,11s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
-}
+# shellcheck source=scripts/common.sh
+. "$root/scripts/common.sh"
 
 do_linux=1
 do_windows=1
-while [ $# -gt 0 ]; do
+option() {
     case "$1" in
     --linux-only) do_windows=0 ;;
     --windows-only) do_linux=0 ;;
-    -h | --help)
-        usage
-        exit 0
-        ;;
-    *)
-        usage >&2
-        exit 2
-        ;;
+    *) return 1 ;;
     esac
-    shift
-done
+}
+mproc_parse_args option "$@"
 
 groups=(build)
 [ "$do_linux" = 1 ] && groups+=(tests)
@@ -46,7 +35,6 @@ build_type=${MPROC_BUILD_TYPE:-Debug}
 jobs=$(nproc 2>/dev/null || echo 2)
 # shellcheck disable=SC2206 # word splitting is the point
 extra_args=(${MPROC_CMAKE_ARGS:-})
-summary=()
 failed_any=0
 total_passed=0
 total_failed=0
@@ -82,14 +70,14 @@ run_column() {
     fi
     total_passed=$((total_passed + passed))
     total_failed=$((total_failed + failed))
-    summary+=("$(printf '%-13s %d passed, %d failed (suites); %s' "$column:" "$passed" "$failed" "$cases")")
+    mproc_summary_add "$(printf '%-13s %d passed, %d failed (suites); %s' "$column:" "$passed" "$failed" "$cases")"
 }
 
 # column_failed COLUMN WHY: a column that could not even run.
 column_failed() {
     failed_any=1
     total_failed=$((total_failed + 1))
-    summary+=("$(printf '%-13s FAILED: %s' "$1:" "$2")")
+    mproc_summary_add "$(printf '%-13s FAILED: %s' "$1:" "$2")"
 }
 
 if [ "$do_linux" = 1 ]; then
@@ -148,10 +136,6 @@ if [ "$do_windows" = 1 ]; then
     fi
 fi
 
-echo
-echo "==> summary"
-for line in "${summary[@]}"; do
-    echo "$line"
-done
+mproc_summary_print summary
 echo "total: $total_passed passed, $total_failed failed"
 exit "$failed_any"
