@@ -3,7 +3,8 @@
 # build needs and installs what is missing (as root), or prints the command to run (as anyone
 # else); it parses options, prints usage and collects the closing summary.
 #
-#   mproc_deps build tests windows   # any of the groups (also: lint; asan, valgrind, fuzz)
+#   mproc_deps build tests wine      # any of the groups: build tests wine windows msvc lint
+#                                    # asan valgrind fuzz
 #   mproc_install PKG...             # installs packages (root) or says how, then exits 1
 #   mproc_cmocka_source DIR          # prints the path of cmocka 1.1.5's source, fetched from
 #                                    # Debian's source package into DIR when not there yet
@@ -48,13 +49,25 @@ mproc_deps() {
             # The packaging tests (tests/consumer) compile with pkg-config's flags.
             command -v pkg-config >/dev/null 2>&1 || missing+=(pkgconf)
             ;;
+        wine)
+            mproc_find_wine >/dev/null || missing+=(wine64)
+            # apt-get source (cmocka's source for the Windows tests) unpacks with dpkg-source.
+            command -v dpkg-source >/dev/null 2>&1 || missing+=(dpkg-dev)
+            ;;
         windows)
             command -v x86_64-w64-mingw32-gcc >/dev/null 2>&1 || missing+=(gcc-mingw-w64-x86-64)
-            mproc_find_wine >/dev/null || missing+=(wine64)
-            # apt-get source unpacks with dpkg-source.
-            command -v dpkg-source >/dev/null 2>&1 || missing+=(dpkg-dev)
             command -v pkg-config >/dev/null 2>&1 || [[ " ${missing[*]-} " == *" pkgconf "* ]] ||
                 missing+=(pkgconf)
+            ;;
+        msvc)
+            # cmake/clang-cl-msvc.cmake: clang-cl (clang-tools-19), lld-link (lld-19), llvm-lib,
+            # llvm-rc, llvm-mt and llvm-objdump (llvm-19), Wine's MSVC-compatible headers and
+            # import libraries (libwine-dev).
+            command -v clang-19 >/dev/null 2>&1 || missing+=(clang-19)
+            [ -x /usr/lib/llvm-19/bin/clang-cl ] || missing+=(clang-tools-19)
+            [ -x /usr/lib/llvm-19/bin/lld-link ] || missing+=(lld-19)
+            [ -x /usr/lib/llvm-19/bin/llvm-lib ] || missing+=(llvm-19)
+            mproc_have_pkg libwine-dev || missing+=(libwine-dev)
             ;;
         lint)
             # scripts/lint.sh: clang for MinGW (with MinGW-w64's headers), clang-format, and

@@ -9,7 +9,9 @@
 #               for x86_64-w64-mingw32 with -std=c99 -pedantic -Werror=gnu -Werror=vla -Werror,
 #               against the MinGW-w64 headers only (never the host's /usr/include); once for the
 #               static and once for the DLL build (-DMPROC_SHARED -DMPROC_BUILDING).
-# 2. gnu-only   every __attribute__ or __builtin in src/ or include/ stands on a line that
+# 2. gnu-only   every GNU-only construct clang-cl would accept and cl.exe would not
+#               (__attribute__, __builtin_*, __extension__, __asm__, statement expressions "({")
+#               in the C files of src/ include/ tests/ examples/ bench/ stands on a line that
 #               scripts/gnu-only.allow names (each behind a conditional MSVC never takes).
 #               Offenders are listed as file:line.
 # 3. format     clang-format --dry-run --Werror over include/ src/ tests/ examples/ bench/.
@@ -93,7 +95,7 @@ fi
 check_done msvc-c99 "$status"
 
 # ---- 2. gnu-only ----------------------------------------------------------------------------------
-echo "==> gnu-only: every __attribute__ / __builtin in src/ and include/ is on the allow-list"
+echo "==> gnu-only: GNU-only constructs in src/ include/ tests/ examples/ bench/ are on the allow-list"
 # scripts/gnu-only.allow names each line (file, then the line's text, trimmed) that may use one:
 # each sits behind a conditional MSVC never takes. A new use is either kept from MSVC that way
 # and added to the list, or written portably.
@@ -110,7 +112,8 @@ while IFS= read -r hit; do
         echo "    $file:$line: $text"
         status=1
     fi
-done < <(grep -rnE '__attribute__|__builtin' src include | sort)
+done < <(grep -rnE --include='*.c' --include='*.h' '__attribute__|__builtin|__extension__|__asm__|\(\{' \
+    src include tests examples bench | sort)
 if [ "$status" -ne 0 ]; then
     echo "    (each line above is not in scripts/gnu-only.allow: MSVC would see it)"
 else

@@ -225,13 +225,16 @@ elseif(STEP STREQUAL "exports")
             message(FATAL_ERROR "exports: no mproc DLL in ${PREFIX}/${BINDIR}")
         endif()
         run(NAME exports COMMAND "${OBJDUMP}" -p ${_lib})
-        # The export table: "[Ordinal/Name Pointer] Table" then one "\t[  n] name" per export.
+        # The export table. GNU objdump: "[Ordinal/Name Pointer] Table", then one "\t[  n] name"
+        # per export. llvm-objdump (MSVC mode): "Ordinal  RVA  Name", then "  n  0xRVA  name".
         file(STRINGS "${WORK_DIR}/exports.log" _lines)
         set(_in_table FALSE)
         foreach(_l IN LISTS _lines)
-            if(_l MATCHES "\\[Ordinal/Name Pointer\\] Table")
+            if(_l MATCHES "\\[Ordinal/Name Pointer\\] Table" OR _l MATCHES "^ *Ordinal +RVA +Name$")
                 set(_in_table TRUE)
             elseif(_in_table AND _l MATCHES "^[ \t]*\\[ *[0-9]+\\] +([^ ]+)$")
+                list(APPEND _exported "${CMAKE_MATCH_1}")
+            elseif(_in_table AND _l MATCHES "^ +[0-9]+ +0x[0-9a-fA-F]+ +([^ ]+)$")
                 list(APPEND _exported "${CMAKE_MATCH_1}")
             elseif(_in_table)
                 set(_in_table FALSE)
