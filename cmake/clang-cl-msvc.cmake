@@ -92,9 +92,11 @@ foreach(_lib ucrtbase vcruntime140 kernel32 advapi32 user32 ntdll ws2_32)
     string(APPEND _mproc_msvc_libs " \"${MPROC_WINE_LIBS}/lib${_lib}.a\"")
 endforeach()
 set(CMAKE_C_STANDARD_LIBRARIES "${_mproc_msvc_libs}" CACHE STRING "" FORCE)
-foreach(_kind EXE SHARED MODULE)
-    set(CMAKE_${_kind}_LINKER_FLAGS_INIT "/nodefaultlib")
-endforeach()
+# Programs are console programs entered at crt_main.c's mainCRTStartup, named outright: Wine's
+# libucrtbase.a carries a wmain symbol that would make lld-link guess (and warn).
+set(CMAKE_EXE_LINKER_FLAGS_INIT "/nodefaultlib /entry:mainCRTStartup")
+set(CMAKE_SHARED_LINKER_FLAGS_INIT "/nodefaultlib")
+set(CMAKE_MODULE_LINKER_FLAGS_INIT "/nodefaultlib")
 
 # Headers and libraries from the Wine tree only; programs from the host.
 set(CMAKE_FIND_ROOT_PATH_MODE_PROGRAM NEVER)

@@ -124,7 +124,7 @@ check_done gnu-only "$status"
 # ---- 3. format ------------------------------------------------------------------------------------
 echo "==> format: clang-format --dry-run --Werror over include/ src/ tests/ examples/ bench/"
 fmt_dirs=()
-for d in include src tests examples bench; do
+for d in include src tests examples bench cmake; do
     [ -d "$d" ] && fmt_dirs+=("$d")
 done
 mapfile -t fmt_files < <(find "${fmt_dirs[@]}" -type f \( -name '*.c' -o -name '*.h' \) | sort)
