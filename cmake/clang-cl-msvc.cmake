@@ -107,10 +107,4 @@ if(NOT "${MPROC_WINE_LIBS}" IN_LIST CMAKE_FIND_ROOT_PATH)
     list(APPEND CMAKE_FIND_ROOT_PATH "${MPROC_WINE_LIBS}")
 endif()
 
-find_program(MPROC_WINE NAMES wine64 wine
-             PATHS /usr/lib/wine /usr/lib64/wine /opt/wine-stable/bin
-             NO_CMAKE_FIND_ROOT_PATH
-             DOC "Wine loader that runs the Windows build")
-if(MPROC_WINE)
-    set(CMAKE_CROSSCOMPILING_EMULATOR "${MPROC_WINE}")
-endif()
+include("${CMAKE_CURRENT_LIST_DIR}/MprocWineEmulator.cmake")

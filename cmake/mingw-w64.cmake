@@ -34,12 +34,4 @@ set(CMAKE_FIND_ROOT_PATH_MODE_LIBRARY ONLY)
 set(CMAKE_FIND_ROOT_PATH_MODE_INCLUDE ONLY)
 set(CMAKE_FIND_ROOT_PATH_MODE_PACKAGE ONLY)
 
-# Debian's wine64 package puts the 64-bit loader outside PATH; /usr/bin/wine is a wrapper
-# script that nags about wine32. Use the loader itself.
-find_program(MPROC_WINE NAMES wine64 wine
-             PATHS /usr/lib/wine /usr/lib64/wine /opt/wine-stable/bin
-             NO_CMAKE_FIND_ROOT_PATH
-             DOC "Wine loader that runs the Windows build")
-if(MPROC_WINE)
-    set(CMAKE_CROSSCOMPILING_EMULATOR "${MPROC_WINE}")
-endif()
+include("${CMAKE_CURRENT_LIST_DIR}/MprocWineEmulator.cmake")
