@@ -494,6 +494,16 @@ static int t_daemon(const void *arg, size_t len)
     if (start_grandchild(pl, "plain", 0) != 0 || start_grandchild(pl, "daemon", 1) != 0) {
         return 2;
     }
+    /* Both run their own code before this one may end (a slow start, under a sanitizer, would
+     * otherwise let the daemon child die before it wrote its pid). */
+    snprintf(f, sizeof f, "%s-plain-pid", pl->prefix);
+    if (!wait_file(f, WAIT_MS)) {
+        return 3;
+    }
+    snprintf(f, sizeof f, "%s-daemon-pid", pl->prefix);
+    if (!wait_file(f, WAIT_MS)) {
+        return 4;
+    }
     snprintf(f, sizeof f, "%s-mid-pid", pl->prefix);
     write_text(f, mproc_getpid());
     tu_sleep_ms(WAIT_MS);
