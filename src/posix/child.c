@@ -146,15 +146,11 @@ static const char *parse_opt_fd(const char *s, int *out)
     return parse_fd(s, out);
 }
 
-int mproc__os_child_args(int argc, char **argv, mproc__handle *in, mproc__handle *out,
-                         mproc__handle *extra)
+/* Takes up the marker s names: 1 with the channel, 0 when s is not a valid marker. */
+static int take_marker(const char *s, mproc__handle *in, mproc__handle *out, mproc__handle *extra)
 {
-    const char *s;
     int fin, fout = -1, fextra = -1, lasting;
 
-    if (argc < 2 || argv == NULL || argv[1] == NULL || in == NULL || out == NULL || extra == NULL)
-        return 0;
-    s = argv[1];
     if (strncmp(s, MARKER, sizeof MARKER - 1) != 0)
         return 0;
     s = parse_fd(s + sizeof MARKER - 1, &fin);
@@ -184,6 +180,77 @@ int mproc__os_child_args(int argc, char **argv, mproc__handle *in, mproc__handle
     *out = fout >= 0 ? (mproc__handle)fout : MPROC__INVALID_HANDLE;
     *extra = fextra >= 0 ? (mproc__handle)fextra : MPROC__INVALID_HANDLE;
     return 1;
+}
+
+/* The process's own argv[1] as the kernel keeps it, whatever main's argv has become: 1 with it
+ * in buf (cut to cap - 1 bytes), 0 when there is none or the system does not tell. mproc__os_spawn
+ * puts the marker there, and a marker is short, so only its first bytes matter. */
+static int own_arg1(char *buf, size_t cap)
+{
+#if defined(__linux__)
+    char chunk[512];
+    size_t got = 0;
+    int fd, arg = 0;
+    ssize_t n;
+
+    do {
+        fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
+    } while (fd < 0 && errno == EINTR);
+    if (fd < 0)
+        return 0;
+    /* argv[0] may be a long path: walk the NUL-separated list to the second entry. */
+    while (arg < 2) {
+        ssize_t i;
+        n = read(fd, chunk, sizeof chunk);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        for (i = 0; i < n && arg < 2; i++) {
+            if (arg == 0) {
+                if (chunk[i] == '\0')
+                    arg = 1;
+            } else if (chunk[i] == '\0') {
+                arg = 2;
+            } else if (got + 1 < cap) {
+                buf[got++] = chunk[i];
+            }
+        }
+    }
+    close(fd);
+    if (arg == 0)
+        return 0;
+    buf[got] = '\0';
+    return got > 0;
+#else
+    /* Other systems show another process's arguments only through calls of their own
+     * (sysctl KERN_PROCARGS2): there argv is the channel, as before. */
+    (void)buf;
+    (void)cap;
+    return 0;
+#endif
+}
+
+int mproc__os_child_args(int argc, char **argv, mproc__handle *in, mproc__handle *out,
+                         mproc__handle *extra)
+{
+    char own[128];
+
+    if (in == NULL || out == NULL || extra == NULL)
+        return 0;
+    if (argc >= 2 && argv != NULL && argv[1] != NULL && take_marker(argv[1], in, out, extra))
+        return 1;
+    return own_arg1(own, sizeof own) && take_marker(own, in, out, extra);
+}
+
+int mproc__os_child_marked(int argc, char **argv)
+{
+    char own[128];
+
+    if (argc >= 2 && argv != NULL && argv[1] != NULL &&
+        strncmp(argv[1], MARKER, sizeof MARKER - 1) == 0)
+        return 1;
+    return own_arg1(own, sizeof own) && strncmp(own, MARKER, sizeof MARKER - 1) == 0;
 }
 
 #if defined(__linux__)
