@@ -283,11 +283,14 @@ static void test_nested_pools_in_workers(void **state)
 }
 
 /* main() of a spawned child in one of the modes above: the guard called as the mode says. */
-static int child_main(const char *mode, char *argv0)
+static int child_main(const char *env_mode, char *argv0)
 {
     mproc_process *p = NULL;
     mproc_pool *pool = NULL;
     int r, rpool;
+    char mode[64];
+    /* A copy: changing the environment below may free getenv()'s string (it does on Windows). */
+    snprintf(mode, sizeof mode, "%s", env_mode);
     if (strcmp(mode, "fake-argv") == 0) {
         /* What an application's own option parser might hand over: no marker in it. */
         char *fake[] = {argv0, (char *)"--verbose", (char *)"input.txt", NULL};
