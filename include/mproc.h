@@ -69,8 +69,7 @@ extern "C" {
  *          `value` the negative code, `text` the sentence mproc_strerror() gives.
  */
 #define MPROC_ERRNO_MAP(X)                                                                         \
-    X(EINVAL, -1,                                                                                  \
-      "invalid argument (or MPROC_START_METHOD names no start method: fork or spawn)")            \
+    X(EINVAL, -1, "invalid argument (or MPROC_START_METHOD names no start method: fork or spawn)") \
     X(ENOMEM, -2, "out of memory")                                                                 \
     X(ESTATE, -3, "operation not valid in the object's current state")                             \
     X(ETIMEDOUT, -4, "timed out")                                                                  \
