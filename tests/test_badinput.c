@@ -2065,7 +2065,7 @@ static void row_141_pool_used_in_a_fork_copy(void **state)
     void *res = NULL;
     size_t len = 0;
     (void)state;
-    /* The parent applies while its copy tries to: neither hangs. */
+    /* The copy gets its codes at once; the parent's pool is untouched and goes on working. */
     assert_int_equal(in_own_fork(copy_uses_pool, p), 0);
     assert_int_equal(mproc_pool_apply(p, task_square, &v, sizeof v, &res, &len), MPROC_OK);
     assert_int_equal(len, sizeof out);
