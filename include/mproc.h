@@ -196,10 +196,10 @@ typedef enum mproc_start_method {
  * In the parent it returns MPROC_OK. In a child the library spawned it runs the child's work and
  * ends the process: it does not return there. The child recognises itself from its own command
  * line as the operating system keeps it (/proc/self/cmdline on Linux, GetCommandLineW() on
- * Windows), so `mproc_init(0, NULL)` is valid (a library or plugin without `main`'s argv) and an
- * argv without the marker (a copy, or one an option parser rewrote) does no harm; argv is only
- * looked at first. Where the system does not tell a process its command line (POSIX systems
- * other than Linux), argv must be `main`'s.
+ * Windows; on other POSIX systems, which do not show a process its command line, from a variable
+ * the parent sets in the child's environment), so `mproc_init(0, NULL)` is valid (a library or
+ * plugin without `main`'s argv) and an argv without the marker (a copy, or one an option parser
+ * rewrote) does no harm; argv is only looked at first.
  *
  * Starting a process or a pool before it fails with MPROC_ENOINIT; in a spawned child whose
  * mproc_init() did not run the child's work, with MPROC_EGUARD. Returns MPROC_EINVAL when

@@ -65,6 +65,9 @@ int mproc__start_allowed(void);
 /* Test hook: while on, mproc_init() does not take up a spawned child's role (a guard bypassed on
  * purpose, to see the breaker fire). Not declared in mproc.h; hidden in the shared library. */
 void mproc__guard_test_skip(int on);
+/* Test hook (POSIX backend): while on, the OS's command line is not read (as on a system that
+ * does not show it): a spawned child finds its marker in the environment the parent set. */
+void mproc__guard_test_no_cmdline(int on);
 /* 1 for one of the mproc_start_method values. */
 int mproc__method_valid(mproc_start_method m);
 /* The start method a request resolves to (default and MPROC_START_METHOD applied):

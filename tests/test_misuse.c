@@ -11,8 +11,10 @@
 #endif
 #include "testutil.h"
 
-/* Internal test hook (src/internal.h): mproc_init() leaves the child role alone. */
+/* Internal test hooks (src/internal.h): mproc_init() leaves the child role alone; the OS's
+ * command line is not read. */
 extern void mproc__guard_test_skip(int on);
+extern void mproc__guard_test_no_cmdline(int on);
 
 /* What the parent hands its spawned children through the environment (inherited on every
  * platform): where to count, and how main() calls the guard. */
@@ -257,6 +259,22 @@ static void test_second_init_runs_the_work_the_first_did_not(void **state)
     assert_int_equal(count_end(), 1);
 }
 
+/* POSIX systems other than Linux do not show a process its command line: the parent also puts
+ * the marker in the child's environment. Without argv and without the command line, the child
+ * still finds it there. */
+static void test_marker_in_the_environment(void **state)
+{
+#ifdef _WIN32
+    (void)state;
+    skip(); /* Windows always has GetCommandLineW: the environment is no channel there */
+#else
+    (void)state;
+    count_begin();
+    assert_int_equal(run_child(t_answer, MPROC_START_SPAWN, "no-cmdline"), TARGET_OK);
+    assert_int_equal(count_end(), 1);
+#endif
+}
+
 static void test_nested_pools_in_workers(void **state)
 {
     static const mproc_start_method methods[] = {MPROC_START_SPAWN, MPROC_START_DEFAULT};
@@ -295,6 +313,11 @@ static int child_main(const char *env_mode, char *argv0)
         /* What an application's own option parser might hand over: no marker in it. */
         char *fake[] = {argv0, (char *)"--verbose", (char *)"input.txt", NULL};
         mproc_init(3, fake);
+        return EXIT_NOT_RECOGNISED;
+    }
+    if (strcmp(mode, "no-cmdline") == 0) {
+        mproc__guard_test_no_cmdline(1);
+        mproc_init(0, NULL);
         return EXIT_NOT_RECOGNISED;
     }
     if (strcmp(mode, "bad-then-good") == 0) {
@@ -342,6 +365,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_init_again_inside_the_childs_work),
         cmocka_unit_test(test_breaker_in_a_bypassed_child),
         cmocka_unit_test(test_second_init_runs_the_work_the_first_did_not),
+        cmocka_unit_test(test_marker_in_the_environment),
         cmocka_unit_test(test_nested_pools_in_workers),
     };
     count_entry();

@@ -33,6 +33,14 @@ static const char *parse_handle(const char *s, mproc__handle *out)
     return p;
 }
 
+/* Test hook (mproc__guard_test_no_cmdline): GetCommandLineW is not read, so only argv is. */
+static int test_no_cmdline;
+
+void mproc__guard_test_no_cmdline(int on)
+{
+    test_no_cmdline = on != 0;
+}
+
 /* Takes up the marker p names: 1 with the channel, 0 when p is not a valid marker. */
 static int take_marker(const char *p, mproc__handle *in, mproc__handle *out, mproc__handle *extra)
 {
@@ -73,7 +81,7 @@ static int own_arg1(char *buf, size_t cap)
     const wchar_t *s = GetCommandLineW();
     size_t n = 0;
 
-    if (s == NULL)
+    if (s == NULL || test_no_cmdline)
         return 0;
     if (*s == L'"') {
         for (s++; *s != L'\0' && *s != L'"'; s++)
