@@ -93,8 +93,6 @@ static int define_fn(worker *w, const unsigned char *body, size_t len)
 static mproc_task find_fn(const worker *w, uint64_t id)
 {
     size_t i;
-    if (w->cfg->direct)
-        return (mproc_task)(mproc__fn)(uintptr_t)id;
     for (i = w->nfns; i-- > 0;)
         if (w->fns[i].id == id)
             return (mproc_task)w->fns[i].fn;

@@ -13,7 +13,6 @@ typedef struct mproc__worker_cfg {
     mproc__handle in;   /* tasks arrive here */
     mproc__handle out;  /* results leave here */
     mproc__buf *in_buf; /* bytes already read from in (spawn: what followed the boot record) */
-    int direct;         /* fork: function ids are this address space's pointers */
     mproc_initializer init;
     const void *initarg;
     size_t initarg_len;
