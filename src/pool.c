@@ -95,8 +95,7 @@ int mproc_pool_create_ex(mproc_pool **out, const mproc_pool_options *opts)
         return MPROC_ENOINIT;
     /* Checked as tasks are (fn.c): a bad initializer would crash, or fail to boot, every
      * worker. */
-    if (opts->initializer != NULL &&
-        (r = mproc__fn_check((mproc__fn)opts->initializer)) < 0)
+    if (opts->initializer != NULL && (r = mproc__fn_check((mproc__fn)opts->initializer)) < 0)
         return r;
 
     p = mproc__calloc(1, sizeof *p);

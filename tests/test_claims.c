@@ -120,8 +120,8 @@ static void claim_fn_process_target_from_library_loaded_at_run_time(void **state
     mproc_process *c = NULL;
     int code = -1;
     (void)state;
-    assert_int_equal(mproc_process_create(&c, testdyn_target(), TESTDYN_MAGIC, sizeof TESTDYN_MAGIC),
-                     MPROC_OK);
+    assert_int_equal(
+        mproc_process_create(&c, testdyn_target(), TESTDYN_MAGIC, sizeof TESTDYN_MAGIC), MPROC_OK);
     assert_int_equal(mproc_process_start(c), MPROC_OK);
     assert_int_equal(mproc_process_join(c, 60000), MPROC_OK);
     assert_int_equal(mproc_process_exitcode(c, &code), MPROC_OK);
@@ -237,7 +237,8 @@ static void claim_kill_stops_a_child_that_ignores_sigterm(void **state)
     mproc_process_destroy(c);
 }
 
-/* ---- pool: terminate, destroy, timeouts -------------------------------------------------------- */
+/* ---- pool: terminate, destroy, timeouts --------------------------------------------------------
+ */
 
 static int task_sleep(const void *arg, size_t len, mproc_result *out)
 {
@@ -271,9 +272,9 @@ static void claim_terminate_runs_error_callbacks_before_it_returns(void **state)
     tu_atomic_store(&canceled_seen, 0);
     assert_int_equal(mproc_pool_create(&p, 1), MPROC_OK);
     for (i = 0; i < TASKS; i++) {
-        assert_int_equal(mproc_pool_apply_async(p, task_sleep, &ms, sizeof ms, NULL,
-                                                count_canceled, NULL, NULL),
-                         MPROC_OK);
+        assert_int_equal(
+            mproc_pool_apply_async(p, task_sleep, &ms, sizeof ms, NULL, count_canceled, NULL, NULL),
+            MPROC_OK);
     }
     tu_sleep_ms(200); /* the first one is likely running: it is canceled as well */
     assert_int_equal(mproc_pool_terminate(p), MPROC_OK);
