@@ -16,6 +16,9 @@
 # 3. format     clang-format --dry-run --Werror over include/ src/ tests/ examples/ bench/.
 # 4. docs       the `docs` target (Doxygen, WARN_AS_ERROR): every public declaration documented,
 #               no warning. Built in build/lint.
+# 5. bad-input  docs/bad-input.md against tests/test_badinput.c (scripts/check-bad-input.sh, then
+#               its --self-test): every row has its registered test and every test its row, the
+#               row count, and the rows that fail today agree with their FAILS_TODAY checks.
 #
 # Installs what is missing on a Debian 12 machine when run as root (scripts/deps.sh, group lint).
 set -uo pipefail
@@ -26,7 +29,7 @@ cd "$root" || exit 1
 . "$root/scripts/deps.sh"
 
 usage() {
-    sed -n '2,22s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
+    sed -n '2,25s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
 }
 
 do_docs=1
@@ -246,6 +249,15 @@ if [ "$do_docs" = 1 ]; then
     fi
     check_done docs "$status"
 fi
+
+# ---- 5. bad-input ---------------------------------------------------------------------------------
+echo "==> bad-input: docs/bad-input.md against tests/test_badinput.c"
+if "$root/scripts/check-bad-input.sh" && "$root/scripts/check-bad-input.sh" --self-test >/dev/null; then
+    status=0
+else
+    status=1
+fi
+check_done bad-input "$status"
 
 echo
 total=$((${#passed[@]} + ${#failed[@]}))

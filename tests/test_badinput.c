@@ -2,10 +2,12 @@
  * NULL, zero, negative and huge values, and in every wrong state, with the exact code it
  * returns. One test per row of the table: row_NN_<what> here is row NN there.
  *
- * Where the library's behaviour differed from what the header promises (a crash, a hang, an
- * undocumented code), the row asserts what it should return and the table marks it. A row that
- * could crash or hang the suite runs its calls in a child process (isolated()), so the suite
- * survives to report it. */
+ * Where the library's behaviour differs from what the header promises (a crash, a hang, an
+ * undocumented code), the table marks the row **should** and lists it under "Rows that fail
+ * today", and its test checks today's result with FAILS_TODAY(), which fails the day the row gives
+ * its should result (scripts/check-bad-input.sh keeps the table, that list and the FAILS_TODAY
+ * calls in step). A row that could crash or hang the suite runs its calls in a child process
+ * (isolated()), so the suite survives to report it. */
 #ifndef _WIN32
     #define _GNU_SOURCE
 #endif
@@ -13,6 +15,20 @@
 
 static int saved_argc;
 static char **saved_argv;
+
+/* In row `row`'s test, for a row that fails today: `got` must still be `today`. The day it is
+ * `should`, the test fails and says so: the row, its line under "Rows that fail today" and this
+ * call then move to the should result together. */
+#define FAILS_TODAY(row, got, today, should)                                                       \
+    do {                                                                                           \
+        int fails_today_got_ = (got);                                                              \
+        if (fails_today_got_ == (should)) {                                                        \
+            fail_msg("row %d now gives its should result (%d): update docs/bad-input.md and "      \
+                     "this test",                                                                  \
+                     (row), fails_today_got_);                                                     \
+        }                                                                                          \
+        assert_int_equal(fails_today_got_, (today));                                               \
+    } while (0)
 
 /* ---- targets and tasks ---- */
 
