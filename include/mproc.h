@@ -166,7 +166,9 @@ enum mproc_errno {
 /** How a child process is started. */
 typedef enum mproc_start_method {
     /** fork on POSIX, spawn on Windows; `MPROC_START_METHOD=fork|spawn` in the environment
-     * overrides it for the whole run. */
+     * overrides it for the whole run (on Windows `fork` there makes every start that uses the
+     * default fail with MPROC_ENOTSUP, as an explicit MPROC_START_FORK does; any other value
+     * is ignored). */
     MPROC_START_DEFAULT = 0,
     /** fork(): the child is a copy of the parent (POSIX only; MPROC_ENOTSUP on Windows). */
     MPROC_START_FORK = 1,
@@ -464,7 +466,8 @@ typedef int (*mproc_task)(const void *arg, size_t arg_len, mproc_result *out);
 /** Why a task failed. Valid as long as the object that handed it out. */
 typedef struct mproc_error {
     int code;            /**< MPROC_ETASK, MPROC_EWORKER_LOST, MPROC_ECANCELED, ... */
-    int status;          /**< the task's nonzero return (MPROC_ETASK), else 0 */
+    int status;          /**< the task's return value (MPROC_ETASK: nonzero, or 0 when it
+                              called mproc_result_fail() and returned 0), else 0 */
     int exitcode;        /**< the exit code of the worker that ran the task, when the task
                               failed because that worker ended: MPROC_EWORKER_LOST (its own
                               code), MPROC_ETIMEDOUT and MPROC_EPROTO (-9: the pool killed it);
@@ -659,7 +662,9 @@ MPROC_API void mproc_async_release(mproc_async *a);
  * @param out receives the results, which belong to the caller (mproc_results_destroy()); NULL on
  *            failure.
  * @return MPROC_OK (even when items failed: see mproc_results_get()), MPROC_EINVAL,
- *         MPROC_ETOOBIG, MPROC_ENOMEM, MPROC_ESTATE, MPROC_ECANCELED (the pool was terminated).
+ *         MPROC_ETOOBIG, MPROC_ENOMEM, MPROC_ESTATE, MPROC_ECANCELED (the pool was terminated
+ *         before every item had been sent to a worker; `*out` is then NULL. Terminated after,
+ *         map returns MPROC_OK and each unfinished item's code is MPROC_ECANCELED).
  */
 MPROC_API int mproc_pool_map(mproc_pool *p, mproc_task fn, const void *items, size_t item_size,
                              size_t count, size_t chunksize, mproc_results **out);

@@ -335,6 +335,145 @@ static void claim_timed_out_task_has_the_killed_workers_exit_code(void **state)
     mproc_pool_destroy(p);
 }
 
+/* ---- what the sweep found: the header and the guide now say what these show ---------------- */
+
+static int task_fail_returning_0(const void *arg, size_t len, mproc_result *out)
+{
+    (void)arg;
+    (void)len;
+    mproc_result_fail(out, "failed with %d", 7);
+    return 0;
+}
+
+/* mproc_error::status is the task's return value: 0 for a failure reported by
+ * mproc_result_fail() with a return of 0. */
+static void claim_result_fail_with_return_0_has_status_0(void **state)
+{
+    mproc_pool *p = NULL;
+    mproc_async *a = NULL;
+    const mproc_error *e;
+    (void)state;
+    assert_int_equal(mproc_pool_create(&p, 1), MPROC_OK);
+    assert_int_equal(
+        mproc_pool_apply_async(p, task_fail_returning_0, NULL, 0, NULL, NULL, NULL, &a), MPROC_OK);
+    assert_int_equal(mproc_async_get(a, 60000, NULL, NULL), MPROC_ETASK);
+    e = mproc_async_error(a);
+    assert_non_null(e);
+    assert_int_equal(e->status, 0);
+    assert_string_equal(e->message, "failed with 7");
+    mproc_async_release(a);
+    mproc_pool_destroy(p);
+}
+
+static void set_start_method_env(const char *value)
+{
+#ifdef _WIN32
+    char buf[64];
+    snprintf(buf, sizeof buf, "MPROC_START_METHOD=%s", value != NULL ? value : "");
+    assert_int_equal(_putenv(buf), 0);
+#else
+    if (value != NULL) {
+        assert_int_equal(setenv("MPROC_START_METHOD", value, 1), 0);
+    } else {
+        assert_int_equal(unsetenv("MPROC_START_METHOD"), 0);
+    }
+#endif
+}
+
+/* MPROC_START_METHOD=fork on Windows: every start that uses the default method fails with
+ * MPROC_ENOTSUP, an explicit spawn still works; another value is ignored. */
+static void claim_start_method_env_fork_on_windows(void **state)
+{
+    const char *saved = getenv("MPROC_START_METHOD");
+    char keep[16] = "";
+    mproc_pool_options o;
+    mproc_pool *p = (mproc_pool *)&p;
+    int r;
+    (void)state;
+    if (saved != NULL) {
+        snprintf(keep, sizeof keep, "%s", saved);
+    }
+    set_start_method_env("fork");
+    memset(&o, 0, sizeof o);
+    o.workers = 1;
+    r = mproc_pool_create_ex(&p, &o);
+#ifdef _WIN32
+    assert_int_equal(r, MPROC_ENOTSUP);
+    assert_null(p);
+#else
+    assert_int_equal(r, MPROC_OK);
+    mproc_pool_destroy(p);
+#endif
+    o.start_method = MPROC_START_SPAWN;
+    assert_int_equal(mproc_pool_create_ex(&p, &o), MPROC_OK);
+    assert_int_equal(mproc_pool_apply(p, task_pid, NULL, 0, NULL, NULL), MPROC_OK);
+    mproc_pool_destroy(p);
+    set_start_method_env("bogus");
+    o.start_method = MPROC_START_DEFAULT;
+    assert_int_equal(mproc_pool_create_ex(&p, &o), MPROC_OK);
+    assert_int_equal(mproc_pool_apply(p, task_pid, NULL, 0, NULL, NULL), MPROC_OK);
+    mproc_pool_destroy(p);
+    set_start_method_env(saved != NULL ? keep : NULL);
+}
+
+typedef struct map_run {
+    mproc_pool *p;
+    size_t count;
+    int rc;
+    mproc_results *r;
+} map_run;
+
+static void map_in_thread(void *arg)
+{
+    map_run *m = arg;
+    long ms = LONG_TASK_MS;
+    long *items = calloc(m->count, sizeof *items);
+    size_t i;
+    if (items == NULL) {
+        m->rc = MPROC_ENOMEM;
+        return;
+    }
+    for (i = 0; i < m->count; i++) {
+        items[i] = ms;
+    }
+    m->rc = mproc_pool_map(m->p, task_sleep, items, sizeof *items, m->count, 1, &m->r);
+    free(items);
+}
+
+/* map while the pool is terminated: MPROC_ECANCELED with no results when items were still to be
+ * sent; MPROC_OK with every unfinished item MPROC_ECANCELED when all had been sent. */
+static void claim_map_during_terminate(void **state)
+{
+    static const size_t counts[] = {2, 5000};
+    size_t k, i;
+    (void)state;
+    for (k = 0; k < 2; k++) {
+        map_run m;
+        tu_thread t;
+        memset(&m, 0, sizeof m);
+        m.count = counts[k];
+        m.rc = 1;
+        assert_int_equal(mproc_pool_create(&m.p, 2), MPROC_OK);
+        tu_thread_start(&t, map_in_thread, &m);
+        tu_sleep_ms(500);
+        assert_int_equal(mproc_pool_terminate(m.p), MPROC_OK);
+        tu_thread_join(&t);
+        print_message("map of %u items, terminated: %s\n", (unsigned)m.count, mproc_err_name(m.rc));
+        if (k == 0) {
+            assert_int_equal(m.rc, MPROC_OK);
+            assert_int_equal(mproc_results_count(m.r), m.count);
+            for (i = 0; i < m.count; i++) {
+                assert_int_equal(mproc_results_get(m.r, i, NULL, NULL), MPROC_ECANCELED);
+            }
+            mproc_results_destroy(m.r);
+        } else {
+            assert_int_equal(m.rc, MPROC_ECANCELED);
+            assert_null(m.r);
+        }
+        mproc_pool_destroy(m.p);
+    }
+}
+
 int main(int argc, char **argv)
 {
     /* First thing: in a child this library spawned, this runs the child's work and exits. */
@@ -353,6 +492,9 @@ int main(int argc, char **argv)
             cmocka_unit_test(claim_terminate_runs_error_callbacks_before_it_returns),
             cmocka_unit_test(claim_destroy_of_closed_pool_terminates_it),
             cmocka_unit_test(claim_timed_out_task_has_the_killed_workers_exit_code),
+            cmocka_unit_test(claim_result_fail_with_return_0_has_status_0),
+            cmocka_unit_test(claim_start_method_env_fork_on_windows),
+            cmocka_unit_test(claim_map_during_terminate),
         };
         return cmocka_run_group_tests_name("claims", tests, NULL, NULL);
     }
