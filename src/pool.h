@@ -126,6 +126,7 @@ typedef struct mproc__worker {
     long sent;           /* tasks sent over its life (max_tasks_per_child) */
     mproc_task *defined; /* functions already defined to it */
     size_t ndefined, capdefined;
+    mproc__fn_gen fn_gen;  /* fork: the loader's state just before it was forked */
     int answered;          /* sent at least one result: a worker that dies before is suspect */
     mproc__worker_cfg cfg; /* fork: what the child runs */
 

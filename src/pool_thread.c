@@ -108,6 +108,9 @@ int mproc__pool_start_worker(mproc_pool *p, mproc__worker *w)
     spec.child_extra = w->shm.h;
     memset(&w->cfg, 0, sizeof w->cfg);
     w->cfg.ring = w->shm.addr;
+    w->cfg.fork = p->method == MPROC_START_FORK;
+    if (w->cfg.fork)
+        mproc__os_fn_gen(&w->fn_gen);
     w->cfg.in = task_rd;
     w->cfg.out = res_wr;
     w->cfg.init = p->init;
@@ -485,8 +488,23 @@ static int define_to(mproc_pool *p, mproc__worker *w, mproc_task fn)
         w->defined = fns;
         w->capdefined = cap;
     }
-    if (mproc__buf_append(&w->chan.out, d->body.data, d->body.len) < 0)
+    if (w->cfg.fork && mproc__os_fn_same_in_fork((mproc__fn)fn, &w->fn_gen)) {
+        /* Its module was there when the worker was forked: no loader call in the worker. */
+        mproc__wr wr;
+        size_t start, mark = w->chan.out.len;
+        wr.b = &w->chan.out;
+        wr.err = 0;
+        start = mproc__wr_frame_begin(&wr, MPROC__MSG_DEFINE);
+        mproc__wr_u64(&wr, (uint64_t)(uintptr_t)(mproc__fn)fn);
+        mproc__wr_blob(&wr, NULL, 0);
+        mproc__wr_u64(&wr, MPROC__SAME_ADDRESS);
+        if (mproc__wr_frame_end(&wr, start) < 0) {
+            w->chan.out.len = mark; /* no half frame left behind */
+            return wr.err;
+        }
+    } else if (mproc__buf_append(&w->chan.out, d->body.data, d->body.len) < 0) {
         return MPROC_ENOMEM;
+    }
     w->defined[w->ndefined++] = fn;
     return MPROC_OK;
 }

@@ -9,6 +9,7 @@
 
 #ifndef _WIN32
     #include <dlfcn.h>
+    #include <link.h>
 #endif
 
 #define TESTDYN_MAGIC "testdyn-arg" /* as in tests/testdyn.c */
@@ -127,6 +128,73 @@ static void claim_fn_process_target_from_library_loaded_at_run_time(void **state
     assert_int_equal(mproc_process_exitcode(c, &code), MPROC_OK);
     assert_int_equal(code, 43);
     mproc_process_destroy(c);
+}
+
+/* Another thread of the parent inside the loader (dl_iterate_phdr, as C++ unwinding or a
+ * backtrace is) while the pool forks its workers: a worker must not need its own copy of the
+ * loader's lock, held forever there, to find a task of the executable. */
+static volatile long loader_hog_stop;
+
+#ifndef _WIN32
+static int slow_phdr_cb(struct dl_phdr_info *info, size_t size, void *data)
+{
+    (void)info;
+    (void)size;
+    (void)data;
+    tu_sleep_ms(5);
+    return 0;
+}
+#endif
+
+static void loader_hog(void *arg)
+{
+    (void)arg;
+    while (!tu_atomic_load(&loader_hog_stop)) {
+#ifdef _WIN32
+        HMODULE h = LoadLibraryA(MPROC_TESTDYN); /* the loader lock, on Windows */
+        if (h != NULL) {
+            FreeLibrary(h);
+        }
+#else
+        dl_iterate_phdr(slow_phdr_cb, NULL);
+#endif
+    }
+}
+
+static void claim_fn_fork_worker_needs_no_loader_lock(void **state)
+{
+    enum { TASKS = 10 };
+    mproc_pool_options o;
+    mproc_pool *p = NULL;
+    tu_thread t;
+    int i;
+    (void)state;
+    tu_atomic_store(&loader_hog_stop, 0);
+    tu_thread_start(&t, loader_hog, NULL);
+    memset(&o, 0, sizeof o);
+    o.workers = 2;
+    o.max_tasks_per_child = 1; /* a fresh worker, forked while the loader is busy, per task */
+    assert_int_equal(mproc_pool_create_ex(&p, &o), MPROC_OK);
+    for (i = 0; i < TASKS; i++) {
+        mproc_async *a = NULL;
+        int r;
+        assert_int_equal(mproc_pool_apply_async(p, task_pid, NULL, 0, NULL, NULL, NULL, &a),
+                         MPROC_OK);
+        r = mproc_async_get(a, 30000, NULL, NULL);
+        mproc_async_release(a);
+        if (r != MPROC_OK) {
+            print_message("task %d: %s (a worker stuck on the loader's lock?)\n", i,
+                          mproc_err_name(r));
+            tu_atomic_store(&loader_hog_stop, 1);
+            tu_thread_join(&t);
+            mproc_pool_terminate(p);
+            mproc_pool_destroy(p);
+            fail();
+        }
+    }
+    tu_atomic_store(&loader_hog_stop, 1);
+    tu_thread_join(&t);
+    mproc_pool_destroy(p);
 }
 
 /* ---- terminate and kill ---------------------------------------------------------------------- */
@@ -487,6 +555,7 @@ int main(int argc, char **argv)
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(claim_fn_pool_task_from_library_loaded_after_create),
             cmocka_unit_test(claim_fn_process_target_from_library_loaded_at_run_time),
+            cmocka_unit_test(claim_fn_fork_worker_needs_no_loader_lock),
             cmocka_unit_test(claim_terminate_is_sigterm_on_posix),
             cmocka_unit_test(claim_kill_stops_a_child_that_ignores_sigterm),
             cmocka_unit_test(claim_terminate_runs_error_callbacks_before_it_returns),
