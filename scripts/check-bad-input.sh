@@ -46,7 +46,11 @@ check() {
             bad=1
         fi
         row_of_num[$n]=1
-        name=$(grep -o '`row_[0-9]*_[A-Za-z0-9_]*`' <<<"$line" | tail -n 1 | tr -d '`')
+        name=""
+        # Greedy: the last row_NN_ name of the line, its Test cell.
+        if [[ $line =~ ^.*\`(row_[0-9]+_[A-Za-z0-9_]+)\` ]]; then
+            name=${BASH_REMATCH[1]}
+        fi
         if [ -z "$name" ]; then
             echo "row $n: names no row_NN_ test"
             bad=1
