@@ -145,7 +145,8 @@ enum mproc_errno {
 /** @var MPROC_EEND
  * mproc_iter_next(): every result has been returned. */
 /** @var MPROC_ETOOBIG
- * Bytes too large to send between processes (more than 1 GiB in one argument or result). */
+ * Bytes too large to send between processes: more than 1 GiB less 64 bytes (2^30 - 64, room
+ * for the message's own fields) in one argument, item or result. */
 /** @var MPROC_EDEADLK
  * A blocking call made from a callback (or error callback) on the thread of the pool it would
  * wait for: that thread is the one that would have to finish the wait. */
@@ -285,7 +286,7 @@ typedef struct mproc_process mproc_process;
 typedef struct mproc_process_options {
     mproc_target target;             /**< required */
     const void *arg;                 /**< bytes copied at creation; may be NULL when arg_len is 0 */
-    size_t arg_len;                  /**< the number of bytes at arg (at most 1 GiB) */
+    size_t arg_len;                  /**< the number of bytes at arg (at most 2^30 - 64) */
     const char *name;                /**< copied; NULL gives "Process-N" */
     mproc_start_method start_method; /**< MPROC_START_DEFAULT, _FORK or _SPAWN */
     /** nonzero: the child is killed when its parent process ends, even by a crash, and not
@@ -307,7 +308,7 @@ typedef struct mproc_process_options {
  *            once. NULL when arg_len is 0.
  * @param arg_len the number of bytes at arg.
  * @return MPROC_OK, MPROC_EINVAL (out or target NULL, arg NULL with arg_len > 0), MPROC_ENOMEM,
- *         MPROC_ETOOBIG (arg_len past 1 GiB).
+ *         MPROC_ETOOBIG (arg_len past 2^30 - 64: see ::MPROC_ETOOBIG).
  */
 MPROC_API int mproc_process_create(mproc_process **out, mproc_target target, const void *arg,
                                    size_t arg_len);
@@ -426,8 +427,8 @@ typedef struct mproc_result mproc_result;
 
 /**
  * Sets the task's result bytes (copied); a later call replaces them. MPROC_EINVAL for NULL r
- * or NULL data with len > 0; MPROC_ETOOBIG past 1 GiB. Called in the worker, from the task.
- * After MPROC_ETOOBIG or MPROC_ENOMEM the task fails with that code, unless a later call
+ * or NULL data with len > 0; MPROC_ETOOBIG past 2^30 - 64 bytes. Called in the worker, from the
+ * task. After MPROC_ETOOBIG or MPROC_ENOMEM the task fails with that code, unless a later call
  * succeeds.
  *
  * @param r the task's `out`.
