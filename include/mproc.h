@@ -470,9 +470,10 @@ typedef struct mproc_error {
     int status;          /**< the task's return value (MPROC_ETASK: nonzero, or 0 when it
                               called mproc_result_fail() and returned 0), else 0 */
     int exitcode;        /**< the exit code of the worker that ran the task, when the task
-                              failed because that worker ended: MPROC_EWORKER_LOST (its own
-                              code), MPROC_ETIMEDOUT and MPROC_EPROTO (-9: the pool killed it);
-                              else 0 (MPROC_ECANCELED included) */
+                              failed because that worker ended: MPROC_EWORKER_LOST and
+                              MPROC_EPROTO (its exit code; -9 when the pool killed it for
+                              garbage), MPROC_ETIMEDOUT (-9: the pool killed it); else 0
+                              (MPROC_ECANCELED included) */
     const char *message; /**< never NULL */
 } mproc_error;
 
