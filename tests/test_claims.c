@@ -487,24 +487,43 @@ static void claim_start_method_env_fork_on_windows(void **state)
 typedef struct map_run {
     mproc_pool *p;
     size_t count;
+    char marker[600]; /* each item creates it when it starts, then sleeps */
     int rc;
     mproc_results *r;
 } map_run;
 
+typedef struct marked_item {
+    char path[600];
+} marked_item;
+
+static int task_mark_then_sleep(const void *arg, size_t len, mproc_result *out)
+{
+    const marked_item *it = arg;
+    uint64_t end = tu_now_ms() + (uint64_t)LONG_TASK_MS;
+    (void)out;
+    if (len != sizeof *it || memchr(it->path, '\0', sizeof it->path) == NULL) {
+        return 1;
+    }
+    (void)tu_write_file_atomic(it->path, "started");
+    while (tu_now_ms() < end) {
+        tu_sleep_ms(20);
+    }
+    return 0;
+}
+
 static void map_in_thread(void *arg)
 {
     map_run *m = arg;
-    long ms = LONG_TASK_MS;
-    long *items = calloc(m->count, sizeof *items);
+    marked_item *items = calloc(m->count, sizeof *items);
     size_t i;
     if (items == NULL) {
         m->rc = MPROC_ENOMEM;
         return;
     }
     for (i = 0; i < m->count; i++) {
-        items[i] = ms;
+        memcpy(items[i].path, m->marker, strlen(m->marker) + 1);
     }
-    m->rc = mproc_pool_map(m->p, task_sleep, items, sizeof *items, m->count, 1, &m->r);
+    m->rc = mproc_pool_map(m->p, task_mark_then_sleep, items, sizeof *items, m->count, 1, &m->r);
     free(items);
 }
 
@@ -518,14 +537,25 @@ static void claim_map_during_terminate(void **state)
     for (k = 0; k < 2; k++) {
         map_run m;
         tu_thread t;
+        char buf[16];
+        uint64_t end = tu_now_ms() + (uint64_t)READY_LIMIT_MS;
         memset(&m, 0, sizeof m);
         m.count = counts[k];
         m.rc = 1;
+        tu_tmp_path(m.marker, sizeof m.marker, k == 0 ? "map-small" : "map-big");
+        remove(m.marker);
         assert_int_equal(mproc_pool_create(&m.p, 2), MPROC_OK);
         tu_thread_start(&t, map_in_thread, &m);
-        tu_sleep_ms(500);
+        /* An item runs: map has begun sending. */
+        while (tu_read_file(m.marker, buf, sizeof buf) <= 0 && tu_now_ms() < end) {
+            tu_sleep_ms(10);
+        }
+        if (k == 0) {
+            tu_sleep_ms(300); /* the other item starts too */
+        }
         assert_int_equal(mproc_pool_terminate(m.p), MPROC_OK);
         tu_thread_join(&t);
+        remove(m.marker);
         print_message("map of %u items, terminated: %s\n", (unsigned)m.count, mproc_err_name(m.rc));
         if (k == 0) {
             assert_int_equal(m.rc, MPROC_OK);
