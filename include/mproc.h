@@ -781,9 +781,10 @@ MPROC_API int mproc_pool_close(mproc_pool *p);
 MPROC_API int mproc_pool_join(mproc_pool *p);
 
 /**
- * Stops the workers now; every pending task fails with MPROC_ECANCELED. Returns once the workers
- * are gone and the error callback of every task it canceled has run. Thread-safe; not from a
- * callback of the same pool.
+ * Stops the workers now, unconditionally (SIGKILL on POSIX, TerminateProcess on Windows: unlike
+ * Python's Pool.terminate(), which sends SIGTERM, a task cannot catch or ignore it); every
+ * pending task fails with MPROC_ECANCELED. Returns once the workers are gone and the error callback
+ * of every task it canceled has run. Thread-safe; not from a callback of the same pool.
  *
  * @param p the pool.
  * @return MPROC_OK (also when already terminated), MPROC_EINVAL (p NULL).

@@ -350,6 +350,39 @@ static void claim_terminate_runs_error_callbacks_before_it_returns(void **state)
     mproc_pool_destroy(p);
 }
 
+static int task_ignoring_sigterm(const void *arg, size_t len, mproc_result *out)
+{
+    uint64_t end = tu_now_ms() + (uint64_t)LONG_TASK_MS;
+    (void)arg;
+    (void)len;
+    (void)out;
+    signal(SIGTERM, SIG_IGN);
+    while (tu_now_ms() < end) {
+        tu_sleep_ms(20);
+    }
+    return 0;
+}
+
+/* The header: pool terminate kills its workers (unlike Python's, which sends SIGTERM): a task
+ * that ignores SIGTERM does not hold it up. */
+static void claim_pool_terminate_is_unconditional(void **state)
+{
+    mproc_pool *p = NULL;
+    mproc_async *a = NULL;
+    uint64_t t0;
+    (void)state;
+    assert_int_equal(mproc_pool_create(&p, 1), MPROC_OK);
+    assert_int_equal(
+        mproc_pool_apply_async(p, task_ignoring_sigterm, NULL, 0, NULL, NULL, NULL, &a), MPROC_OK);
+    tu_sleep_ms(500); /* running, SIGTERM ignored */
+    t0 = tu_now_ms();
+    assert_int_equal(mproc_pool_terminate(p), MPROC_OK);
+    assert_true(tu_now_ms() - t0 < (uint64_t)LONG_TASK_MS / 2);
+    assert_int_equal(mproc_async_get(a, 0, NULL, NULL), MPROC_ECANCELED);
+    mproc_async_release(a);
+    mproc_pool_destroy(p);
+}
+
 /* The header: destroy of a pool that was closed but not joined terminates it. */
 static void claim_destroy_of_closed_pool_terminates_it(void **state)
 {
@@ -613,6 +646,7 @@ int main(int argc, char **argv)
             cmocka_unit_test(claim_terminate_is_sigterm_on_posix),
             cmocka_unit_test(claim_kill_stops_a_child_that_ignores_sigterm),
             cmocka_unit_test(claim_terminate_runs_error_callbacks_before_it_returns),
+            cmocka_unit_test(claim_pool_terminate_is_unconditional),
             cmocka_unit_test(claim_destroy_of_closed_pool_terminates_it),
             cmocka_unit_test(claim_timed_out_task_has_the_killed_workers_exit_code),
             cmocka_unit_test(claim_result_fail_with_return_0_has_status_0),
