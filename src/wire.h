@@ -17,9 +17,12 @@
 
 #define MPROC__WIRE_VERSION 1
 #define MPROC__WIRE_HEADER 8
-/* The largest body either side accepts; larger is refused before anything is allocated. */
-#define MPROC__WIRE_MAX_BODY ((size_t)1 << 30)
-#define MPROC__WIRE_MAX_ITEM (MPROC__WIRE_MAX_BODY - 64)
+/* The largest argument or result: exactly the "1 GiB" mproc.h promises. */
+#define MPROC__WIRE_MAX_ITEM ((size_t)1 << 30)
+/* The largest body either side accepts, larger being refused before anything is allocated: one
+ * item of the largest size with room for the fields around it (a process's name, a module
+ * path). */
+#define MPROC__WIRE_MAX_BODY (MPROC__WIRE_MAX_ITEM + 65536)
 
 enum {
     MPROC__MSG_BOOT = 1,
