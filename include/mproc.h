@@ -17,9 +17,13 @@
  * caller (freed with mproc_free()) or stay valid as long as the object they came from, as each
  * call says.
  *
- * Threads: the global calls may be made from any thread. One pool (and the handles, results and
- * iterators it hands out) may be used from several threads at once. One process object must be
- * used by one thread at a time; different process objects are independent.
+ * Threads: mproc_init() is the one exception: call it from `main`'s thread, before any other
+ * thread makes an mproc call. Every other global call (mproc_strerror(), mproc_err_name(),
+ * mproc_version(), mproc_getpid(), mproc_getppid(), mproc_cpu_count(), mproc_free(),
+ * mproc_last_os_error(), which is per thread) may be made from any thread, several at once. One
+ * pool (and the handles, results and iterators it hands out) may be used from several threads at
+ * once. One process object must be used by one thread at a time; different process objects are
+ * independent.
  */
 #ifndef MPROC_H
 #define MPROC_H
@@ -81,7 +85,7 @@ extern "C" {
     X(ETASK, -8, "the task reported a failure")                                                    \
     X(EWORKER_LOST, -9, "the worker process running the task died")                                \
     X(ECANCELED, -10, "the pool was terminated before the task completed")                         \
-    X(ENOFUNC, -11, "the function cannot be found in the child process")                           \
+    X(ENOFUNC, -11, "the function is not code that the child process can find")                    \
     X(EPROTO, -12, "a child process sent a malformed message")                                     \
     X(EEND, -13, "no more results")                                                                \
     X(ETOOBIG, -14, "data too large to send between processes")                                    \
@@ -136,8 +140,10 @@ enum mproc_errno {
 /** @var MPROC_ECANCELED
  * The pool was terminated (or destroyed) before the task completed. */
 /** @var MPROC_ENOFUNC
- * The target, task or initializer cannot be found again in a spawned child (e.g. it lives in a
- * library the child cannot load). */
+ * The target, task or initializer is not code of a module loaded in this process (the
+ * executable, or a shared library / DLL), or cannot be found again in the child (e.g. it lives
+ * in a library the child cannot load). Checked the same way under every start method, fork
+ * included: a pointer that is not code fails with this code, it never crashes a child. */
 /** @var MPROC_EPROTO
  * A child process sent a malformed message. */
 /** @var MPROC_EEND
@@ -178,7 +184,9 @@ enum mproc_errno {
 /** How a child process is started. */
 typedef enum mproc_start_method {
     /** fork on POSIX, spawn on Windows; `MPROC_START_METHOD=fork|spawn` in the environment
-     * overrides it for the whole run. */
+     * overrides it for the whole run (on Windows `fork` there makes every start that uses the
+     * default fail with MPROC_ENOTSUP, as an explicit MPROC_START_FORK does; any other value
+     * fails it with MPROC_EINVAL). */
     MPROC_START_DEFAULT = 0,
     /** fork(): the child is a copy of the parent (POSIX only; MPROC_ENOTSUP on Windows). */
     MPROC_START_FORK = 1,
@@ -208,7 +216,8 @@ typedef enum mproc_start_method {
  * mproc_init() did not run the child's work, with MPROC_EGUARD. Returns MPROC_EINVAL when
  * argc < 0 or argv is NULL with argc > 0 (such a call does not count). Every later call gives
  * the same answer: MPROC_OK in the parent, and in a spawned child the first call that
- * recognises it runs its work. Call it from the main thread.
+ * recognises it runs its work. Call it from `main`'s thread, before any other thread makes an
+ * mproc call: it is the one global call that is not thread-safe.
  *
  * @param argc `main`'s argc, or 0.
  * @param argv `main`'s argv, or NULL with argc 0; read during the call only.
@@ -291,7 +300,9 @@ MPROC_API int mproc_cpu_count(void);
  * (NULL when arg_len is 0). The return value is the process's exit code.
  *
  * The function must be one the child can find again: a function of the executable or of a shared
- * library / DLL (module + offset), never a pointer made at run time.
+ * library / DLL (module + offset; a library loaded at run time is loaded in the child too), never
+ * a pointer made at run time. Under every start method, fork included, anything else fails with
+ * MPROC_ENOFUNC.
  *
  * @param arg the child's own copy of the argument bytes, valid for the whole call.
  * @param arg_len their number.
@@ -355,7 +366,9 @@ MPROC_API int mproc_process_create_ex(mproc_process **out, const mproc_process_o
  * Starts the child. Returns MPROC_ESTATE when already started, MPROC_ENOINIT before
  * mproc_init(), MPROC_EGUARD in a spawned child whose mproc_init() did not run its work,
  * MPROC_ENOTSUP for fork on Windows, MPROC_EINVAL for the default method while
- * `MPROC_START_METHOD` names none, MPROC_ESYS when the OS refuses.
+ * `MPROC_START_METHOD` names none, MPROC_ENOFUNC when the target is not code of a loaded module
+ * or the spawned child cannot find it (under every start method: see ::MPROC_ENOFUNC; the object
+ * is then still not started), MPROC_ESYS when the OS refuses.
  *
  * Every start (of a process, and of each pool worker) first flushes every stdio stream
  * (`fflush(NULL)`), as Python does: the parent's earlier output comes before the child's with
@@ -374,7 +387,7 @@ MPROC_API int mproc_process_create_ex(mproc_process **out, const mproc_process_o
  *
  * @param p the process object.
  * @return MPROC_OK, MPROC_EINVAL (p NULL; MPROC_START_METHOD), MPROC_ENOINIT, MPROC_EGUARD,
- *         MPROC_ESTATE, MPROC_ENOTSUP, MPROC_ESYS, MPROC_ENOMEM, MPROC_EFOREIGN.
+ *         MPROC_ESTATE, MPROC_ENOTSUP, MPROC_ENOFUNC, MPROC_ESYS, MPROC_ENOMEM, MPROC_EFOREIGN.
  */
 MPROC_API int mproc_process_start(mproc_process *p);
 
@@ -403,9 +416,13 @@ MPROC_API int mproc_process_join(mproc_process *p, long timeout_ms);
 MPROC_API int mproc_process_is_alive(mproc_process *p);
 
 /**
- * Asks the child to end: SIGTERM on POSIX, TerminateProcess on Windows. The exit code is then
- * -SIGTERM (-15) on every platform. MPROC_ESTATE when not started; MPROC_OK if already ended.
- * The child is not waited for: join it next.
+ * Asks the child to end, as Python's terminate() does: SIGTERM on POSIX, TerminateProcess on
+ * Windows. On POSIX the child may handle or ignore SIGTERM: a child that handles it ends (or
+ * not) as its handler decides, with the handler's exit code; one that ignores it goes on
+ * running. A child that keeps SIGTERM's default action ends at once with exit code -15 (-SIGTERM),
+ * running no cleanup (no atexit handler, no stdio flush). On Windows the child ends at once, with
+ * -15, whatever it does. For an unconditional stop, use mproc_process_kill(). MPROC_ESTATE when
+ * not started; MPROC_OK if already ended. The child is not waited for: join it next.
  *
  * @param p the process object.
  * @return MPROC_OK, MPROC_ESTATE, MPROC_EINVAL (p NULL), MPROC_ESYS, MPROC_EFOREIGN.
@@ -413,7 +430,8 @@ MPROC_API int mproc_process_is_alive(mproc_process *p);
 MPROC_API int mproc_process_terminate(mproc_process *p);
 
 /**
- * Ends the child now: SIGKILL on POSIX, TerminateProcess on Windows; exit code -9.
+ * Ends the child now, whatever it does (SIGKILL cannot be handled or ignored): SIGKILL on POSIX,
+ * TerminateProcess on Windows; exit code -9 on every platform.
  * The child is not waited for: join it next.
  *
  * @param p the process object.
@@ -478,8 +496,8 @@ typedef struct mproc_result mproc_result;
 
 /**
  * Sets the task's result bytes (copied); a later call replaces them. MPROC_EINVAL for NULL r
- * or NULL data with len > 0; MPROC_ETOOBIG past 1 GiB. Called in the worker, from the task.
- * After MPROC_ETOOBIG or MPROC_ENOMEM the task fails with that code, unless a later call
+ * or NULL data with len > 0; MPROC_ETOOBIG past 1 GiB. Called in the worker, from the
+ * task. After MPROC_ETOOBIG or MPROC_ENOMEM the task fails with that code, unless a later call
  * succeeds.
  *
  * @param r the task's `out`.
@@ -505,7 +523,8 @@ MPROC_API int mproc_result_fail(mproc_result *r, const char *fmt, ...);
  * a nonzero return fails the task with MPROC_ETASK and that status (with the message given to
  * mproc_result_fail(), if any).
  *
- * As for ::mproc_target, the function must be one a spawned worker can find again.
+ * As for ::mproc_target, the function must be one a worker can find again (under every start
+ * method: a fork worker started before the library was loaded loads it too).
  *
  * @param arg the worker's copy of the argument bytes, valid for the whole call.
  * @param arg_len their number.
@@ -517,9 +536,14 @@ typedef int (*mproc_task)(const void *arg, size_t arg_len, mproc_result *out);
 /** Why a task failed. Valid as long as the object that handed it out. */
 typedef struct mproc_error {
     int code;            /**< MPROC_ETASK, MPROC_EWORKER_LOST, MPROC_ECANCELED, ... */
-    int status;          /**< the task's nonzero return (MPROC_ETASK), else 0 */
-    int exitcode;        /**< the worker's exit code (MPROC_EWORKER_LOST; MPROC_ENOSTATUS when the
-                              application took its status), else 0 */
+    int status;          /**< the task's return value (MPROC_ETASK: nonzero, or 0 when it
+                              called mproc_result_fail() and returned 0), else 0 */
+    int exitcode;        /**< the exit code of the worker that ran the task, when the task
+                              failed because that worker ended: MPROC_EWORKER_LOST and
+                              MPROC_EPROTO (its exit code; -9 when the pool killed it for
+                              garbage), MPROC_ETIMEDOUT (-9: the pool killed it);
+                              MPROC_ENOSTATUS when the application took its status; else 0
+                              (MPROC_ECANCELED included) */
     const char *message; /**< never NULL */
 } mproc_error;
 
@@ -594,7 +618,8 @@ MPROC_API int mproc_pool_create(mproc_pool **out, int workers);
  * @param opts read during the call only: initarg's bytes are copied.
  * @return MPROC_OK, MPROC_EINVAL (opts NULL, initarg NULL with initarg_len > 0, a negative
  *         max_tasks_per_child or task_timeout_ms, an unknown start method), MPROC_ETOOBIG,
- *         MPROC_ENOINIT, MPROC_EGUARD, MPROC_ENOMEM, MPROC_ESYS.
+ *         MPROC_ENOFUNC (the initializer is not code of a loaded module, under every start
+ *         method), MPROC_ENOINIT, MPROC_EGUARD, MPROC_ENOMEM, MPROC_ESYS.
  */
 MPROC_API int mproc_pool_create_ex(mproc_pool **out, const mproc_pool_options *opts);
 
@@ -631,7 +656,8 @@ MPROC_API int mproc_pool_apply(mproc_pool *p, mproc_task fn, const void *arg, si
  * `*out` is a handle the caller must release with mproc_async_release().
  *
  * Thread-safe. A pending task fails with MPROC_ECANCELED when the pool is terminated; its ecb
- * still runs.
+ * still runs, before mproc_pool_terminate() returns. A task that is not code of a loaded module
+ * fails with MPROC_ENOFUNC (under every start method), the pool going on.
  *
  * @param p the pool.
  * @param fn the task.
@@ -722,7 +748,9 @@ MPROC_API void mproc_async_release(mproc_async *a);
  * @param out receives the results, which belong to the caller (mproc_results_destroy()); NULL on
  *            failure.
  * @return MPROC_OK (even when items failed: see mproc_results_get()), MPROC_EINVAL,
- *         MPROC_ETOOBIG, MPROC_ENOMEM, MPROC_ESTATE, MPROC_ECANCELED (the pool was terminated),
+ *         MPROC_ETOOBIG, MPROC_ENOMEM, MPROC_ESTATE, MPROC_ECANCELED (the pool was terminated
+ *         before every item had been sent to a worker; `*out` is then NULL. Terminated after,
+ *         map returns MPROC_OK and each unfinished item's code is MPROC_ECANCELED),
  *         MPROC_EDEADLK, MPROC_EFOREIGN.
  */
 MPROC_API int mproc_pool_map(mproc_pool *p, mproc_task fn, const void *items, size_t item_size,
@@ -842,10 +870,12 @@ MPROC_API int mproc_pool_close(mproc_pool *p);
 MPROC_API int mproc_pool_join(mproc_pool *p);
 
 /**
- * Stops the workers now; every pending task fails with MPROC_ECANCELED. Returns once the workers
- * are gone. Thread-safe. From a callback of the same pool it returns MPROC_OK at once and takes
- * effect once the callback returns (the callbacks of tasks already done still run; the pending
- * ones fail with MPROC_ECANCELED).
+ * Stops the workers now, unconditionally (SIGKILL on POSIX, TerminateProcess on Windows: unlike
+ * Python's Pool.terminate(), which sends SIGTERM, a task cannot catch or ignore it); every
+ * pending task fails with MPROC_ECANCELED. Returns once the workers are gone and the error callback
+ * of every task it canceled has run. Thread-safe. From a callback of the same pool it returns
+ * MPROC_OK at once and takes effect once the callback returns (the callbacks of tasks already done
+ * still run; the pending ones fail with MPROC_ECANCELED).
  *
  * @param p the pool.
  * @return MPROC_OK (also when already terminated), MPROC_EINVAL (p NULL), MPROC_EFOREIGN.
@@ -853,12 +883,14 @@ MPROC_API int mproc_pool_join(mproc_pool *p);
 MPROC_API int mproc_pool_terminate(mproc_pool *p);
 
 /**
- * Frees the pool; an open pool is terminated first. NULL is fine. Handles and iterators it
- * handed out stay valid until released. From a callback of the same pool, which runs on the
- * thread it would have to end, it only terminates the pool (as mproc_pool_terminate() from a
- * callback) and frees nothing: the pool stays valid until a destroy from another thread. In a
- * process other than the creator (a fork's copy) it closes the copy's descriptors and frees its
- * memory, returning at once; the creator's workers are not touched.
+ * Frees the pool. A pool not joined yet, open or closed, is terminated first (its pending tasks
+ * fail with MPROC_ECANCELED, as with mproc_pool_terminate()): to let them finish, close and join
+ * before destroy. NULL is fine. Handles and iterators it handed out stay valid until released.
+ * From a callback of the same pool, which runs on the thread it would have to end, it only
+ * terminates the pool (as mproc_pool_terminate() from a callback) and frees nothing: the pool
+ * stays valid until a destroy from another thread. In a process other than the creator (a fork's
+ * copy) it closes the copy's descriptors and frees its memory, returning at once; the creator's
+ * workers are not touched.
  *
  * @param p the pool, or NULL; invalid after the call.
  */

@@ -146,13 +146,29 @@ int mproc__os_word_wait_works(void);
 void mproc__os_word_wait(volatile uint32_t *p, uint32_t expected);
 void mproc__os_word_wake(volatile uint32_t *p);
 
-/* -- function pointers across spawn -- */
+/* -- function pointers across processes -- */
 typedef void (*mproc__fn)(void);
 /* Where fn lives: module is "" for the main executable, else the path of the shared library /
  * DLL as the loader knows it (UTF-8); offset from the module's base. */
 int mproc__os_fn_locate(mproc__fn fn, char *module, size_t module_cap, uint64_t *offset);
 /* The inverse, in the child; loads the module when needed. MPROC_ENOFUNC when impossible. */
 int mproc__os_fn_resolve(const char *module, uint64_t offset, mproc__fn *fn);
+/* The loader's state at one moment, taken just before a fork: which modules a fork child made
+ * after it has at the parent's addresses. */
+typedef struct mproc__fn_gen {
+    int valid;
+    int nmods;     /* modules loaded then */
+    uint64_t subs; /* unloads so far */
+} mproc__fn_gen;
+void mproc__os_fn_gen(mproc__fn_gen *g);
+/* 1 when fn lives in a module loaded already at g, with nothing unloaded since: a fork child
+ * made after g has fn at the same address, and need not ask its own loader (whose lock another
+ * thread of the parent may have held at the fork). 0 when unsure. */
+int mproc__os_fn_same_in_fork(mproc__fn fn, const mproc__fn_gen *g);
+/* fn.c: MPROC_OK when fn is code of a loaded module that a child can find again (locate, then
+ * resolve here, gives fn back), else MPROC_ENOFUNC (or ETOOBIG/ENOMEM from locate). Every start
+ * method checks a function this way, so what passes under fork also passes under spawn. */
+int mproc__fn_check(mproc__fn fn);
 
 /* -- processes -- */
 typedef struct mproc__proc {

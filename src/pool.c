@@ -133,6 +133,10 @@ int mproc_pool_create_ex(mproc_pool **out, const mproc_pool_options *opts)
         return MPROC_EINVAL;
     if ((r = mproc__start_allowed()) < 0)
         return r;
+    /* Checked as tasks are (fn.c): a bad initializer would crash, or fail to boot, every
+     * worker. */
+    if (opts->initializer != NULL && (r = mproc__fn_check((mproc__fn)opts->initializer)) < 0)
+        return r;
 
     p = mproc__calloc(1, sizeof *p);
     if (p == NULL)

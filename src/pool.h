@@ -124,8 +124,9 @@ typedef struct mproc__worker {
     int inflight;
     uint64_t head_since; /* when head started running, as far as the parent can tell */
     long sent;           /* tasks sent over its life (max_tasks_per_child) */
-    mproc_task *defined; /* spawn: functions already defined to it */
+    mproc_task *defined; /* functions already defined to it */
     size_t ndefined, capdefined;
+    mproc__fn_gen fn_gen;  /* fork: the loader's state just before it was forked */
     int answered;          /* sent at least one result: a worker that dies before is suspect */
     mproc__worker_cfg cfg; /* fork: what the child runs */
 

@@ -227,6 +227,11 @@ int mproc_process_start(mproc_process *p)
     r = mproc__resolve_method(p->method, &method);
     if (r < 0)
         return r;
+    /* The same check under every method: a target that is not code of a loaded module would
+     * crash a fork child, and a spawned one could not find it. */
+    r = mproc__fn_check((mproc__fn)p->target);
+    if (r < 0)
+        return r;
 
     memset(&spec, 0, sizeof spec);
     spec.method = method;

@@ -35,6 +35,9 @@ enum {
 enum { MPROC__BOOT_PROCESS = 1, MPROC__BOOT_WORKER = 2 };
 
 #define MPROC__NO_OFFSET UINT64_MAX
+/* A DEFINE to a fork worker with no module and this offset: the function is at the parent's
+ * address (the DEFINE's id) in the worker too. Any other worker finds nothing there. */
+#define MPROC__SAME_ADDRESS (UINT64_MAX - 1)
 
 /* A bounded reader over untrusted bytes: after any overrun, err is set and every later read
  * yields zeros, so decoders check once at the end. */

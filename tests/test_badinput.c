@@ -2,10 +2,12 @@
  * NULL, zero, negative and huge values, and in every wrong state, with the exact code it
  * returns. One test per row of the table: row_NN_<what> here is row NN there.
  *
- * Where the library's behaviour differed from what the header promises (a crash, a hang, an
- * undocumented code), the row asserts what it should return and the table marks it. A row that
- * could crash or hang the suite runs its calls in a child process (isolated()), so the suite
- * survives to report it. */
+ * Where the library's behaviour differs from what the header promises (a crash, a hang, an
+ * undocumented code), the table marks the row **should** and lists it under "Rows that fail
+ * today", and its test checks today's result with FAILS_TODAY(), which fails the day the row gives
+ * its should result (scripts/check-bad-input.sh keeps the table, that list and the FAILS_TODAY
+ * calls in step). A row that could crash or hang the suite runs its calls in a child process
+ * (isolated()), so the suite survives to report it. */
 #ifndef _WIN32
     #define _GNU_SOURCE
 #endif
@@ -13,6 +15,20 @@
 
 static int saved_argc;
 static char **saved_argv;
+
+/* In row `row`'s test, for a row that fails today: `got` must still be `today`. The day it is
+ * `should`, the test fails and says so: the row, its line under "Rows that fail today" and this
+ * call then move to the should result together. */
+#define FAILS_TODAY(row, got, today, should)                                                       \
+    do {                                                                                           \
+        int fails_today_got_ = (got);                                                              \
+        if (fails_today_got_ == (should)) {                                                        \
+            fail_msg("row %d now gives its should result (%d): update docs/bad-input.md and "      \
+                     "this test",                                                                  \
+                     (row), fails_today_got_);                                                     \
+        }                                                                                          \
+        assert_int_equal(fails_today_got_, (today));                                               \
+    } while (0)
 
 /* ---- targets and tasks ---- */
 
@@ -2324,7 +2340,124 @@ static void row_148_process_create_arg_exactly_1_gib(void **state)
     free(big);
 }
 
-/* ---- Exit status taken by the application (issue 19 / 16): rows 149-150 ---- */
+/* ---- Function pointers that are not code (issue 20): MPROC_ENOFUNC under every method ---- */
+
+static int not_code_data[4]; /* a data object: its address is no function */
+
+/* Two pointers that are not code: one in no module at all, one into this program's data. */
+static void not_code_pointers(uintptr_t out[2])
+{
+    out[0] = (uintptr_t)0x1234;
+    out[1] = (uintptr_t)(void *)not_code_data;
+}
+
+static int task_pid(const void *arg, size_t len, mproc_result *out)
+{
+    long pid = mproc_getpid();
+    (void)arg;
+    (void)len;
+    return mproc_result_set(out, &pid, sizeof pid);
+}
+
+static long pool_worker_pid(mproc_pool *p)
+{
+    void *res = NULL;
+    size_t len = 0;
+    long pid = 0;
+    assert_int_equal(mproc_pool_apply(p, task_pid, NULL, 0, &res, &len), MPROC_OK);
+    assert_int_equal(len, sizeof pid);
+    memcpy(&pid, res, sizeof pid);
+    mproc_free(res);
+    return pid;
+}
+
+static void row_149_process_start_target_not_code(void **state)
+{
+    uintptr_t bad[2];
+    size_t i;
+    (void)state;
+    not_code_pointers(bad);
+    for (i = 0; i < 2; i++) {
+        mproc_process *p = NULL;
+        assert_int_equal(mproc_process_create(&p, (mproc_target)bad[i], NULL, 0), MPROC_OK);
+        assert_int_equal(mproc_process_start(p), MPROC_ENOFUNC);
+        assert_int_equal(mproc_process_pid(p), 0);
+        assert_int_equal(mproc_process_join(p, 0), MPROC_ESTATE);
+        mproc_process_destroy(p);
+    }
+}
+
+static void row_150_pool_apply_task_not_code(void **state)
+{
+    mproc_pool *p = pool_of(1);
+    uintptr_t bad[2];
+    long pid = pool_worker_pid(p);
+    size_t i;
+    (void)state;
+    not_code_pointers(bad);
+    for (i = 0; i < 2; i++) {
+        void *res = (void *)&res;
+        mproc_async *a = NULL;
+        const mproc_error *e;
+        assert_int_equal(mproc_pool_apply(p, (mproc_task)bad[i], NULL, 0, &res, NULL),
+                         MPROC_ENOFUNC);
+        assert_null(res);
+        assert_int_equal(
+            mproc_pool_apply_async(p, (mproc_task)bad[i], NULL, 0, NULL, NULL, NULL, &a), MPROC_OK);
+        assert_int_equal(mproc_async_get(a, MPROC_FOREVER, NULL, NULL), MPROC_ENOFUNC);
+        e = mproc_async_error(a);
+        assert_non_null(e);
+        assert_int_equal(e->code, MPROC_ENOFUNC);
+        assert_int_equal(e->exitcode, 0);
+        assert_true(e->message[0] != '\0');
+        mproc_async_release(a);
+    }
+    /* No worker was lost: the same one answers. */
+    assert_int_equal(pool_worker_pid(p), pid);
+    mproc_pool_destroy(p);
+}
+
+static void row_151_pool_map_task_not_code(void **state)
+{
+    mproc_pool *p = pool_of(1);
+    uintptr_t bad[2];
+    int items[3] = {1, 2, 3};
+    long pid = pool_worker_pid(p);
+    size_t i, k;
+    (void)state;
+    not_code_pointers(bad);
+    for (i = 0; i < 2; i++) {
+        mproc_results *r = NULL;
+        assert_int_equal(mproc_pool_map(p, (mproc_task)bad[i], items, sizeof items[0], 3, 1, &r),
+                         MPROC_OK);
+        assert_int_equal(mproc_results_count(r), 3);
+        for (k = 0; k < 3; k++) {
+            assert_int_equal(mproc_results_get(r, k, NULL, NULL), MPROC_ENOFUNC);
+        }
+        mproc_results_destroy(r);
+    }
+    assert_int_equal(pool_worker_pid(p), pid);
+    mproc_pool_destroy(p);
+}
+
+static void row_152_pool_create_ex_initializer_not_code(void **state)
+{
+    uintptr_t bad[2];
+    size_t i;
+    (void)state;
+    not_code_pointers(bad);
+    for (i = 0; i < 2; i++) {
+        mproc_pool_options o;
+        mproc_pool *p = (mproc_pool *)&p;
+        memset(&o, 0, sizeof o);
+        o.workers = 1;
+        o.initializer = (mproc_initializer)bad[i];
+        assert_int_equal(mproc_pool_create_ex(&p, &o), MPROC_ENOFUNC);
+        assert_null(p);
+    }
+}
+
+/* ---- Exit status taken by the application (issue 19 / 16): rows 153-154 ---- */
 
 /* With SIGCHLD ignored and no pidfd to ask (MPROC_NO_PIDFD, as on kernels before 5.3), a child
  * ended by a signal leaves nothing: MPROC_ENOSTATUS, code untouched; a child that returned
@@ -2362,7 +2495,7 @@ static int t_sleep_10s(const void *arg, size_t len)
     return 0;
 }
 
-static void row_149_exitcode_status_taken_by_sigchld_ignored(void **state)
+static void row_153_exitcode_status_taken_by_sigchld_ignored(void **state)
 {
     int rc, code;
     (void)state;
@@ -2377,7 +2510,7 @@ static void row_149_exitcode_status_taken_by_sigchld_ignored(void **state)
 #endif
 }
 
-static void row_150_exitcode_return_value_survives_sigchld_ignored(void **state)
+static void row_154_exitcode_return_value_survives_sigchld_ignored(void **state)
 {
     int rc, code;
     (void)state;
@@ -2556,8 +2689,13 @@ int main(int argc, char **argv)
         cmocka_unit_test(row_146_start_method_env_any_case),
         cmocka_unit_test(row_147_pool_create_os_error_reaches_caller),
         cmocka_unit_test(row_148_process_create_arg_exactly_1_gib),
-        cmocka_unit_test(row_149_exitcode_status_taken_by_sigchld_ignored),
-        cmocka_unit_test(row_150_exitcode_return_value_survives_sigchld_ignored),
+        /* function pointers that are not code (issue 20) */
+        cmocka_unit_test(row_149_process_start_target_not_code),
+        cmocka_unit_test(row_150_pool_apply_task_not_code),
+        cmocka_unit_test(row_151_pool_map_task_not_code),
+        cmocka_unit_test(row_152_pool_create_ex_initializer_not_code),
+        cmocka_unit_test(row_153_exitcode_status_taken_by_sigchld_ignored),
+        cmocka_unit_test(row_154_exitcode_return_value_survives_sigchld_ignored),
     };
     /* Row 144's child: its guard is bypassed on purpose, and it reports what start gave. */
     if (getenv(GUARD_BYPASS_ENV) != NULL) {
