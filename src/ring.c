@@ -17,7 +17,7 @@ static uint32_t get_u32(const unsigned char *p)
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-int mproc__ring_put(mproc__ring *r, const void *frame, size_t n, int *bell)
+int mproc__ring_put(mproc__ring *r, const void *frame, size_t n, int quiet, int *bell)
 {
     uint32_t head = r->head; /* only this side writes it */
     uint32_t tail = mproc__os_load(&r->tail);
@@ -39,6 +39,9 @@ int mproc__ring_put(mproc__ring *r, const void *frame, size_t n, int *bell)
     /* The store publishes the bytes; the load after it pairs with the parent's store of
      * asleep and load of head: one of the two sides sees the other. */
     mproc__os_store(&r->head, head + (uint32_t)need);
+    /* A quiet answer leaves asleep set, so the next answer that matters still rings. */
+    if (quiet && used + need + skip < MPROC__RING_BYTES / 2)
+        return 1;
     if (mproc__os_load(&r->asleep)) {
         mproc__os_store(&r->asleep, 0);
         *bell = 1;
@@ -102,4 +105,28 @@ int mproc__ring_arm(mproc__ring *r, uint32_t tail)
 void mproc__ring_disarm(mproc__ring *r)
 {
     mproc__os_store(&r->asleep, 0);
+}
+
+int mproc__ring_canceled(mproc__ring *r, uint32_t tag)
+{
+    int i;
+    /* One load per item while nothing was ever canceled on this worker. */
+    if (tag == 0 || mproc__os_load(&r->cancel_seq) == 0)
+        return 0;
+    for (i = 0; i < MPROC__RING_CANCELS; i++)
+        if (mproc__os_load(&r->cancel[i]) == tag)
+            return 1;
+    return 0;
+}
+
+void mproc__ring_cancel(mproc__ring *r, uint32_t tag, uint32_t *pos)
+{
+    int i;
+    for (i = 0; i < MPROC__RING_CANCELS; i++)
+        if (mproc__os_load(&r->cancel[i]) == tag)
+            return;
+    /* The oldest tag makes room: its tasks are the likeliest to be over. */
+    mproc__os_store(&r->cancel[*pos % MPROC__RING_CANCELS], tag);
+    *pos += 1;
+    mproc__os_add(&r->cancel_seq, 1);
 }

@@ -11,6 +11,7 @@
 #include "internal.h"
 
 #define MPROC__RING_BYTES (128u * 1024u) /* a power of two */
+#define MPROC__RING_CANCELS 8
 
 typedef struct mproc__ring {
     volatile uint32_t head; /* bytes written, by the worker */
@@ -28,12 +29,28 @@ typedef struct mproc__ring {
     unsigned char pad4[60];
     volatile uint32_t seq;
     unsigned char pad5[60];
+    /* The worker's progress through a chunk, which the parent cannot see otherwise: when the
+     * running item started (the low 32 bits of mproc__os_now_ms, a clock every process shares),
+     * so a task timeout applies to each item. */
+    volatile uint32_t item_ms;
+    unsigned char pad6[60];
+    /* Iterators that are gone (mproc_iter_destroy): the parent writes a tag into cancel[],
+     * then bumps cancel_seq; a worker skips the rest of a task with one of these tags. */
+    volatile uint32_t cancel_seq;
+    volatile uint32_t cancel[MPROC__RING_CANCELS];
+    unsigned char pad7[60 - 4 * MPROC__RING_CANCELS];
     unsigned char data[MPROC__RING_BYTES];
 } mproc__ring;
 
 /* Worker: copies one frame in. 1 when it went in (*bell: ring the doorbell now), 0 when there
- * is no room (send it through the pipe). */
-int mproc__ring_put(mproc__ring *r, const void *frame, size_t n, int *bell);
+ * is no room (send it through the pipe). quiet: an answer the parent does not need at once (an
+ * item inside a chunk); it rings only when the ring is half full. */
+int mproc__ring_put(mproc__ring *r, const void *frame, size_t n, int quiet, int *bell);
+
+/* Worker: whether the tasks tagged `tag` are canceled (0 is never). */
+int mproc__ring_canceled(mproc__ring *r, uint32_t tag);
+/* Parent: cancels the tasks tagged `tag` on this worker; *pos is the parent's slot cursor. */
+void mproc__ring_cancel(mproc__ring *r, uint32_t tag, uint32_t *pos);
 
 /* Parent: appends every frame written since *tail to out and advances *tail (and the shared
  * tail). The ring is the worker's to scribble on, so everything is checked and copied before

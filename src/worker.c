@@ -1,8 +1,9 @@
-/* The worker loop: read task frames, run them, answer each with one RESULT frame.
+/* The worker loop: read task frames, run their items, answer each item with one RESULT frame.
  *
- * Each result is written before the next task starts. That costs one write per task, and buys
- * exact crash accounting: when a worker dies, the parent knows every task before the oldest
- * unanswered one is done, so only the task that was running fails and the rest are re-run. */
+ * Each item's result is written before the next item starts. That costs one copy into the ring
+ * per item, and buys exact crash accounting: when a worker dies, the parent knows every item
+ * before the oldest unanswered one is done, so only the item that was running fails and the
+ * rest are re-run elsewhere. */
 #include "internal.h"
 #include "ring.h"
 #include "wire.h"
@@ -141,11 +142,13 @@ static void run_item(worker *w, mproc__wr *wr, mproc_task fn, const unsigned cha
     }
 }
 
-/* The answer goes into the shared ring when it fits (no system call), else down the pipe. */
-static int send_answer(worker *w)
+/* The answer goes into the shared ring when it fits (no system call), else down the pipe.
+ * quiet: more answers of the same frame follow at once (see mproc__ring_put). */
+static int send_answer(worker *w, int quiet)
 {
     int bell;
-    if (w->cfg->ring != NULL && mproc__ring_put(w->cfg->ring, w->out.data, w->out.len, &bell)) {
+    if (w->cfg->ring != NULL &&
+        mproc__ring_put(w->cfg->ring, w->out.data, w->out.len, quiet, &bell)) {
         static const unsigned char ring_bell[MPROC__WIRE_HEADER] = {
             0, 0, 0, 0, MPROC__MSG_BELL, MPROC__WIRE_VERSION, 0, 0};
         mproc__ring_notify(w->cfg->ring);
@@ -154,56 +157,78 @@ static int send_answer(worker *w)
     return mproc__os_write_all(w->cfg->out, w->out.data, w->out.len);
 }
 
-static int run_task(worker *w, const unsigned char *body, size_t len)
+/* Starts a RESULT frame in w->out for n items from `first`. */
+static size_t begin_answer(worker *w, mproc__wr *wr, uint64_t id, uint32_t first, uint32_t n)
 {
-    mproc__rd r;
-    mproc__wr wr;
-    uint64_t id, fnid, size;
-    uint32_t count, i;
-    const unsigned char *items;
-    mproc_task fn;
     size_t start;
+    w->out.len = w->out.pos = 0;
+    wr->b = &w->out;
+    wr->err = 0;
+    start = mproc__wr_frame_begin(wr, MPROC__MSG_RESULT);
+    mproc__wr_u64(wr, id);
+    mproc__wr_u32(wr, first);
+    mproc__wr_u32(wr, n);
+    return start;
+}
 
-    mproc__rd_init(&r, body, len);
-    id = mproc__rd_u64(&r);
-    fnid = mproc__rd_u64(&r);
-    count = mproc__rd_u32(&r);
-    size = mproc__rd_u64(&r);
-    if (r.err || size > MPROC__WIRE_MAX_ITEM || (count > 0 && size > r.left / count) ||
-        size * count != r.left)
+/* Answers n items at once with the same failure (one frame: a code and no text each). */
+static int answer_all(worker *w, uint64_t id, uint32_t first, uint32_t n, int code)
+{
+    mproc__wr wr;
+    size_t start = begin_answer(w, &wr, id, first, n);
+    uint32_t i;
+    for (i = 0; i < n; i++)
+        put_item(&wr, code, 0, NULL, 0);
+    if (mproc__wr_frame_end(&wr, start) < 0)
+        return wr.err;
+    return send_answer(w, 0);
+}
+
+/* Runs a TASK frame's items one by one, each answered before the next starts: a crash or a
+ * timeout so costs the running item only, and the parent learns of each start through the
+ * ring. Items of an iterator that is gone are skipped, answered in one frame. */
+static int run_task(worker *w, const unsigned char *body, size_t len, uint32_t *count)
+{
+    mproc__task_hdr h;
+    mproc_task fn;
+    uint32_t i;
+    int r;
+
+    if (mproc__task_decode(body, len, &h) < 0)
         return MPROC_EPROTO;
-    items = r.p;
-    if (size > w->scratch_cap) {
-        void *s = mproc__realloc(w->scratch, (size_t)size);
+    *count = h.count;
+    if (h.item_size > w->scratch_cap) {
+        void *s = mproc__realloc(w->scratch, h.item_size);
         if (s == NULL)
             return MPROC_ENOMEM;
         w->scratch = s;
-        w->scratch_cap = (size_t)size;
+        w->scratch_cap = h.item_size;
     }
-    fn = find_fn(w, fnid);
+    fn = find_fn(w, h.fn);
+    for (i = 0; i < h.count; i++) {
+        mproc__wr wr;
+        size_t start;
 
-    w->out.len = w->out.pos = 0;
-    wr.b = &w->out;
-    wr.err = 0;
-    start = mproc__wr_frame_begin(&wr, MPROC__MSG_RESULT);
-    mproc__wr_u64(&wr, id);
-    mproc__wr_u32(&wr, count);
-    for (i = 0; i < count; i++)
-        run_item(w, &wr, fn, items + (size_t)size * i, (size_t)size);
-    if (mproc__wr_frame_end(&wr, start) < 0) {
-        /* The whole answer is too large (or memory ran out): send each item's failure. */
-        int code = wr.err;
-        w->out.len = w->out.pos = 0;
-        wr.err = 0;
-        start = mproc__wr_frame_begin(&wr, MPROC__MSG_RESULT);
-        mproc__wr_u64(&wr, id);
-        mproc__wr_u32(&wr, count);
-        for (i = 0; i < count; i++)
+        if (w->cfg->ring != NULL) {
+            if (mproc__ring_canceled(w->cfg->ring, h.tag))
+                return answer_all(w, h.id, h.first + i, h.count - i, MPROC_ECANCELED);
+            mproc__os_store(&w->cfg->ring->item_ms, (uint32_t)mproc__os_now_ms());
+        }
+        start = begin_answer(w, &wr, h.id, h.first + i, 1);
+        run_item(w, &wr, fn, h.items + h.item_size * i, h.item_size);
+        if (mproc__wr_frame_end(&wr, start) < 0) {
+            /* Memory ran out for the answer: the item says so. */
+            int code = wr.err;
+            start = begin_answer(w, &wr, h.id, h.first + i, 1);
             put_item(&wr, code, 0, mproc_strerror(code), strlen(mproc_strerror(code)));
-        if (mproc__wr_frame_end(&wr, start) < 0)
-            return wr.err;
+            if (mproc__wr_frame_end(&wr, start) < 0)
+                return wr.err;
+        }
+        r = send_answer(w, i + 1 < h.count);
+        if (r < 0)
+            return r;
     }
-    return send_answer(w);
+    return MPROC_OK;
 }
 
 /* The channel this worker answers on: tests use it to play a worker that sends garbage. */
@@ -234,6 +259,7 @@ int mproc__worker_main(const mproc__worker_cfg *cfg)
     for (;;) {
         const unsigned char *body;
         size_t body_len, total;
+        uint32_t items = 0;
         int type, r;
 
         r = mproc__wire_read_frame(cfg->in, in, &type, &body, &body_len, &total);
@@ -246,7 +272,7 @@ int mproc__worker_main(const mproc__worker_cfg *cfg)
         if (type == MPROC__MSG_DEFINE)
             r = define_fn(&w, body, body_len);
         else if (type == MPROC__MSG_TASK)
-            r = run_task(&w, body, body_len);
+            r = run_task(&w, body, body_len, &items);
         else
             r = MPROC_EPROTO;
         if (r < 0) {
@@ -254,7 +280,9 @@ int mproc__worker_main(const mproc__worker_cfg *cfg)
             break;
         }
         mproc__buf_consume(in, total);
-        if (type == MPROC__MSG_TASK && cfg->max_tasks > 0 && ++done >= cfg->max_tasks)
+        /* max_tasks counts items: the parent sends no more than that, so this ends on a frame. */
+        done += items;
+        if (type == MPROC__MSG_TASK && cfg->max_tasks > 0 && done >= cfg->max_tasks)
             break;
     }
     mproc__free(w.fns);
