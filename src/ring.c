@@ -83,6 +83,11 @@ int mproc__ring_drain(mproc__ring *r, uint32_t *tail, mproc__buf *out)
     }
     *tail = t;
     mproc__os_store(&r->tail, t);
+    /* After the store: a worker that asked for room after this load sees the new tail. */
+    if (mproc__os_load(&r->room_wanted)) {
+        mproc__os_store(&r->room_wanted, 0);
+        mproc__os_word_wake(&r->tail);
+    }
     return frames;
 }
 
@@ -105,6 +110,26 @@ int mproc__ring_arm(mproc__ring *r, uint32_t tail)
 void mproc__ring_disarm(mproc__ring *r)
 {
     mproc__os_store(&r->asleep, 0);
+}
+
+int mproc__ring_wait_room(mproc__ring *r, size_t n, int *bell)
+{
+    uint32_t tail;
+    *bell = 0;
+    /* Many small answers through the pipe cost a system call each; waiting for the parent to
+     * drain costs one wake-up for many. A large answer goes through the pipe as before. */
+    if (pad8(n) > MPROC__RING_BYTES / 4 || !mproc__os_word_wait_works())
+        return 0;
+    tail = mproc__os_load(&r->tail);
+    mproc__os_store(&r->room_wanted, 1);
+    if (mproc__os_load(&r->asleep)) {
+        mproc__os_store(&r->asleep, 0);
+        *bell = 1;
+        return 1;
+    }
+    if (mproc__os_load(&r->tail) == tail)
+        mproc__os_word_wait(&r->tail, tail);
+    return 1;
 }
 
 int mproc__ring_canceled(mproc__ring *r, uint32_t tag)

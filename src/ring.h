@@ -33,7 +33,11 @@ typedef struct mproc__ring {
      * running item started (the low 32 bits of mproc__os_now_ms, a clock every process shares),
      * so a task timeout applies to each item. */
     volatile uint32_t item_ms;
-    unsigned char pad6[60];
+    volatile uint32_t stamps; /* set by the parent before the worker starts: the pool has a
+                                 task timeout, so item_ms is worth a clock read per item */
+    /* The worker waits for room (mproc__ring_wait_room): the parent wakes it on tail. */
+    volatile uint32_t room_wanted;
+    unsigned char pad6[52];
     /* Iterators that are gone (mproc_iter_destroy): the parent writes a tag into cancel[],
      * then bumps cancel_seq; a worker skips the rest of a task with one of these tags. */
     volatile uint32_t cancel_seq;
@@ -46,6 +50,12 @@ typedef struct mproc__ring {
  * is no room (send it through the pipe). quiet: an answer the parent does not need at once (an
  * item inside a chunk); it rings only when the ring is half full. */
 int mproc__ring_put(mproc__ring *r, const void *frame, size_t n, int quiet, int *bell);
+
+/* Worker, after ring_put found no room for a frame of n bytes: waits until the parent has
+ * made room, when the OS can wait on shared memory and the frame could fit at all. *bell:
+ * ring the doorbell, then call again. 1 when it is worth trying ring_put again, 0 when the
+ * frame must go through the pipe. */
+int mproc__ring_wait_room(mproc__ring *r, size_t n, int *bell);
 
 /* Worker: whether the tasks tagged `tag` are canceled (0 is never). */
 int mproc__ring_canceled(mproc__ring *r, uint32_t tag);

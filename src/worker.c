@@ -64,6 +64,7 @@ typedef struct worker {
     size_t scratch_cap;
     mproc_result res;
     mproc__buf out;
+    int stamps; /* the ring wants each item's start (ring.h) */
 } worker;
 
 static int define_fn(worker *w, const unsigned char *body, size_t len)
@@ -109,8 +110,46 @@ static void put_item(mproc__wr *wr, int code, int status, const void *data, size
     mproc__wr_blob(wr, data, len);
 }
 
-static void run_item(worker *w, mproc__wr *wr, mproc_task fn, const unsigned char *item,
-                     size_t size)
+static void put32(unsigned char *p, uint32_t v)
+{
+    p[0] = (unsigned char)v;
+    p[1] = (unsigned char)(v >> 8);
+    p[2] = (unsigned char)(v >> 16);
+    p[3] = (unsigned char)(v >> 24);
+}
+
+#define ANSWER_HEAD (MPROC__WIRE_HEADER + 28) /* id, first, count, code, status, length */
+
+/* One item's RESULT frame in w->out, written in one go: this runs once per item. */
+static int answer_item(worker *w, uint64_t id, uint32_t index, int code, int status,
+                       const void *data, size_t len)
+{
+    unsigned char *p;
+    if (len > MPROC__WIRE_MAX_ITEM)
+        return MPROC_ETOOBIG;
+    w->out.len = w->out.pos = 0;
+    if (mproc__buf_reserve(&w->out, ANSWER_HEAD + len) < 0)
+        return MPROC_ENOMEM;
+    p = w->out.data;
+    put32(p, (uint32_t)(ANSWER_HEAD - MPROC__WIRE_HEADER + len));
+    p[4] = MPROC__MSG_RESULT;
+    p[5] = MPROC__WIRE_VERSION;
+    p[6] = p[7] = 0;
+    mproc__put_u64(p + 8, id);
+    put32(p + 16, index);
+    put32(p + 20, 1);
+    put32(p + 24, (uint32_t)code);
+    put32(p + 28, (uint32_t)status);
+    put32(p + 32, (uint32_t)len);
+    if (len > 0)
+        memcpy(p + ANSWER_HEAD, data, len);
+    w->out.len = ANSWER_HEAD + len;
+    return MPROC_OK;
+}
+
+/* Runs one item and writes its answer into w->out. */
+static int run_item(worker *w, uint64_t id, uint32_t index, mproc_task fn,
+                    const unsigned char *item, size_t size)
 {
     mproc_result *res = &w->res;
     const void *arg = NULL;
@@ -118,8 +157,7 @@ static void run_item(worker *w, mproc__wr *wr, mproc_task fn, const unsigned cha
 
     if (fn == NULL) {
         static const char msg[] = "the task function cannot be found in the worker";
-        put_item(wr, MPROC_ENOFUNC, 0, msg, sizeof msg - 1);
-        return;
+        return answer_item(w, id, index, MPROC_ENOFUNC, 0, msg, sizeof msg - 1);
     }
     if (size > 0) {
         memcpy(w->scratch, item, size);
@@ -130,29 +168,36 @@ static void run_item(worker *w, mproc__wr *wr, mproc_task fn, const unsigned cha
     res->error = 0;
     res->message[0] = '\0';
     status = fn(arg, size, res);
-    if (res->error != 0) {
-        put_item(wr, res->error, status, mproc_strerror(res->error),
-                 strlen(mproc_strerror(res->error)));
-    } else if (status != 0 || res->failed) {
+    if (res->error != 0)
+        return answer_item(w, id, index, res->error, status, mproc_strerror(res->error),
+                           strlen(mproc_strerror(res->error)));
+    if (status != 0 || res->failed) {
         if (res->message[0] == '\0')
             snprintf(res->message, sizeof res->message, "task returned %d", status);
-        put_item(wr, MPROC_ETASK, status, res->message, strlen(res->message));
-    } else {
-        put_item(wr, MPROC_OK, 0, res->data.data, res->data.len);
+        return answer_item(w, id, index, MPROC_ETASK, status, res->message, strlen(res->message));
     }
+    return answer_item(w, id, index, MPROC_OK, 0, res->data.data, res->data.len);
 }
 
-/* The answer goes into the shared ring when it fits (no system call), else down the pipe.
- * quiet: more answers of the same frame follow at once (see mproc__ring_put). */
+/* The answer goes into the shared ring when it fits (no system call), else, when it is large,
+ * down the pipe. quiet: more answers of the same frame follow at once (see mproc__ring_put). */
 static int send_answer(worker *w, int quiet)
 {
+    static const unsigned char ring_bell[MPROC__WIRE_HEADER] = {
+        0, 0, 0, 0, MPROC__MSG_BELL, MPROC__WIRE_VERSION, 0, 0};
+    mproc__ring *ring = w->cfg->ring;
     int bell;
-    if (w->cfg->ring != NULL &&
-        mproc__ring_put(w->cfg->ring, w->out.data, w->out.len, quiet, &bell)) {
-        static const unsigned char ring_bell[MPROC__WIRE_HEADER] = {
-            0, 0, 0, 0, MPROC__MSG_BELL, MPROC__WIRE_VERSION, 0, 0};
-        mproc__ring_notify(w->cfg->ring);
-        return bell ? mproc__os_write_all(w->cfg->out, ring_bell, sizeof ring_bell) : MPROC_OK;
+
+    while (ring != NULL) {
+        int r;
+        if (mproc__ring_put(ring, w->out.data, w->out.len, quiet, &bell)) {
+            mproc__ring_notify(ring);
+            return bell ? mproc__os_write_all(w->cfg->out, ring_bell, sizeof ring_bell) : MPROC_OK;
+        }
+        if (!mproc__ring_wait_room(ring, w->out.len, &bell))
+            break;
+        if (bell && (r = mproc__os_write_all(w->cfg->out, ring_bell, sizeof ring_bell)) < 0)
+            return r;
     }
     return mproc__os_write_all(w->cfg->out, w->out.data, w->out.len);
 }
@@ -206,23 +251,19 @@ static int run_task(worker *w, const unsigned char *body, size_t len, uint32_t *
     }
     fn = find_fn(w, h.fn);
     for (i = 0; i < h.count; i++) {
-        mproc__wr wr;
-        size_t start;
-
         if (w->cfg->ring != NULL) {
             if (mproc__ring_canceled(w->cfg->ring, h.tag))
                 return answer_all(w, h.id, h.first + i, h.count - i, MPROC_ECANCELED);
-            mproc__os_store(&w->cfg->ring->item_ms, (uint32_t)mproc__os_now_ms());
+            if (w->stamps)
+                mproc__os_store(&w->cfg->ring->item_ms, (uint32_t)mproc__os_now_ms());
         }
-        start = begin_answer(w, &wr, h.id, h.first + i, 1);
-        run_item(w, &wr, fn, h.items + h.item_size * i, h.item_size);
-        if (mproc__wr_frame_end(&wr, start) < 0) {
+        r = run_item(w, h.id, h.first + i, fn, h.items + h.item_size * i, h.item_size);
+        if (r < 0) {
             /* Memory ran out for the answer: the item says so. */
-            int code = wr.err;
-            start = begin_answer(w, &wr, h.id, h.first + i, 1);
-            put_item(&wr, code, 0, mproc_strerror(code), strlen(mproc_strerror(code)));
-            if (mproc__wr_frame_end(&wr, start) < 0)
-                return wr.err;
+            const char *msg = mproc_strerror(r);
+            r = answer_item(w, h.id, h.first + i, r, 0, msg, strlen(msg));
+            if (r < 0)
+                return r;
         }
         r = send_answer(w, i + 1 < h.count);
         if (r < 0)
@@ -254,8 +295,10 @@ int mproc__worker_main(const mproc__worker_cfg *cfg)
     if (cfg->init != NULL && cfg->init(cfg->initarg_len ? cfg->initarg : NULL, cfg->initarg_len))
         return MPROC__EXIT_INIT;
     /* From here on an exit is the tasks' doing, whatever its code. */
-    if (cfg->ring != NULL)
+    if (cfg->ring != NULL) {
+        w.stamps = (int)mproc__os_load(&cfg->ring->stamps);
         mproc__os_store(&cfg->ring->ready, 1);
+    }
     for (;;) {
         const unsigned char *body;
         size_t body_len, total;
