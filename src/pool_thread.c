@@ -89,6 +89,7 @@ int mproc__pool_start_worker(mproc_pool *p, mproc__worker *w)
         goto fail;
     /* Each item's start costs the worker a clock read: only when a timeout needs it. */
     mproc__os_store(&((mproc__ring *)w->shm.addr)->stamps, p->task_timeout_ms > 0);
+    mproc__os_store(&((mproc__ring *)w->shm.addr)->drained, 1);
     r = mproc__os_pipe(&task_rd, &task_wr);
     if (r < 0)
         goto fail;

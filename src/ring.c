@@ -118,7 +118,8 @@ int mproc__ring_wait_room(mproc__ring *r, size_t n, int *bell)
     *bell = 0;
     /* Many small answers through the pipe cost a system call each; waiting for the parent to
      * drain costs one wake-up for many. A large answer goes through the pipe as before. */
-    if (pad8(n) > MPROC__RING_BYTES / 4 || !mproc__os_word_wait_works())
+    if (pad8(n) > MPROC__RING_BYTES / 4 || !mproc__os_load(&r->drained) ||
+        !mproc__os_word_wait_works())
         return 0;
     tail = mproc__os_load(&r->tail);
     mproc__os_store(&r->room_wanted, 1);

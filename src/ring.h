@@ -37,7 +37,9 @@ typedef struct mproc__ring {
                                  task timeout, so item_ms is worth a clock read per item */
     /* The worker waits for room (mproc__ring_wait_room): the parent wakes it on tail. */
     volatile uint32_t room_wanted;
-    unsigned char pad6[52];
+    volatile uint32_t drained; /* set by the parent before the worker starts: it drains this
+                                  ring while the worker lives, so waiting for room is safe */
+    unsigned char pad6[48];
     /* Iterators that are gone (mproc_iter_destroy): the parent writes a tag into cancel[],
      * then bumps cancel_seq; a worker skips the rest of a task with one of these tags. */
     volatile uint32_t cancel_seq;
