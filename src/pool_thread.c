@@ -788,6 +788,7 @@ static void take_submissions(mproc_pool *p)
                 *tp = t->next;
                 p->pq_len--;
                 mproc__iter_unref(t->iter);
+                mproc__chunk_free(t->result); /* what an earlier flight gathered */
                 free_task(t);
             } else {
                 p->pq_tail = t;
