@@ -327,6 +327,30 @@ static void chunk_item(void *ctx, size_t i, const mproc__result_item *item)
     x->t->got++;
 }
 
+/* The common frame, one item answered, decoded in one pass (this runs once per item): 1 when
+ * it was one and is taken (x->err says how), 0 when it is another kind (the general decoder's
+ * business), MPROC_EPROTO when it is garbage. The id was matched by the caller. */
+static int one_item(const unsigned char *body, size_t len, chunk_ctx *x)
+{
+    mproc__rd r;
+    mproc__result_item item;
+    size_t first;
+
+    mproc__rd_init(&r, body, len);
+    (void)mproc__rd_u64(&r);
+    first = mproc__rd_u32(&r);
+    if (mproc__rd_u32(&r) != 1)
+        return 0;
+    item.code = (int32_t)mproc__rd_u32(&r);
+    item.status = (int32_t)mproc__rd_u32(&r);
+    item.data = mproc__rd_blob(&r, &item.len);
+    if (r.err || r.left != 0 || item.code > 0 || item.code < MPROC__ERRNO_LAST ||
+        first >= x->t->count)
+        return MPROC_EPROTO;
+    chunk_item(x, first, &item);
+    return 1;
+}
+
 /* Decodes one RESULT frame (one item, or a run of skipped ones) for one of w's tasks. */
 static int take_result(mproc_pool *p, mproc__worker *w, const unsigned char *body, size_t len)
 {
@@ -346,7 +370,11 @@ static int take_result(mproc_pool *p, mproc__worker *w, const unsigned char *bod
     }
     x.t = t;
     x.err = 0;
-    r = mproc__result_decode(body, len, t->id, t->count, chunk_item, &x);
+    r = one_item(body, len, &x);
+    if (r == 0)
+        r = mproc__result_decode(body, len, t->id, t->count, chunk_item, &x);
+    else if (r > 0)
+        r = MPROC_OK;
     if (r < 0 || x.err < 0)
         return r < 0 ? r : x.err;
     if (t->got < t->end)
@@ -476,6 +504,24 @@ static void rewind_task(mproc__task *t)
     t->end = t->from;
 }
 
+/* The answers a dead worker finished but had not published: what it wrote to the ring since
+ * the last read, and the frame it was filling. A worker we killed for a timeout answered its
+ * earlier items honestly; one that sent garbage is not believed any further. */
+static void recover_answers(mproc_pool *p, mproc__worker *w)
+{
+    int reason = w->kill_reason, r;
+    if (w->shm.addr == NULL || (reason != 0 && reason != MPROC_ETIMEDOUT))
+        return;
+    w->kill_reason = 0;
+    r = mproc__ring_drain(w->shm.addr, &w->ring_tail, &w->ring_in);
+    if (r >= 0)
+        r = mproc__ring_drain_open(w->shm.addr, w->ring_tail, &w->ring_in);
+    if (r >= 0)
+        decode_frames(p, w, &w->ring_in);
+    if (reason != 0)
+        w->kill_reason = reason;
+}
+
 static void worker_died(mproc_pool *p, mproc__worker *w)
 {
     mproc__task *t, *last;
@@ -490,6 +536,7 @@ static void worker_died(mproc_pool *p, mproc__worker *w)
         mproc__os_wait(&w->proc, MPROC_FOREVER);
     }
     exitcode = w->proc.exitcode;
+    recover_answers(p, w);
     /* A worker that never said it was ready failed to boot (a task may exit with any code). */
     booting = w->kill_reason == 0 && mproc__os_load(&((mproc__ring *)w->shm.addr)->ready) == 0 &&
               (exitcode == MPROC__EXIT_BOOT || exitcode == MPROC__EXIT_INIT);

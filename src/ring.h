@@ -39,7 +39,11 @@ typedef struct mproc__ring {
     volatile uint32_t room_wanted;
     volatile uint32_t drained; /* set by the parent before the worker starts: it drains this
                                   ring while the worker lives, so waiting for room is safe */
-    unsigned char pad6[48];
+    /* The answer frame the worker is filling beyond head (mproc__ring_batch): read by the
+     * parent only once the worker is dead, to keep the answers of the items it finished. */
+    volatile uint32_t open;
+    volatile uint32_t open_at;
+    unsigned char pad6[40];
     /* Iterators that are gone (mproc_iter_destroy): the parent writes a tag into cancel[],
      * then bumps cancel_seq; a worker skips the rest of a task with one of these tags. */
     volatile uint32_t cancel_seq;
@@ -58,6 +62,34 @@ int mproc__ring_put(mproc__ring *r, const void *frame, size_t n, int quiet, int 
  * ring the doorbell, then call again. 1 when it is worth trying ring_put again, 0 when the
  * frame must go through the pipe. */
 int mproc__ring_wait_room(mproc__ring *r, size_t n, int *bell);
+
+/* Worker: the answers of consecutive items of one task, gathered in one RESULT frame written
+ * in the ring beyond head, so the parent decodes one frame per chunk rather than one per item.
+ * Each item is in the ring (not yet published) as soon as it is added: when the worker dies,
+ * the parent still reads it (mproc__ring_drain_open), so a crash loses no finished item. */
+typedef struct mproc__ring_batch {
+    int open;
+    uint32_t at;    /* the frame's position (a head value) */
+    uint32_t body;  /* its body length so far */
+    uint32_t count; /* items in it */
+    uint64_t id;
+    uint32_t first;
+} mproc__ring_batch;
+
+/* Adds item `index` of task id (code, status, len bytes of data) to the open frame, or opens
+ * one. 1 when it went in; 0 when it does not fit (flush, then try again; still 0 with no frame
+ * open: wait for room or use the pipe). */
+int mproc__ring_batch_add(mproc__ring *r, mproc__ring_batch *b, uint64_t id, uint32_t index,
+                          int code, int status, const void *data, size_t len);
+/* Publishes the open frame, if any. *bell: ring the doorbell now. */
+void mproc__ring_batch_flush(mproc__ring *r, mproc__ring_batch *b, int *bell);
+/* The bytes written beyond the parent's tail, open frame included, exceed half the ring. */
+int mproc__ring_batch_pressure(const mproc__ring *r, const mproc__ring_batch *b);
+
+/* Parent, after the worker died and mproc__ring_drain took what it published: appends the
+ * frame it was filling, if any, to out. 1 when one was there, 0 when none, MPROC_EPROTO for
+ * garbage (then nothing is appended). */
+int mproc__ring_drain_open(mproc__ring *r, uint32_t tail, mproc__buf *out);
 
 /* Worker: whether the tasks tagged `tag` are canceled (0 is never). */
 int mproc__ring_canceled(mproc__ring *r, uint32_t tag);

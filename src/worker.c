@@ -64,7 +64,8 @@ typedef struct worker {
     size_t scratch_cap;
     mproc_result res;
     mproc__buf out;
-    int stamps; /* the ring wants each item's start (ring.h) */
+    int stamps;              /* the ring wants each item's start (ring.h) */
+    mproc__ring_batch batch; /* the answers gathered in the ring, not yet published */
 } worker;
 
 static int define_fn(worker *w, const unsigned char *body, size_t len)
@@ -103,13 +104,6 @@ static mproc_task find_fn(const worker *w, uint64_t id)
     return NULL;
 }
 
-static void put_item(mproc__wr *wr, int code, int status, const void *data, size_t len)
-{
-    mproc__wr_u32(wr, (uint32_t)code);
-    mproc__wr_u32(wr, (uint32_t)status);
-    mproc__wr_blob(wr, data, len);
-}
-
 static void put32(unsigned char *p, uint32_t v)
 {
     p[0] = (unsigned char)v;
@@ -120,13 +114,48 @@ static void put32(unsigned char *p, uint32_t v)
 
 #define ANSWER_HEAD (MPROC__WIRE_HEADER + 28) /* id, first, count, code, status, length */
 
-/* One item's RESULT frame in w->out, written in one go: this runs once per item. */
+static const unsigned char ring_bell[MPROC__WIRE_HEADER] = {
+    0, 0, 0, 0, MPROC__MSG_BELL, MPROC__WIRE_VERSION, 0, 0};
+
+/* Publishes the answers gathered in the ring; notify: wake a borrower (direct.c), which waits
+ * for the whole answer of its one task. */
+static int flush_answers(worker *w, int notify)
+{
+    int bell;
+    mproc__ring_batch_flush(w->cfg->ring, &w->batch, &bell);
+    if (notify)
+        mproc__ring_notify(w->cfg->ring);
+    return bell ? mproc__os_write_all(w->cfg->out, ring_bell, sizeof ring_bell) : MPROC_OK;
+}
+
+/* One item's answer. Into the ring when it fits, gathered with the items before it in one
+ * frame (published at the end of the task frame, or when the ring fills); a large one, or any
+ * when there is no ring, as its own frame down the pipe. */
 static int answer_item(worker *w, uint64_t id, uint32_t index, int code, int status,
                        const void *data, size_t len)
 {
+    mproc__ring *ring = w->cfg->ring;
     unsigned char *p;
+    int r, bell;
+
     if (len > MPROC__WIRE_MAX_ITEM)
         return MPROC_ETOOBIG;
+    while (ring != NULL) {
+        if (mproc__ring_batch_add(ring, &w->batch, id, index, code, status, data, len))
+            return mproc__ring_batch_pressure(ring, &w->batch) ? flush_answers(w, 0) : MPROC_OK;
+        if (w->batch.open) {
+            r = flush_answers(w, 0);
+            if (r < 0)
+                return r;
+            continue;
+        }
+        /* Many small answers through the pipe cost a system call each; waiting for the parent
+         * to drain costs one wake-up for many. */
+        if (!mproc__ring_wait_room(ring, ANSWER_HEAD + len, &bell))
+            break;
+        if (bell && (r = mproc__os_write_all(w->cfg->out, ring_bell, sizeof ring_bell)) < 0)
+            return r;
+    }
     w->out.len = w->out.pos = 0;
     if (mproc__buf_reserve(&w->out, ANSWER_HEAD + len) < 0)
         return MPROC_ENOMEM;
@@ -144,10 +173,10 @@ static int answer_item(worker *w, uint64_t id, uint32_t index, int code, int sta
     if (len > 0)
         memcpy(p + ANSWER_HEAD, data, len);
     w->out.len = ANSWER_HEAD + len;
-    return MPROC_OK;
+    return mproc__os_write_all(w->cfg->out, w->out.data, w->out.len);
 }
 
-/* Runs one item and writes its answer into w->out. */
+/* Runs one item and answers it. */
 static int run_item(worker *w, uint64_t id, uint32_t index, mproc_task fn,
                     const unsigned char *item, size_t size)
 {
@@ -179,56 +208,6 @@ static int run_item(worker *w, uint64_t id, uint32_t index, mproc_task fn,
     return answer_item(w, id, index, MPROC_OK, 0, res->data.data, res->data.len);
 }
 
-/* The answer goes into the shared ring when it fits (no system call), else, when it is large,
- * down the pipe. quiet: more answers of the same frame follow at once (see mproc__ring_put). */
-static int send_answer(worker *w, int quiet)
-{
-    static const unsigned char ring_bell[MPROC__WIRE_HEADER] = {
-        0, 0, 0, 0, MPROC__MSG_BELL, MPROC__WIRE_VERSION, 0, 0};
-    mproc__ring *ring = w->cfg->ring;
-    int bell;
-
-    while (ring != NULL) {
-        int r;
-        if (mproc__ring_put(ring, w->out.data, w->out.len, quiet, &bell)) {
-            mproc__ring_notify(ring);
-            return bell ? mproc__os_write_all(w->cfg->out, ring_bell, sizeof ring_bell) : MPROC_OK;
-        }
-        if (!mproc__ring_wait_room(ring, w->out.len, &bell))
-            break;
-        if (bell && (r = mproc__os_write_all(w->cfg->out, ring_bell, sizeof ring_bell)) < 0)
-            return r;
-    }
-    return mproc__os_write_all(w->cfg->out, w->out.data, w->out.len);
-}
-
-/* Starts a RESULT frame in w->out for n items from `first`. */
-static size_t begin_answer(worker *w, mproc__wr *wr, uint64_t id, uint32_t first, uint32_t n)
-{
-    size_t start;
-    w->out.len = w->out.pos = 0;
-    wr->b = &w->out;
-    wr->err = 0;
-    start = mproc__wr_frame_begin(wr, MPROC__MSG_RESULT);
-    mproc__wr_u64(wr, id);
-    mproc__wr_u32(wr, first);
-    mproc__wr_u32(wr, n);
-    return start;
-}
-
-/* Answers n items at once with the same failure (one frame: a code and no text each). */
-static int answer_all(worker *w, uint64_t id, uint32_t first, uint32_t n, int code)
-{
-    mproc__wr wr;
-    size_t start = begin_answer(w, &wr, id, first, n);
-    uint32_t i;
-    for (i = 0; i < n; i++)
-        put_item(&wr, code, 0, NULL, 0);
-    if (mproc__wr_frame_end(&wr, start) < 0)
-        return wr.err;
-    return send_answer(w, 0);
-}
-
 /* Runs a TASK frame's items one by one, each answered before the next starts: a crash or a
  * timeout so costs the running item only, and the parent learns of each start through the
  * ring. Items of an iterator that is gone are skipped, answered in one frame. */
@@ -252,24 +231,26 @@ static int run_task(worker *w, const unsigned char *body, size_t len, uint32_t *
     fn = find_fn(w, h.fn);
     for (i = 0; i < h.count; i++) {
         if (w->cfg->ring != NULL) {
-            if (mproc__ring_canceled(w->cfg->ring, h.tag))
-                return answer_all(w, h.id, h.first + i, h.count - i, MPROC_ECANCELED);
+            if (mproc__ring_canceled(w->cfg->ring, h.tag)) {
+                /* Its iterator is gone: the rest are answered as skipped, nothing runs. */
+                for (; i < h.count; i++)
+                    if ((r = answer_item(w, h.id, h.first + i, MPROC_ECANCELED, 0, NULL, 0)) < 0)
+                        return r;
+                break;
+            }
             if (w->stamps)
                 mproc__os_store(&w->cfg->ring->item_ms, (uint32_t)mproc__os_now_ms());
         }
         r = run_item(w, h.id, h.first + i, fn, h.items + h.item_size * i, h.item_size);
-        if (r < 0) {
-            /* Memory ran out for the answer: the item says so. */
+        if (r == MPROC_ENOMEM || r == MPROC_ETOOBIG) {
+            /* No memory for the answer: the item says so. */
             const char *msg = mproc_strerror(r);
             r = answer_item(w, h.id, h.first + i, r, 0, msg, strlen(msg));
-            if (r < 0)
-                return r;
         }
-        r = send_answer(w, i + 1 < h.count);
         if (r < 0)
             return r;
     }
-    return MPROC_OK;
+    return w->cfg->ring != NULL ? flush_answers(w, 1) : MPROC_OK;
 }
 
 /* The channel this worker answers on: tests use it to play a worker that sends garbage. */
