@@ -658,9 +658,9 @@ MPROC_API int mproc_pool_map(mproc_pool *p, mproc_task fn, const void *items, si
  * What is in flight (sent to the workers, or done and not yet read) is bounded, so memory stays
  * flat however many items and whatever the chunksize: at most 4096 items (a chunk is cut to
  * 4096 / (4 * workers) items when larger, so each worker has several), and no new chunk is sent
- * while more than 64 MiB of results wait to be read, or while the chunks already out are
- * expected to bring it past that (one chunk per worker is always allowed). The parent so holds
- * at most about 64 MiB of results plus those of one chunk per worker.
+ * while more than 64 MiB of results wait to be read, nor, beyond one chunk per worker, while
+ * the chunks already out are expected (from the size of those before) to bring it past that.
+ * The parent so holds at most about 64 MiB of results plus those of a chunk per worker.
  *
  * Thread-safe.
  *
