@@ -17,7 +17,8 @@
  *      back as the parent would.
  *   4  the shared ring (src/ring.h) as a hostile worker may leave it: head, tail and bytes
  *      from the input, drained by mproc__ring_drain, whose copies then go through the reader
- *      of mode 0.
+ *      of mode 0; then the frame a dead worker was filling (mproc__ring_drain_open, its open
+ *      and open_at words from the input's last 5 bytes), read the same way.
  *
  * Decoded data is checked, not only survived: pointers stay inside the input, decode then
  * re-encode with the writers gives the same bytes back (the format has no slack), and a
@@ -367,6 +368,24 @@ static int ring_check(mproc__ring *r, uint32_t *tail, inflight *f)
         CHECK(off == mproc__buf_avail(&out));
         if (f != NULL && off > 0)
             take_frames(f, out.data + out.pos, off);
+        /* Then, as after the worker's death, the frame it was filling (open and open_at come
+         * from the input too): one whole frame or nothing. */
+        {
+            size_t had = mproc__buf_avail(&out);
+            int open = mproc__ring_drain_open(r, *tail, &out);
+            CHECK(open == 0 || open == 1 || open == MPROC_EPROTO);
+            CHECK(open == 1 || mproc__buf_avail(&out) == had);
+            if (open == 1) {
+                size_t len;
+                CHECK(mproc__buf_avail(&out) - had >= MPROC__WIRE_HEADER);
+                len = (size_t)out.data[out.pos + had] | (size_t)out.data[out.pos + had + 1] << 8 |
+                      (size_t)out.data[out.pos + had + 2] << 16 |
+                      (size_t)out.data[out.pos + had + 3] << 24;
+                CHECK(len == mproc__buf_avail(&out) - had - MPROC__WIRE_HEADER);
+                if (f != NULL)
+                    take_frames(f, out.data + out.pos + had, mproc__buf_avail(&out) - had);
+            }
+        }
     }
     mproc__buf_free(&out);
     return frames;
@@ -393,6 +412,11 @@ static void fuzz_ring(const unsigned char *data, size_t size)
     if (r.err)
         return;
     ring_fill(ring, tail, tail + delta, r.p, r.left);
+    /* The open-frame words, from the last 5 bytes of the input (0 when it is short). */
+    ring->open = size >= 5 ? data[size - 5] & 1 : 0;
+    ring->open_at = size >= 5 ? (uint32_t)data[size - 4] | (uint32_t)data[size - 3] << 8 |
+                                    (uint32_t)data[size - 2] << 16 | (uint32_t)data[size - 1] << 24
+                              : 0;
     ring_check(ring, &tail, &f);
 }
 

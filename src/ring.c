@@ -275,7 +275,26 @@ int mproc__ring_drain_open(mproc__ring *r, uint32_t tail, mproc__buf *out)
     if (len > MPROC__RING_BYTES || pos + total > MPROC__RING_BYTES ||
         (size_t)(at - tail) + total > MPROC__RING_BYTES)
         return MPROC_EPROTO;
-    if (mproc__buf_append(out, r->data + pos, total) < 0)
-        return MPROC_ENOMEM;
+    if (len < BATCH_HEAD || mproc__buf_append(out, r->data + pos, total) < 0)
+        return len < BATCH_HEAD ? MPROC_EPROTO : MPROC_ENOMEM;
+    {
+        /* The worker died at any point, perhaps between writing an item's count and length:
+         * keep the items that are whole in the copy, and make its count and length say so. */
+        unsigned char *f = out->data + out->len - total;
+        uint32_t count = get_u32(f + 20), n = 0;
+        size_t at = MPROC__WIRE_HEADER + BATCH_HEAD;
+        while (n < count && total - at >= ITEM_HEAD &&
+               total - at - ITEM_HEAD >= get_u32(f + at + 8)) {
+            at += ITEM_HEAD + get_u32(f + at + 8);
+            n++;
+        }
+        if (n == 0) {
+            out->len -= total;
+            return 0;
+        }
+        put_u32le(f + 20, n);
+        put_u32le(f, (uint32_t)(at - MPROC__WIRE_HEADER));
+        out->len -= total - at;
+    }
     return 1;
 }
