@@ -132,6 +132,30 @@ static void store_free(mproc__store *s)
 static int store_chunk(mproc__store *s, mproc__chunk *c, mproc__item *to)
 {
     size_t i;
+    if (c->bytes.len >= STORE_BLOCK / 4) {
+        /* Large: its bytes become a block as they are (the pool thread left room in front for
+         * the header), so a map of large results holds them once, not twice. */
+        mproc__block *b = (mproc__block *)c->bytes.data;
+        b->used = b->cap = c->bytes.len - sizeof *b;
+        if (s->blocks != NULL) {
+            b->next = s->blocks->next;
+            s->blocks->next = b;
+        } else {
+            b->next = NULL;
+            s->blocks = b;
+        }
+        c->bytes.data = NULL;
+        c->bytes.len = c->bytes.cap = c->bytes.pos = 0;
+        for (i = 0; i < c->n; i++)
+            to[i] = c->items[i];
+        while (c->errs != NULL) {
+            mproc__errnode *e = c->errs;
+            c->errs = e->next;
+            e->next = s->errs;
+            s->errs = e;
+        }
+        return MPROC_OK;
+    }
     for (i = 0; i < c->n; i++) {
         to[i] = c->items[i];
         if (c->items[i].code == MPROC_OK) {

@@ -303,6 +303,15 @@ static void chunk_item(void *ctx, size_t i, const mproc__result_item *item)
     c->items[i].code = item->code;
     if (item->code == MPROC_OK) {
         c->items[i].len = item->len;
+        /* Room for a store block's header in front: map can then keep the bytes as they are
+         * (map.c, store_chunk). */
+        if (c->bytes.len == 0 && item->len > 0) {
+            static const mproc__block none;
+            if (mproc__buf_append(&c->bytes, &none, sizeof none) < 0) {
+                x->err = MPROC_ENOMEM;
+                return;
+            }
+        }
         c->at[i] = 1 + c->bytes.len;
         if (mproc__buf_append(&c->bytes, item->data, item->len) < 0) {
             c->at[i] = 0;
