@@ -306,7 +306,7 @@ static void chunk_item(void *ctx, size_t i, const mproc__result_item *item)
         /* Room for a store block's header in front: map can then keep the bytes as they are
          * (map.c, store_chunk). */
         if (c->bytes.len == 0 && item->len > 0) {
-            static const mproc__block none;
+            static const mproc__block none = {NULL, 0, 0};
             if (mproc__buf_append(&c->bytes, &none, sizeof none) < 0) {
                 x->err = MPROC_ENOMEM;
                 return;
