@@ -1080,6 +1080,8 @@ void mproc__pool_thread(void *arg)
         r = mproc__pool_start_worker(p, &p->workers[i]);
     mproc__mutex_lock(p->lock);
     p->start_result = r < 0 ? r : 1;
+    /* The OS error belongs to this thread; the creator's thread reports it (pool.c). */
+    p->start_os_error = r == MPROC_ESYS ? mproc__os_get_last_error() : 0;
     if (r < 0) {
         mproc__pool_terminate_workers(p);
         p->thread_done = 1;

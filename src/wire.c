@@ -3,13 +3,13 @@
 
 #include <string.h>
 
-size_t mproc__wire_max_body = MPROC__WIRE_DEFAULT_MAX_BODY;
+size_t mproc__wire_max_item = MPROC__WIRE_DEFAULT_MAX_ITEM;
 
-void mproc__wire_set_max_body(size_t n)
+void mproc__wire_set_max_item(size_t n)
 {
     if (n < 4096)
         n = 4096;
-    mproc__wire_max_body = n > MPROC__WIRE_DEFAULT_MAX_BODY ? MPROC__WIRE_DEFAULT_MAX_BODY : n;
+    mproc__wire_max_item = n > MPROC__WIRE_DEFAULT_MAX_ITEM ? MPROC__WIRE_DEFAULT_MAX_ITEM : n;
 }
 
 void mproc__rd_init(mproc__rd *r, const void *data, size_t len)

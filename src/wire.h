@@ -22,16 +22,19 @@
 
 #define MPROC__WIRE_VERSION 2
 #define MPROC__WIRE_HEADER 8
-/* The largest body either side accepts; larger is refused before anything is allocated. It is
- * 1 GiB; tests lower it (mproc__wire_set_max_body) to show at a small scale what happens at
- * the real one. One item (an argument, a result) must fit one frame; a chunk need not. */
-#define MPROC__WIRE_DEFAULT_MAX_BODY ((size_t)1 << 30)
-#define MPROC__WIRE_MAX_BODY (mproc__wire_max_body)
-#define MPROC__WIRE_MAX_ITEM (mproc__wire_max_body - 64)
-extern size_t mproc__wire_max_body;
+/* The largest argument or result: exactly the "1 GiB" mproc.h promises. Tests lower it
+ * (mproc__wire_set_max_item) to show at a small scale what happens at the real one. One item
+ * must fit one frame; a chunk need not (a chunk's items and answers take as many as they need). */
+#define MPROC__WIRE_DEFAULT_MAX_ITEM ((size_t)1 << 30)
+#define MPROC__WIRE_MAX_ITEM (mproc__wire_max_item)
+/* The largest body either side accepts, larger being refused before anything is allocated: one
+ * item of the largest size with room for the fields around it (a process's name, a module
+ * path). */
+#define MPROC__WIRE_MAX_BODY (mproc__wire_max_item + 65536)
+extern size_t mproc__wire_max_item;
 /* Test hook: called before mproc_init in the test's main, so that the parent and every child
  * (which runs main again under spawn and Windows) agree. Values under 4 KiB are raised to it. */
-void mproc__wire_set_max_body(size_t n);
+void mproc__wire_set_max_item(size_t n);
 
 enum {
     MPROC__MSG_BOOT = 1,

@@ -4,18 +4,19 @@
  * bytes in flight, a destroyed iterator's items are skipped, and map cut short by terminate
  * says so.
  *
- * This suite lowers the wire's frame limit to 64 KiB (mproc__wire_set_max_body, before
- * mproc_init, so every child agrees): a chunk of a few hundred KiB then shows what a chunk of
- * several GiB does at the real 1 GiB limit, with memory to spare on a shared machine. */
+ * This suite lowers the wire's item limit to 64 KiB, and so its frame limit to 128 KiB
+ * (mproc__wire_set_max_item, before mproc_init, so every child agrees): a chunk of a few
+ * hundred KiB then shows what a chunk of several GiB does at the real 1 GiB limit, with memory
+ * to spare on a shared machine. */
 #ifndef _WIN32
     #define _GNU_SOURCE
 #endif
 #include "testutil.h"
 
 /* Internal test hook of the static library (src/wire.h). */
-extern void mproc__wire_set_max_body(size_t n);
+extern void mproc__wire_set_max_item(size_t n);
 
-#define FRAME_LIMIT ((size_t)64 << 10)
+#define ITEM_LIMIT ((size_t)64 << 10) /* frames: 64 KiB more */
 
 enum op { OP_SQUARE, OP_SLEEP, OP_CRASH, OP_PID, OP_BYTES, OP_STAMP };
 
@@ -229,7 +230,7 @@ static void check_bytes(const void *data, size_t len, int size, int seed)
     assert_int_equal(b[size - 1], (unsigned char)(size - 1 + seed));
 }
 
-/* Issue 17: a chunk's answers larger than a frame (12 x 40 KiB against 64 KiB here, 12 x
+/* Issue 17: a chunk's answers larger than a frame (12 x 40 KiB against 128 KiB here, 12 x
  * 100 MiB against 1 GiB for real) arrive; one item over the limit fails alone (ETOOBIG). */
 static void test_chunk_answers_take_many_frames(void **state)
 {
@@ -242,7 +243,7 @@ static void test_chunk_answers_take_many_frames(void **state)
         items[i] = make(OP_BYTES, 40 << 10);
         items[i].pad[0] = (char)i;
     }
-    items[12].value = (int)FRAME_LIMIT; /* one item's result over the limit */
+    items[12].value = (int)ITEM_LIMIT + 1; /* one item's result over the limit */
     assert_int_equal(mproc_pool_map(p, job_task, items, sizeof items[0], 13, 13, &r), MPROC_OK);
     for (i = 0; i < 12; i++) {
         const void *data;
@@ -458,7 +459,7 @@ int main(int argc, char **argv)
     };
     int r;
     /* Before mproc_init: a spawned child runs main again and must agree on the limit. */
-    mproc__wire_set_max_body(FRAME_LIMIT);
+    mproc__wire_set_max_item(ITEM_LIMIT);
     r = mproc_init(argc, argv);
     if (r != MPROC_OK) {
         fprintf(stderr, "mproc_init: %s\n", mproc_strerror(r));
