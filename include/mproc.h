@@ -135,7 +135,8 @@ enum mproc_errno {
  * text given to mproc_result_fail(). */
 /** @var MPROC_EWORKER_LOST
  * The worker running the task died (crash, abort(), killed); mproc_error::exitcode holds its exit
- * code. The pool replaced it and goes on. */
+ * code (MPROC_ENOSTATUS when the application took its status: see mproc_process_exitcode()).
+ * The pool replaced it and goes on. */
 /** @var MPROC_ECANCELED
  * The pool was terminated (or destroyed) before the task completed. */
 /** @var MPROC_ENOFUNC
@@ -173,7 +174,9 @@ enum mproc_errno {
  * stopping the creator's workers or child. */
 /** @var MPROC_ENOSTATUS
  * The child ended, but its exit status is gone: the application ignores SIGCHLD or reaped it
- * itself, and the child could not report its code before it exited. */
+ * itself (waitpid(-1, ...) in a SIGCHLD handler), and neither the kernel (a pidfd on Linux 6.15
+ * and later) nor the child (which reports its target's return value before it exits) kept it:
+ * a child ended by a signal, or a pool worker that died. POSIX only. */
 
 /** Wait without limit (timeouts are milliseconds; 0 polls). */
 #define MPROC_FOREVER (-1L)
@@ -272,6 +275,10 @@ MPROC_API long mproc_getpid(void);
 /**
  * The parent process's id (on Windows, the creator's id as recorded by the system).
  *
+ * After the parent has died, Linux gives 1 (or a subreaper's pid) and Windows still the dead
+ * parent's pid: `mproc_getppid() == 1` is no portable test for "orphaned". A child that must
+ * know should be a daemon (it then dies with its parent) or watch a pipe from it.
+ *
  * @return the parent's pid (os.getppid()).
  */
 MPROC_API long mproc_getppid(void);
@@ -299,7 +306,9 @@ MPROC_API int mproc_cpu_count(void);
  *
  * @param arg the child's own copy of the argument bytes, valid for the whole call.
  * @param arg_len their number.
- * @return the child's exit code (0..255 on POSIX).
+ * @return the child's exit code, of which the low byte is kept (`rc & 255`, POSIX's rule) on
+ *         every OS: 256 gives 0, 1000 gives 232, -1 gives 255. Only 0..255 mean the same
+ *         before and after; a return never reads as "ended by signal N".
  */
 typedef int (*mproc_target)(const void *arg, size_t arg_len);
 
@@ -316,7 +325,13 @@ typedef struct mproc_process_options {
     /** nonzero: the child is killed when its parent process ends, even by a crash, and not
      * when the thread that started it ends. On Linux a daemon started from a thread other than
      * the main one handles `SIGRTMAX - 1` for this notice: do not block, ignore or handle that
-     * signal in such a child. */
+     * signal in such a child.
+     *
+     * The rule is the same on every OS and only ties a child to its own parent: a daemon's
+     * daemon child dies with the daemon, while a non-daemon child of a daemon or of a pool
+     * worker (started in a task) outlives them, as POSIX reparents it. On Windows such a child
+     * breaks away from the job object that holds daemons and workers; where an outer job the
+     * application runs in forbids breaking away, it stays in that job and dies with them. */
     int daemon;
 } mproc_process_options;
 
@@ -355,7 +370,18 @@ MPROC_API int mproc_process_create_ex(mproc_process **out, const mproc_process_o
  * or the spawned child cannot find it (under every start method: see ::MPROC_ENOFUNC; the object
  * is then still not started), MPROC_ESYS when the OS refuses.
  *
- * Not thread-safe for one object: start, join, terminate and destroy it from one thread at a time.
+ * Every start (of a process, and of each pool worker) first flushes every stdio stream
+ * (`fflush(NULL)`), as Python does: the parent's earlier output comes before the child's with
+ * every start method, and a forked child does not write it again.
+ *
+ * On Windows the executable may lie at a path of MAX_PATH (260) characters or more: it is then
+ * started by its short (8.3) name where CreateProcessW refuses the long one; where the volume
+ * keeps no short names either, MPROC_ESYS with mproc_last_os_error() ERROR_FILENAME_EXCED_RANGE
+ * (206, "the filename or extension is too long"): the path limit, not a missing file.
+ *
+ * Not thread-safe for one object: start and destroy it from one thread at a time, and not
+ * while another thread uses it. Join, is_alive, terminate, kill and exitcode may be called from
+ * several threads at once.
  * Like every call on a process object but the getters, it gives MPROC_EFOREIGN in a process
  * other than the object's creator (a copy inherited through fork()).
  *
@@ -369,6 +395,9 @@ MPROC_API int mproc_process_start(mproc_process *p);
  * Waits for the child to end, up to timeout_ms (MPROC_FOREVER: no limit, 0: poll). Returns
  * MPROC_OK once it has ended (again at every later call), MPROC_ETIMEDOUT while it still runs,
  * MPROC_ESTATE when not started. Sleeps; never busy-waits; a signal does not end the wait.
+ *
+ * Thread-safe: several threads may join (or poll with is_alive) one process at once; each gets
+ * MPROC_OK once it has ended, and mproc_process_exitcode() gives every one the same true code.
  *
  * @param p the process object.
  * @param timeout_ms milliseconds, MPROC_FOREVER or 0.
@@ -412,13 +441,22 @@ MPROC_API int mproc_process_terminate(mproc_process *p);
 MPROC_API int mproc_process_kill(mproc_process *p);
 
 /**
- * The exit code, by Python's rules: n for a return of n or exit(n) (0..255 on POSIX); -N when
- * ended by signal N (on Windows: -SIGSEGV for an access violation, -SIGABRT for abort(), -SIGTERM
- * after terminate, -SIGKILL after kill). MPROC_ESTATE before the child has been joined.
+ * The exit code, by Python's rules: `n & 255` for a return of n (and for exit(n); on Windows
+ * for n in -256..65535), the same value on every OS; -N when ended by signal N (on Windows:
+ * -SIGSEGV for an access violation, -SIGABRT for abort(), -SIGTERM after terminate, -SIGKILL
+ * after kill). MPROC_ESTATE before the child has been joined.
+ *
+ * When the application set SIGCHLD to SIG_IGN, or reaps children itself (waitpid(-1, ...) in a
+ * handler, a common server idiom), the OS keeps no status for the library. What can still be
+ * known is reported: the target's return value, which the child sends over its channel before
+ * it exits, and on Linux 6.15 and later any status (signals too), which the process's pidfd
+ * keeps. Where nothing is left (a child ended by a signal or by exit() with no pidfd to ask):
+ * MPROC_ENOSTATUS, never a false 0.
  *
  * @param p the process object.
  * @param code receives the exit code; left unchanged on failure.
- * @return MPROC_OK, MPROC_ESTATE, MPROC_EINVAL (p or code NULL), MPROC_EFOREIGN.
+ * @return MPROC_OK, MPROC_ESTATE, MPROC_EINVAL (p or code NULL), MPROC_ENOSTATUS,
+ *         MPROC_EFOREIGN.
  */
 MPROC_API int mproc_process_exitcode(const mproc_process *p, int *code);
 
@@ -503,7 +541,8 @@ typedef struct mproc_error {
     int exitcode;        /**< the exit code of the worker that ran the task, when the task
                               failed because that worker ended: MPROC_EWORKER_LOST and
                               MPROC_EPROTO (its exit code; -9 when the pool killed it for
-                              garbage), MPROC_ETIMEDOUT (-9: the pool killed it); else 0
+                              garbage), MPROC_ETIMEDOUT (-9: the pool killed it);
+                              MPROC_ENOSTATUS when the application took its status; else 0
                               (MPROC_ECANCELED included) */
     const char *message; /**< never NULL */
 } mproc_error;

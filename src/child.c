@@ -22,6 +22,7 @@ static void run_process(const mproc__boot *boot, mproc__buf *b, mproc__handle in
     mproc__fn fn = NULL;
     void *arg = NULL;
     size_t arg_len = boot->arg_len;
+    int rc;
 
     if (mproc__fn_resolve(&boot->target, &fn) < 0 || fn == NULL) {
         send_ack(out, MPROC_ENOFUNC);
@@ -38,10 +39,15 @@ static void run_process(const mproc__boot *boot, mproc__buf *b, mproc__handle in
         memcpy(arg, boot->arg, arg_len);
     }
     send_ack(out, MPROC_OK);
-    mproc__os_close(out);
     mproc__os_close(in);
     mproc__buf_free(b);
-    mproc__os_exit(((mproc_target)fn)(arg, arg_len));
+    /* The channel stays open for one more report: the target's return value, sent before the
+     * exit, so the parent still knows it when the OS status is gone (SIGCHLD ignored, or
+     * reaped by the application). */
+    rc = ((mproc_target)fn)(arg, arg_len);
+    send_ack(out, rc);
+    mproc__os_close(out);
+    mproc__os_exit(rc);
 }
 
 static void run_worker(const mproc__boot *boot, mproc__buf *b, size_t boot_len, mproc__handle in,

@@ -176,8 +176,11 @@ typedef struct mproc__proc {
     mproc__handle h;   /* pidfd or process HANDLE; may be invalid */
     mproc__handle aux; /* exit pipe (POSIX without pidfd) or job object (Windows) */
     int reaped;        /* status collected */
-    int exitcode;      /* valid once reaped */
+    int exitcode;      /* valid once reaped, unless status_lost */
     int signaled;      /* terminate/kill asked (Windows maps its exit code) */
+    /* Reaped, but the status was taken by someone else (POSIX: SIGCHLD ignored, or the
+     * application's own waitpid): exitcode means nothing. */
+    int status_lost;
 } mproc__proc;
 
 typedef struct mproc__spawn_spec {
@@ -195,12 +198,16 @@ typedef struct mproc__spawn_spec {
 
 int mproc__os_spawn(const mproc__spawn_spec *spec, mproc__proc *p);
 /* Waits up to timeout_ms (MPROC_FOREVER, 0 polls) and reaps: MPROC_OK with p->exitcode in
- * Python's form, MPROC_ETIMEDOUT, or MPROC_ESYS. */
+ * Python's form (or p->status_lost), MPROC_ETIMEDOUT, or MPROC_ESYS. Several threads may wait
+ * for one child at once; each gets the same result. */
 int mproc__os_wait(mproc__proc *p, long timeout_ms);
 /* hard = 0: SIGTERM / TerminateProcess(-15 form); hard = 1: SIGKILL / TerminateProcess(-9). */
 int mproc__os_signal(mproc__proc *p, int hard);
 /* Releases handles; does not reap (callers wait first). */
 void mproc__os_proc_close(mproc__proc *p);
+/* Reads what a pipe holds now, without waiting: >0 bytes, 0 when nothing is there (or at end
+ * of file), or a negative code. For what an ended child left in its channel. */
+long mproc__os_read_ready(mproc__handle h, void *buf, size_t cap);
 
 /* -- threads -- */
 typedef struct mproc__thread mproc__thread;

@@ -546,7 +546,9 @@ static void worker_died(mproc_pool *p, mproc__worker *w)
         mproc__os_signal(&w->proc, 1);
         mproc__os_wait(&w->proc, MPROC_FOREVER);
     }
-    exitcode = w->proc.exitcode;
+    /* The application may have taken the status (its own waitpid, SIGCHLD ignored): then a
+     * distinct code, never a false 0. */
+    exitcode = w->proc.status_lost ? MPROC_ENOSTATUS : w->proc.exitcode;
     recover_answers(p, w);
     /* A worker that never said it was ready failed to boot (a task may exit with any code). */
     booting = w->kill_reason == 0 && mproc__os_load(&((mproc__ring *)w->shm.addr)->ready) == 0 &&
@@ -564,6 +566,9 @@ static void worker_died(mproc_pool *p, mproc__worker *w)
             sprintf(msg, "the task ran past the pool's task timeout; its worker was killed");
         else if (code == MPROC_EPROTO)
             sprintf(msg, "the worker sent a malformed message and was killed");
+        else if (exitcode == MPROC_ENOSTATUS)
+            sprintf(msg, "the worker running the task died (its exit status was taken by "
+                         "someone else)");
         else
             sprintf(msg, "the worker running the task died (exit code %d)", exitcode);
         t = w->head;

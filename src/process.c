@@ -18,7 +18,33 @@ struct mproc_process {
     int state;
     long creator_pid; /* a fork's copy of the object is refused (MPROC_EFOREIGN) */
     mproc__proc os;
+    /* The exit status, settled once by whichever join saw the child end first (under mu, which
+     * also guards state once started: several threads may join, poll and signal at once). */
+    mproc__mutex *mu;
+    int code;       /* the exit code, when known */
+    int code_known; /* 0: the status was taken by someone else and the child sent no report */
+    /* Read end of the channel the child reports its return value over before it exits: the
+     * exit code that is left when the OS status is gone. */
+    mproc__handle report;
+    mproc__handle report_wr; /* its write end, while a fork start is under way */
 };
+
+/* The child's report: its target's return value, 4 bytes little-endian (the spawn child's ack
+ * has the same form, so one pipe carries both). */
+static void put_i32(unsigned char *b, int32_t v)
+{
+    uint32_t u = (uint32_t)v;
+    b[0] = (unsigned char)u;
+    b[1] = (unsigned char)(u >> 8);
+    b[2] = (unsigned char)(u >> 16);
+    b[3] = (unsigned char)(u >> 24);
+}
+
+static int32_t get_i32(const unsigned char *b)
+{
+    return (int32_t)((uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 |
+                     (uint32_t)b[3] << 24);
+}
 
 /* 1 in a process other than the one that created p: a copy inherited through the application's
  * fork, whose child belongs to the creator. */
@@ -61,6 +87,7 @@ int mproc_process_create_ex(mproc_process **out, const mproc_process_options *op
     if (p == NULL)
         return MPROC_ENOMEM;
     p->os.h = p->os.aux = MPROC__INVALID_HANDLE;
+    p->report = p->report_wr = MPROC__INVALID_HANDLE;
     p->target = opts->target;
     p->method = opts->start_method;
     p->daemon = opts->daemon != 0;
@@ -73,7 +100,7 @@ int mproc_process_create_ex(mproc_process **out, const mproc_process_options *op
     } else {
         p->name = mproc__strdup(opts->name);
     }
-    if (p->arg == NULL || p->name == NULL) {
+    if (p->arg == NULL || p->name == NULL || mproc__mutex_create(&p->mu) < 0) {
         mproc_process_destroy(p);
         return MPROC_ENOMEM;
     }
@@ -83,10 +110,16 @@ int mproc_process_create_ex(mproc_process **out, const mproc_process_options *op
     return MPROC_OK;
 }
 
+/* In the forked child: runs the target, then reports its return value before exiting (the
+ * report's write end is the one descriptor of ours the child keeps, as child_out). */
 static int fork_main(void *ctx)
 {
     mproc_process *p = ctx;
-    return p->target(p->arg_len ? p->arg : NULL, p->arg_len);
+    unsigned char b[4];
+    int rc = p->target(p->arg_len ? p->arg : NULL, p->arg_len);
+    put_i32(b, rc);
+    (void)mproc__os_write_all(p->report_wr, b, sizeof b);
+    return rc;
 }
 
 static int encode_boot(const mproc_process *p, mproc__buf *b)
@@ -154,8 +187,7 @@ static int start_spawn(mproc_process *p, mproc__spawn_spec *spec)
         got += (size_t)n;
     }
     if (got == sizeof ack) {
-        int32_t status = (int32_t)((uint32_t)ack[0] | (uint32_t)ack[1] << 8 |
-                                   (uint32_t)ack[2] << 16 | (uint32_t)ack[3] << 24);
+        int32_t status = get_i32(ack);
         if (status < 0) {
             mproc__os_wait(&p->os, MPROC_FOREVER);
             mproc__os_proc_close(&p->os);
@@ -163,6 +195,11 @@ static int start_spawn(mproc_process *p, mproc__spawn_spec *spec)
             p->os.h = p->os.aux = MPROC__INVALID_HANDLE;
             r = status >= MPROC__ERRNO_LAST ? status : MPROC_EPROTO;
         }
+    }
+    if (r == MPROC_OK) {
+        /* The child keeps its end to report its return value as it exits. */
+        p->report = ack_rd;
+        ack_rd = MPROC__INVALID_HANDLE;
     }
 
 finish:
@@ -201,42 +238,90 @@ int mproc_process_start(mproc_process *p)
     spec.daemon = p->daemon ? MPROC__DAEMON_PROCESS : MPROC__DAEMON_NONE;
     spec.child_in = spec.child_out = spec.child_extra = MPROC__INVALID_HANDLE;
     if (method == MPROC_START_FORK) {
+        r = mproc__os_pipe(&p->report, &p->report_wr);
+        if (r < 0)
+            return r;
         spec.fork_main = fork_main;
         spec.fork_ctx = p;
+        spec.child_out = p->report_wr;
         r = mproc__os_spawn(&spec, &p->os);
+        /* Only the child may hold the write end, or a lost status would wait for nothing. */
+        mproc__os_close(p->report_wr);
+        p->report_wr = MPROC__INVALID_HANDLE;
     } else {
         r = start_spawn(p, &spec);
     }
-    if (r < 0)
+    if (r < 0) {
+        mproc__os_close(p->report);
+        p->report = MPROC__INVALID_HANDLE;
         return r;
+    }
     p->state = STARTED;
     return MPROC_OK;
+}
+
+static int get_state(const mproc_process *p)
+{
+    int s;
+    mproc__mutex_lock(p->mu);
+    s = p->state;
+    mproc__mutex_unlock(p->mu);
+    return s;
+}
+
+/* After a wait saw the child end: fixes the exit code once, for every thread that asks. The OS
+ * status when there is one; else the child's own report of its return value (by the same & 255
+ * rule as an exit status); else nothing is known. */
+static void settle(mproc_process *p)
+{
+    mproc__mutex_lock(p->mu);
+    if (p->state == STARTED) {
+        if (!p->os.status_lost) {
+            p->code = p->os.exitcode;
+            p->code_known = 1;
+        } else {
+            unsigned char b[4];
+            size_t got = 0;
+            long n;
+            while (got < sizeof b &&
+                   (n = mproc__os_read_ready(p->report, b + got, sizeof b - got)) > 0)
+                got += (size_t)n;
+            p->code_known = got == sizeof b;
+            p->code = p->code_known ? (int)(get_i32(b) & 0xff) : 0;
+        }
+        mproc__os_close(p->report);
+        p->report = MPROC__INVALID_HANDLE;
+        p->state = JOINED;
+    }
+    mproc__mutex_unlock(p->mu);
 }
 
 int mproc_process_join(mproc_process *p, long timeout_ms)
 {
     int r;
+    int s;
     if (p == NULL || timeout_ms < MPROC_FOREVER)
         return MPROC_EINVAL;
     if (foreign(p))
         return MPROC_EFOREIGN;
-    if (p->state == CREATED)
+    s = get_state(p);
+    if (s == CREATED)
         return MPROC_ESTATE;
-    if (p->state == JOINED)
+    if (s == JOINED)
         return MPROC_OK;
     r = mproc__os_wait(&p->os, timeout_ms);
     if (r == MPROC_OK)
-        p->state = JOINED;
+        settle(p);
     return r;
 }
 
 int mproc_process_is_alive(mproc_process *p)
 {
-    if (p == NULL || p->state != STARTED || foreign(p))
+    if (p == NULL || foreign(p) || get_state(p) != STARTED)
         return 0;
     /* Polling reaps a child that has ended, as Python's is_alive() does. */
     if (mproc__os_wait(&p->os, 0) == MPROC_OK) {
-        p->state = JOINED;
+        settle(p);
         return 0;
     }
     return 1;
@@ -244,13 +329,15 @@ int mproc_process_is_alive(mproc_process *p)
 
 static int send_signal(mproc_process *p, int hard)
 {
+    int s;
     if (p == NULL)
         return MPROC_EINVAL;
     if (foreign(p))
         return MPROC_EFOREIGN;
-    if (p->state == CREATED)
+    s = get_state(p);
+    if (s == CREATED)
         return MPROC_ESTATE;
-    if (p->state == JOINED)
+    if (s == JOINED)
         return MPROC_OK;
     return mproc__os_signal(&p->os, hard);
 }
@@ -267,14 +354,20 @@ int mproc_process_kill(mproc_process *p)
 
 int mproc_process_exitcode(const mproc_process *p, int *code)
 {
+    int r = MPROC_OK;
     if (p == NULL || code == NULL)
         return MPROC_EINVAL;
     if (foreign(p))
         return MPROC_EFOREIGN;
+    mproc__mutex_lock(p->mu);
     if (p->state != JOINED)
-        return MPROC_ESTATE;
-    *code = p->os.exitcode;
-    return MPROC_OK;
+        r = MPROC_ESTATE;
+    else if (!p->code_known)
+        r = MPROC_ENOSTATUS;
+    else
+        *code = p->code;
+    mproc__mutex_unlock(p->mu);
+    return r;
 }
 
 long mproc_process_pid(const mproc_process *p)
@@ -300,6 +393,8 @@ void mproc_process_destroy(mproc_process *p)
     }
     if (p->state != CREATED)
         mproc__os_proc_close(&p->os);
+    mproc__os_close(p->report);
+    mproc__mutex_destroy(p->mu);
     mproc__free(p->arg);
     mproc__free(p->name);
     mproc__free(p);

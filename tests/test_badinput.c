@@ -2457,6 +2457,68 @@ static void row_152_pool_create_ex_initializer_not_code(void **state)
     }
 }
 
+/* ---- Exit status taken by the application (issue 19 / 16): rows 153-154 ---- */
+
+/* With SIGCHLD ignored and no pidfd to ask (MPROC_NO_PIDFD, as on kernels before 5.3), a child
+ * ended by a signal leaves nothing: MPROC_ENOSTATUS, code untouched; a child that returned
+ * still reports its value. Windows keeps every status: -15 and 42 there. */
+static void ignored_sigchld_code(mproc_target t, int v, int terminate, int *rc, int *code)
+{
+    mproc_process *p = NULL;
+#ifndef _WIN32
+    struct sigaction sa, old;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = SIG_IGN;
+    assert_int_equal(setenv("MPROC_NO_PIDFD", "1", 1), 0);
+    assert_int_equal(sigaction(SIGCHLD, &sa, &old), 0);
+#endif
+    assert_int_equal(mproc_process_create(&p, t, &v, sizeof v), MPROC_OK);
+    assert_int_equal(mproc_process_start(p), MPROC_OK);
+    if (terminate) {
+        assert_int_equal(mproc_process_terminate(p), MPROC_OK);
+    }
+    assert_int_equal(mproc_process_join(p, 60000), MPROC_OK);
+    *code = 12345;
+    *rc = mproc_process_exitcode(p, code);
+    mproc_process_destroy(p);
+#ifndef _WIN32
+    sigaction(SIGCHLD, &old, NULL);
+    unsetenv("MPROC_NO_PIDFD");
+#endif
+}
+
+static int t_sleep_10s(const void *arg, size_t len)
+{
+    (void)arg;
+    (void)len;
+    tu_sleep_ms(10000);
+    return 0;
+}
+
+static void row_153_exitcode_status_taken_by_sigchld_ignored(void **state)
+{
+    int rc, code;
+    (void)state;
+    /* Terminated long before it would return. */
+    ignored_sigchld_code(t_sleep_10s, 0, 1, &rc, &code);
+#ifdef _WIN32
+    assert_int_equal(rc, MPROC_OK);
+    assert_int_equal(code, -15);
+#else
+    assert_int_equal(rc, MPROC_ENOSTATUS);
+    assert_int_equal(code, 12345);
+#endif
+}
+
+static void row_154_exitcode_return_value_survives_sigchld_ignored(void **state)
+{
+    int rc, code;
+    (void)state;
+    ignored_sigchld_code(t_return, 42, 0, &rc, &code);
+    assert_int_equal(rc, MPROC_OK);
+    assert_int_equal(code, 42);
+}
+
 /* ---- the suite ---- */
 
 static int open_pool(void **state)
@@ -2632,6 +2694,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(row_150_pool_apply_task_not_code),
         cmocka_unit_test(row_151_pool_map_task_not_code),
         cmocka_unit_test(row_152_pool_create_ex_initializer_not_code),
+        cmocka_unit_test(row_153_exitcode_status_taken_by_sigchld_ignored),
+        cmocka_unit_test(row_154_exitcode_return_value_survives_sigchld_ignored),
     };
     /* Row 144's child: its guard is bypassed on purpose, and it reports what start gave. */
     if (getenv(GUARD_BYPASS_ENV) != NULL) {

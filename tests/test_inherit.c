@@ -349,7 +349,9 @@ static int check_child(const listing *child, const parent_view *pv, enum child_k
 {
     size_t i;
     int problems = 0, pipes = 0, shm = 0, read_ends = 0, write_ends = 0;
-    int expect_pipes = kind == POOL_WORKER ? 2 : 0;
+    /* A worker: its two channel ends. A process: the write end it reports its target's return
+     * value over before it exits. */
+    int expect_pipes = kind == POOL_WORKER ? 2 : 1;
 
 #ifndef _WIN32
     /* Without a pidfd each start makes an exit pipe whose write end the child keeps. */
@@ -418,6 +420,14 @@ static int check_child(const listing *child, const parent_view *pv, enum child_k
     if (kind == POOL_WORKER && (read_ends != 1 || write_ends != 1)) {
         if (!quiet) {
             print_message("worker channel: %d read ends, %d write ends (expected 1 and 1)\n",
+                          read_ends, write_ends);
+        }
+        problems++;
+    }
+    if (kind == PROCESS_CHILD && getenv("MPROC_NO_PIDFD") == NULL &&
+        (read_ends != 0 || write_ends != 1)) {
+        if (!quiet) {
+            print_message("process channel: %d read ends, %d write ends (expected 0 and 1)\n",
                           read_ends, write_ends);
         }
         problems++;

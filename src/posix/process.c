@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -101,8 +102,6 @@ static int start_fork(const mproc__spawn_spec *spec, int exit_wr, pid_t *out)
     keep[1] = spec->child_out >= 0 && spec->child_out <= INT_MAX ? (int)spec->child_out : -1;
     keep[2] = exit_wr;
     mproc__posix_child_sigmask(&child_mask);
-    /* Whatever sits in a stdio buffer now would be written twice, by the parent and the child. */
-    fflush(NULL);
     /* No handler may run in the child before it is set up, nor in the parent while the registry
      * is locked. */
     sigfillset(&all);
@@ -229,7 +228,7 @@ int mproc__os_spawn(const mproc__spawn_spec *spec, mproc__proc *p)
         return MPROC_EINVAL;
     p->pid = 0;
     p->h = p->aux = MPROC__INVALID_HANDLE;
-    p->reaped = p->exitcode = p->signaled = 0;
+    p->reaped = p->exitcode = p->signaled = p->status_lost = 0;
     if (spec == NULL)
         return MPROC_EINVAL;
     if (spec->method == MPROC_START_FORK) {
@@ -238,6 +237,11 @@ int mproc__os_spawn(const mproc__spawn_spec *spec, mproc__proc *p)
     } else if (spec->method != MPROC_START_SPAWN || spec->child_in == MPROC__INVALID_HANDLE) {
         return MPROC_EINVAL;
     }
+
+    /* Flushed before every start, as Python does: under fork, whatever sits in a stdio buffer
+     * would be written twice, by the parent and the child; under spawn, the parent's earlier
+     * output would come after the child's, as it does not on Windows. */
+    fflush(NULL);
 
     /* A pidfd can only be had after the start, an exit pipe only before: the pipe is made
      * unless pidfds are known to work, and dropped if the pidfd comes. */
@@ -272,26 +276,30 @@ int mproc__os_spawn(const mproc__spawn_spec *spec, mproc__proc *p)
 
 /* ---- waiting ---- */
 
-/* Collects the status if the child has ended: 1 reaped, 0 still running, or MPROC_ESYS. */
-static int reap(mproc__proc *p, int block)
-{
-    int status;
-    pid_t r;
+/* Reaping is one step under one lock, so two threads waiting for the same child (or a join and
+ * an is_alive) never both ask the kernel: the second would get ECHILD for a status the first
+ * already took. Only non-blocking calls run under it. */
+static pthread_mutex_t reap_lock = PTHREAD_MUTEX_INITIALIZER;
 
-    do
-        r = waitpid((pid_t)p->pid, &status, block ? 0 : WNOHANG);
-    while (r < 0 && errno == EINTR);
-    if (r < 0 && errno == ECHILD) {
-        /* The application set SIGCHLD to SIG_IGN (or SA_NOCLDWAIT): the kernel reaped the child
-         * as it ended and kept no status. Ended it has; its code is lost: 0, as Python's
-         * subprocess says too. */
-        status = 0;
-        r = (pid_t)p->pid;
-    }
-    if (r < 0)
-        return mproc__sys_error(errno);
-    if (r == 0)
-        return 0;
+#if defined(__linux__)
+/* PIDFD_GET_INFO (Linux 6.15): a pidfd keeps its process's wait status after anyone reaped it.
+ * Defined here, as the C library's headers may predate it; the first 64 bytes of the kernel's
+ * struct pidfd_info (its first version), which the kernel accepts as they are. */
+struct mproc__pidfd_info {
+    uint64_t mask;
+    uint64_t cgroupid;
+    uint32_t ids[11]; /* pid, tgid, ppid, ruid, rgid, euid, egid, suid, sgid, fsuid, fsgid */
+    int32_t exit_code;
+};
+    #define MPROC__PIDFD_GET_INFO _IOWR(0xFF, 11, struct mproc__pidfd_info)
+    /* waitid's idtype for a pidfd (Linux 5.4); glibc names it in an enum only, if at all. */
+    #define MPROC__P_PIDFD 3
+    #define MPROC__PIDFD_INFO_EXIT (1ull << 3)
+#endif
+
+/* A wait status in Python's form: n for exit(n), -N for signal N. 1 when it says "ended". */
+static int take_status(mproc__proc *p, int status)
+{
     if (WIFEXITED(status))
         p->exitcode = WEXITSTATUS(status);
     else if (WIFSIGNALED(status))
@@ -299,11 +307,88 @@ static int reap(mproc__proc *p, int block)
     else
         return 0;
     p->reaped = 1;
-    /* Nothing is left to watch: give the descriptors back now rather than at close. */
-    mproc__os_close(p->h);
-    mproc__os_close(p->aux);
-    p->h = p->aux = MPROC__INVALID_HANDLE;
     return 1;
+}
+
+/* The child has ended, and someone else collected its status: the application set SIGCHLD to
+ * SIG_IGN (or SA_NOCLDWAIT) and the kernel dropped it, or a handler of its own reaped with
+ * waitpid(-1, ...). A pidfd still knows it on Linux 6.15 and later; otherwise the status is
+ * lost, never read as a false 0 (the front end may still have the child's own report). */
+static int status_lost(mproc__proc *p)
+{
+#if defined(__linux__)
+    if (p->h != MPROC__INVALID_HANDLE) {
+        struct mproc__pidfd_info info;
+        memset(&info, 0, sizeof info);
+        info.mask = MPROC__PIDFD_INFO_EXIT;
+        if (ioctl((int)p->h, MPROC__PIDFD_GET_INFO, &info) == 0 &&
+            (info.mask & MPROC__PIDFD_INFO_EXIT) && take_status(p, info.exit_code))
+            return 1;
+    }
+#endif
+    p->exitcode = 0;
+    p->status_lost = 1;
+    p->reaped = 1;
+    return 1;
+}
+
+/* Collects the status if the child has ended, without blocking: 1 reaped, 0 still running, or
+ * MPROC_ESYS. Lock held. */
+static int reap_locked(mproc__proc *p)
+{
+    int status, e;
+    pid_t r;
+
+    if (p->reaped)
+        return 1;
+#if defined(__linux__)
+    if (p->h != MPROC__INVALID_HANDLE) {
+        /* By the pidfd, not the pid: once someone else reaped the child, its pid may already
+         * name another child of ours. */
+        siginfo_t si;
+        int w;
+        memset(&si, 0, sizeof si);
+        do
+            w = waitid((idtype_t)MPROC__P_PIDFD, (id_t)p->h, &si, WEXITED | WNOHANG);
+        while (w < 0 && errno == EINTR);
+        if (w == 0) {
+            if (si.si_pid == 0)
+                return 0;
+            if (si.si_code == CLD_EXITED)
+                p->exitcode = si.si_status & 0xff;
+            else
+                p->exitcode = -si.si_status;
+            p->reaped = 1;
+            return 1;
+        }
+        if (errno == ECHILD)
+            return status_lost(p);
+        /* EINVAL: a kernel with pidfd_open but not yet P_PIDFD (5.3); the pid serves. */
+        if (errno != EINVAL)
+            return mproc__sys_error(errno);
+    }
+#endif
+    do
+        r = waitpid((pid_t)p->pid, &status, WNOHANG);
+    while (r < 0 && errno == EINTR);
+    if (r < 0) {
+        e = errno;
+        if (e == ECHILD)
+            return status_lost(p);
+        return mproc__sys_error(e);
+    }
+    if (r == 0)
+        return 0;
+    return take_status(p, status);
+}
+
+static int reap(mproc__proc *p)
+{
+    int r;
+    pthread_mutex_lock(&reap_lock);
+    r = reap_locked(p);
+    pthread_mutex_unlock(&reap_lock);
+    return r;
 }
 
 static long remaining(long timeout_ms, uint64_t deadline)
@@ -316,16 +401,17 @@ static long remaining(long timeout_ms, uint64_t deadline)
     return now >= deadline ? 0 : (long)(deadline - now);
 }
 
+/* Safe from several threads at once for one child: each polls on its own and the reap is under
+ * the lock. The descriptors stay open until mproc__os_proc_close, so no waiter ever polls a
+ * number another one closed. */
 int mproc__os_wait(mproc__proc *p, long timeout_ms)
 {
     uint64_t deadline = 0;
     long backoff = 1;
-    int r;
+    int pipe_done = 0, r;
 
     if (p == NULL)
         return MPROC_EINVAL;
-    if (p->reaped)
-        return MPROC_OK;
     if (p->pid <= 0)
         return MPROC_EINVAL;
     if (timeout_ms > 0)
@@ -333,23 +419,22 @@ int mproc__os_wait(mproc__proc *p, long timeout_ms)
     for (;;) {
         long left;
 
-        r = reap(p, 0);
+        r = reap(p);
         if (r != 0)
             return r < 0 ? r : MPROC_OK;
         left = remaining(timeout_ms, deadline);
         if (left == 0)
             return MPROC_ETIMEDOUT;
 
-        if (p->h != MPROC__INVALID_HANDLE) {
-            /* The pidfd turns readable once the child has ended: then waitpid cannot block. */
+        if (p->h != MPROC__INVALID_HANDLE && backoff == 1) {
+            /* The pidfd turns readable once the child has ended; should the status lag behind
+             * it a moment, the naps below take over. */
             r = mproc__posix_poll_one((int)p->h, POLLIN, left);
             if (r < 0)
                 return r;
-            if (r > 0) {
-                r = reap(p, 1);
-                return r < 0 ? r : MPROC_OK;
-            }
-        } else if (p->aux != MPROC__INVALID_HANDLE) {
+            if (r > 0)
+                backoff = 2;
+        } else if (p->aux != MPROC__INVALID_HANDLE && !pipe_done) {
             long slice = left < 0 || left > EXIT_PIPE_SLICE_MS ? EXIT_PIPE_SLICE_MS : left;
             r = mproc__posix_poll_one((int)p->aux, POLLIN, slice);
             if (r < 0)
@@ -363,10 +448,8 @@ int mproc__os_wait(mproc__proc *p, long timeout_ms)
                 /* End of file: the child's descriptors are gone, it is ending. The status may lag
                  * a moment behind, or the child exec'd something that now runs without our pipe:
                  * naps from here on. */
-                if (n <= 0) {
-                    mproc__os_close(p->aux);
-                    p->aux = MPROC__INVALID_HANDLE;
-                }
+                if (n <= 0)
+                    pipe_done = 1;
             }
         } else {
             long nap = left >= 0 && left < backoff ? left : backoff;
@@ -377,14 +460,48 @@ int mproc__os_wait(mproc__proc *p, long timeout_ms)
     }
 }
 
+long mproc__os_read_ready(mproc__handle h, void *buf, size_t cap)
+{
+    ssize_t n;
+    int r;
+
+    if (h < 0 || h > INT_MAX || cap == 0)
+        return 0;
+    r = mproc__posix_poll_one((int)h, POLLIN, 0);
+    if (r <= 0)
+        return r;
+    do
+        n = read((int)h, buf, cap);
+    while (n < 0 && errno == EINTR);
+    if (n < 0)
+        return mproc__sys_error(errno);
+    return (long)n;
+}
+
 int mproc__os_signal(mproc__proc *p, int hard)
 {
+    int r;
+
     if (p == NULL || p->pid <= 0)
         return MPROC_EINVAL;
     /* After the reap the pid may already name another process. */
-    if (p->reaped)
+    pthread_mutex_lock(&reap_lock);
+    r = p->reaped;
+    pthread_mutex_unlock(&reap_lock);
+    if (r)
         return MPROC_OK;
     p->signaled = 1;
+#if defined(__linux__) && defined(SYS_pidfd_send_signal)
+    /* By the pidfd where there is one: an application that reaps children itself may already
+     * have freed the pid for another process. */
+    if (p->h != MPROC__INVALID_HANDLE) {
+        if (syscall(SYS_pidfd_send_signal, (int)p->h, hard ? SIGKILL : SIGTERM, NULL, 0u) == 0 ||
+            errno == ESRCH)
+            return MPROC_OK;
+        if (errno != ENOSYS && errno != EPERM)
+            return mproc__sys_error(errno);
+    }
+#endif
     if (kill((pid_t)p->pid, hard ? SIGKILL : SIGTERM) != 0) {
         if (errno == ESRCH)
             return MPROC_OK;

@@ -187,8 +187,9 @@ void mproc__os_child_setup(int daemon, long parent_pid)
 {
     ULONG guarantee = 32768;
 
-    /* Nothing for daemon: the parent put this process in a job that dies with it. */
-    (void)daemon;
+    /* The parent put a daemon in a job that dies with it; what this process starts leaves
+     * that job unless it is a daemon itself (process.c). */
+    mproc__w32_set_in_kill_job(daemon != MPROC__DAEMON_NONE);
     mproc__w32_set_parent_pid(parent_pid);
 
     /* No dialog box for a crash or a missing drive: a child fails, it never waits for a click. */
@@ -206,5 +207,7 @@ void mproc__os_child_setup(int daemon, long parent_pid)
 void mproc__os_exit(int code)
 {
     fflush(NULL);
-    ExitProcess((UINT)code);
+    /* The low byte, as POSIX keeps: the same code on every OS for every return value, and
+     * never one that reads as "ended by signal N". */
+    ExitProcess((UINT)code & 0xFFu);
 }

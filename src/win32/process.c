@@ -2,6 +2,7 @@
  * command line, an explicit inheritance list, and a job object for daemon children. */
 #include "win32.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #define MARKER L" --mproc-child="
@@ -173,9 +174,12 @@ static HANDLE create_kill_job(void)
         return NULL;
     memset(&info, 0, sizeof info);
     /* When the last handle to the job closes (this process ends, even by a crash), every
-     * process in it is killed. No crash dialog may hold a dying child up either. */
-    info.BasicLimitInformation.LimitFlags =
-        JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE | JOB_OBJECT_LIMIT_DIE_ON_UNHANDLED_EXCEPTION;
+     * process in it is killed. No crash dialog may hold a dying child up either. A process in
+     * it may start others outside it (CREATE_BREAKAWAY_FROM_JOB): a daemon's non-daemon child
+     * must outlive it, as on POSIX. */
+    info.BasicLimitInformation.LimitFlags = JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE |
+                                            JOB_OBJECT_LIMIT_DIE_ON_UNHANDLED_EXCEPTION |
+                                            JOB_OBJECT_LIMIT_BREAKAWAY_OK;
     if (!SetInformationJobObject(job, JobObjectExtendedLimitInformation, &info, sizeof info)) {
         DWORD err = GetLastError();
         CloseHandle(job);
@@ -183,6 +187,99 @@ static HANDLE create_kill_job(void)
         return NULL;
     }
     return job;
+}
+
+/* Whether this process is a daemon child or a pool worker of ours, hence in a job that kills
+ * everything in it when its parent ends. Set once, by mproc__os_child_setup, before any
+ * thread of the library runs. */
+static int in_kill_job;
+
+void mproc__w32_set_in_kill_job(int yes)
+{
+    in_kill_job = yes;
+}
+
+/* ---- long executable paths ---- */
+
+/* CreateProcessW's application name is limited to MAX_PATH characters, unless it comes in the
+ * \\?\ form (accepted where the system allows long paths; Wine 8 refuses it too, with error 2).
+ * The same path so written, malloc'd; NULL when it cannot be (relative, already in that form,
+ * or no memory). */
+static wchar_t *long_form(const wchar_t *exe)
+{
+    size_t n = wcslen(exe);
+    const wchar_t *prefix;
+    size_t skip;
+    wchar_t *out;
+
+    if (exe[0] == L'\\' && exe[1] == L'\\' && (exe[2] == L'?' || exe[2] == L'.'))
+        return NULL;
+    if (((exe[0] >= L'A' && exe[0] <= L'Z') || (exe[0] >= L'a' && exe[0] <= L'z')) &&
+        exe[1] == L':' && exe[2] == L'\\') {
+        prefix = L"\\\\?\\";
+        skip = 0;
+    } else if (exe[0] == L'\\' && exe[1] == L'\\') {
+        prefix = L"\\\\?\\UNC\\"; /* \\server\share -> \\?\UNC\server\share */
+        skip = 2;
+    } else {
+        return NULL;
+    }
+    out = mproc__malloc((wcslen(prefix) + n - skip + 1) * sizeof *out);
+    if (out == NULL)
+        return NULL;
+    memcpy(out, prefix, wcslen(prefix) * sizeof *out);
+    memcpy(out + wcslen(prefix), exe + skip, (n - skip + 1) * sizeof *out);
+    return out;
+}
+
+/* The errors CreateProcessW gives for a name it cannot take (not for a missing file alone). */
+static int path_error(DWORD err)
+{
+    return err == ERROR_FILE_NOT_FOUND || err == ERROR_PATH_NOT_FOUND ||
+           err == ERROR_FILENAME_EXCED_RANGE || err == ERROR_INVALID_NAME ||
+           err == ERROR_BAD_PATHNAME;
+}
+
+/* CreateProcessW of exe, which may be MAX_PATH characters or longer: as it is, then in the
+ * \\?\ form, then by its short (8.3) name where the volume keeps those. When none works for
+ * a long path, the error is ERROR_FILENAME_EXCED_RANGE: the path limit, not a missing file. */
+static BOOL create_process(const wchar_t *exe, wchar_t *cmd, DWORD flags, STARTUPINFOW *si,
+                           PROCESS_INFORMATION *pi)
+{
+    wchar_t *alt, *shortname = NULL;
+    const wchar_t *name;
+    BOOL ok = FALSE;
+    DWORD n;
+
+    if (CreateProcessW(exe, cmd, NULL, NULL, TRUE, flags, NULL, NULL, si, pi))
+        return TRUE;
+    if (wcslen(exe) < MAX_PATH || !path_error(GetLastError()))
+        return FALSE;
+    alt = long_form(exe);
+    if (alt != NULL) {
+        ok = CreateProcessW(alt, cmd, NULL, NULL, TRUE, flags, NULL, NULL, si, pi);
+        if (!ok && !path_error(GetLastError())) {
+            mproc__free(alt);
+            return FALSE;
+        }
+    }
+    /* The short name, asked for by the long form (which Windows needs past MAX_PATH). */
+    name = alt != NULL ? alt : exe;
+    n = ok ? 0 : GetShortPathNameW(name, NULL, 0);
+    if (n > 0 && (shortname = mproc__malloc((size_t)n * sizeof *shortname)) != NULL &&
+        GetShortPathNameW(name, shortname, n) > 0) {
+        /* Back out of the \\?\ form, which CreateProcessW refused: "\\?\C:\..." -> "C:\...". */
+        const wchar_t *s8 = shortname;
+        if (alt != NULL && wcsncmp(s8, L"\\\\?\\", 4) == 0 && s8[5] == L':')
+            s8 += 4;
+        if (wcslen(s8) < MAX_PATH)
+            ok = CreateProcessW(s8, cmd, NULL, NULL, TRUE, flags, NULL, NULL, si, pi);
+    }
+    mproc__free(shortname);
+    mproc__free(alt);
+    if (!ok)
+        SetLastError(ERROR_FILENAME_EXCED_RANGE);
+    return ok;
 }
 
 /* ---- spawn ---- */
@@ -206,8 +303,10 @@ int mproc__os_spawn(const mproc__spawn_spec *spec, mproc__proc *p)
 
     p->pid = 0;
     p->h = p->aux = MPROC__INVALID_HANDLE;
-    p->reaped = p->exitcode = p->signaled = 0;
+    p->reaped = p->exitcode = p->signaled = p->status_lost = 0;
     pi.hProcess = pi.hThread = NULL;
+    /* Flushed before every start, as Python does: the parent's earlier output comes first. */
+    fflush(NULL);
 
     if (spec->method == MPROC_START_FORK)
         return MPROC_ENOTSUP;
@@ -289,7 +388,14 @@ int mproc__os_spawn(const mproc__spawn_spec *spec, mproc__proc *p)
     flags = EXTENDED_STARTUPINFO_PRESENT | CREATE_UNICODE_ENVIRONMENT |
             (spec->daemon ? CREATE_SUSPENDED : 0) |
             (GetConsoleWindow() == NULL ? DETACHED_PROCESS : 0);
-    if (!CreateProcessW(exe, cmd, NULL, NULL, TRUE, flags, NULL, NULL, &si.StartupInfo, &pi)) {
+    /* `daemon` means what it means on POSIX: a child dies with its own parent only when it is a
+     * daemon. In a job of ours (a daemon or a worker) every child would join that job and die
+     * with us; so each breaks away, and a daemon one gets a job of its own below. Where an
+     * outer job forbids it, the child stays in ours, as before. */
+    if (in_kill_job &&
+        create_process(exe, cmd, flags | CREATE_BREAKAWAY_FROM_JOB, &si.StartupInfo, &pi)) {
+        err = ERROR_SUCCESS;
+    } else if (!create_process(exe, cmd, flags, &si.StartupInfo, &pi)) {
         err = GetLastError();
         goto finish;
     }
@@ -350,7 +456,10 @@ static int map_exit_code(DWORD code)
     case 0xC0000094: /* STATUS_INTEGER_DIVIDE_BY_ZERO */
         return -8;
     default:
-        return (int)code;
+        /* A return from the target already is n & 255 (mproc__os_exit). exit(n) called
+         * directly keeps n & 255 too, as on POSIX, for n up to 65535 and down to -256; other
+         * codes are NTSTATUS values of a crash (0xC0000135: a DLL missing), kept as they are. */
+        return code <= 0xFFFF || code >= 0xFFFFFF00u ? (int)(code & 0xFF) : (int)code;
     }
 }
 
@@ -404,6 +513,16 @@ int mproc__os_signal(mproc__proc *p, int hard)
 
 /* Closing the job kills a daemon child that still runs: the front end waits for (or kills and
  * reaps) the child first. */
+long mproc__os_read_ready(mproc__handle h, void *buf, size_t cap)
+{
+    DWORD avail = 0;
+    if (h == MPROC__INVALID_HANDLE || h == 0 || cap == 0)
+        return 0;
+    if (!PeekNamedPipe(MPROC__H(h), NULL, 0, NULL, &avail, NULL) || avail == 0)
+        return 0;
+    return mproc__os_read(h, buf, cap < avail ? cap : avail);
+}
+
 void mproc__os_proc_close(mproc__proc *p)
 {
     DWORD saved = GetLastError();

@@ -24,6 +24,10 @@
 /* The parent's pid as the child's bootstrap told it (os.c); 0 until mproc__os_child_setup. */
 void mproc__w32_set_parent_pid(long pid);
 
+/* Called by mproc__os_child_setup: 1 when this process is a daemon child or a pool worker,
+ * which its parent put in a job that kills it (process.c). */
+void mproc__w32_set_in_kill_job(int yes);
+
 /* A thread for the backend's own work (loop.c), with a small stack: a pool of 100 workers runs
  * 200 of them. Created suspended: ResumeThread lets it run. NULL on failure, with
  * GetLastError() set. */
