@@ -27,6 +27,7 @@ set(MPROC_HEADERS_FRONT
     src/internal.h
     src/pool.h
     src/ring.h
+    src/testhooks.h
     src/wire.h
     src/worker.h)
 

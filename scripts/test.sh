@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Runs every mproc test suite four ways: Linux with fork, Linux with spawn, and two Windows
-# builds under Wine: MinGW-w64 gcc (windows-wine) and clang-cl in MSVC mode against Wine's
-# MSVC-compatible headers (msvc-wine, cmake/clang-cl-msvc.cmake). Installs what is missing on a
-# Debian 12 machine when run as root.
+# Runs every mproc test suite five ways: Linux with fork, Linux with spawn, Linux with fork
+# against the shared library (linux-shared), and two Windows builds under Wine: MinGW-w64 gcc
+# (windows-wine) and clang-cl in MSVC mode against Wine's MSVC-compatible headers (msvc-wine,
+# cmake/clang-cl-msvc.cmake). Installs what is missing on a Debian 12 machine when run as root.
 #
-#   ./scripts/test.sh                 all four columns
-#   ./scripts/test.sh --linux-only    linux-fork and linux-spawn
+#   ./scripts/test.sh                 all five columns
+#   ./scripts/test.sh --linux-only    linux-fork, linux-spawn and linux-shared
 #   ./scripts/test.sh --windows-only  windows-wine and msvc-wine
 #   ./scripts/test.sh --mingw-only    windows-wine
 #   ./scripts/test.sh --msvc-only     msvc-wine
@@ -99,6 +99,17 @@ if [ "$do_linux" = 1 ]; then
     else
         column_failed linux-fork "the Linux build failed"
         column_failed linux-spawn "the Linux build failed"
+    fi
+    # The same suites once more against the shared library (BUILD_SHARED_LIBS=ON): what a
+    # program linking libmproc.so gets, through the exports alone (tests/CMakeLists.txt).
+    echo
+    echo "==> linux-shared: configure and build (build/linux-shared, $build_type, shared library)"
+    if cmake -S "$root" -B "$root/build/linux-shared" -DCMAKE_BUILD_TYPE="$build_type" \
+        -DMPROC_WERROR=ON -DBUILD_SHARED_LIBS=ON -DMPROC_BUILD_BENCH=OFF "${extra_args[@]}" &&
+        cmake --build "$root/build/linux-shared" -j "$jobs"; then
+        run_column "$root/build/linux-shared" fork linux-shared
+    else
+        column_failed linux-shared "the shared Linux build failed"
     fi
 fi
 

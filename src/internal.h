@@ -5,6 +5,7 @@
 #define MPROC_INTERNAL_H
 
 #include "mproc.h"
+#include "testhooks.h" /* the test hooks, declared once for their definitions and the suites */
 
 #include <stddef.h>
 #include <stdint.h>
@@ -36,8 +37,6 @@ void *mproc__calloc(size_t n, size_t size);
 void *mproc__realloc(void *p, size_t n);
 void mproc__free(void *p);
 char *mproc__strdup(const char *s);
-/* Test hook: the n-th allocation from now fails (0 disables). */
-void mproc__alloc_fail_after(long n);
 
 /* ---- growable byte buffer (src/buf.c) ---- */
 typedef struct mproc__buf {
@@ -62,12 +61,6 @@ int mproc__sys_error(long os_error);
  * mproc_init(), MPROC_EGUARD in a spawned child whose mproc_init() did not run its work (the
  * cascade breaker). */
 int mproc__start_allowed(void);
-/* Test hook: while on, mproc_init() does not take up a spawned child's role (a guard bypassed on
- * purpose, to see the breaker fire). Not declared in mproc.h; hidden in the shared library. */
-void mproc__guard_test_skip(int on);
-/* Test hook (POSIX backend): while on, the OS's command line is not read (as on a system that
- * does not show it): a spawned child finds its marker in the environment the parent set. */
-void mproc__guard_test_no_cmdline(int on);
 /* 1 for one of the mproc_start_method values. */
 int mproc__method_valid(mproc_start_method m);
 /* The start method a request resolves to (default and MPROC_START_METHOD applied):

@@ -239,8 +239,6 @@ enum { MPROC__DIRECT_NOT_TAKEN, MPROC__DIRECT_DONE, MPROC__DIRECT_HANDED_BACK };
  * t is the pool's, in flight on a worker; wait for a as usual. The two last took a pool
  * reference for the caller's hold on a, as a submission does. */
 int mproc__direct_apply(mproc_pool *p, mproc__task *t);
-/* Test hook: the two counters above. */
-void mproc__pool_direct_stats(mproc_pool *p, long *done, long *back);
 
 /* async.c: the pool thread delivers a single task's outcome (lock held); for a failure, data
  * is the message. */

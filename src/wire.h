@@ -32,9 +32,6 @@
  * path). */
 #define MPROC__WIRE_MAX_BODY (mproc__wire_max_item + 65536)
 extern size_t mproc__wire_max_item;
-/* Test hook: called before mproc_init in the test's main, so that the parent and every child
- * (which runs main again under spawn and Windows) agree. Values under 4 KiB are raised to it. */
-void mproc__wire_set_max_item(size_t n);
 
 enum {
     MPROC__MSG_BOOT = 1,

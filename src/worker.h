@@ -21,9 +21,6 @@ typedef struct mproc__worker_cfg {
     struct mproc__ring *ring; /* where answers go when they fit; NULL: the pipe only */
 } mproc__worker_cfg;
 
-/* In a worker, the handle results leave by (for tests that send garbage); else invalid. */
-mproc__handle mproc__worker_channel(void);
-
 /* Serves tasks until end of input or max_tasks; returns the exit code. */
 int mproc__worker_main(const mproc__worker_cfg *cfg);
 

@@ -13,6 +13,8 @@
 #endif
 #include "testutil.h"
 
+#include "testhooks.h"
+
 static int saved_argc;
 static char **saved_argv;
 
@@ -1722,9 +1724,8 @@ static void row_131_task_exits_worker_with_120_or_121(void **state)
 /* Misuse (issue 16): calls from a pool's own callback thread, a fork's copy of a pool or a   */
 /* process, the cascade breaker, MPROC_START_METHOD, a pool's OS error, the 1 GiB edge.       */
 
-/* The test hook behind the breaker's row: mproc_init() leaves the child role alone. Internal
- * (src/internal.h), hidden in the shared library. */
-extern void mproc__guard_test_skip(int on);
+/* The breaker's row uses a test hook (src/testhooks.h): mproc_init() leaves the child role
+ * alone. */
 
 /* How long a call that must not wait may take on a loaded machine, and how long the task it
  * would otherwise wait for runs: a call that waits shows as a time past the first. */

@@ -13,8 +13,9 @@
 #endif
 #include "testutil.h"
 
-/* Internal test hook of the static library (src/wire.h). */
-extern void mproc__wire_set_max_item(size_t n);
+#include "testhooks.h"
+
+/* The item limit comes down through a test hook (src/testhooks.h). */
 
 #define ITEM_LIMIT ((size_t)64 << 10) /* frames: 64 KiB more */
 

@@ -1,12 +1,13 @@
 /* The garbage suite: a task writes bytes of its own into its worker's result channel, as a
  * broken or hostile worker would. Whatever a child sends is untrusted: the task that sent it
  * fails with a clear error, the parent and every other task are unharmed, and the pool works
- * after. The channel comes from mproc__worker_channel(), an internal function of the static
- * library, declared here by hand. */
+ * after. The channel comes from mproc__worker_channel(), a test hook (src/testhooks.h). */
 #ifndef _WIN32
     #define _POSIX_C_SOURCE 200809L
 #endif
 #include <mproc.h>
+
+#include "testhooks.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -28,7 +29,6 @@
 
 /* src/worker.h: in a worker, the handle its results leave by (a descriptor on POSIX, a HANDLE
  * on Windows, both as intptr_t); (intptr_t)-1 elsewhere. */
-extern intptr_t mproc__worker_channel(void);
 
 #define BEFORE 50
 #define AFTER 50

@@ -11,10 +11,10 @@
 #endif
 #include "testutil.h"
 
-/* Internal test hooks (src/internal.h): mproc_init() leaves the child role alone; the OS's
- * command line is not read. */
-extern void mproc__guard_test_skip(int on);
-extern void mproc__guard_test_no_cmdline(int on);
+#include "testhooks.h"
+
+/* Test hooks (src/testhooks.h): mproc_init() leaves the child role alone; the OS's command line
+ * is not read. */
 
 /* What the parent hands its spawned children through the environment (inherited on every
  * platform): where to count, and how main() calls the guard. */

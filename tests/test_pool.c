@@ -6,6 +6,8 @@
 #endif
 #include "testutil.h"
 
+#include "testhooks.h"
+
 #ifdef _WIN32
     #define WIN32_LEAN_AND_MEAN
     #include <windows.h>
@@ -87,9 +89,8 @@ enum op {
     OP_TOUCH_SLEEP /* creates touch_path(value), then sleeps ms */
 };
 
-/* The pool's own counters of applies its callers ran themselves (src/direct.c): an internal
- * function of the static library, as mproc__worker_channel is for test_garbage. */
-extern void mproc__pool_direct_stats(mproc_pool *p, long *done, long *back);
+/* The pool's own counters of applies its callers ran themselves come from a test hook
+ * (src/testhooks.h). */
 
 static unsigned char sized_byte(size_t i, int size)
 {
