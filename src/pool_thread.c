@@ -15,8 +15,18 @@
  * trivial tasks cost a fraction of a round trip; it is only used when the backlog is deep, so
  * a few long tasks still spread over every worker. */
 #define MAX_DEPTH 64
-/* Workers that die while booting this many times in a row mark the pool broken. */
-#define MAX_EARLY_DEATHS 3
+/* A worker that dies before it is ready (its initializer returned nonzero, crashed or exited)
+ * failed to boot. Such failures are counted in rounds: the first death of a round counts, and
+ * until a worker boots again only one worker at a time is started, after a back-off that
+ * doubles from BOOT_BACKOFF_MS up to BOOT_BACKOFF_MAX_MS. After MAX_BOOT_FAILURES rounds in a
+ * row (about 3 s) the pool gives up: it is broken and tasks fail at once. A worker that boots
+ * ends the count, so a cause that goes away within that time costs nothing but the wait. */
+#define MAX_BOOT_FAILURES 6
+#define BOOT_BACKOFF_MS 100
+#define BOOT_BACKOFF_MAX_MS 1600
+/* While a worker started after boot failures boots, the thread looks this often whether it
+ * has (it says so in shared memory only). */
+#define BOOT_POLL_MS 20
 /* Wait before trying again to start a worker the OS refused. */
 #define RESPAWN_DELAY_MS 100
 
@@ -81,6 +91,9 @@ int mproc__pool_start_worker(mproc_pool *p, mproc__worker *w)
     w->kill_reason = 0;
     w->answered = 0;
     w->ring_tail = 0;
+    w->seq = 0;
+    w->booted = 0;
+    w->boot_round = p->boot_round;
     memset(&w->ring_in, 0, sizeof w->ring_in);
 
     r = mproc__os_shm_create(&w->shm, sizeof(mproc__ring));
@@ -125,6 +138,13 @@ int mproc__pool_start_worker(mproc_pool *p, mproc__worker *w)
         goto fail;
     r = mproc__loop_add(p->loop, &w->chan, res_rd, task_wr);
     res_rd = task_wr = MPROC__INVALID_HANDLE; /* the loop's now, even on failure */
+    /* A worker is dead when its process is, whatever holds its pipes: a process a task forked
+     * keeps them open for as long as it lives. */
+    if (r == MPROC_OK) {
+        r = mproc__loop_watch(p->loop, &w->chan, &w->proc);
+        if (r < 0)
+            mproc__loop_remove(p->loop, &w->chan);
+    }
     if (r < 0) {
         mproc__os_signal(&w->proc, 1);
         mproc__os_wait(&w->proc, MPROC_FOREVER);
@@ -378,6 +398,56 @@ static void release_worker(mproc_pool *p, mproc__worker *w)
     w->alive = 0;
 }
 
+/* Workers that have become ready since last looked end a run of boot failures. */
+static void note_boots(mproc_pool *p)
+{
+    int i;
+    for (i = 0; i < p->nworkers; i++) {
+        mproc__worker *w = &p->workers[i];
+        if (w->alive && !w->booted && mproc__os_load(&((mproc__ring *)w->shm.addr)->ready)) {
+            w->booted = 1;
+            p->early_deaths = 0;
+        }
+    }
+}
+
+/* w died while booting: one more failure in a row (once per round), then a back-off before
+ * the next start, or the pool gives up. */
+static void boot_failed(mproc_pool *p, const mproc__worker *w, int exitcode)
+{
+    long delay = BOOT_BACKOFF_MS;
+    int i;
+
+    if (w->boot_round != p->boot_round)
+        return; /* started before the failure that counted for its round */
+    p->boot_round++;
+    p->broken_exit = exitcode;
+    if (++p->early_deaths < MAX_BOOT_FAILURES) {
+        for (i = 1; i < p->early_deaths && delay < BOOT_BACKOFF_MAX_MS; i++)
+            delay *= 2;
+        p->respawn_at = mproc__os_now_ms() + (uint64_t)delay;
+        return;
+    }
+    p->broken = 1;
+    if (exitcode == MPROC__EXIT_INIT)
+        snprintf(p->broken_msg, sizeof p->broken_msg,
+                 "the pool gave up starting workers: the initializer returned nonzero (exit code "
+                 "%d), %d times in a row",
+                 exitcode, p->early_deaths);
+    else if (exitcode == MPROC__EXIT_BOOT && p->init == NULL)
+        snprintf(p->broken_msg, sizeof p->broken_msg,
+                 "the pool gave up starting workers: a worker could not boot (exit code %d), %d "
+                 "times in a row",
+                 exitcode, p->early_deaths);
+    else
+        snprintf(p->broken_msg, sizeof p->broken_msg,
+                 "the pool gave up starting workers: %s (exit code %d), %d times in a row",
+                 exitcode == MPROC__EXIT_BOOT ? "the initializer could not be run"
+                 : p->init != NULL            ? "the initializer died"
+                                              : "a worker died while booting",
+                 exitcode, p->early_deaths);
+}
+
 static void worker_died(mproc_pool *p, mproc__worker *w)
 {
     mproc__task *t, *last;
@@ -392,9 +462,11 @@ static void worker_died(mproc_pool *p, mproc__worker *w)
         mproc__os_wait(&w->proc, MPROC_FOREVER);
     }
     exitcode = w->proc.exitcode;
-    /* A worker that never said it was ready failed to boot (a task may exit with any code). */
-    booting = w->kill_reason == 0 && mproc__os_load(&((mproc__ring *)w->shm.addr)->ready) == 0 &&
-              (exitcode == MPROC__EXIT_BOOT || exitcode == MPROC__EXIT_INIT);
+    /* A worker that never said it was ready failed to boot, whatever its exit code (an
+     * initializer that aborts is such a failure): no task of it ran. */
+    note_boots(p);
+    booting = w->kill_reason == 0 && !w->booted &&
+              mproc__os_load(&((mproc__ring *)w->shm.addr)->ready) == 0;
 
     /* Garbage read from the pipe cannot be placed exactly: the worker's answers also come
      * through the ring, so the task that wrote it may have answered already, and the oldest
@@ -422,8 +494,8 @@ static void worker_died(mproc_pool *p, mproc__worker *w)
     w->inflight = 0;
     release_worker(p, w);
 
-    if (booting && ++p->early_deaths >= MAX_EARLY_DEATHS)
-        p->broken = exitcode == MPROC__EXIT_INIT ? MPROC__EXIT_INIT : MPROC__EXIT_BOOT;
+    if (booting)
+        boot_failed(p, w, exitcode);
 }
 
 /* ---- dispatch ---- */
@@ -577,10 +649,7 @@ static void dispatch(mproc_pool *p)
         if (t == NULL)
             return;
         if (p->broken) {
-            fail_task(p, t, MPROC_EWORKER_LOST, p->broken,
-                      p->broken == MPROC__EXIT_INIT
-                          ? "the pool's workers fail to start: the initializer failed"
-                          : "the pool's workers fail to start: a function cannot be found");
+            fail_task(p, t, MPROC_EWORKER_LOST, p->broken_exit, p->broken_msg);
             continue;
         }
         r = send_task(p, w, t);
@@ -801,8 +870,15 @@ void mproc__pool_terminate_workers(mproc_pool *p)
 static void start_missing(mproc_pool *p, uint64_t now, int needed)
 {
     int i;
+    if (p->early_deaths > 0)
+        note_boots(p);
     if (p->broken || now < p->respawn_at || !needed)
         return;
+    /* After boot failures one worker at a time tries, until one boots. */
+    if (p->early_deaths > 0)
+        for (i = 0; i < p->nworkers; i++)
+            if (p->workers[i].alive && !p->workers[i].booted)
+                return;
     for (i = 0; i < p->nworkers; i++) {
         if (p->workers[i].alive)
             continue;
@@ -810,6 +886,8 @@ static void start_missing(mproc_pool *p, uint64_t now, int needed)
             p->respawn_at = now + RESPAWN_DELAY_MS;
             return;
         }
+        if (p->early_deaths > 0)
+            return;
     }
 }
 
@@ -820,8 +898,12 @@ static long next_timeout(mproc_pool *p, uint64_t now)
     int i;
     for (i = 0; i < p->nworkers; i++) {
         const mproc__worker *w = &p->workers[i];
-        if (!w->alive && p->respawn_at > now && !p->broken)
+        if (!w->alive && p->respawn_at > now && !p->broken &&
+            (t < 0 || (long)(p->respawn_at - now) < t))
             t = (long)(p->respawn_at - now);
+        /* Others wait for this one to boot (start_missing): look again soon. */
+        if (w->alive && !w->booted && p->early_deaths > 0 && (t < 0 || t > BOOT_POLL_MS))
+            t = BOOT_POLL_MS;
         if (w->alive && !w->parked && w->head != NULL && p->task_timeout_ms > 0 &&
             !w->kill_reason) {
             uint64_t due = w->head_since + (uint64_t)p->task_timeout_ms;
@@ -936,7 +1018,7 @@ void mproc__pool_thread(void *arg)
                 continue;
             if (w->parked) {
                 /* Its borrower, or the next locked phase, deals with it. */
-                if (w->chan.news || w->chan.eof)
+                if (w->chan.news || w->chan.eof || w->chan.exited)
                     w->attention = 1;
                 w->chan.news = 0;
                 continue;
@@ -946,7 +1028,7 @@ void mproc__pool_thread(void *arg)
             /* The ring says nothing when it fills, so every turn looks at it. */
             w->chan.news = 0;
             read_results(p, w);
-            if (w->chan.eof) {
+            if (w->chan.eof || w->chan.exited) {
                 read_results(p, w); /* what it put in the ring before it went */
                 worker_died(p, w);
             }
