@@ -122,6 +122,8 @@ uint32_t mproc__os_load(const volatile uint32_t *p);
 void mproc__os_store(volatile uint32_t *p, uint32_t v);
 /* Adds v and returns the old value (sequentially consistent). */
 uint32_t mproc__os_add(volatile uint32_t *p, uint32_t v);
+/* Stores desired if *p == expected; returns the old value either way (sequentially consistent). */
+uint32_t mproc__os_cas(volatile uint32_t *p, uint32_t expected, uint32_t desired);
 /* Sleeping on a word of shared memory until another process changes it: 1 where the OS offers
  * that across processes (a Linux futex), else 0 and the two calls below do nothing. */
 int mproc__os_word_wait_works(void);

@@ -13,8 +13,18 @@
 
 /* How many tasks may wait in one worker's pipe beyond the one it runs. Deep pipelining makes
  * trivial tasks cost a fraction of a round trip; it is only used when the backlog is deep, so
- * a few long tasks still spread over every worker. */
+ * a few long tasks still spread over every worker.
+ *
+ * Python's workers share one queue, so no task waits behind a running one while a worker is
+ * free. Ours each have a pipe, and a task written into it cannot be unsent; but it can be
+ * taken back before it starts: the worker claims each task in shared memory before it runs it
+ * (ring.h), and the pool thread can claim the unstarted ones first, which the worker then
+ * skips. So the pipes stay deep (a task costs a fraction of a round trip, which a depth that
+ * adapts to measured task time would give up every time the measure lags) and a worker that
+ * runs out of work takes back what waits behind a busy one (rebalance). A worker whose task
+ * has run for STALE_MS gets nothing more written behind it. */
 #define MAX_DEPTH 64
+#define STALE_MS 20
 /* A worker that dies before it is ready (its initializer returned nonzero, crashed or exited)
  * failed to boot. Such failures are counted in rounds: the first death of a round counts, and
  * until a worker boots again only one worker at a time is started, after a back-off that
@@ -595,6 +605,7 @@ static int send_task(mproc_pool *p, mproc__worker *w, mproc__task *t)
         return r;
     }
     t->next = NULL;
+    t->seq = ++w->seq;
     if (w->tail != NULL)
         w->tail->next = t;
     else
@@ -618,13 +629,21 @@ static mproc__task *next_task(mproc_pool *p)
     return t;
 }
 
-static mproc__worker *least_loaded(mproc_pool *p, int depth)
+/* w's running task has lasted STALE_MS (as far as this thread has seen): nothing more waits
+ * behind it. */
+static int stale(const mproc__worker *w, uint64_t now)
+{
+    return w->inflight > 0 && now - w->head_since >= STALE_MS;
+}
+
+static mproc__worker *least_loaded(mproc_pool *p, int depth, uint64_t now)
 {
     mproc__worker *best = NULL;
     int i;
     for (i = 0; i < p->nworkers; i++) {
         mproc__worker *w = &p->workers[i];
-        if (!w->alive || w->parked || w->shutdown || w->kill_reason || w->inflight >= depth)
+        if (!w->alive || w->parked || w->shutdown || w->kill_reason || w->inflight >= depth ||
+            stale(w, now))
             continue;
         if (mproc__worker_used_up(p, w))
             continue;
@@ -636,10 +655,11 @@ static mproc__worker *least_loaded(mproc_pool *p, int depth)
 
 static void dispatch(mproc_pool *p)
 {
+    uint64_t now = mproc__os_now_ms();
     for (;;) {
         size_t backlog = p->pq_len;
         size_t d = backlog > (size_t)p->nworkers ? 1 + backlog / (size_t)p->nworkers : 1;
-        mproc__worker *w = least_loaded(p, d > MAX_DEPTH ? MAX_DEPTH : (int)d);
+        mproc__worker *w = least_loaded(p, d > MAX_DEPTH ? MAX_DEPTH : (int)d, now);
         mproc__task *t;
         int r;
 
@@ -657,6 +677,68 @@ static void dispatch(mproc_pool *p)
             fail_task(p, t, r, 0,
                       r == MPROC_ENOFUNC ? "the task function cannot be located for spawn"
                                          : mproc_strerror(r));
+    }
+}
+
+/* Whether w has booted: then it has its ring and claims each task before it runs it. */
+static int ready(const mproc__worker *w)
+{
+    return w->booted || mproc__os_load(&((mproc__ring *)w->shm.addr)->ready);
+}
+
+/* Lock held (park_workers must see what it puts back). A worker with nothing to do takes back
+ * the tasks that wait, unstarted, behind another's running one: from every worker when the
+ * queue is empty, else only from those whose task has run for STALE_MS (the queued tasks are
+ * younger than theirs). They go back to the front of the queue, and dispatch gives them to the
+ * least loaded workers, not to one whose task has gone stale. */
+static void rebalance(mproc_pool *p)
+{
+    uint64_t now = 0;
+    int i, idle = 0;
+
+    for (i = 0; i < p->nworkers && !idle; i++) {
+        const mproc__worker *w = &p->workers[i];
+        idle = w->alive && w->inflight == 0 && !w->lent && !w->shutdown && !w->kill_reason &&
+               !mproc__worker_used_up(p, w) && ready(w);
+    }
+    if (!idle)
+        return;
+    for (i = 0; i < p->nworkers; i++) {
+        mproc__worker *w = &p->workers[i];
+        mproc__ring *ring = w->shm.addr;
+        mproc__task *t, *prev = NULL, *last, *u;
+        uint32_t started;
+        size_t n = 0;
+
+        if (!w->alive || w->inflight == 0 || w->lent || w->parked || w->kill_reason || !ready(w))
+            continue;
+        /* Only what waits behind a running task: one not started yet is about to (the worker
+         * may still be reading it), and taking it back would only send it round again. */
+        started = mproc__os_load(&ring->claim);
+        if (started == w->seq || (int32_t)(started - w->head->seq) < 0)
+            continue;
+        if (p->pq_head != NULL) {
+            if (now == 0)
+                now = mproc__os_now_ms();
+            if (!stale(w, now))
+                continue;
+        }
+        started = mproc__ring_take_back(ring, w->seq);
+        for (t = w->head; t != NULL && (int32_t)(t->seq - started) <= 0; t = t->next)
+            prev = t;
+        if (t == NULL)
+            continue;
+        last = w->tail;
+        for (u = t; u != NULL; u = u->next)
+            n++;
+        if (prev != NULL)
+            prev->next = NULL;
+        else
+            w->head = NULL;
+        w->tail = prev;
+        w->inflight -= (int)n;
+        w->sent -= (long)n;
+        requeue(p, t, last, n);
     }
 }
 
@@ -870,8 +952,7 @@ void mproc__pool_terminate_workers(mproc_pool *p)
 static void start_missing(mproc_pool *p, uint64_t now, int needed)
 {
     int i;
-    if (p->early_deaths > 0)
-        note_boots(p);
+    note_boots(p);
     if (p->broken || now < p->respawn_at || !needed)
         return;
     /* After boot failures one worker at a time tries, until one boots. */
@@ -901,8 +982,9 @@ static long next_timeout(mproc_pool *p, uint64_t now)
         if (!w->alive && p->respawn_at > now && !p->broken &&
             (t < 0 || (long)(p->respawn_at - now) < t))
             t = (long)(p->respawn_at - now);
-        /* Others wait for this one to boot (start_missing): look again soon. */
-        if (w->alive && !w->booted && p->early_deaths > 0 && (t < 0 || t > BOOT_POLL_MS))
+        /* It says it has booted in shared memory only; others may wait for that to start
+         * (start_missing) or to take back tasks (rebalance): look again soon. */
+        if (w->alive && !w->booted && (t < 0 || t > BOOT_POLL_MS))
             t = BOOT_POLL_MS;
         if (w->alive && !w->parked && w->head != NULL && p->task_timeout_ms > 0 &&
             !w->kill_reason) {
@@ -984,6 +1066,7 @@ void mproc__pool_thread(void *arg)
             break;
         }
         take_submissions(p);
+        rebalance(p);
         unparked_news = park_workers(p);
         needed = p->state == POOL_OPEN || work_remains(p);
         if (!needed) {

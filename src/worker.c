@@ -219,7 +219,7 @@ int mproc__worker_main(const mproc__worker_cfg *cfg)
     worker w;
     mproc__buf own = {0};
     mproc__buf *in = cfg->in_buf ? cfg->in_buf : &own;
-    uint32_t done = 0;
+    uint32_t done = 0, seen = 0;
     int code = 0;
 
     memset(&w, 0, sizeof w);
@@ -234,7 +234,7 @@ int mproc__worker_main(const mproc__worker_cfg *cfg)
     for (;;) {
         const unsigned char *body;
         size_t body_len, total;
-        int type, r;
+        int type, r, ran = 0;
 
         r = mproc__wire_read_frame(cfg->in, in, &type, &body, &body_len, &total);
         if (r == 0)
@@ -245,8 +245,11 @@ int mproc__worker_main(const mproc__worker_cfg *cfg)
         }
         if (type == MPROC__MSG_DEFINE)
             r = define_fn(&w, body, body_len);
+        else if (type == MPROC__MSG_TASK &&
+                 (cfg->ring == NULL || mproc__ring_claim(cfg->ring, ++seen)))
+            r = run_task(&w, body, body_len), ran = 1;
         else if (type == MPROC__MSG_TASK)
-            r = run_task(&w, body, body_len);
+            r = MPROC_OK; /* the parent took it back before it started: it runs elsewhere */
         else
             r = MPROC_EPROTO;
         if (r < 0) {
@@ -254,7 +257,7 @@ int mproc__worker_main(const mproc__worker_cfg *cfg)
             break;
         }
         mproc__buf_consume(in, total);
-        if (type == MPROC__MSG_TASK && cfg->max_tasks > 0 && ++done >= cfg->max_tasks)
+        if (ran && cfg->max_tasks > 0 && ++done >= cfg->max_tasks)
             break;
     }
     mproc__free(w.fns);
