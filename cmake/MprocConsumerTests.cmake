@@ -7,6 +7,7 @@
 #   shared_exports         the .so / DLL exports only mproc_ names, and every MPROC_API call
 #   shared_find_package    find_package and pkg-config consumers of the shared library
 #   shared_pkg_config
+# (The pkg-config entries are left out in MSVC mode: pkg-config's flags are GCC-style.)
 #
 # Linux: label "fork" (scripts/test.sh's linux-fork column). The MinGW-w64 build: the same names
 # with a _win suffix, label "windows", the consumer run by CMAKE_CROSSCOMPILING_EMULATOR (Wine).
@@ -100,12 +101,22 @@ mproc_consumer_test(consumer_install install installed ${_mproc_kind} ""
                     FIXTURES_SETUP mproc_installed)
 mproc_consumer_test(consumer_find_package find_package installed ${_mproc_kind}
                     "${_mproc_extra_flags}" FIXTURES_REQUIRED mproc_installed)
-mproc_consumer_test(consumer_pkg_config pkg-config installed ${_mproc_kind} "${_mproc_extra_flags}"
-                    FIXTURES_REQUIRED mproc_installed)
+# pkg-config hands out GCC-style flags (-I, -L, -l): no use to cl.exe or clang-cl, whose users
+# take the CMake package.
+set(_mproc_pkg_config_tests ON)
+if(MSVC)
+    set(_mproc_pkg_config_tests OFF)
+endif()
+if(_mproc_pkg_config_tests)
+    mproc_consumer_test(consumer_pkg_config pkg-config installed ${_mproc_kind}
+                        "${_mproc_extra_flags}" FIXTURES_REQUIRED mproc_installed)
+endif()
 
 # A shared build of the same sources (without sanitizers: it is a separate, plain build).
 mproc_consumer_test(shared_build shared_build shared shared "" FIXTURES_SETUP mproc_shared)
 mproc_consumer_test(shared_exports exports shared shared "" FIXTURES_REQUIRED mproc_shared)
 mproc_consumer_test(shared_find_package find_package shared shared ""
                     FIXTURES_REQUIRED mproc_shared)
-mproc_consumer_test(shared_pkg_config pkg-config shared shared "" FIXTURES_REQUIRED mproc_shared)
+if(_mproc_pkg_config_tests)
+    mproc_consumer_test(shared_pkg_config pkg-config shared shared "" FIXTURES_REQUIRED mproc_shared)
+endif()

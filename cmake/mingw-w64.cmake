@@ -2,6 +2,8 @@
 # examples) under Wine.
 #
 #   cmake -S . -B build/mingw -DCMAKE_TOOLCHAIN_FILE=cmake/mingw-w64.cmake
+#   cmake -S app -B build/app -DCMAKE_TOOLCHAIN_FILE=<mproc>/cmake/mingw-w64.cmake \
+#         -DCMAKE_FIND_ROOT_PATH=<prefix mproc was installed into>   (a consumer)
 #
 # Cache variables:
 #   MPROC_MINGW_TRIPLET   the compiler prefix (default x86_64-w64-mingw32)
@@ -21,19 +23,15 @@ endif()
 set(CMAKE_C_COMPILER "${MPROC_MINGW_GCC}")
 find_program(CMAKE_RC_COMPILER NAMES ${MPROC_MINGW_TRIPLET}-windres NO_CMAKE_FIND_ROOT_PATH)
 
-# Libraries and headers come from the MinGW sysroot only; programs from the host.
-set(CMAKE_FIND_ROOT_PATH "/usr/${MPROC_MINGW_TRIPLET}")
+# Libraries, headers and packages come from the MinGW sysroot and from the roots the caller adds
+# with -DCMAKE_FIND_ROOT_PATH=<dir>[;<dir>...] (e.g. the prefix an mproc for Windows was installed
+# into, so find_package(mproc) finds it); programs from the host.
+if(NOT "/usr/${MPROC_MINGW_TRIPLET}" IN_LIST CMAKE_FIND_ROOT_PATH)
+    list(APPEND CMAKE_FIND_ROOT_PATH "/usr/${MPROC_MINGW_TRIPLET}")
+endif()
 set(CMAKE_FIND_ROOT_PATH_MODE_PROGRAM NEVER)
 set(CMAKE_FIND_ROOT_PATH_MODE_LIBRARY ONLY)
 set(CMAKE_FIND_ROOT_PATH_MODE_INCLUDE ONLY)
 set(CMAKE_FIND_ROOT_PATH_MODE_PACKAGE ONLY)
 
-# Debian's wine64 package puts the 64-bit loader outside PATH; /usr/bin/wine is a wrapper
-# script that nags about wine32. Use the loader itself.
-find_program(MPROC_WINE NAMES wine64 wine
-             PATHS /usr/lib/wine /usr/lib64/wine /opt/wine-stable/bin
-             NO_CMAKE_FIND_ROOT_PATH
-             DOC "Wine loader that runs the Windows build")
-if(MPROC_WINE)
-    set(CMAKE_CROSSCOMPILING_EMULATOR "${MPROC_WINE}")
-endif()
+include("${CMAKE_CURRENT_LIST_DIR}/MprocWineEmulator.cmake")

@@ -9,7 +9,7 @@
 # current directory). Fails with a message and the program's whole output when a check does not
 # hold.
 
-cmake_minimum_required(VERSION 3.20)
+cmake_minimum_required(VERSION 3.21)
 
 if(NOT DEFINED EXE OR NOT DEFINED NAME)
     message(FATAL_ERROR "usage: cmake -DEXE=<path> -DNAME=<example> [-DEMULATOR=<program>] "

@@ -26,8 +26,9 @@
 
 #include "mproc.h"
 
-/* Not every example uses every helper; an unused one is not worth a warning. */
-#if defined(__GNUC__)
+/* Not every example uses every helper; an unused one is not worth a warning. clang-cl defines
+ * __clang__ and _MSC_VER but not __GNUC__, and ignores MSVC's warning pragma. */
+#if defined(__GNUC__) || defined(__clang__)
     #define EX_MAYBE_UNUSED __attribute__((unused))
 #else
     #define EX_MAYBE_UNUSED

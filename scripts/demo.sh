@@ -7,8 +7,9 @@ set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
-# shellcheck source=scripts/deps.sh
-. "$root/scripts/deps.sh"
+# shellcheck source=scripts/common.sh
+. "$root/scripts/common.sh"
+mproc_parse_args false "$@" # no options but --help
 
 demo=pool_callback
 if [ ! -f "$root/examples/$demo.c" ]; then

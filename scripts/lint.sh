@@ -9,45 +9,43 @@
 #               for x86_64-w64-mingw32 with -std=c99 -pedantic -Werror=gnu -Werror=vla -Werror,
 #               against the MinGW-w64 headers only (never the host's /usr/include); once for the
 #               static and once for the DLL build (-DMPROC_SHARED -DMPROC_BUILDING).
-# 2. gnu-only   no __attribute__ or __builtin in src/ or include/, except inside a preprocessor
-#               conditional that keeps it from MSVC: a chain (#if ... #endif) with an _MSC_VER
-#               branch, or a branch whose condition requires __GNUC__ or __clang__ (MSVC defines
-#               neither). Offenders are listed as file:line.
+# 2. gnu-only   every GNU-only construct clang-cl would accept and cl.exe would not
+#               (__attribute__, __builtin_*, __extension__, __asm__, statement expressions "({")
+#               in the C files of src/ include/ tests/ examples/ bench/ stands on a line that
+#               scripts/gnu-only.allow names (each behind a conditional MSVC never takes).
+#               Offenders are listed as file:line.
 # 3. format     clang-format --dry-run --Werror over include/ src/ tests/ examples/ bench/.
-# 4. docs       the `docs` target (Doxygen, WARN_AS_ERROR): every public declaration documented,
+# 4. sources    every .c and .h under src/ is in cmake/MprocSources.cmake, every tests/test_*.c in
+#               tests/CMakeLists.txt's MPROC_TEST_SUITES, every examples/*.c in MPROC_EXAMPLES:
+#               nothing is built by a glob, so nothing may be left out of a list.
+# 5. docs       the `docs` target (Doxygen, WARN_AS_ERROR): every public declaration documented,
 #               no warning. Built in build/lint.
 #
-# Installs what is missing on a Debian 12 machine when run as root (scripts/deps.sh, group lint).
+# Installs what is missing on a Debian 12 machine when run as root (scripts/common.sh, group lint).
 set -uo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root" || exit 1
-# shellcheck source=scripts/deps.sh
-. "$root/scripts/deps.sh"
-
-usage() {
-    sed -n '2,22s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
-}
+# shellcheck source=scripts/common.sh
+. "$root/scripts/common.sh"
 
 do_docs=1
-while [ $# -gt 0 ]; do
+option() {
     case "$1" in
     --no-docs) do_docs=0 ;;
-    -h | --help)
-        usage
-        exit 0
-        ;;
-    *)
-        usage >&2
-        exit 2
-        ;;
+    *) return 1 ;;
     esac
-    shift
-done
+}
+mproc_parse_args option "$@"
 
 groups=(lint)
 [ "$do_docs" = 1 ] && groups+=(build)
 mproc_deps "${groups[@]}"
+
+# print_list NAME: one list of cmake/MprocSources.cmake (front, posix, win32; +_headers).
+print_list() {
+    cmake -DMPROC_PRINT="$1" -P "$root/cmake/MprocSources.cmake"
+}
 
 passed=()
 failed=()
@@ -73,10 +71,9 @@ else
     cflags=(--target=x86_64-w64-mingw32 -std=c99 -pedantic -Werror=gnu -Werror=vla -Werror
         -fsyntax-only -nostdinc -isystem "$clang_inc" -isystem "$mingw_inc"
         -I"$root/include" -I"$root/src")
-    shopt -s nullglob
-    sources=(src/*.c src/win32/*.c)
-    headers=(include/*.h src/*.h src/win32/*.h)
-    shopt -u nullglob
+    # The library's own list (cmake/MprocSources.cmake): what the Windows build compiles.
+    mapfile -t sources < <(print_list front && print_list win32)
+    mapfile -t headers < <(ls include/*.h && print_list front_headers && print_list win32_headers)
     for defs in "" "-DMPROC_SHARED -DMPROC_BUILDING"; do
         # shellcheck disable=SC2086 # $defs is zero or two words
         for f in "${sources[@]}"; do
@@ -98,127 +95,36 @@ fi
 check_done msvc-c99 "$status"
 
 # ---- 2. gnu-only ----------------------------------------------------------------------------------
-echo "==> gnu-only: __attribute__ / __builtin outside an _MSC_VER or __GNUC__ conditional"
-# One file at a time. Comments are dropped first; a directive continued with '\' is read whole.
-# Each #if/#ifdef/#ifndef opens a chain; the current branch's condition is kept per level. An
-# occurrence is fine when a level's branch requires __GNUC__/__clang__ (see requires_gnu), or
-# when any enclosing chain has an _MSC_VER branch (known at its #endif, so decided at the end).
-# shellcheck disable=SC2016 # an awk program: its $ are awk's
-gnu_only_awk='
-function strip_comments(s,    out, i, j) {
-    out = ""
-    while (s != "") {
-        if (in_comment) {
-            j = index(s, "*/")
-            if (j == 0) return out
-            s = substr(s, j + 2)
-            in_comment = 0
-            continue
-        }
-        i = index(s, "/*")
-        j = index(s, "//")
-        if (j > 0 && (i == 0 || j < i)) return out substr(s, 1, j - 1)
-        if (i == 0) return out s
-        out = out substr(s, 1, i - 1) " "
-        s = substr(s, i + 2)
-        in_comment = 1
-    }
-    return out
-}
-# A condition requires a GNU compiler when each of its ||-parts has an &&-part that tests
-# __GNUC__ or __clang__ without a "!".
-function requires_gnu(c,    ors, ands, i, j, no, na, found) {
-    no = split(c, ors, /\|\|/)
-    for (i = 1; i <= no; i++) {
-        found = 0
-        na = split(ors[i], ands, /&&/)
-        for (j = 1; j <= na; j++)
-            if (ands[j] !~ /!/ && ands[j] ~ /(^|[^A-Za-z0-9_])__(GNUC|clang)__([^A-Za-z0-9_]|$)/)
-                found = 1
-        if (!found) return 0
-    }
-    return no > 0
-}
-FNR == 1 { in_comment = 0; depth = 0; pending = "" }
-{
-    line = strip_comments($0)
-    if (pending != "") {
-        line = pending " " line
-        pending = ""
-    }
-    if (line ~ /^[ \t]*#/ && line ~ /\\[ \t]*$/) {
-        sub(/\\[ \t]*$/, "", line)
-        pending = line
-        next
-    }
-    if (line ~ /^[ \t]*#[ \t]*(if|ifdef|ifndef)([^A-Za-z0-9_]|$)/) {
-        depth++
-        chain[depth] = ++nchains
-        cond = line
-        sub(/^[ \t]*#[ \t]*/, "", cond)
-        if (cond ~ /^ifndef/) cond = "!" cond
-        branch[depth] = cond
-        nbranch[depth] = 1
-        if (cond ~ /_MSC_VER/) msc[nchains] = 1
-        next
-    }
-    if (line ~ /^[ \t]*#[ \t]*elif([^A-Za-z0-9_]|$)/) {
-        branch[depth] = line
-        nbranch[depth]++
-        if (line ~ /_MSC_VER/) msc[chain[depth]] = 1
-        next
-    }
-    if (line ~ /^[ \t]*#[ \t]*else([^A-Za-z0-9_]|$)/) {
-        # The #else of a lone "#ifndef __GNUC__" is the GNU branch; any other #else is not.
-        if (nbranch[depth] == 1 && branch[depth] ~ /^!ifndef[ \t]+__(GNUC|clang)__[ \t]*$/)
-            branch[depth] = "defined(__GNUC__)"
-        else
-            branch[depth] = "!else"
-        next
-    }
-    if (line ~ /^[ \t]*#[ \t]*endif([^A-Za-z0-9_]|$)/) {
-        if (depth > 0) depth--
-        next
-    }
-    if (line !~ /__attribute__|__builtin/) next
-    gnu = 0
-    chains = ""
-    for (d = 1; d <= depth; d++) {
-        if (requires_gnu(branch[d])) gnu = 1
-        chains = chains " " chain[d]
-    }
-    if (gnu) next
-    n++
-    where[n] = FILENAME ":" FNR ": " $0
-    within[n] = chains
-}
-END {
-    bad = 0
-    for (k = 1; k <= n; k++) {
-        ok = 0
-        m = split(within[k], ids, " ")
-        for (d = 1; d <= m; d++) if (ids[d] in msc) ok = 1
-        if (!ok) {
-            print "    " where[k]
-            bad++
-        }
-    }
-    exit bad > 0
-}'
-mapfile -t gnu_files < <(find src include -type f \( -name '*.c' -o -name '*.h' \) | sort)
-if awk "$gnu_only_awk" "${gnu_files[@]}"; then
-    status=0
-    echo "    ${#gnu_files[@]} files"
+echo "==> gnu-only: GNU-only constructs in src/ include/ tests/ examples/ bench/ are on the allow-list"
+# scripts/gnu-only.allow names each line (file, then the line's text, trimmed) that may use one:
+# each sits behind a conditional MSVC never takes. A new use is either kept from MSVC that way
+# and added to the list, or written portably.
+status=0
+allow="$root/scripts/gnu-only.allow"
+uses=0
+while IFS= read -r hit; do
+    file=${hit%%:*}
+    rest=${hit#*:}
+    line=${rest%%:*}
+    text=$(printf '%s' "${rest#*:}" | sed 's/^[[:space:]]*//; s/[[:space:]]*$//')
+    uses=$((uses + 1))
+    if ! grep -qxF "$file $text" "$allow"; then
+        echo "    $file:$line: $text"
+        status=1
+    fi
+done < <(grep -rnE --include='*.c' --include='*.h' '__attribute__|__builtin|__extension__|__asm__|\(\{' \
+    src include tests examples bench | sort)
+if [ "$status" -ne 0 ]; then
+    echo "    (each line above is not in scripts/gnu-only.allow: MSVC would see it)"
 else
-    status=1
-    echo "    (each line above: an __attribute__ or __builtin that MSVC would see)"
+    echo "    $uses allowed uses"
 fi
 check_done gnu-only "$status"
 
 # ---- 3. format ------------------------------------------------------------------------------------
 echo "==> format: clang-format --dry-run --Werror over include/ src/ tests/ examples/ bench/"
 fmt_dirs=()
-for d in include src tests examples bench; do
+for d in include src tests examples bench cmake; do
     [ -d "$d" ] && fmt_dirs+=("$d")
 done
 mapfile -t fmt_files < <(find "${fmt_dirs[@]}" -type f \( -name '*.c' -o -name '*.h' \) | sort)
@@ -231,7 +137,45 @@ else
 fi
 check_done format "$status"
 
-# ---- 4. docs --------------------------------------------------------------------------------------
+# ---- 4. sources -----------------------------------------------------------------------------------
+echo "==> sources: every file is in its list (cmake/MprocSources.cmake, the suites, the examples)"
+status=0
+# cmake_list FILE NAME: the entries of `set(NAME ...)` in a CMakeLists.txt, one a line.
+cmake_list() {
+    awk -v name="$2" '
+        $0 ~ "^set\\(" name "$" { on = 1; next }
+        on { last = /\)/; gsub(/[()]/, ""); for (i = 1; i <= NF; i++) print $i; if (last) on = 0 }
+    ' "$1"
+}
+listed=$(for l in front posix win32 front_headers posix_headers win32_headers; do print_list "$l"; done | sort)
+present=$(find src -type f \( -name '*.c' -o -name '*.h' \) | sort)
+missing=$(comm -13 <(echo "$listed") <(echo "$present"))
+stale=$(comm -23 <(echo "$listed") <(echo "$present"))
+for f in $missing; do
+    echo "    $f is not in cmake/MprocSources.cmake: it would not be built"
+    status=1
+done
+for f in $stale; do
+    echo "    cmake/MprocSources.cmake names $f, which does not exist"
+    status=1
+done
+check_named() { # DIR PATTERN CMAKELISTS LIST
+    local f name
+    for f in "$1"/$2; do
+        [ -e "$f" ] || continue
+        name=$(basename "$f" .c)
+        if ! cmake_list "$3" "$4" | grep -qxF "$name"; then
+            echo "    $f is not in $4 ($3): it would not be built"
+            status=1
+        fi
+    done
+}
+check_named tests 'test_*.c' tests/CMakeLists.txt MPROC_TEST_SUITES
+check_named examples '*.c' examples/CMakeLists.txt MPROC_EXAMPLES
+[ "$status" -eq 0 ] && echo "    $(echo "$listed" | wc -l) library files, $(cmake_list tests/CMakeLists.txt MPROC_TEST_SUITES | wc -l) suites, $(cmake_list examples/CMakeLists.txt MPROC_EXAMPLES | wc -l) examples"
+check_done sources "$status"
+
+# ---- 5. docs --------------------------------------------------------------------------------------
 if [ "$do_docs" = 1 ]; then
     echo "==> docs: the API reference (Doxygen, warnings are errors), in build/lint/docs/html"
     lint_build="$root/build/lint"

@@ -3,9 +3,9 @@
 # Installs what is missing on a Debian 12 machine when run as root.
 #
 #   ./scripts/sanitize.sh              all four parts, in this order:
-#     --asan      ASan+UBSan (build/asan, clang-19): every suite, fork and spawn columns
-#     --tsan      TSan (build/tsan): every suite, fork column (but see below)
-#     --valgrind  memcheck (build/valgrind, no sanitizer): test_process and test_pool, fork column
+#     --asan      ASan+UBSan (build/sanitize/asan, clang-19): every suite, fork and spawn columns
+#     --tsan      TSan (build/sanitize/tsan): every suite, fork column (but see below)
+#     --valgrind  memcheck (build/sanitize/valgrind, no sanitizer): test_process and test_pool, fork column
 #     --fuzz      fuzz/ (build/fuzz, clang + libFuzzer): the harness for 30 s, a smoke test; the
 #                 5-minute run is `cmake --build build/fuzz --target fuzz` (fuzz/README.md)
 #   Options combine: ./scripts/sanitize.sh --asan --fuzz
@@ -34,9 +34,9 @@
 #
 # Each suite runs through CTest's own registration (tests/CMakeLists.txt: its labels, timeouts
 # and environment, including ASAN_OPTIONS=handle_segv=0:handle_abort=0 so a child still dies by
-# the real signal). This script is the suites' launcher (CMAKE_CROSSCOMPILING_EMULATOR, or
-# CMAKE_TEST_LAUNCHER from CMake 3.29 on): `sanitize.sh --launch KIND COMMAND...` adds its options
-# to the ones CTest set and runs the command, so nothing in tests/ has to know.
+# the real signal), with scripts/sanitize-launch.sh as the launcher that adds each kind's options.
+# The builds live in build/sanitize/, apart from the folders CMakePresets.json owns (build/asan,
+# build/tsan are presets with other settings).
 #
 # Left out, on purpose (time; the rest covers it):
 #   - TSan, spawn column: the parent's threads do the same under both columns (only the start
@@ -57,140 +57,40 @@
 #   - the packaging tests (label consumer): not about memory; configured out (MPROC_INSTALL=OFF).
 set -uo pipefail
 
-self=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/$(basename "${BASH_SOURCE[0]}")
-scripts=$(dirname "$self")
-
-# ---- the launcher: one suite run, as CTest calls it -------------------------------------------
-if [ "${1-}" = "--launch" ]; then
-    kind=${2-}
-    shift 2
-    # MPROC_SANITIZE_LOG_DIR (set by run_suites below): every report of every process goes to a
-    # file there, the children's included. A report in a pool worker or a child only changes
-    # that process's exit code, which a test may never look at; the files are checked after
-    # the run instead.
-    logs=${MPROC_SANITIZE_LOG_DIR-}
-    case "$kind" in
-    asan)
-        # halt_on_error: ASan's default too, and UBSan stops anyway (-fno-sanitize-recover).
-        # One log_path for both: clang builds them into one runtime, which reads both options.
-        asan="halt_on_error=1:detect_leaks=1${logs:+:log_path=$logs/asan}"
-        ubsan="print_stacktrace=1:halt_on_error=1${logs:+:log_path=$logs/asan}"
-        export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}$asan"
-        export UBSAN_OPTIONS="${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}$ubsan"
-        # clang-19's runtime does not find llvm-symbolizer in PATH by itself ("invalid path to
-        # external symbolizer": a report with bare addresses); any of these reads its DWARF, and
-        # binutils' addr2line is always there with gcc.
-        if [ -z "${ASAN_SYMBOLIZER_PATH-}" ]; then
-            for s in llvm-symbolizer-19 llvm-symbolizer llvm-symbolizer-14 addr2line; do
-                if s=$(command -v "$s"); then
-                    export ASAN_SYMBOLIZER_PATH=$s
-                    break
-                fi
-            done
-        fi
-        ;;
-    tsan)
-        # die_after_fork=0: with the fork start method a child is a fork of a parent that has
-        # threads (the pool's, the suites' own). TSan by default kills such a child as soon as
-        # it starts a thread, because its own bookkeeping of the parent's threads is copied
-        # into the child; glibc supports it (as Python's multiprocessing relies on). Not
-        # enough for every case (see tsan_spawn_only below), but a child that only runs a
-        # pool worker or a target is checked instead of killed.
-        opts="halt_on_error=1:second_deadlock_stack=1:die_after_fork=0${logs:+:log_path=$logs/tsan}"
-        [ -f "$scripts/tsan.supp" ] && opts="$opts:suppressions=$scripts/tsan.supp"
-        export TSAN_OPTIONS="${TSAN_OPTIONS:+$TSAN_OPTIONS:}$opts"
-        ;;
-    valgrind)
-        # The suites relax what valgrind's slowness or its exec of /proc/self/exe cannot meet.
-        export MPROC_TEST_VALGRIND=1
-        # Only the leaks that are errors are shown: a forked worker ends with _exit and the
-        # parent's thread it was forked from is not there, so every worker would list that
-        # thread's TLS block as "possibly lost". valgrind.supp: the suites' deliberate crashes.
-        # Without -q a log ends with its ERROR SUMMARY, which run_suites reads.
-        # shellcheck disable=SC2054 # the commas are valgrind's list syntax
-        vg=(valgrind --tool=memcheck --leak-check=full --show-leak-kinds=definite,indirect
-            --errors-for-leak-kinds=definite,indirect --error-exitcode=99 --trace-children=no
-            --num-callers=40 "--suppressions=$scripts/valgrind.supp")
-        if [ -n "$logs" ]; then
-            exec "${vg[@]}" "--log-file=$logs/valgrind.%p" "$@"
-        fi
-        exec "${vg[@]}" -q "$@"
-        ;;
-    *)
-        echo "sanitize.sh --launch: unknown kind '$kind'" >&2
-        exit 2
-        ;;
-    esac
-    exec "$@"
-fi
+scripts=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+launch="$scripts/sanitize-launch.sh"
 
 root=$(cd "$scripts/.." && pwd)
 cd "$root" || exit 1
-# shellcheck source=scripts/deps.sh
-. "$root/scripts/deps.sh"
-
-usage() {
-    sed -n '2,/^[^#]/s/^# \{0,1\}//p' "$self"
-}
+# shellcheck source=scripts/common.sh
+. "$root/scripts/common.sh"
 
 parts=()
-while [ $# -gt 0 ]; do
+option() {
     case "$1" in
     --asan | --tsan | --valgrind | --fuzz) parts+=("${1#--}") ;;
-    -h | --help)
-        usage
-        exit 0
-        ;;
-    *)
-        usage >&2
-        exit 2
-        ;;
+    *) return 1 ;;
     esac
-    shift
-done
+}
+mproc_parse_args option "$@"
 [ ${#parts[@]} -eq 0 ] && parts=(asan tsan valgrind fuzz)
 want() {
     [[ " ${parts[*]} " == *" $1 "* ]]
 }
 
 # ---- what to install ---------------------------------------------------------------------------
-mproc_deps build tests
-extra=()
-if want valgrind; then
-    command -v valgrind >/dev/null 2>&1 || extra+=(valgrind)
-fi
+groups=(build tests)
+want valgrind && groups+=(valgrind)
 asan_cc=${MPROC_SANITIZE_CC:-clang-19}
-if want asan && [ -z "${MPROC_SANITIZE_CC-}" ]; then
-    command -v clang-19 >/dev/null 2>&1 || extra+=(clang-19)
-    # The sanitizer runtimes: only recommended by clang-19.
-    mproc_have_pkg libclang-rt-19-dev || extra+=(libclang-rt-19-dev)
-fi
-if want fuzz; then
-    command -v clang >/dev/null 2>&1 || extra+=(clang)
-    # libFuzzer's runtime: only recommended by clang, so --no-install-recommends leaves it out.
-    mproc_have_pkg libclang-rt-dev || extra+=(libclang-rt-dev)
-fi
-if [ ${#extra[@]} -gt 0 ]; then
-    if ! mproc_is_root; then
-        echo "Missing packages: ${extra[*]}" >&2
-        echo "  sudo sh -c 'apt-get update &&" \
-            "apt-get install -y --no-install-recommends ${extra[*]}'" >&2
-        exit 1
-    fi
-    echo "==> installing ${extra[*]}"
-    if ! { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
-        --no-install-recommends "${extra[@]}"; }; then
-        echo "error: could not install ${extra[*]}" >&2
-        exit 1
-    fi
-fi
+want asan && [ -z "${MPROC_SANITIZE_CC-}" ] && groups+=(asan)
+want fuzz && groups+=(fuzz)
+mproc_deps "${groups[@]}"
 
 jobs=${MPROC_SANITIZE_JOBS:-2}
 # TSan: suites it runs in the spawn column instead of the fork one, and as well (see the top of
 # this file).
 tsan_spawn_only="test_badinput"
 tsan_spawn_also="test_process"
-summary=()
 total_passed=0
 total_failed=0
 start_all=$(date +%s)
@@ -212,7 +112,7 @@ launcher_var() {
 record() {
     total_passed=$((total_passed + $3))
     total_failed=$((total_failed + $4))
-    summary+=("$(printf '%-12s %4d s  %d passed, %d failed%s' "$1:" "$2" "$3" "$4" "${5:+  ($5)}")")
+    mproc_summary_add "$(printf '%-12s %4d s  %d passed, %d failed%s' "$1:" "$2" "$3" "$4" "${5:+  ($5)}")"
 }
 
 # build_suites DIR KIND CC [CMAKE ARGS...]: configures and builds one Linux build with the
@@ -226,7 +126,7 @@ build_suites() {
         -DMPROC_BUILD_TESTS=ON -DMPROC_BUILD_EXAMPLES=OFF -DMPROC_BUILD_BENCH=OFF \
         -DMPROC_BUILD_FUZZ=OFF -DMPROC_INSTALL=OFF \
         ${cc:+"-DCMAKE_C_COMPILER=$cc"} \
-        "-D$(launcher_var)=$self;--launch;$kind" "$@" &&
+        "-D$(launcher_var)=$launch;$kind" "$@" &&
         cmake --build "$root/$dir" -j "$jobs"
 }
 
@@ -275,10 +175,10 @@ run_suites() {
 
 if want asan; then
     t0=$(date +%s)
-    if build_suites build/asan asan "$asan_cc" "-DMPROC_SANITIZE=address;undefined"; then
+    if build_suites build/sanitize/asan asan "$asan_cc" "-DMPROC_SANITIZE=address;undefined"; then
         echo "    (build: $(($(date +%s) - t0)) s)"
         # Both columns in one run, so the longest suite (the soak) overlaps the others.
-        run_suites asan build/asan "$t0" -L '^(fork|spawn)$' -LE consumer -j "$jobs"
+        run_suites asan build/sanitize/asan "$t0" -L '^(fork|spawn)$' -LE consumer -j "$jobs"
     else
         record asan $(($(date +%s) - t0)) 0 1 "build failed"
     fi
@@ -286,11 +186,11 @@ fi
 
 if want tsan; then
     t0=$(date +%s)
-    if build_suites build/tsan tsan "${MPROC_SANITIZE_CC-}" -DMPROC_SANITIZE=thread; then
+    if build_suites build/sanitize/tsan tsan "${MPROC_SANITIZE_CC-}" -DMPROC_SANITIZE=thread; then
         echo "    (build: $(($(date +%s) - t0)) s)"
-        run_suites tsan build/tsan "$t0" -L '^fork$' -LE consumer \
+        run_suites tsan build/sanitize/tsan "$t0" -L '^fork$' -LE consumer \
             -E "nopidfd|$tsan_spawn_only" -j "$jobs"
-        run_suites tsan-spawn build/tsan "$(date +%s)" \
+        run_suites tsan-spawn build/sanitize/tsan "$(date +%s)" \
             -R "^($tsan_spawn_only|$tsan_spawn_also)_spawn\$" -j "$jobs"
     else
         record tsan $(($(date +%s) - t0)) 0 1 "build failed"
@@ -299,11 +199,11 @@ fi
 
 if want valgrind; then
     t0=$(date +%s)
-    if build_suites build/valgrind valgrind "${MPROC_SANITIZE_CC-}" -DMPROC_SANITIZE=; then
+    if build_suites build/sanitize/valgrind valgrind "${MPROC_SANITIZE_CC-}" -DMPROC_SANITIZE=; then
         echo "    (build: $(($(date +%s) - t0)) s)"
         # One at a time: valgrind slows everything down ~20 times, and the pool suite has
         # timing bounds that a loaded machine would not meet.
-        run_suites valgrind build/valgrind "$t0" -R '^test_(process|pool)_fork$' -j 1
+        run_suites valgrind build/sanitize/valgrind "$t0" -R '^test_(process|pool)_fork$' -j 1
     else
         record valgrind $(($(date +%s) - t0)) 0 1 "build failed"
     fi
@@ -330,10 +230,6 @@ if want fuzz; then
     fi
 fi
 
-echo
-echo "==> summary ($(($(date +%s) - start_all)) s)"
-for line in "${summary[@]}"; do
-    echo "$line"
-done
+mproc_summary_print "summary ($(($(date +%s) - start_all)) s)"
 echo "sanitize: $total_passed passed, $total_failed failed"
 [ "$total_failed" -eq 0 ]

@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# Runs every mproc test suite three ways: Linux with fork, Linux with spawn, and the MinGW-w64
-# Windows build under Wine. Installs what is missing on a Debian 12 machine when run as root.
+# Runs every mproc test suite four ways: Linux with fork, Linux with spawn, and two Windows
+# builds under Wine: MinGW-w64 gcc (windows-wine) and clang-cl in MSVC mode against Wine's
+# MSVC-compatible headers (msvc-wine, cmake/clang-cl-msvc.cmake). Installs what is missing on a
+# Debian 12 machine when run as root.
 #
-#   ./scripts/test.sh                 all three columns
+#   ./scripts/test.sh                 all four columns
 #   ./scripts/test.sh --linux-only    linux-fork and linux-spawn
-#   ./scripts/test.sh --windows-only  windows-wine
+#   ./scripts/test.sh --windows-only  windows-wine and msvc-wine
+#   ./scripts/test.sh --mingw-only    windows-wine
+#   ./scripts/test.sh --msvc-only     msvc-wine
 #
 # Environment: MPROC_BUILD_TYPE (default Debug), MPROC_CMAKE_ARGS (extra configure arguments for
 # both builds, e.g. "-DMPROC_SANITIZE=address;undefined" for the Linux one).
@@ -12,41 +16,34 @@ set -uo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root" || exit 1
-# shellcheck source=scripts/deps.sh
-. "$root/scripts/deps.sh"
-
-usage() {
-    sed -n '2,11s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
-}
+# shellcheck source=scripts/common.sh
+. "$root/scripts/common.sh"
 
 do_linux=1
-do_windows=1
-while [ $# -gt 0 ]; do
+do_mingw=1
+do_msvc=1
+option() {
     case "$1" in
-    --linux-only) do_windows=0 ;;
+    --linux-only) do_mingw=0 do_msvc=0 ;;
     --windows-only) do_linux=0 ;;
-    -h | --help)
-        usage
-        exit 0
-        ;;
-    *)
-        usage >&2
-        exit 2
-        ;;
+    --mingw-only) do_linux=0 do_msvc=0 ;;
+    --msvc-only) do_linux=0 do_mingw=0 ;;
+    *) return 1 ;;
     esac
-    shift
-done
+}
+mproc_parse_args option "$@"
 
 groups=(build)
 [ "$do_linux" = 1 ] && groups+=(tests)
-[ "$do_windows" = 1 ] && groups+=(windows)
+{ [ "$do_mingw" = 1 ] || [ "$do_msvc" = 1 ]; } && groups+=(wine)
+[ "$do_mingw" = 1 ] && groups+=(windows)
+[ "$do_msvc" = 1 ] && groups+=(msvc)
 mproc_deps "${groups[@]}"
 
 build_type=${MPROC_BUILD_TYPE:-Debug}
 jobs=$(nproc 2>/dev/null || echo 2)
 # shellcheck disable=SC2206 # word splitting is the point
 extra_args=(${MPROC_CMAKE_ARGS:-})
-summary=()
 failed_any=0
 total_passed=0
 total_failed=0
@@ -82,14 +79,14 @@ run_column() {
     fi
     total_passed=$((total_passed + passed))
     total_failed=$((total_failed + failed))
-    summary+=("$(printf '%-13s %d passed, %d failed (suites); %s' "$column:" "$passed" "$failed" "$cases")")
+    mproc_summary_add "$(printf '%-13s %d passed, %d failed (suites); %s' "$column:" "$passed" "$failed" "$cases")"
 }
 
 # column_failed COLUMN WHY: a column that could not even run.
 column_failed() {
     failed_any=1
     total_failed=$((total_failed + 1))
-    summary+=("$(printf '%-13s FAILED: %s' "$1:" "$2")")
+    mproc_summary_add "$(printf '%-13s FAILED: %s' "$1:" "$2")"
 }
 
 if [ "$do_linux" = 1 ]; then
@@ -105,53 +102,62 @@ if [ "$do_linux" = 1 ]; then
     fi
 fi
 
-if [ "$do_windows" = 1 ]; then
+# run_windows BUILD_DIR TOOLCHAIN COLUMN WHAT: configures and builds one Windows build, then runs
+# its suites (label windows) under Wine, in a Wine prefix of its own.
+run_windows() {
+    local dir=$1 toolchain=$2 column=$3 what=$4
+    echo
+    echo "==> $column: configure and build ($dir, $build_type, $what)"
+    if ! cmake -S "$root" -B "$dir" -DCMAKE_TOOLCHAIN_FILE="$toolchain" \
+        -DCMAKE_BUILD_TYPE="$build_type" -DMPROC_WERROR=ON \
+        -DMPROC_WINE="$wine" -DMPROC_WINEPREFIX="$dir/wineprefix" \
+        -DFETCHCONTENT_SOURCE_DIR_CMOCKA="$cmocka_src" \
+        "${extra_args[@]}" ||
+        ! cmake --build "$dir" -j "$jobs"; then
+        column_failed "$column" "the $what build failed"
+        return
+    fi
+    # One Wine prefix per build, made before the suites run so two parallel suites do not race
+    # to create it. No Mono/Gecko installers, no menu entries.
+    export WINEPREFIX="$dir/wineprefix"
+    export WINEDEBUG=-all
+    export WINEDLLOVERRIDES="winemenubuilder.exe,mscoree,mshtml=d"
+    local wineserver
+    wineserver="$(dirname "$wine")/wineserver"
+    [ -x "$wineserver" ] || wineserver=$(command -v wineserver || echo wineserver)
+    if [ ! -f "$WINEPREFIX/system.reg" ]; then
+        echo "==> $column: creating the Wine prefix $WINEPREFIX"
+        if ! "$wine" wineboot --init >"$dir/wineboot.log" 2>&1; then
+            cat "$dir/wineboot.log"
+        fi
+        "$wineserver" -w
+    fi
+    # Wine's server and its system processes (services.exe, ...) inherit the output pipe of
+    # whichever program starts them, and CTest waits for that pipe to close: a suite that
+    # started them would seem to run until every other suite ends. Start them here, on
+    # /dev/null, and keep them for the run.
+    "$wineserver" -p60 >/dev/null 2>&1 </dev/null
+    "$wine" cmd /c exit >/dev/null 2>&1 </dev/null
+    run_column "$dir" windows "$column"
+    "$wineserver" -k 2>/dev/null || true
+}
+
+if [ "$do_mingw" = 1 ] || [ "$do_msvc" = 1 ]; then
     echo
     echo "==> windows: cmocka source (Debian's source package, into .deps/)"
     wine=$(mproc_find_wine)
     if ! cmocka_src=$(mproc_cmocka_source "$root/.deps"); then
-        column_failed windows-wine "could not fetch cmocka's source"
+        [ "$do_mingw" = 1 ] && column_failed windows-wine "could not fetch cmocka's source"
+        [ "$do_msvc" = 1 ] && column_failed msvc-wine "could not fetch cmocka's source"
     else
-        echo "==> windows: configure and build (build/mingw, $build_type, MinGW-w64)"
-        if cmake -S "$root" -B "$root/build/mingw" \
-            -DCMAKE_TOOLCHAIN_FILE="$root/cmake/mingw-w64.cmake" \
-            -DCMAKE_BUILD_TYPE="$build_type" -DMPROC_WERROR=ON \
-            -DMPROC_WINE="$wine" -DMPROC_WINEPREFIX="$root/build/mingw/wineprefix" \
-            -DFETCHCONTENT_SOURCE_DIR_CMOCKA="$cmocka_src" \
-            "${extra_args[@]}" &&
-            cmake --build "$root/build/mingw" -j "$jobs"; then
-            # One Wine prefix per build, made before the suites run so two parallel suites do not
-            # race to create it. No Mono/Gecko installers, no menu entries.
-            export WINEPREFIX="$root/build/mingw/wineprefix"
-            export WINEDEBUG=-all
-            export WINEDLLOVERRIDES="winemenubuilder.exe,mscoree,mshtml=d"
-            wineserver="$(dirname "$wine")/wineserver"
-            [ -x "$wineserver" ] || wineserver=$(command -v wineserver || echo wineserver)
-            if [ ! -f "$WINEPREFIX/system.reg" ]; then
-                echo "==> windows: creating the Wine prefix $WINEPREFIX"
-                if ! "$wine" wineboot --init >"$root/build/mingw/wineboot.log" 2>&1; then
-                    cat "$root/build/mingw/wineboot.log"
-                fi
-                "$wineserver" -w
-            fi
-            # Wine's server and its system processes (services.exe, ...) inherit the output pipe
-            # of whichever program starts them, and CTest waits for that pipe to close: a suite
-            # that started them would seem to run until every other suite ends. Start them here,
-            # on /dev/null, and keep them for the run.
-            "$wineserver" -p60 >/dev/null 2>&1 </dev/null
-            "$wine" cmd /c exit >/dev/null 2>&1 </dev/null
-            run_column "$root/build/mingw" windows windows-wine
-            "$wineserver" -k 2>/dev/null || true
-        else
-            column_failed windows-wine "the MinGW-w64 build failed"
-        fi
+        [ "$do_mingw" = 1 ] &&
+            run_windows "$root/build/mingw" "$root/cmake/mingw-w64.cmake" windows-wine MinGW-w64
+        [ "$do_msvc" = 1 ] &&
+            run_windows "$root/build/msvc" "$root/cmake/clang-cl-msvc.cmake" msvc-wine \
+                "clang-cl, MSVC mode"
     fi
 fi
 
-echo
-echo "==> summary"
-for line in "${summary[@]}"; do
-    echo "$line"
-done
+mproc_summary_print summary
 echo "total: $total_passed passed, $total_failed failed"
 exit "$failed_any"

@@ -32,7 +32,7 @@
 # Programs run with their output in files, not pipes: Wine's server, started by the first Windows
 # program, inherits the program's stdout and keeps it open after the program has ended.
 
-cmake_minimum_required(VERSION 3.20)
+cmake_minimum_required(VERSION 3.21)
 
 foreach(_var STEP WORK_DIR SOURCE_DIR)
     if(NOT DEFINED ${_var} OR "${${_var}}" STREQUAL "")
@@ -225,13 +225,16 @@ elseif(STEP STREQUAL "exports")
             message(FATAL_ERROR "exports: no mproc DLL in ${PREFIX}/${BINDIR}")
         endif()
         run(NAME exports COMMAND "${OBJDUMP}" -p ${_lib})
-        # The export table: "[Ordinal/Name Pointer] Table" then one "\t[  n] name" per export.
+        # The export table. GNU objdump: "[Ordinal/Name Pointer] Table", then one "\t[  n] name"
+        # per export. llvm-objdump (MSVC mode): "Ordinal  RVA  Name", then "  n  0xRVA  name".
         file(STRINGS "${WORK_DIR}/exports.log" _lines)
         set(_in_table FALSE)
         foreach(_l IN LISTS _lines)
-            if(_l MATCHES "\\[Ordinal/Name Pointer\\] Table")
+            if(_l MATCHES "\\[Ordinal/Name Pointer\\] Table" OR _l MATCHES "^ *Ordinal +RVA +Name$")
                 set(_in_table TRUE)
             elseif(_in_table AND _l MATCHES "^[ \t]*\\[ *[0-9]+\\] +([^ ]+)$")
+                list(APPEND _exported "${CMAKE_MATCH_1}")
+            elseif(_in_table AND _l MATCHES "^ +[0-9]+ +0x[0-9a-fA-F]+ +([^ ]+)$")
                 list(APPEND _exported "${CMAKE_MATCH_1}")
             elseif(_in_table)
                 set(_in_table FALSE)
@@ -289,9 +292,9 @@ elseif(STEP STREQUAL "find_package")
     file(REMOVE_RECURSE "${_bin}")
     configure_args(_args)
     if(TOOLCHAIN_FILE)
-        # The toolchain file searches packages only under the MinGW sysroot
-        # (CMAKE_FIND_ROOT_PATH_MODE_PACKAGE ONLY): name the package's directory itself.
-        list(APPEND _args "-Dmproc_DIR=${PREFIX}/${LIBDIR}/cmake/mproc")
+        # As the README tells a user: the toolchain searches packages under its find roots only
+        # (CMAKE_FIND_ROOT_PATH_MODE_PACKAGE ONLY), so the prefix becomes one more root.
+        list(APPEND _args "-DCMAKE_FIND_ROOT_PATH=${PREFIX}")
     else()
         list(APPEND _args "-DCMAKE_PREFIX_PATH=${PREFIX}")
     endif()

@@ -1,10 +1,17 @@
 # shellcheck shell=bash
-# Sourced by scripts/test.sh and scripts/demo.sh: finds what the build needs on a Debian 12
-# machine and installs what is missing (as root), or prints the command to run (as anyone else).
+# Sourced by every script of scripts/: what they share. On a Debian 12 machine it finds what the
+# build needs and installs what is missing (as root), or prints the command to run (as anyone
+# else); it parses options, prints usage and collects the closing summary.
 #
-#   mproc_deps build tests windows   # any of the groups (also: lint, for scripts/lint.sh)
+#   mproc_deps build tests wine      # any of the groups: build tests wine windows msvc lint
+#                                    # asan valgrind fuzz
+#   mproc_install PKG...             # installs packages (root) or says how, then exits 1
 #   mproc_cmocka_source DIR          # prints the path of cmocka 1.1.5's source, fetched from
 #                                    # Debian's source package into DIR when not there yet
+#   mproc_parse_args HANDLER "$@"    # calls HANDLER OPTION for each option; -h/--help prints
+#                                    # the calling script's usage, an unknown one exits 2
+#   mproc_summary_add LINE           # a line of the closing summary
+#   mproc_summary_print TITLE        # prints "==> TITLE" and the lines
 
 MPROC_WINE_CANDIDATES="/usr/lib/wine/wine64 /usr/lib64/wine/wine64"
 
@@ -42,13 +49,25 @@ mproc_deps() {
             # The packaging tests (tests/consumer) compile with pkg-config's flags.
             command -v pkg-config >/dev/null 2>&1 || missing+=(pkgconf)
             ;;
+        wine)
+            mproc_find_wine >/dev/null || missing+=(wine64)
+            # apt-get source (cmocka's source for the Windows tests) unpacks with dpkg-source.
+            command -v dpkg-source >/dev/null 2>&1 || missing+=(dpkg-dev)
+            ;;
         windows)
             command -v x86_64-w64-mingw32-gcc >/dev/null 2>&1 || missing+=(gcc-mingw-w64-x86-64)
-            mproc_find_wine >/dev/null || missing+=(wine64)
-            # apt-get source unpacks with dpkg-source.
-            command -v dpkg-source >/dev/null 2>&1 || missing+=(dpkg-dev)
             command -v pkg-config >/dev/null 2>&1 || [[ " ${missing[*]-} " == *" pkgconf "* ]] ||
                 missing+=(pkgconf)
+            ;;
+        msvc)
+            # cmake/clang-cl-msvc.cmake: clang-cl (clang-tools-19), lld-link (lld-19), llvm-lib,
+            # llvm-rc, llvm-mt and llvm-objdump (llvm-19), Wine's MSVC-compatible headers and
+            # import libraries (libwine-dev).
+            command -v clang-19 >/dev/null 2>&1 || missing+=(clang-19)
+            [ -x /usr/lib/llvm-19/bin/clang-cl ] || missing+=(clang-tools-19)
+            [ -x /usr/lib/llvm-19/bin/lld-link ] || missing+=(lld-19)
+            [ -x /usr/lib/llvm-19/bin/llvm-lib ] || missing+=(llvm-19)
+            mproc_have_pkg libwine-dev || missing+=(libwine-dev)
             ;;
         lint)
             # scripts/lint.sh: clang for MinGW (with MinGW-w64's headers), clang-format, and
@@ -58,6 +77,20 @@ mproc_deps() {
             command -v doxygen >/dev/null 2>&1 || missing+=(doxygen)
             [ -f /usr/x86_64-w64-mingw32/include/windows.h ] || missing+=(mingw-w64-x86-64-dev)
             ;;
+        asan)
+            # scripts/sanitize.sh's ASan build: clang-19 and its sanitizer runtimes (only
+            # recommended by clang-19, so --no-install-recommends leaves them out).
+            command -v clang-19 >/dev/null 2>&1 || missing+=(clang-19)
+            mproc_have_pkg libclang-rt-19-dev || missing+=(libclang-rt-19-dev)
+            ;;
+        valgrind)
+            command -v valgrind >/dev/null 2>&1 || missing+=(valgrind)
+            ;;
+        fuzz)
+            # libFuzzer's runtime: only recommended by clang.
+            command -v clang >/dev/null 2>&1 || missing+=(clang)
+            mproc_have_pkg libclang-rt-dev || missing+=(libclang-rt-dev)
+            ;;
         *)
             echo "mproc_deps: unknown group '$group'" >&2
             return 2
@@ -65,20 +98,63 @@ mproc_deps() {
         esac
     done
     [ ${#missing[@]} -eq 0 ] && return 0
+    mproc_install "${missing[@]}"
+}
 
-    local cmd="apt-get update && apt-get install -y --no-install-recommends ${missing[*]}"
+mproc_install() {
+    [ $# -eq 0 ] && return 0
+    local cmd="apt-get update && apt-get install -y --no-install-recommends $*"
     if ! mproc_is_root; then
-        echo "Missing packages: ${missing[*]}" >&2
+        echo "Missing packages: $*" >&2
         echo "Install them as root, then run this script again:" >&2
         echo "  sudo sh -c '$cmd'" >&2
         exit 1
     fi
-    echo "==> installing ${missing[*]}"
+    echo "==> installing $*"
     if ! { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
-        --no-install-recommends "${missing[@]}"; }; then
-        echo "error: could not install ${missing[*]}" >&2
+        --no-install-recommends "$@"; }; then
+        echo "error: could not install $*" >&2
         exit 1
     fi
+}
+
+# The calling script's usage: its leading comment block, from line 2 to the first line that is
+# not a comment.
+mproc_usage() {
+    sed -n '2,/^[^#]/{/^#/s/^# \{0,1\}//p}' "$0"
+}
+
+mproc_parse_args() {
+    local handler=$1
+    shift
+    while [ $# -gt 0 ]; do
+        case "$1" in
+        -h | --help)
+            mproc_usage
+            exit 0
+            ;;
+        esac
+        if ! "$handler" "$1"; then
+            echo "unknown option: $1" >&2
+            mproc_usage >&2
+            exit 2
+        fi
+        shift
+    done
+}
+
+MPROC_SUMMARY=()
+mproc_summary_add() {
+    MPROC_SUMMARY+=("$1")
+}
+
+mproc_summary_print() {
+    local line
+    echo
+    echo "==> $1"
+    for line in "${MPROC_SUMMARY[@]}"; do
+        echo "$line"
+    done
 }
 
 MPROC_DEB_SRC_FILE=/etc/apt/sources.list.d/mproc-deb-src.sources

@@ -1,0 +1,72 @@
+# The one list of mproc's sources, read by the library (CMakeLists.txt), the fuzz build
+# (fuzz/CMakeLists.txt) and scripts/lint.sh. A file that is not named here is not built: there is
+# no glob, so a new folder cannot be skipped by one of them and built by another. scripts/lint.sh
+# fails when a .c or .h under src/ is missing from this list.
+#
+# Included, it sets MPROC_SOURCES_FRONT, MPROC_SOURCES_POSIX, MPROC_SOURCES_WIN32 (paths relative
+# to the project root) and the matching MPROC_HEADERS_* lists. As a script it prints one list:
+#   cmake -DMPROC_PRINT=win32 -P cmake/MprocSources.cmake   (front, posix, win32; +_headers)
+
+set(MPROC_SOURCES_FRONT
+    src/alloc.c
+    src/async.c
+    src/buf.c
+    src/child.c
+    src/direct.c
+    src/error.c
+    src/init.c
+    src/map.c
+    src/pool.c
+    src/pool_thread.c
+    src/process.c
+    src/ring.c
+    src/wire.c
+    src/worker.c)
+set(MPROC_HEADERS_FRONT
+    src/internal.h
+    src/pool.h
+    src/ring.h
+    src/wire.h
+    src/worker.h)
+
+set(MPROC_SOURCES_POSIX
+    src/posix/child.c
+    src/posix/defaults.c
+    src/posix/exe.c
+    src/posix/fn.c
+    src/posix/loop.c
+    src/posix/os.c
+    src/posix/pipe.c
+    src/posix/process.c
+    src/posix/shm.c
+    src/posix/thread.c)
+set(MPROC_HEADERS_POSIX
+    src/posix/posix.h)
+
+set(MPROC_SOURCES_WIN32
+    src/win32/child.c
+    src/win32/defaults.c
+    src/win32/fn.c
+    src/win32/loop.c
+    src/win32/os.c
+    src/win32/pipe.c
+    src/win32/process.c
+    src/win32/shm.c
+    src/win32/thread.c)
+set(MPROC_HEADERS_WIN32
+    src/win32/win32.h)
+
+if(CMAKE_SCRIPT_MODE_FILE AND DEFINED MPROC_PRINT)
+    string(TOUPPER "${MPROC_PRINT}" _mproc_print)
+    if(_mproc_print MATCHES "^(FRONT|POSIX|WIN32)_HEADERS$")
+        string(REGEX REPLACE "_HEADERS$" "" _mproc_print "${_mproc_print}")
+        set(_mproc_list ${MPROC_HEADERS_${_mproc_print}})
+    elseif(_mproc_print MATCHES "^(FRONT|POSIX|WIN32)$")
+        set(_mproc_list ${MPROC_SOURCES_${_mproc_print}})
+    else()
+        message(FATAL_ERROR "MPROC_PRINT: front, posix or win32, optionally with _headers")
+    endif()
+    foreach(_f IN LISTS _mproc_list)
+        execute_process(COMMAND "${CMAKE_COMMAND}" -E echo "${_f}")
+    endforeach()
+endif()
