@@ -56,8 +56,11 @@ struct wchan {
     int shutdown;           /* close wr once pending is written */
     int wdone;              /* the writer has ended (wr closed or broken) */
 
-    HANDLE proc, wait; /* mproc__loop_watch: our copy of the process handle, its registered wait */
-    int proc_ended;    /* the wait fired */
+    /* mproc__loop_watch: our copy of the process handle, a thread that waits for it (a thread
+     * of the channel's own, like the reader and the writer: the system thread pool would keep
+     * threads and handles after the pool is gone), and the event that tells it to stop. */
+    HANDLE proc, watcher, unwatch;
+    int proc_ended;    /* the process has ended (the watcher saw it) */
     uint64_t ended_at; /* when */
 };
 
@@ -262,13 +265,17 @@ static int stop_thread(HANDLE t)
 /* Ends w's threads, closes its handles and lets go of it; does not touch w->c. */
 static void chan_stop(mproc__loop *l, wchan *w)
 {
-    /* Before the lock, which the wait's callback takes: this returns once no callback runs. */
-    if (w->wait != NULL)
-        UnregisterWaitEx(w->wait, INVALID_HANDLE_VALUE);
-    w->wait = NULL;
+    /* Before the lock, which the watcher takes when the process ends. */
+    if (w->watcher != NULL) {
+        SetEvent(w->unwatch);
+        WaitForSingleObject(w->watcher, INFINITE);
+        CloseHandle(w->watcher);
+    }
+    if (w->unwatch != NULL)
+        CloseHandle(w->unwatch);
     if (w->proc != NULL)
         CloseHandle(w->proc);
-    w->proc = NULL;
+    w->watcher = w->unwatch = w->proc = NULL;
     AcquireSRWLockExclusive(&l->lock);
     if (w->proc_ended && w->c != NULL && !w->c->exited)
         l->exits--;
@@ -375,19 +382,25 @@ fail:
     return mproc__sys_error((long)err);
 }
 
-static VOID CALLBACK proc_ended(PVOID arg, BOOLEAN timed_out)
+static unsigned __stdcall watcher_main(void *arg)
 {
     wchan *w = arg;
     mproc__loop *l = w->loop;
-    (void)timed_out;
-    AcquireSRWLockExclusive(&l->lock);
-    if (!w->stop && !w->proc_ended) {
-        w->proc_ended = 1;
-        w->ended_at = mproc__w32_now_ms();
-        l->exits++;
-        WakeConditionVariable(&l->cv);
+    HANDLE hs[2];
+
+    hs[0] = w->unwatch;
+    hs[1] = w->proc;
+    if (WaitForMultipleObjects(2, hs, FALSE, INFINITE) == WAIT_OBJECT_0 + 1) {
+        AcquireSRWLockExclusive(&l->lock);
+        if (!w->stop && !w->proc_ended) {
+            w->proc_ended = 1;
+            w->ended_at = mproc__w32_now_ms();
+            l->exits++;
+            WakeConditionVariable(&l->cv);
+        }
+        ReleaseSRWLockExclusive(&l->lock);
     }
-    ReleaseSRWLockExclusive(&l->lock);
+    return 0;
 }
 
 int mproc__loop_watch(mproc__loop *l, mproc__chan *c, mproc__proc *proc)
@@ -396,7 +409,7 @@ int mproc__loop_watch(mproc__loop *l, mproc__chan *c, mproc__proc *proc)
     HANDLE dup;
 
     if (l == NULL || c == NULL || (w = c->os) == NULL || proc == NULL ||
-        proc->h == MPROC__INVALID_HANDLE || w->wait != NULL)
+        proc->h == MPROC__INVALID_HANDLE || w->watcher != NULL)
         return MPROC_EINVAL;
     /* Our own copy: the process handle is closed when the process is reaped, maybe before
      * the channel leaves the loop. */
@@ -404,13 +417,16 @@ int mproc__loop_watch(mproc__loop *l, mproc__chan *c, mproc__proc *proc)
                          SYNCHRONIZE, FALSE, 0))
         return mproc__sys_error((long)GetLastError());
     w->proc = dup;
-    if (!RegisterWaitForSingleObject(&w->wait, dup, proc_ended, w, INFINITE, WT_EXECUTEONLYONCE)) {
+    w->unwatch = CreateEventW(NULL, TRUE, FALSE, NULL);
+    if (w->unwatch == NULL || (w->watcher = mproc__w32_thread_start(watcher_main, w)) == NULL) {
         DWORD err = GetLastError();
-        w->wait = NULL;
+        if (w->unwatch != NULL)
+            CloseHandle(w->unwatch);
         CloseHandle(dup);
-        w->proc = NULL;
+        w->proc = w->unwatch = NULL;
         return mproc__sys_error((long)err);
     }
+    ResumeThread(w->watcher);
     return MPROC_OK;
 }
 
