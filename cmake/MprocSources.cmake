@@ -14,6 +14,7 @@ set(MPROC_SOURCES_FRONT
     src/child.c
     src/direct.c
     src/error.c
+    src/fn.c
     src/init.c
     src/map.c
     src/pool.c

@@ -6,7 +6,8 @@
  * `MPROC_OK` (0) or a negative `MPROC_E*` code (see mproc_strerror()). Getters return their value
  * directly. No call prints, aborts or exits on bad input.
  *
- * Portability rules: call mproc_init() first thing in `main`; arguments and results travel as
+ * Portability rules: call mproc_init() before starting any process or pool (first thing in `main`
+ * where possible); arguments and results travel as
  * copied bytes (never pointers into the parent's memory); a function is named by its pointer and
  * the library finds it again in a spawned child.
  *
@@ -16,9 +17,13 @@
  * caller (freed with mproc_free()) or stay valid as long as the object they came from, as each
  * call says.
  *
- * Threads: the global calls may be made from any thread. One pool (and the handles, results and
- * iterators it hands out) may be used from several threads at once. One process object must be
- * used by one thread at a time; different process objects are independent.
+ * Threads: mproc_init() is the one exception: call it from `main`'s thread, before any other
+ * thread makes an mproc call. Every other global call (mproc_strerror(), mproc_err_name(),
+ * mproc_version(), mproc_getpid(), mproc_getppid(), mproc_cpu_count(), mproc_free(),
+ * mproc_last_os_error(), which is per thread) may be made from any thread, several at once. One
+ * pool (and the handles, results and iterators it hands out) may be used from several threads at
+ * once. One process object must be used by one thread at a time; different process objects are
+ * independent.
  */
 #ifndef MPROC_H
 #define MPROC_H
@@ -68,7 +73,7 @@ extern "C" {
  *          `value` the negative code, `text` the sentence mproc_strerror() gives.
  */
 #define MPROC_ERRNO_MAP(X)                                                                         \
-    X(EINVAL, -1, "invalid argument")                                                              \
+    X(EINVAL, -1, "invalid argument (or MPROC_START_METHOD names no start method: fork or spawn)") \
     X(ENOMEM, -2, "out of memory")                                                                 \
     X(ESTATE, -3, "operation not valid in the object's current state")                             \
     X(ETIMEDOUT, -4, "timed out")                                                                  \
@@ -80,7 +85,7 @@ extern "C" {
     X(ETASK, -8, "the task reported a failure")                                                    \
     X(EWORKER_LOST, -9, "the worker process running the task died")                                \
     X(ECANCELED, -10, "the pool was terminated before the task completed")                         \
-    X(ENOFUNC, -11, "the function cannot be found in the child process")                           \
+    X(ENOFUNC, -11, "the function is not code that the child process can find")                    \
     X(EPROTO, -12, "a child process sent a malformed message")                                     \
     X(EEND, -13, "no more results")                                                                \
     X(ETOOBIG, -14, "data too large to send between processes")                                    \
@@ -108,7 +113,9 @@ enum mproc_errno {
 
 /** @var MPROC_EINVAL
  * An argument is invalid: a NULL where an object is needed, NULL bytes with a nonzero length,
- * an unknown start method, a negative option, a timeout below MPROC_FOREVER. */
+ * an unknown start method, a negative option, a timeout below MPROC_FOREVER. Also the start of a
+ * process or pool of the default method while `MPROC_START_METHOD` is set to something other
+ * than `fork` or `spawn` (in any case; unset or empty means no override). */
 /** @var MPROC_ENOMEM
  * Memory ran out; nothing was done. */
 /** @var MPROC_ESTATE
@@ -118,7 +125,7 @@ enum mproc_errno {
  * The wait ended before the event (join, wait, get, next); or a pool task ran past
  * mproc_pool_options::task_timeout_ms and its worker was killed. */
 /** @var MPROC_ENOINIT
- * A process or pool was started before mproc_init(argc, argv). */
+ * A process or pool was started before mproc_init(). */
 /** @var MPROC_ENOTSUP
  * Not supported here, e.g. MPROC_START_FORK on Windows. */
 /** @var MPROC_ESYS
@@ -132,24 +139,38 @@ enum mproc_errno {
 /** @var MPROC_ECANCELED
  * The pool was terminated (or destroyed) before the task completed. */
 /** @var MPROC_ENOFUNC
- * The target, task or initializer cannot be found again in a spawned child (e.g. it lives in a
- * library the child cannot load). */
+ * The target, task or initializer is not code of a module loaded in this process (the
+ * executable, or a shared library / DLL), or cannot be found again in the child (e.g. it lives
+ * in a library the child cannot load). Checked the same way under every start method, fork
+ * included: a pointer that is not code fails with this code, it never crashes a child. */
 /** @var MPROC_EPROTO
  * A child process sent a malformed message. */
 /** @var MPROC_EEND
  * mproc_iter_next(): every result has been returned. */
 /** @var MPROC_ETOOBIG
- * Bytes too large to send between processes (more than 1 GiB in one argument or result). */
+ * Bytes too large to send between processes (more than 1 GiB, 2^30 bytes, in one argument or
+ * result; exactly 1 GiB is accepted). */
 /** @var MPROC_EDEADLK
  * A blocking call made from a callback (or error callback) on the thread of the pool it would
- * wait for: that thread is the one that would have to finish the wait. */
+ * wait for: that thread is the one that would have to finish the wait. Given at once by
+ * mproc_pool_apply(), mproc_pool_map() and mproc_pool_join(), and by mproc_async_wait(),
+ * mproc_async_get() and mproc_iter_next() when the result is not there yet and the timeout is
+ * not 0. mproc_pool_terminate() and mproc_pool_destroy() from a callback do not wait instead;
+ * mproc_pool_apply_async(), mproc_pool_imap() and mproc_pool_close() work as anywhere. */
 /** @var MPROC_EGUARD
  * The cascade breaker: this process was started by mproc as a child, yet its child role was
  * never taken up (its mproc_init() did not run the child's work), so it may not start processes
- * or pools of its own. */
+ * or pools of its own: mproc_process_start() and mproc_pool_create() give this code instead of
+ * spawning a copy of the program that would do the same. A real child (a worker that starts a
+ * nested pool, a target that starts processes) is not affected. */
 /** @var MPROC_EFOREIGN
  * A pool or process handle used in a process other than the one that created it: a copy the
- * application's own fork() inherited. */
+ * application's own fork() inherited (or a forked child of the library's, such as a fork-method
+ * worker or target). Every call on the copy that returns a code gives this one at once; in the
+ * copy mproc_process_is_alive() and mproc_async_ready() give 0, and mproc_pool_destroy(),
+ * mproc_process_destroy(), mproc_async_release() and mproc_iter_destroy() release the copy's own
+ * memory and descriptors only (handles and iterators of a copy are left to its exit), never
+ * stopping the creator's workers or child. */
 /** @var MPROC_ENOSTATUS
  * The child ended, but its exit status is gone: the application ignores SIGCHLD or reaped it
  * itself, and the child could not report its code before it exited. */
@@ -160,7 +181,9 @@ enum mproc_errno {
 /** How a child process is started. */
 typedef enum mproc_start_method {
     /** fork on POSIX, spawn on Windows; `MPROC_START_METHOD=fork|spawn` in the environment
-     * overrides it for the whole run. */
+     * overrides it for the whole run (on Windows `fork` there makes every start that uses the
+     * default fail with MPROC_ENOTSUP, as an explicit MPROC_START_FORK does; any other value
+     * fails it with MPROC_EINVAL). */
     MPROC_START_DEFAULT = 0,
     /** fork(): the child is a copy of the parent (POSIX only; MPROC_ENOTSUP on Windows). */
     MPROC_START_FORK = 1,
@@ -174,15 +197,27 @@ typedef enum mproc_start_method {
 /**@{*/
 
 /**
- * The guard: call it first thing in `main`, on every platform.
+ * The guard: call it before starting any process or pool, on every platform; first thing in
+ * `main` where possible, since a spawned child runs `main` (and whatever precedes the call) again
+ * up to this point.
  *
  * In the parent it returns MPROC_OK. In a child the library spawned it runs the child's work and
- * ends the process: it does not return there. Starting a process or a pool before it fails with
- * MPROC_ENOINIT. Returns MPROC_EINVAL when argc < 0 or argv is NULL with argc > 0.
- * Call it once, from the main thread; a second call returns MPROC_OK and changes nothing.
+ * ends the process: it does not return there. The child recognises itself from its own command
+ * line as the operating system keeps it (/proc/self/cmdline on Linux, GetCommandLineW() on
+ * Windows; on other POSIX systems, which do not show a process its command line, from a variable
+ * the parent sets in the child's environment), so `mproc_init(0, NULL)` is valid (a library or
+ * plugin without `main`'s argv) and an argv without the marker (a copy, or one an option parser
+ * rewrote) does no harm; argv is only looked at first.
  *
- * @param argc `main`'s argc.
- * @param argv `main`'s argv, read during the call only (a spawned child finds its marker there).
+ * Starting a process or a pool before it fails with MPROC_ENOINIT; in a spawned child whose
+ * mproc_init() did not run the child's work, with MPROC_EGUARD. Returns MPROC_EINVAL when
+ * argc < 0 or argv is NULL with argc > 0 (such a call does not count). Every later call gives
+ * the same answer: MPROC_OK in the parent, and in a spawned child the first call that
+ * recognises it runs its work. Call it from `main`'s thread, before any other thread makes an
+ * mproc call: it is the one global call that is not thread-safe.
+ *
+ * @param argc `main`'s argc, or 0.
+ * @param argv `main`'s argv, or NULL with argc 0; read during the call only.
  * @return MPROC_OK in the parent (a spawned child never returns); MPROC_EINVAL.
  */
 MPROC_API int mproc_init(int argc, char **argv);
@@ -258,7 +293,9 @@ MPROC_API int mproc_cpu_count(void);
  * (NULL when arg_len is 0). The return value is the process's exit code.
  *
  * The function must be one the child can find again: a function of the executable or of a shared
- * library / DLL (module + offset), never a pointer made at run time.
+ * library / DLL (module + offset; a library loaded at run time is loaded in the child too), never
+ * a pointer made at run time. Under every start method, fork included, anything else fails with
+ * MPROC_ENOFUNC.
  *
  * @param arg the child's own copy of the argument bytes, valid for the whole call.
  * @param arg_len their number.
@@ -312,13 +349,19 @@ MPROC_API int mproc_process_create_ex(mproc_process **out, const mproc_process_o
 
 /**
  * Starts the child. Returns MPROC_ESTATE when already started, MPROC_ENOINIT before
- * mproc_init(), MPROC_ENOTSUP for fork on Windows, MPROC_ESYS when the OS refuses.
+ * mproc_init(), MPROC_EGUARD in a spawned child whose mproc_init() did not run its work,
+ * MPROC_ENOTSUP for fork on Windows, MPROC_EINVAL for the default method while
+ * `MPROC_START_METHOD` names none, MPROC_ENOFUNC when the target is not code of a loaded module
+ * or the spawned child cannot find it (under every start method: see ::MPROC_ENOFUNC; the object
+ * is then still not started), MPROC_ESYS when the OS refuses.
  *
  * Not thread-safe for one object: start, join, terminate and destroy it from one thread at a time.
+ * Like every call on a process object but the getters, it gives MPROC_EFOREIGN in a process
+ * other than the object's creator (a copy inherited through fork()).
  *
  * @param p the process object.
- * @return MPROC_OK, MPROC_EINVAL (p NULL), MPROC_ENOINIT, MPROC_ESTATE, MPROC_ENOTSUP,
- *         MPROC_ESYS, MPROC_ENOMEM.
+ * @return MPROC_OK, MPROC_EINVAL (p NULL; MPROC_START_METHOD), MPROC_ENOINIT, MPROC_EGUARD,
+ *         MPROC_ESTATE, MPROC_ENOTSUP, MPROC_ENOFUNC, MPROC_ESYS, MPROC_ENOMEM, MPROC_EFOREIGN.
  */
 MPROC_API int mproc_process_start(mproc_process *p);
 
@@ -330,7 +373,7 @@ MPROC_API int mproc_process_start(mproc_process *p);
  * @param p the process object.
  * @param timeout_ms milliseconds, MPROC_FOREVER or 0.
  * @return MPROC_OK, MPROC_ETIMEDOUT, MPROC_ESTATE, MPROC_EINVAL (p NULL, timeout_ms below
- *         MPROC_FOREVER), MPROC_ESYS.
+ *         MPROC_FOREVER), MPROC_ESYS, MPROC_EFOREIGN.
  */
 MPROC_API int mproc_process_join(mproc_process *p, long timeout_ms);
 
@@ -344,21 +387,27 @@ MPROC_API int mproc_process_join(mproc_process *p, long timeout_ms);
 MPROC_API int mproc_process_is_alive(mproc_process *p);
 
 /**
- * Asks the child to end: SIGTERM on POSIX, TerminateProcess on Windows. The exit code is then
- * -SIGTERM (-15) on every platform. MPROC_ESTATE when not started; MPROC_OK if already ended.
- * The child is not waited for: join it next.
+ * Asks the child to end, as Python's terminate() does: SIGTERM on POSIX, TerminateProcess on
+ * Windows. On POSIX the child may handle or ignore SIGTERM: a child that handles it ends (or
+ * not) as its handler decides, with the handler's exit code; one that ignores it goes on
+ * running. A child that keeps SIGTERM's default action ends at once with exit code -15 (-SIGTERM),
+ * running no cleanup (no atexit handler, no stdio flush). On Windows the child ends at once, with
+ * -15, whatever it does. For an unconditional stop, use mproc_process_kill(). MPROC_ESTATE when
+ * not started; MPROC_OK if already ended. The child is not waited for: join it next.
  *
  * @param p the process object.
- * @return MPROC_OK, MPROC_ESTATE, MPROC_EINVAL (p NULL), MPROC_ESYS.
+ * @return MPROC_OK, MPROC_ESTATE, MPROC_EINVAL (p NULL), MPROC_ESYS, MPROC_EFOREIGN.
  */
 MPROC_API int mproc_process_terminate(mproc_process *p);
 
 /**
- * Ends the child now: SIGKILL on POSIX, TerminateProcess on Windows; exit code -9.
+ * Ends the child now, whatever it does (SIGKILL cannot be handled or ignored): SIGKILL on POSIX,
+ * TerminateProcess on Windows; exit code -9 on every platform.
  * The child is not waited for: join it next.
  *
  * @param p the process object.
- * @return MPROC_OK (also when it had already ended), MPROC_ESTATE, MPROC_EINVAL, MPROC_ESYS.
+ * @return MPROC_OK (also when it had already ended), MPROC_ESTATE, MPROC_EINVAL, MPROC_ESYS,
+ *         MPROC_EFOREIGN.
  */
 MPROC_API int mproc_process_kill(mproc_process *p);
 
@@ -369,7 +418,7 @@ MPROC_API int mproc_process_kill(mproc_process *p);
  *
  * @param p the process object.
  * @param code receives the exit code; left unchanged on failure.
- * @return MPROC_OK, MPROC_ESTATE, MPROC_EINVAL (p or code NULL).
+ * @return MPROC_OK, MPROC_ESTATE, MPROC_EINVAL (p or code NULL), MPROC_EFOREIGN.
  */
 MPROC_API int mproc_process_exitcode(const mproc_process *p, int *code);
 
@@ -391,7 +440,9 @@ MPROC_API const char *mproc_process_name(const mproc_process *p);
 
 /**
  * Frees the object. A child still running is killed and reaped first (join it before destroy to
- * let it finish); no zombie, handle or descriptor is left. NULL is fine. Preserves errno.
+ * let it finish); no zombie, handle or descriptor is left. NULL is fine. Preserves errno. In a
+ * process other than the creator (a fork's copy) it frees the copy only: the child is not
+ * touched.
  *
  * @param p the process object, or NULL; invalid after the call.
  */
@@ -407,8 +458,8 @@ typedef struct mproc_result mproc_result;
 
 /**
  * Sets the task's result bytes (copied); a later call replaces them. MPROC_EINVAL for NULL r
- * or NULL data with len > 0; MPROC_ETOOBIG past 1 GiB. Called in the worker, from the task.
- * After MPROC_ETOOBIG or MPROC_ENOMEM the task fails with that code, unless a later call
+ * or NULL data with len > 0; MPROC_ETOOBIG past 1 GiB. Called in the worker, from the
+ * task. After MPROC_ETOOBIG or MPROC_ENOMEM the task fails with that code, unless a later call
  * succeeds.
  *
  * @param r the task's `out`.
@@ -434,7 +485,8 @@ MPROC_API int mproc_result_fail(mproc_result *r, const char *fmt, ...);
  * a nonzero return fails the task with MPROC_ETASK and that status (with the message given to
  * mproc_result_fail(), if any).
  *
- * As for ::mproc_target, the function must be one a spawned worker can find again.
+ * As for ::mproc_target, the function must be one a worker can find again (under every start
+ * method: a fork worker started before the library was loaded loads it too).
  *
  * @param arg the worker's copy of the argument bytes, valid for the whole call.
  * @param arg_len their number.
@@ -446,8 +498,13 @@ typedef int (*mproc_task)(const void *arg, size_t arg_len, mproc_result *out);
 /** Why a task failed. Valid as long as the object that handed it out. */
 typedef struct mproc_error {
     int code;            /**< MPROC_ETASK, MPROC_EWORKER_LOST, MPROC_ECANCELED, ... */
-    int status;          /**< the task's nonzero return (MPROC_ETASK), else 0 */
-    int exitcode;        /**< the worker's exit code (MPROC_EWORKER_LOST), else 0 */
+    int status;          /**< the task's return value (MPROC_ETASK: nonzero, or 0 when it
+                              called mproc_result_fail() and returned 0), else 0 */
+    int exitcode;        /**< the exit code of the worker that ran the task, when the task
+                              failed because that worker ended: MPROC_EWORKER_LOST and
+                              MPROC_EPROTO (its exit code; -9 when the pool killed it for
+                              garbage), MPROC_ETIMEDOUT (-9: the pool killed it); else 0
+                              (MPROC_ECANCELED included) */
     const char *message; /**< never NULL */
 } mproc_error;
 
@@ -508,14 +565,20 @@ typedef struct mproc_pool_options {
 
 /**
  * Creates a pool of `workers` processes (<= 0: mproc_cpu_count()). MPROC_ENOINIT before
- * mproc_init(); MPROC_EINVAL for NULL out; MPROC_ESYS when a worker cannot be started.
+ * mproc_init(); MPROC_EGUARD in a spawned child whose mproc_init() did not run its work;
+ * MPROC_EINVAL for NULL out (or `MPROC_START_METHOD` naming no method); MPROC_ESYS when a worker
+ * cannot be started, with the OS error (e.g. EMFILE) in the calling thread's
+ * mproc_last_os_error(), although the workers are started on the pool's own thread.
  *
  * The pool starts its own thread, which starts the workers, reads their results and runs the
  * callbacks. Every pool call may be made from any thread, several at once.
  *
  * @param out receives the pool, freed with mproc_pool_destroy(); NULL on failure.
  * @param workers the number of worker processes.
- * @return MPROC_OK, MPROC_EINVAL, MPROC_ENOINIT, MPROC_ENOMEM, MPROC_ESYS.
+ * Pools are not shared across fork(): every call on a pool, or on a handle or iterator it
+ * handed out, gives MPROC_EFOREIGN in a process other than the pool's creator (see there).
+ *
+ * @return MPROC_OK, MPROC_EINVAL, MPROC_ENOINIT, MPROC_EGUARD, MPROC_ENOMEM, MPROC_ESYS.
  */
 MPROC_API int mproc_pool_create(mproc_pool **out, int workers);
 
@@ -527,7 +590,8 @@ MPROC_API int mproc_pool_create(mproc_pool **out, int workers);
  * @param opts read during the call only: initarg's bytes are copied.
  * @return MPROC_OK, MPROC_EINVAL (opts NULL, initarg NULL with initarg_len > 0, a negative
  *         max_tasks_per_child or task_timeout_ms, an unknown start method), MPROC_ETOOBIG,
- *         MPROC_ENOINIT, MPROC_ENOMEM, MPROC_ESYS.
+ *         MPROC_ENOFUNC (the initializer is not code of a loaded module, under every start
+ *         method), MPROC_ENOINIT, MPROC_EGUARD, MPROC_ENOMEM, MPROC_ESYS.
  */
 MPROC_API int mproc_pool_create_ex(mproc_pool **out, const mproc_pool_options *opts);
 
@@ -537,7 +601,8 @@ MPROC_API int mproc_pool_create_ex(mproc_pool **out, const mproc_pool_options *o
  * code (MPROC_ETASK, MPROC_EWORKER_LOST, MPROC_ETIMEDOUT, MPROC_ECANCELED); result and
  * result_len may be NULL when not wanted. MPROC_ESTATE after close or terminate.
  *
- * Thread-safe; must not be called from a callback of the same pool (it would wait for itself).
+ * Thread-safe. From a callback of the same pool it returns MPROC_EDEADLK at once (it would wait
+ * for itself).
  *
  * @param p the pool.
  * @param fn the task.
@@ -547,8 +612,9 @@ MPROC_API int mproc_pool_create_ex(mproc_pool **out, const mproc_pool_options *o
  * @param result receives the result, which then belongs to the caller (mproc_free()); NULL when
  *               not wanted, or set to NULL on failure.
  * @param result_len receives its length; may be NULL.
- * @return MPROC_OK, MPROC_EINVAL, MPROC_ETOOBIG, MPROC_ENOMEM, MPROC_ESTATE, or the task's error:
- *         MPROC_ETASK, MPROC_EWORKER_LOST, MPROC_ETIMEDOUT, MPROC_ECANCELED, MPROC_ENOFUNC.
+ * @return MPROC_OK, MPROC_EINVAL, MPROC_ETOOBIG, MPROC_ENOMEM, MPROC_ESTATE, MPROC_EDEADLK,
+ *         MPROC_EFOREIGN, or the task's error: MPROC_ETASK, MPROC_EWORKER_LOST,
+ *         MPROC_ETIMEDOUT, MPROC_ECANCELED, MPROC_ENOFUNC.
  */
 MPROC_API int mproc_pool_apply(mproc_pool *p, mproc_task fn, const void *arg, size_t len,
                                void **result, size_t *result_len);
@@ -556,11 +622,14 @@ MPROC_API int mproc_pool_apply(mproc_pool *p, mproc_task fn, const void *arg, si
 /**
  * Submits fn(arg) and returns at once. When it ends, cb (success) or ecb (failure) runs on the
  * pool's own thread, one callback at a time, in completion order; callbacks must not block for
- * long nor call mproc_pool_join/terminate/destroy on the same pool. `out` may be NULL; else
+ * long. A callback may submit more work with this call; what would wait for the same pool there
+ * gives MPROC_EDEADLK (see that code), and terminate or destroy take effect once the callback
+ * returns. `out` may be NULL; else
  * `*out` is a handle the caller must release with mproc_async_release().
  *
  * Thread-safe. A pending task fails with MPROC_ECANCELED when the pool is terminated; its ecb
- * still runs.
+ * still runs, before mproc_pool_terminate() returns. A task that is not code of a loaded module
+ * fails with MPROC_ENOFUNC (under every start method), the pool going on.
  *
  * @param p the pool.
  * @param fn the task.
@@ -574,20 +643,23 @@ MPROC_API int mproc_pool_apply(mproc_pool *p, mproc_task fn, const void *arg, si
  *            none. The handle is the caller's: mproc_async_release() it, even after the pool
  *            was destroyed.
  * @return MPROC_OK, MPROC_EINVAL (p or fn NULL, arg NULL with len > 0), MPROC_ETOOBIG,
- *         MPROC_ENOMEM, MPROC_ESTATE (after close or terminate). The task's own outcome comes
- *         through cb, ecb or the handle.
+ *         MPROC_ENOMEM, MPROC_ESTATE (after close or terminate), MPROC_EFOREIGN. The task's
+ *         own outcome comes through cb, ecb or the handle.
  */
 MPROC_API int mproc_pool_apply_async(mproc_pool *p, mproc_task fn, const void *arg, size_t len,
                                      mproc_callback cb, mproc_error_callback ecb, void *user,
                                      mproc_async **out);
 
 /**
- * Waits for the task to end: MPROC_OK, or MPROC_ETIMEDOUT. Thread-safe.
+ * Waits for the task to end: MPROC_OK, or MPROC_ETIMEDOUT. Thread-safe. From a callback of the
+ * task's own pool, a task not yet ended gives MPROC_EDEADLK at once unless timeout_ms is 0 (a
+ * poll answers as usual).
  *
  * @param a the handle.
  * @param timeout_ms milliseconds, MPROC_FOREVER or 0.
  * @return MPROC_OK once the task has ended (successfully or not; see mproc_async_get()),
- *         MPROC_ETIMEDOUT, MPROC_EINVAL (a NULL, timeout_ms below MPROC_FOREVER).
+ *         MPROC_ETIMEDOUT, MPROC_EINVAL (a NULL, timeout_ms below MPROC_FOREVER),
+ *         MPROC_EDEADLK, MPROC_EFOREIGN.
  */
 MPROC_API int mproc_async_wait(mproc_async *a, long timeout_ms);
 
@@ -610,7 +682,8 @@ MPROC_API int mproc_async_ready(mproc_async *a);
  * @param len receives their number; may be NULL.
  * @return MPROC_OK; the task's error (MPROC_ETASK, MPROC_EWORKER_LOST, MPROC_ETIMEDOUT,
  *         MPROC_ECANCELED, MPROC_ENOFUNC; details from mproc_async_error()); MPROC_ETIMEDOUT
- *         when it has not ended in time; MPROC_EINVAL.
+ *         when it has not ended in time; MPROC_EINVAL; MPROC_EDEADLK and MPROC_EFOREIGN as
+ *         for mproc_async_wait().
  */
 MPROC_API int mproc_async_get(mproc_async *a, long timeout_ms, const void **data, size_t *len);
 
@@ -636,7 +709,7 @@ MPROC_API void mproc_async_release(mproc_async *a);
  * results in order, freed with mproc_results_destroy(); one item's failure fails only that item
  * (a lost worker fails its whole chunk).
  *
- * Thread-safe; not from a callback of the same pool.
+ * Thread-safe. From a callback of the same pool it returns MPROC_EDEADLK at once.
  *
  * @param p the pool.
  * @param fn the task, called once per item with that item's bytes.
@@ -647,7 +720,10 @@ MPROC_API void mproc_async_release(mproc_async *a);
  * @param out receives the results, which belong to the caller (mproc_results_destroy()); NULL on
  *            failure.
  * @return MPROC_OK (even when items failed: see mproc_results_get()), MPROC_EINVAL,
- *         MPROC_ETOOBIG, MPROC_ENOMEM, MPROC_ESTATE, MPROC_ECANCELED (the pool was terminated).
+ *         MPROC_ETOOBIG, MPROC_ENOMEM, MPROC_ESTATE, MPROC_ECANCELED (the pool was terminated
+ *         before every item had been sent to a worker; `*out` is then NULL. Terminated after,
+ *         map returns MPROC_OK and each unfinished item's code is MPROC_ECANCELED),
+ *         MPROC_EDEADLK, MPROC_EFOREIGN.
  */
 MPROC_API int mproc_pool_map(mproc_pool *p, mproc_task fn, const void *items, size_t item_size,
                              size_t count, size_t chunksize, mproc_results **out);
@@ -668,7 +744,7 @@ MPROC_API int mproc_pool_map(mproc_pool *p, mproc_task fn, const void *items, si
  * @param chunksize items sent to a worker at a time; 0: automatic.
  * @param ordered nonzero: item order (imap); 0: completion order (imap_unordered).
  * @param out receives the iterator, which belongs to the caller (mproc_iter_destroy()).
- * @return MPROC_OK, MPROC_EINVAL, MPROC_ETOOBIG, MPROC_ENOMEM, MPROC_ESTATE.
+ * @return MPROC_OK, MPROC_EINVAL, MPROC_ETOOBIG, MPROC_ENOMEM, MPROC_ESTATE, MPROC_EFOREIGN.
  */
 MPROC_API int mproc_pool_imap(mproc_pool *p, mproc_task fn, const void *items, size_t item_size,
                               size_t count, size_t chunksize, int ordered, mproc_iter **out);
@@ -715,7 +791,8 @@ MPROC_API void mproc_results_destroy(mproc_results *r);
  * The next result: MPROC_OK (or that item's error code) with its index and bytes (valid until
  * the next call), MPROC_EEND after the last, MPROC_ETIMEDOUT when none arrived in time.
  *
- * One thread at a time per iterator.
+ * One thread at a time per iterator. From a callback of the iterator's pool, a result already
+ * there is handed out, but where it would wait (timeout_ms not 0) it returns MPROC_EDEADLK.
  *
  * @param it the iterator.
  * @param timeout_ms milliseconds, MPROC_FOREVER or 0.
@@ -724,7 +801,8 @@ MPROC_API void mproc_results_destroy(mproc_results *r);
  *             mproc_iter_destroy()); may be NULL.
  * @param len receives their number; may be NULL.
  * @return MPROC_OK; the item's error code (see mproc_iter_error()); MPROC_EEND; MPROC_ETIMEDOUT;
- *         MPROC_ECANCELED (the pool was terminated); MPROC_EINVAL.
+ *         MPROC_ECANCELED (the pool was terminated); MPROC_EINVAL; MPROC_EDEADLK;
+ *         MPROC_EFOREIGN.
  */
 MPROC_API int mproc_iter_next(mproc_iter *it, long timeout_ms, size_t *index, const void **data,
                               size_t *len);
@@ -748,31 +826,43 @@ MPROC_API void mproc_iter_destroy(mproc_iter *it);
  * No new tasks; those inside still run. MPROC_OK again when already closed. Thread-safe.
  *
  * @param p the pool.
- * @return MPROC_OK, MPROC_EINVAL (p NULL).
+ * @return MPROC_OK, MPROC_EINVAL (p NULL), MPROC_EFOREIGN.
  */
 MPROC_API int mproc_pool_close(mproc_pool *p);
 
 /**
  * After close (MPROC_ESTATE before): waits for every task and then every worker to end.
- * Every callback has run when it returns. Thread-safe; not from a callback of the same pool.
+ * Every callback has run when it returns. Thread-safe. From a callback of the same pool it
+ * returns MPROC_EDEADLK at once (call it from another thread).
  *
  * @param p the pool.
- * @return MPROC_OK, MPROC_ESTATE (the pool is still open), MPROC_EINVAL (p NULL).
+ * @return MPROC_OK, MPROC_ESTATE (the pool is still open), MPROC_EINVAL (p NULL), MPROC_EDEADLK,
+ *         MPROC_EFOREIGN.
  */
 MPROC_API int mproc_pool_join(mproc_pool *p);
 
 /**
- * Stops the workers now; every pending task fails with MPROC_ECANCELED. Returns once the workers
- * are gone. Thread-safe; not from a callback of the same pool.
+ * Stops the workers now, unconditionally (SIGKILL on POSIX, TerminateProcess on Windows: unlike
+ * Python's Pool.terminate(), which sends SIGTERM, a task cannot catch or ignore it); every
+ * pending task fails with MPROC_ECANCELED. Returns once the workers are gone and the error callback
+ * of every task it canceled has run. Thread-safe. From a callback of the same pool it returns
+ * MPROC_OK at once and takes effect once the callback returns (the callbacks of tasks already done
+ * still run; the pending ones fail with MPROC_ECANCELED).
  *
  * @param p the pool.
- * @return MPROC_OK (also when already terminated), MPROC_EINVAL (p NULL).
+ * @return MPROC_OK (also when already terminated), MPROC_EINVAL (p NULL), MPROC_EFOREIGN.
  */
 MPROC_API int mproc_pool_terminate(mproc_pool *p);
 
 /**
- * Frees the pool; an open pool is terminated first. NULL is fine. Handles and iterators it
- * handed out stay valid until released. Not from a callback of the same pool.
+ * Frees the pool. A pool not joined yet, open or closed, is terminated first (its pending tasks
+ * fail with MPROC_ECANCELED, as with mproc_pool_terminate()): to let them finish, close and join
+ * before destroy. NULL is fine. Handles and iterators it handed out stay valid until released.
+ * From a callback of the same pool, which runs on the thread it would have to end, it only
+ * terminates the pool (as mproc_pool_terminate() from a callback) and frees nothing: the pool
+ * stays valid until a destroy from another thread. In a process other than the creator (a fork's
+ * copy) it closes the copy's descriptors and frees its memory, returning at once; the creator's
+ * workers are not touched.
  *
  * @param p the pool, or NULL; invalid after the call.
  */

@@ -20,6 +20,9 @@
 #               nothing is built by a glob, so nothing may be left out of a list.
 # 5. docs       the `docs` target (Doxygen, WARN_AS_ERROR): every public declaration documented,
 #               no warning. Built in build/lint.
+# 6. bad-input  docs/bad-input.md against tests/test_badinput.c (scripts/check-bad-input.sh, then
+#               its --self-test): every row has its registered test and every test its row, the
+#               row count, and the rows that fail today agree with their FAILS_TODAY checks.
 #
 # Installs what is missing on a Debian 12 machine when run as root (scripts/common.sh, group lint).
 set -uo pipefail
@@ -190,6 +193,15 @@ if [ "$do_docs" = 1 ]; then
     fi
     check_done docs "$status"
 fi
+
+# ---- 6. bad-input ---------------------------------------------------------------------------------
+echo "==> bad-input: docs/bad-input.md against tests/test_badinput.c"
+if "$root/scripts/check-bad-input.sh" && "$root/scripts/check-bad-input.sh" --self-test >/dev/null; then
+    status=0
+else
+    status=1
+fi
+check_done bad-input "$status"
 
 echo
 total=$((${#passed[@]} + ${#failed[@]}))

@@ -133,6 +133,8 @@ int mproc_pool_apply_async(mproc_pool *p, mproc_task fn, const void *arg, size_t
         *out = NULL;
     if (p == NULL || fn == NULL || (arg == NULL && len > 0))
         return MPROC_EINVAL;
+    if (mproc__pool_foreign(p))
+        return MPROC_EFOREIGN;
     r = new_task(fn, arg, len, cb, ecb, user, out != NULL, &t);
     if (r < 0)
         return r;
@@ -158,6 +160,11 @@ int mproc_pool_apply(mproc_pool *p, mproc_task fn, const void *arg, size_t len, 
         *result_len = 0;
     if (p == NULL || fn == NULL || (arg == NULL && len > 0))
         return MPROC_EINVAL;
+    if (mproc__pool_foreign(p))
+        return MPROC_EFOREIGN;
+    /* From a callback: the result could only arrive on the thread that would be waiting. */
+    if (mproc__pool_own_thread(p))
+        return MPROC_EDEADLK;
     r = new_task(fn, arg, len, NULL, NULL, NULL, 1, &t);
     if (r < 0)
         return r;
@@ -190,8 +197,15 @@ int mproc_async_wait(mproc_async *a, long timeout_ms)
     int r;
     if (a == NULL || timeout_ms < MPROC_FOREVER)
         return MPROC_EINVAL;
+    if (mproc__pool_foreign(a->pool))
+        return MPROC_EFOREIGN;
     mproc__mutex_lock(a->pool->lock);
-    r = mproc__pool_wait(a->pool, &a->done, timeout_ms);
+    /* From a callback of its pool, a task not done yet can only finish on this thread: a poll
+     * answers as usual, a wait would never end. */
+    if (!a->done && timeout_ms != 0 && mproc__pool_own_thread(a->pool))
+        r = MPROC_EDEADLK;
+    else
+        r = mproc__pool_wait(a->pool, &a->done, timeout_ms);
     mproc__mutex_unlock(a->pool->lock);
     return r;
 }
@@ -199,7 +213,7 @@ int mproc_async_wait(mproc_async *a, long timeout_ms)
 int mproc_async_ready(mproc_async *a)
 {
     int done;
-    if (a == NULL)
+    if (a == NULL || mproc__pool_foreign(a->pool))
         return 0;
     mproc__mutex_lock(a->pool->lock);
     done = a->done;
@@ -241,6 +255,10 @@ void mproc_async_release(mproc_async *a)
     if (a == NULL)
         return;
     p = a->pool;
+    /* A fork's copy of the handle: the lock may have been held at the fork, and the pool's
+     * memory may be shared with other copies; the copy is left to the process's exit. */
+    if (mproc__pool_foreign(p))
+        return;
     mproc__mutex_lock(p->lock);
     async_unref(a);
     last = mproc__pool_drop(p);

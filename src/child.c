@@ -64,7 +64,6 @@ static void run_worker(const mproc__boot *boot, mproc__buf *b, size_t boot_len, 
     cfg.in = in;
     cfg.out = out;
     cfg.in_buf = b;
-    cfg.direct = 0;
     cfg.init = (mproc_initializer)init;
     cfg.initarg = initarg;
     cfg.initarg_len = boot->initarg_len;

@@ -30,9 +30,7 @@ static mproc__worker *borrowable(mproc_pool *p, mproc_task fn)
         mproc__worker *w = &p->workers[i];
         if (!w->parked || w->lent || mproc__os_load(&w->recall) || mproc__worker_used_up(p, w))
             continue;
-        if (p->method != MPROC_START_SPAWN)
-            return w;
-        /* A spawned worker must have been told of fn already (DEFINE is the pool thread's). */
+        /* The worker must have been told of fn already (DEFINE is the pool thread's). */
         for (k = 0; k < w->ndefined; k++)
             if (w->defined[k] == fn)
                 return w;

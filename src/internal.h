@@ -58,7 +58,20 @@ void mproc__buf_free(mproc__buf *b);
 int mproc__initialized(void);
 /* Records the OS error of a failed call for mproc_last_os_error() and returns MPROC_ESYS. */
 int mproc__sys_error(long os_error);
-/* The start method a request resolves to (default and MPROC_START_METHOD applied). */
+/* MPROC_OK when this process may start processes and pools now: MPROC_ENOINIT before
+ * mproc_init(), MPROC_EGUARD in a spawned child whose mproc_init() did not run its work (the
+ * cascade breaker). */
+int mproc__start_allowed(void);
+/* Test hook: while on, mproc_init() does not take up a spawned child's role (a guard bypassed on
+ * purpose, to see the breaker fire). Not declared in mproc.h; hidden in the shared library. */
+void mproc__guard_test_skip(int on);
+/* Test hook (POSIX backend): while on, the OS's command line is not read (as on a system that
+ * does not show it): a spawned child finds its marker in the environment the parent set. */
+void mproc__guard_test_no_cmdline(int on);
+/* 1 for one of the mproc_start_method values. */
+int mproc__method_valid(mproc_start_method m);
+/* The start method a request resolves to (default and MPROC_START_METHOD applied):
+ * MPROC_EINVAL for an unknown value of either. */
 int mproc__resolve_method(mproc_start_method m, int *out);
 
 /* Runs in a spawned child (src/child.c): reads the bootstrap record from `in` and does the
@@ -84,10 +97,13 @@ long mproc__os_getpid(void);
 long mproc__os_getppid(void);
 int mproc__os_cpu_count(void);
 
-/* -- the guard: is this run a child we spawned? Returns 1 and the channel handles when argv
- *    (or on Windows the command line) carries the marker mproc__os_spawn puts there, else 0. */
+/* -- the guard: is this run a child we spawned? Returns 1 and the channel handles when argv,
+ *    or else the process's own command line as the OS keeps it (/proc/self/cmdline,
+ *    GetCommandLineW), carries the marker mproc__os_spawn puts there, else 0. argc may be 0. */
 int mproc__os_child_args(int argc, char **argv, mproc__handle *in, mproc__handle *out,
                          mproc__handle *extra);
+/* 1 when argv or the OS's command line carries the marker at all (valid or not). */
+int mproc__os_child_marked(int argc, char **argv);
 /* Called in a spawned child once it knows it is one: daemon setup (PDEATHSIG on Linux, with the
  * parent pid checked), crash-to-exit-code mapping on Windows. */
 void mproc__os_child_setup(int daemon, long parent_pid);
@@ -132,13 +148,29 @@ int mproc__os_word_wait_works(void);
 void mproc__os_word_wait(volatile uint32_t *p, uint32_t expected);
 void mproc__os_word_wake(volatile uint32_t *p);
 
-/* -- function pointers across spawn -- */
+/* -- function pointers across processes -- */
 typedef void (*mproc__fn)(void);
 /* Where fn lives: module is "" for the main executable, else the path of the shared library /
  * DLL as the loader knows it (UTF-8); offset from the module's base. */
 int mproc__os_fn_locate(mproc__fn fn, char *module, size_t module_cap, uint64_t *offset);
 /* The inverse, in the child; loads the module when needed. MPROC_ENOFUNC when impossible. */
 int mproc__os_fn_resolve(const char *module, uint64_t offset, mproc__fn *fn);
+/* The loader's state at one moment, taken just before a fork: which modules a fork child made
+ * after it has at the parent's addresses. */
+typedef struct mproc__fn_gen {
+    int valid;
+    int nmods;     /* modules loaded then */
+    uint64_t subs; /* unloads so far */
+} mproc__fn_gen;
+void mproc__os_fn_gen(mproc__fn_gen *g);
+/* 1 when fn lives in a module loaded already at g, with nothing unloaded since: a fork child
+ * made after g has fn at the same address, and need not ask its own loader (whose lock another
+ * thread of the parent may have held at the fork). 0 when unsure. */
+int mproc__os_fn_same_in_fork(mproc__fn fn, const mproc__fn_gen *g);
+/* fn.c: MPROC_OK when fn is code of a loaded module that a child can find again (locate, then
+ * resolve here, gives fn back), else MPROC_ENOFUNC (or ETOOBIG/ENOMEM from locate). Every start
+ * method checks a function this way, so what passes under fork also passes under spawn. */
+int mproc__fn_check(mproc__fn fn);
 
 /* -- processes -- */
 typedef struct mproc__proc {
@@ -178,6 +210,8 @@ typedef struct mproc__mutex mproc__mutex;
 typedef struct mproc__cond mproc__cond;
 /* The thread starts with every signal blocked (POSIX). */
 int mproc__thread_start(mproc__thread **t, void (*fn)(void *), void *arg);
+/* 1 when the calling thread is t (NULL: 0). */
+int mproc__thread_is_self(const mproc__thread *t);
 void mproc__thread_join(mproc__thread *t); /* frees t */
 int mproc__mutex_create(mproc__mutex **m);
 void mproc__mutex_destroy(mproc__mutex *m);

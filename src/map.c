@@ -304,6 +304,10 @@ int mproc_pool_imap(mproc_pool *p, mproc_task fn, const void *items, size_t item
 {
     if (out == NULL)
         return MPROC_EINVAL;
+    if (p != NULL && mproc__pool_foreign(p)) {
+        *out = NULL;
+        return MPROC_EFOREIGN;
+    }
     return iter_start(p, fn, items, item_size, count, chunksize, ordered != 0, 0, out);
 }
 
@@ -330,7 +334,7 @@ int mproc_iter_next(mproc_iter *it, long timeout_ms, size_t *index, const void *
 {
     mproc_pool *p;
     uint64_t deadline;
-    int wake = 0, r;
+    int wake = 0, r, own;
 
     if (index != NULL)
         *index = 0;
@@ -341,6 +345,11 @@ int mproc_iter_next(mproc_iter *it, long timeout_ms, size_t *index, const void *
     if (it == NULL || it->collect || timeout_ms < MPROC_FOREVER)
         return MPROC_EINVAL;
     p = it->pool;
+    if (mproc__pool_foreign(p))
+        return MPROC_EFOREIGN;
+    /* From a callback of its pool, results ready are handed out, but no wait: the chunks to come
+     * can only arrive on this thread. */
+    own = mproc__pool_own_thread(p);
     deadline = timeout_ms > 0 ? mproc__os_now_ms() + (uint64_t)timeout_ms : 0;
     mproc__mutex_lock(p->lock);
     it->last_err = NULL;
@@ -389,6 +398,10 @@ int mproc_iter_next(mproc_iter *it, long timeout_ms, size_t *index, const void *
             r = MPROC_ETIMEDOUT;
             break;
         }
+        if (own) {
+            r = MPROC_EDEADLK;
+            break;
+        }
         if (timeout_ms > 0) {
             uint64_t now = mproc__os_now_ms();
             if (now >= deadline) {
@@ -434,7 +447,8 @@ static void iter_release(mproc_iter *it)
 
 void mproc_iter_destroy(mproc_iter *it)
 {
-    if (it != NULL)
+    /* A fork's copy is left to the process's exit, as for async handles (async.c). */
+    if (it != NULL && !mproc__pool_foreign(it->pool))
         iter_release(it);
 }
 
@@ -448,6 +462,11 @@ int mproc_pool_map(mproc_pool *p, mproc_task fn, const void *items, size_t item_
     if (out == NULL)
         return MPROC_EINVAL;
     *out = NULL;
+    if (p != NULL && mproc__pool_foreign(p))
+        return MPROC_EFOREIGN;
+    /* From a callback: the chunks could only arrive on the thread that would be waiting. */
+    if (p != NULL && mproc__pool_own_thread(p))
+        return MPROC_EDEADLK;
     res = mproc__calloc(1, sizeof *res);
     if (res == NULL)
         return MPROC_ENOMEM;

@@ -12,6 +12,16 @@ int mproc__pool_check_open(mproc_pool *p)
     return p->state == POOL_OPEN ? MPROC_OK : MPROC_ESTATE;
 }
 
+int mproc__pool_foreign(const mproc_pool *p)
+{
+    return p->creator_pid != mproc__os_getpid();
+}
+
+int mproc__pool_own_thread(const mproc_pool *p)
+{
+    return mproc__thread_is_self(p->thread);
+}
+
 int mproc__pool_need_wake(mproc_pool *p)
 {
     if (!p->sleeping)
@@ -44,7 +54,10 @@ int mproc__pool_wait(mproc_pool *p, const int *flag, long timeout_ms)
     return MPROC_OK;
 }
 
-void mproc__pool_free(mproc_pool *p)
+/* own: p belongs to this process; else it is a fork's copy, whose lock and condition variable
+ * are left alone (another thread of the creator may have held the lock at the fork, and a
+ * condition variable with waiters cannot be destroyed safely). */
+static void free_parts(mproc_pool *p, int own)
 {
     size_t i;
     for (i = 0; i < p->ndefs; i++)
@@ -59,11 +72,37 @@ void mproc__pool_free(mproc_pool *p)
     mproc__free(p->initarg);
     if (p->loop != NULL)
         mproc__loop_destroy(p->loop);
-    if (p->cv != NULL)
+    if (own && p->cv != NULL)
         mproc__cond_destroy(p->cv);
-    if (p->lock != NULL)
+    if (own && p->lock != NULL)
         mproc__mutex_destroy(p->lock);
     mproc__free(p);
+}
+
+void mproc__pool_free(mproc_pool *p)
+{
+    free_parts(p, 1);
+}
+
+/* destroy in a fork's copy: the copy's descriptors are closed, the creator's workers and pool
+ * thread are not touched (the creator has its own descriptors). The memory goes unless handles
+ * or iterators of the copy still point to it; those are never freed in the copy either. */
+static void release_copy(mproc_pool *p)
+{
+    int i;
+    for (i = 0; p->workers != NULL && i < p->nworkers; i++) {
+        mproc__worker *w = &p->workers[i];
+        if (w->alive) {
+            mproc__os_proc_close(&w->proc);
+            mproc__os_shm_destroy(&w->shm);
+            w->alive = 0;
+        }
+    }
+    if (p->loop != NULL)
+        mproc__loop_destroy(p->loop);
+    p->loop = NULL;
+    if (--p->refs == 0)
+        free_parts(p, 0);
 }
 
 /* ---- public lifecycle ---- */
@@ -80,6 +119,7 @@ int mproc_pool_create_ex(mproc_pool **out, const mproc_pool_options *opts)
 {
     mproc_pool *p;
     int method, r;
+    long os_error;
 
     if (out == NULL)
         return MPROC_EINVAL;
@@ -91,13 +131,18 @@ int mproc_pool_create_ex(mproc_pool **out, const mproc_pool_options *opts)
         return MPROC_ETOOBIG;
     if (mproc__resolve_method(opts->start_method, &method) < 0)
         return MPROC_EINVAL;
-    if (!mproc__initialized())
-        return MPROC_ENOINIT;
+    if ((r = mproc__start_allowed()) < 0)
+        return r;
+    /* Checked as tasks are (fn.c): a bad initializer would crash, or fail to boot, every
+     * worker. */
+    if (opts->initializer != NULL && (r = mproc__fn_check((mproc__fn)opts->initializer)) < 0)
+        return r;
 
     p = mproc__calloc(1, sizeof *p);
     if (p == NULL)
         return MPROC_ENOMEM;
     p->refs = 1;
+    p->creator_pid = mproc__os_getpid();
     p->method = method;
     p->nworkers = opts->workers > 0 ? opts->workers : mproc_cpu_count();
     p->init = opts->initializer;
@@ -125,10 +170,16 @@ int mproc_pool_create_ex(mproc_pool **out, const mproc_pool_options *opts)
     mproc__mutex_lock(p->lock);
     mproc__pool_wait(p, &p->start_result, MPROC_FOREVER);
     r = p->start_result;
+    os_error = p->start_os_error;
     mproc__mutex_unlock(p->lock);
     if (r < 0) {
         mproc__thread_join(p->thread);
-        goto fail;
+        mproc__pool_free(p);
+        /* A worker failed to start on the pool's thread: its OS error is that thread's, and
+         * the caller asks mproc_last_os_error() on its own. */
+        if (r == MPROC_ESYS)
+            mproc__os_set_last_error(os_error);
+        return r;
     }
     *out = p;
     return MPROC_OK;
@@ -155,6 +206,8 @@ int mproc_pool_close(mproc_pool *p)
     int wake;
     if (p == NULL)
         return MPROC_EINVAL;
+    if (mproc__pool_foreign(p))
+        return MPROC_EFOREIGN;
     mproc__mutex_lock(p->lock);
     if (p->state == POOL_OPEN)
         p->state = POOL_CLOSED;
@@ -169,6 +222,11 @@ int mproc_pool_join(mproc_pool *p)
 {
     if (p == NULL)
         return MPROC_EINVAL;
+    if (mproc__pool_foreign(p))
+        return MPROC_EFOREIGN;
+    /* From a callback: the tasks and workers it would wait for need this very thread. */
+    if (mproc__pool_own_thread(p))
+        return MPROC_EDEADLK;
     mproc__mutex_lock(p->lock);
     if (p->state == POOL_OPEN) {
         mproc__mutex_unlock(p->lock);
@@ -179,15 +237,28 @@ int mproc_pool_join(mproc_pool *p)
     return MPROC_OK;
 }
 
-int mproc_pool_terminate(mproc_pool *p)
+/* Lock not held. Asks the pool thread to stop the workers; it does so in its next locked phase,
+ * which for a request made from a callback comes once the callbacks of this turn have run. */
+static void request_terminate(mproc_pool *p)
 {
-    if (p == NULL)
-        return MPROC_EINVAL;
     mproc__mutex_lock(p->lock);
     if (p->state == POOL_OPEN || p->state == POOL_CLOSED)
         p->state = POOL_TERMINATING;
     mproc__mutex_unlock(p->lock);
     mproc__loop_wake(p->loop);
+}
+
+int mproc_pool_terminate(mproc_pool *p)
+{
+    if (p == NULL)
+        return MPROC_EINVAL;
+    if (mproc__pool_foreign(p))
+        return MPROC_EFOREIGN;
+    request_terminate(p);
+    /* From a callback: the pool thread carries the request out once the callback returns;
+     * waiting for it here would wait for ourselves. */
+    if (mproc__pool_own_thread(p))
+        return MPROC_OK;
     mproc__mutex_lock(p->lock);
     join_thread(p);
     mproc__mutex_unlock(p->lock);
@@ -201,6 +272,18 @@ void mproc_pool_destroy(mproc_pool *p)
     if (p == NULL)
         return;
     saved = mproc__os_errno();
+    if (mproc__pool_foreign(p)) {
+        release_copy(p);
+        mproc__os_restore_errno(saved);
+        return;
+    }
+    if (mproc__pool_own_thread(p)) {
+        /* From a callback the pool cannot be freed under the thread running it: it is only
+         * terminated, and a later destroy from another thread frees it. */
+        request_terminate(p);
+        mproc__os_restore_errno(saved);
+        return;
+    }
     mproc_pool_terminate(p);
     mproc__mutex_lock(p->lock);
     last = mproc__pool_drop(p);

@@ -125,8 +125,9 @@ typedef struct mproc__worker {
     int inflight;
     uint64_t head_since; /* when head started running, as far as the parent can tell */
     long sent;           /* tasks sent over its life (max_tasks_per_child) */
-    mproc_task *defined; /* spawn: functions already defined to it */
+    mproc_task *defined; /* functions already defined to it */
     size_t ndefined, capdefined;
+    mproc__fn_gen fn_gen;  /* fork: the loader's state just before it was forked */
     int answered;          /* sent at least one result: a worker that dies before is suspect */
     mproc__worker_cfg cfg; /* fork: what the child runs */
     uint32_t seq;          /* tasks written to it so far (the pool thread's and a borrower's) */
@@ -161,9 +162,12 @@ struct mproc_pool {
     long max_tasks;
     long task_timeout_ms;
 
+    long creator_pid; /* the process that created it: a fork's copy is refused (EFOREIGN) */
+
     /* Shared with callers, under lock. */
     int state;
-    int start_result; /* the thread's first turn: 1 once every worker started, or an error */
+    int start_result;    /* the thread's first turn: 1 once every worker started, or an error */
+    long start_os_error; /* with MPROC_ESYS there: the OS error, for the creator's thread */
     int thread_done;
     int joined;   /* the thread has been joined */
     int sleeping; /* the pool thread is due to wait in the loop: a submitter must wake it */
@@ -206,6 +210,11 @@ void mproc__pool_terminate_workers(mproc_pool *p);
 
 /* pool.c */
 int mproc__pool_check_open(mproc_pool *p); /* lock held: MPROC_ESTATE unless open */
+/* 1 when called in a process other than p's creator (a copy inherited through fork): such a
+ * caller must not lock, wait or touch the workers, which are the creator's. */
+int mproc__pool_foreign(const mproc_pool *p);
+/* 1 when called on p's own thread (from a callback), where waiting for p would deadlock. */
+int mproc__pool_own_thread(const mproc_pool *p);
 /* Lock held: marks the pool thread as due a wake; returns 1 when the caller must call
  * mproc__loop_wake(p->loop) after unlocking (the thread sleeps in the loop). */
 int mproc__pool_need_wake(mproc_pool *p);

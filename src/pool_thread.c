@@ -131,9 +131,11 @@ int mproc__pool_start_worker(mproc_pool *p, mproc__worker *w)
     spec.child_extra = w->shm.h;
     memset(&w->cfg, 0, sizeof w->cfg);
     w->cfg.ring = w->shm.addr;
+    w->cfg.fork = p->method == MPROC_START_FORK;
+    if (w->cfg.fork)
+        mproc__os_fn_gen(&w->fn_gen);
     w->cfg.in = task_rd;
     w->cfg.out = res_wr;
-    w->cfg.direct = 1;
     w->cfg.init = p->init;
     w->cfg.initarg = p->initarg;
     w->cfg.initarg_len = p->initarg_len;
@@ -531,6 +533,8 @@ static mproc__defined *definition(mproc_pool *p, mproc_task fn)
     d = &p->defs[p->ndefs];
     memset(d, 0, sizeof *d);
     d->fn = fn;
+    /* Checked here, once per function, as a process target is: the worker checks again. */
+    d->status = mproc__fn_check((mproc__fn)fn);
     w.b = &d->body;
     w.err = 0;
     start = mproc__wr_frame_begin(&w, MPROC__MSG_DEFINE);
@@ -544,7 +548,7 @@ static mproc__defined *definition(mproc_pool *p, mproc_task fn)
     return d;
 }
 
-/* Spawned workers learn each function once, before its first task. */
+/* Workers learn each function once, before its first task. */
 static int define_to(mproc_pool *p, mproc__worker *w, mproc_task fn)
 {
     mproc__defined *d;
@@ -566,8 +570,23 @@ static int define_to(mproc_pool *p, mproc__worker *w, mproc_task fn)
         w->defined = fns;
         w->capdefined = cap;
     }
-    if (mproc__buf_append(&w->chan.out, d->body.data, d->body.len) < 0)
+    if (w->cfg.fork && mproc__os_fn_same_in_fork((mproc__fn)fn, &w->fn_gen)) {
+        /* Its module was there when the worker was forked: no loader call in the worker. */
+        mproc__wr wr;
+        size_t start, mark = w->chan.out.len;
+        wr.b = &w->chan.out;
+        wr.err = 0;
+        start = mproc__wr_frame_begin(&wr, MPROC__MSG_DEFINE);
+        mproc__wr_u64(&wr, (uint64_t)(uintptr_t)(mproc__fn)fn);
+        mproc__wr_blob(&wr, NULL, 0);
+        mproc__wr_u64(&wr, MPROC__SAME_ADDRESS);
+        if (mproc__wr_frame_end(&wr, start) < 0) {
+            w->chan.out.len = mark; /* no half frame left behind */
+            return wr.err;
+        }
+    } else if (mproc__buf_append(&w->chan.out, d->body.data, d->body.len) < 0) {
         return MPROC_ENOMEM;
+    }
     w->defined[w->ndefined++] = fn;
     return MPROC_OK;
 }
@@ -591,10 +610,12 @@ int mproc__task_encode(mproc__buf *b, const mproc__task *t)
 static int send_task(mproc_pool *p, mproc__worker *w, mproc__task *t)
 {
     size_t mark;
-    int r = MPROC_OK;
+    int r;
 
-    if (p->method == MPROC_START_SPAWN)
-        r = define_to(p, w, t->fn);
+    /* Every worker, forked ones too, learns fn as (module, offset) and finds it again itself:
+     * a fork worker may predate the dlopen that brought fn, and a pointer that is not code then
+     * fails with MPROC_ENOFUNC under every start method instead of crashing the worker. */
+    r = define_to(p, w, t->fn);
     if (r < 0)
         return r;
     /* Counted from the read cursor, which compaction moves along with the bytes. */
@@ -675,7 +696,7 @@ static void dispatch(mproc_pool *p)
         r = send_task(p, w, t);
         if (r < 0)
             fail_task(p, t, r, 0,
-                      r == MPROC_ENOFUNC ? "the task function cannot be located for spawn"
+                      r == MPROC_ENOFUNC ? "the task function is not code of a loaded module"
                                          : mproc_strerror(r));
     }
 }
@@ -1041,6 +1062,8 @@ void mproc__pool_thread(void *arg)
         r = mproc__pool_start_worker(p, &p->workers[i]);
     mproc__mutex_lock(p->lock);
     p->start_result = r < 0 ? r : 1;
+    /* The OS error belongs to this thread; the creator's thread reports it (pool.c). */
+    p->start_os_error = r == MPROC_ESYS ? mproc__os_get_last_error() : 0;
     if (r < 0) {
         mproc__pool_terminate_workers(p);
         p->thread_done = 1;

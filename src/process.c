@@ -16,8 +16,16 @@ struct mproc_process {
     mproc_start_method method;
     int daemon;
     int state;
+    long creator_pid; /* a fork's copy of the object is refused (MPROC_EFOREIGN) */
     mproc__proc os;
 };
+
+/* 1 in a process other than the one that created p: a copy inherited through the application's
+ * fork, whose child belongs to the creator. */
+static int foreign(const mproc_process *p)
+{
+    return p->creator_pid != mproc__os_getpid();
+}
 
 /* Default names count up across the run, as Python's "Process-N". A benign race between two
  * threads creating processes at once could repeat a number; names are labels, not keys. */
@@ -37,7 +45,6 @@ int mproc_process_create_ex(mproc_process **out, const mproc_process_options *op
 {
     mproc_process *p = NULL;
     char defname[32];
-    int method;
 
     if (out == NULL)
         return MPROC_EINVAL;
@@ -46,7 +53,8 @@ int mproc_process_create_ex(mproc_process **out, const mproc_process_options *op
         return MPROC_EINVAL;
     if (opts->arg_len > MPROC__WIRE_MAX_ITEM)
         return MPROC_ETOOBIG;
-    if (mproc__resolve_method(opts->start_method, &method) < 0)
+    /* MPROC_START_METHOD is read at start: it may change until then. */
+    if (!mproc__method_valid(opts->start_method))
         return MPROC_EINVAL;
 
     p = mproc__calloc(1, sizeof *p);
@@ -56,6 +64,7 @@ int mproc_process_create_ex(mproc_process **out, const mproc_process_options *op
     p->target = opts->target;
     p->method = opts->start_method;
     p->daemon = opts->daemon != 0;
+    p->creator_pid = mproc__os_getpid();
     p->arg_len = opts->arg_len;
     p->arg = mproc__malloc(opts->arg_len);
     if (opts->name == NULL) {
@@ -172,11 +181,18 @@ int mproc_process_start(mproc_process *p)
 
     if (p == NULL)
         return MPROC_EINVAL;
-    if (!mproc__initialized())
-        return MPROC_ENOINIT;
+    if (foreign(p))
+        return MPROC_EFOREIGN;
+    if ((r = mproc__start_allowed()) < 0)
+        return r;
     if (p->state != CREATED)
         return MPROC_ESTATE;
     r = mproc__resolve_method(p->method, &method);
+    if (r < 0)
+        return r;
+    /* The same check under every method: a target that is not code of a loaded module would
+     * crash a fork child, and a spawned one could not find it. */
+    r = mproc__fn_check((mproc__fn)p->target);
     if (r < 0)
         return r;
 
@@ -202,6 +218,8 @@ int mproc_process_join(mproc_process *p, long timeout_ms)
     int r;
     if (p == NULL || timeout_ms < MPROC_FOREVER)
         return MPROC_EINVAL;
+    if (foreign(p))
+        return MPROC_EFOREIGN;
     if (p->state == CREATED)
         return MPROC_ESTATE;
     if (p->state == JOINED)
@@ -214,7 +232,7 @@ int mproc_process_join(mproc_process *p, long timeout_ms)
 
 int mproc_process_is_alive(mproc_process *p)
 {
-    if (p == NULL || p->state != STARTED)
+    if (p == NULL || p->state != STARTED || foreign(p))
         return 0;
     /* Polling reaps a child that has ended, as Python's is_alive() does. */
     if (mproc__os_wait(&p->os, 0) == MPROC_OK) {
@@ -228,6 +246,8 @@ static int send_signal(mproc_process *p, int hard)
 {
     if (p == NULL)
         return MPROC_EINVAL;
+    if (foreign(p))
+        return MPROC_EFOREIGN;
     if (p->state == CREATED)
         return MPROC_ESTATE;
     if (p->state == JOINED)
@@ -249,6 +269,8 @@ int mproc_process_exitcode(const mproc_process *p, int *code)
 {
     if (p == NULL || code == NULL)
         return MPROC_EINVAL;
+    if (foreign(p))
+        return MPROC_EFOREIGN;
     if (p->state != JOINED)
         return MPROC_ESTATE;
     *code = p->os.exitcode;
@@ -271,7 +293,8 @@ void mproc_process_destroy(mproc_process *p)
     if (p == NULL)
         return;
     saved = mproc__os_errno();
-    if (p->state == STARTED && mproc__os_wait(&p->os, 0) != MPROC_OK) {
+    /* A fork's copy frees its memory and descriptors only: the child is the creator's. */
+    if (p->state == STARTED && !foreign(p) && mproc__os_wait(&p->os, 0) != MPROC_OK) {
         mproc__os_signal(&p->os, 1);
         mproc__os_wait(&p->os, MPROC_FOREVER);
     }

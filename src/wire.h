@@ -17,9 +17,12 @@
 
 #define MPROC__WIRE_VERSION 1
 #define MPROC__WIRE_HEADER 8
-/* The largest body either side accepts; larger is refused before anything is allocated. */
-#define MPROC__WIRE_MAX_BODY ((size_t)1 << 30)
-#define MPROC__WIRE_MAX_ITEM (MPROC__WIRE_MAX_BODY - 64)
+/* The largest argument or result: exactly the "1 GiB" mproc.h promises. */
+#define MPROC__WIRE_MAX_ITEM ((size_t)1 << 30)
+/* The largest body either side accepts, larger being refused before anything is allocated: one
+ * item of the largest size with room for the fields around it (a process's name, a module
+ * path). */
+#define MPROC__WIRE_MAX_BODY (MPROC__WIRE_MAX_ITEM + 65536)
 
 enum {
     MPROC__MSG_BOOT = 1,
@@ -32,6 +35,9 @@ enum {
 enum { MPROC__BOOT_PROCESS = 1, MPROC__BOOT_WORKER = 2 };
 
 #define MPROC__NO_OFFSET UINT64_MAX
+/* A DEFINE to a fork worker with no module and this offset: the function is at the parent's
+ * address (the DEFINE's id) in the worker too. Any other worker finds nothing there. */
+#define MPROC__SAME_ADDRESS (UINT64_MAX - 1)
 
 /* A bounded reader over untrusted bytes: after any overrun, err is set and every later read
  * yields zeros, so decoders check once at the end. */

@@ -76,7 +76,9 @@ static int define_fn(worker *w, const unsigned char *body, size_t len)
     mproc__rd_fn(&r, &ref);
     if (r.err || r.left != 0)
         return MPROC_EPROTO;
-    if (mproc__fn_resolve(&ref, &e.fn) < 0)
+    if (w->cfg->fork && ref.module_len == 0 && ref.offset == MPROC__SAME_ADDRESS)
+        e.fn = (mproc__fn)(uintptr_t)e.id; /* the parent checked it, and its module predates us */
+    else if (mproc__fn_resolve(&ref, &e.fn) < 0)
         e.fn = NULL;
     if (w->nfns == w->capfns) {
         size_t cap = w->capfns ? w->capfns * 2 : 8;
@@ -93,8 +95,6 @@ static int define_fn(worker *w, const unsigned char *body, size_t len)
 static mproc_task find_fn(const worker *w, uint64_t id)
 {
     size_t i;
-    if (w->cfg->direct)
-        return (mproc_task)(mproc__fn)(uintptr_t)id;
     for (i = w->nfns; i-- > 0;)
         if (w->fns[i].id == id)
             return (mproc_task)w->fns[i].fn;

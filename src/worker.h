@@ -13,7 +13,7 @@ typedef struct mproc__worker_cfg {
     mproc__handle in;   /* tasks arrive here */
     mproc__handle out;  /* results leave here */
     mproc__buf *in_buf; /* bytes already read from in (spawn: what followed the boot record) */
-    int direct;         /* fork: function ids are this address space's pointers */
+    int fork;           /* a fork child: a DEFINE may say "at the parent's address" */
     mproc_initializer init;
     const void *initarg;
     size_t initarg_len;

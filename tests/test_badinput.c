@@ -2,10 +2,12 @@
  * NULL, zero, negative and huge values, and in every wrong state, with the exact code it
  * returns. One test per row of the table: row_NN_<what> here is row NN there.
  *
- * Where the library's behaviour differed from what the header promises (a crash, a hang, an
- * undocumented code), the row asserts what it should return and the table marks it. A row that
- * could crash or hang the suite runs its calls in a child process (isolated()), so the suite
- * survives to report it. */
+ * Where the library's behaviour differs from what the header promises (a crash, a hang, an
+ * undocumented code), the table marks the row **should** and lists it under "Rows that fail
+ * today", and its test checks today's result with FAILS_TODAY(), which fails the day the row gives
+ * its should result (scripts/check-bad-input.sh keeps the table, that list and the FAILS_TODAY
+ * calls in step). A row that could crash or hang the suite runs its calls in a child process
+ * (isolated()), so the suite survives to report it. */
 #ifndef _WIN32
     #define _GNU_SOURCE
 #endif
@@ -13,6 +15,20 @@
 
 static int saved_argc;
 static char **saved_argv;
+
+/* In row `row`'s test, for a row that fails today: `got` must still be `today`. The day it is
+ * `should`, the test fails and says so: the row, its line under "Rows that fail today" and this
+ * call then move to the should result together. */
+#define FAILS_TODAY(row, got, today, should)                                                       \
+    do {                                                                                           \
+        int fails_today_got_ = (got);                                                              \
+        if (fails_today_got_ == (should)) {                                                        \
+            fail_msg("row %d now gives its should result (%d): update docs/bad-input.md and "      \
+                     "this test",                                                                  \
+                     (row), fails_today_got_);                                                     \
+        }                                                                                          \
+        assert_int_equal(fails_today_got_, (today));                                               \
+    } while (0)
 
 /* ---- targets and tasks ---- */
 
@@ -1702,6 +1718,745 @@ static void row_131_task_exits_worker_with_120_or_121(void **state)
     }
 }
 
+/* ======================================================================================== */
+/* Misuse (issue 16): calls from a pool's own callback thread, a fork's copy of a pool or a   */
+/* process, the cascade breaker, MPROC_START_METHOD, a pool's OS error, the 1 GiB edge.       */
+
+/* The test hook behind the breaker's row: mproc_init() leaves the child role alone. Internal
+ * (src/internal.h), hidden in the shared library. */
+extern void mproc__guard_test_skip(int on);
+
+/* How long a call that must not wait may take on a loaded machine, and how long the task it
+ * would otherwise wait for runs: a call that waits shows as a time past the first. */
+#define MISUSE_AT_ONCE_MS 3000
+#define MISUSE_SLOW_MS 8000L
+
+enum cb_call {
+    CB_APPLY,
+    CB_MAP,
+    CB_JOIN,
+    CB_WAIT_OTHER,
+    CB_IMAP_NEXT,
+    CB_TERMINATE,
+    CB_DESTROY,
+    CB_APPLY_ASYNC
+};
+
+typedef struct cb_probe {
+    mproc_pool *pool;
+    mproc_async *other; /* a task of the same pool still running */
+    int call;
+    int codes[4];
+    long ms; /* how long the calls took */
+    volatile long nested_done;
+    volatile long done;
+} cb_probe;
+
+static void nested_cb(void *user, const void *result, size_t len)
+{
+    cb_probe *pr = user;
+    (void)result;
+    (void)len;
+    tu_atomic_store(&pr->nested_done, 1);
+}
+
+static void probe_calls(cb_probe *pr)
+{
+    uint64_t t0 = tu_now_ms();
+    int v = 3, items[2] = {1, 2};
+    void *res = NULL;
+    const void *data = NULL;
+    mproc_results *mr = NULL;
+    mproc_iter *it = NULL;
+    size_t index;
+
+    switch (pr->call) {
+    case CB_APPLY:
+        pr->codes[0] = mproc_pool_apply(pr->pool, task_square, &v, sizeof v, &res, NULL);
+        break;
+    case CB_MAP:
+        pr->codes[0] = mproc_pool_map(pr->pool, task_square, items, sizeof items[0], 2, 0, &mr);
+        pr->codes[1] = mr == NULL ? 0 : 1;
+        break;
+    case CB_JOIN:
+        pr->codes[0] = mproc_pool_close(pr->pool);
+        pr->codes[1] = mproc_pool_join(pr->pool);
+        break;
+    case CB_WAIT_OTHER:
+        pr->codes[0] = mproc_async_wait(pr->other, MPROC_FOREVER);
+        pr->codes[1] = mproc_async_wait(pr->other, 1000);
+        pr->codes[2] = mproc_async_wait(pr->other, 0);
+        pr->codes[3] = mproc_async_get(pr->other, MPROC_FOREVER, &data, NULL);
+        break;
+    case CB_IMAP_NEXT: {
+        long ms[1] = {MISUSE_SLOW_MS};
+        pr->codes[0] = mproc_pool_imap(pr->pool, task_sleep, ms, sizeof ms[0], 1, 0, 1, &it);
+        pr->codes[1] = mproc_iter_next(it, MPROC_FOREVER, &index, NULL, NULL);
+        pr->codes[2] = mproc_iter_next(it, 0, &index, NULL, NULL);
+        mproc_iter_destroy(it);
+        break;
+    }
+    case CB_TERMINATE:
+        pr->codes[0] = mproc_pool_terminate(pr->pool);
+        break;
+    case CB_DESTROY:
+        mproc_pool_destroy(pr->pool);
+        break;
+    case CB_APPLY_ASYNC:
+        pr->codes[0] =
+            mproc_pool_apply_async(pr->pool, task_square, &v, sizeof v, nested_cb, NULL, pr, NULL);
+        break;
+    default:
+        break;
+    }
+    mproc_free(res);
+    mproc_results_destroy(mr);
+    pr->ms = (long)(tu_now_ms() - t0);
+}
+
+static void probe_cb(void *user, const void *result, size_t len)
+{
+    cb_probe *pr = user;
+    (void)result;
+    (void)len;
+    probe_calls(pr);
+    tu_atomic_store(&pr->done, 1);
+}
+
+static void probe_ecb(void *user, const mproc_error *err)
+{
+    cb_probe *pr = user;
+    (void)err;
+    probe_calls(pr);
+    tu_atomic_store(&pr->done, 1);
+}
+
+static int task_fail(const void *arg, size_t len, mproc_result *out)
+{
+    (void)arg;
+    (void)len;
+    (void)out;
+    return 1;
+}
+
+/* Waits (bounded) for a flag set on another thread. */
+static void wait_flag(volatile long *flag, long timeout_ms)
+{
+    uint64_t end = tu_now_ms() + (uint64_t)timeout_ms;
+    while (!tu_atomic_load(flag) && tu_now_ms() < end) {
+        tu_sleep_ms(5);
+    }
+    assert_true(tu_atomic_load(flag));
+}
+
+/* A pool of two workers, one busy with a slow task (pr->other), and a quick task whose callback
+ * (or error callback, when failing) makes pr->call. Returns once the callback has. */
+static mproc_pool *run_probe(cb_probe *pr, int call, int failing)
+{
+    long slow = MISUSE_SLOW_MS;
+    int v = 2;
+    memset(pr, 0, sizeof *pr);
+    pr->call = call;
+    pr->pool = pool_of(2);
+    assert_int_equal(mproc_pool_apply_async(pr->pool, task_sleep, &slow, sizeof slow, NULL, NULL,
+                                            NULL, &pr->other),
+                     MPROC_OK);
+    assert_int_equal(mproc_pool_apply_async(pr->pool, failing ? task_fail : task_square, &v,
+                                            sizeof v, failing ? NULL : probe_cb,
+                                            failing ? probe_ecb : NULL, pr, NULL),
+                     MPROC_OK);
+    wait_flag(&pr->done, 60000);
+    print_message("the calls from the callback took %ld ms\n", pr->ms);
+    assert_true(pr->ms < MISUSE_AT_ONCE_MS);
+    return pr->pool;
+}
+
+static void end_probe(cb_probe *pr)
+{
+    mproc_async_release(pr->other);
+    mproc_pool_destroy(pr->pool);
+}
+
+static void row_132_pool_apply_from_callback(void **state)
+{
+    cb_probe pr;
+    (void)state;
+    run_probe(&pr, CB_APPLY, 0);
+    assert_int_equal(pr.codes[0], MPROC_EDEADLK);
+    end_probe(&pr);
+}
+
+static void row_133_pool_apply_from_error_callback(void **state)
+{
+    cb_probe pr;
+    (void)state;
+    run_probe(&pr, CB_APPLY, 1);
+    assert_int_equal(pr.codes[0], MPROC_EDEADLK);
+    end_probe(&pr);
+}
+
+static void row_134_pool_map_from_callback(void **state)
+{
+    cb_probe pr;
+    (void)state;
+    run_probe(&pr, CB_MAP, 0);
+    assert_int_equal(pr.codes[0], MPROC_EDEADLK);
+    assert_int_equal(pr.codes[1], 0); /* *out stays NULL */
+    end_probe(&pr);
+}
+
+static void row_135_pool_join_from_callback(void **state)
+{
+    cb_probe pr;
+    (void)state;
+    run_probe(&pr, CB_JOIN, 0);
+    assert_int_equal(pr.codes[0], MPROC_OK);
+    assert_int_equal(pr.codes[1], MPROC_EDEADLK);
+    /* The close stands: from another thread the join works, once the slow task is done. */
+    assert_int_equal(mproc_pool_join(pr.pool), MPROC_OK);
+    assert_int_equal(mproc_async_get(pr.other, 0, NULL, NULL), MPROC_OK);
+    end_probe(&pr);
+}
+
+static void row_136_async_wait_from_callback(void **state)
+{
+    cb_probe pr;
+    (void)state;
+    run_probe(&pr, CB_WAIT_OTHER, 0);
+    assert_int_equal(pr.codes[0], MPROC_EDEADLK);
+    assert_int_equal(pr.codes[1], MPROC_EDEADLK);
+    assert_int_equal(pr.codes[2], MPROC_ETIMEDOUT);
+    assert_int_equal(pr.codes[3], MPROC_EDEADLK);
+    /* From the main thread the same handle waits as usual. */
+    assert_int_equal(mproc_async_get(pr.other, 60000, NULL, NULL), MPROC_OK);
+    end_probe(&pr);
+}
+
+static void row_137_iter_next_from_callback(void **state)
+{
+    cb_probe pr;
+    (void)state;
+    run_probe(&pr, CB_IMAP_NEXT, 0);
+    assert_int_equal(pr.codes[0], MPROC_OK);
+    assert_int_equal(pr.codes[1], MPROC_EDEADLK);
+    assert_int_equal(pr.codes[2], MPROC_ETIMEDOUT);
+    end_probe(&pr);
+}
+
+static void row_138_pool_terminate_from_callback(void **state)
+{
+    cb_probe pr;
+    uint64_t t0;
+    int v = 1;
+    (void)state;
+    run_probe(&pr, CB_TERMINATE, 0);
+    assert_int_equal(pr.codes[0], MPROC_OK);
+    /* It took effect once the callback returned: the slow task is canceled, not waited for. */
+    t0 = tu_now_ms();
+    assert_int_equal(mproc_async_get(pr.other, 60000, NULL, NULL), MPROC_ECANCELED);
+    assert_true(tu_now_ms() - t0 < (uint64_t)MISUSE_SLOW_MS);
+    assert_int_equal(
+        mproc_pool_apply_async(pr.pool, task_square, &v, sizeof v, NULL, NULL, NULL, NULL),
+        MPROC_ESTATE);
+    assert_int_equal(mproc_pool_join(pr.pool), MPROC_OK);
+    end_probe(&pr);
+}
+
+static void row_139_pool_destroy_from_callback(void **state)
+{
+    cb_probe pr;
+    (void)state;
+    run_probe(&pr, CB_DESTROY, 0);
+    /* Only terminated: the pool is still there, and the main thread's destroy frees it. */
+    assert_int_equal(mproc_async_get(pr.other, 60000, NULL, NULL), MPROC_ECANCELED);
+    end_probe(&pr);
+}
+
+static void row_140_pool_apply_async_from_callback(void **state)
+{
+    cb_probe pr;
+    (void)state;
+    run_probe(&pr, CB_APPLY_ASYNC, 0);
+    assert_int_equal(pr.codes[0], MPROC_OK);
+    wait_flag(&pr.nested_done, 60000);
+    end_probe(&pr);
+}
+
+#ifndef _WIN32
+/* Runs fn in a child of this process's own fork() and gives its exit code; a child that does not
+ * end within 20 s is killed (-1). */
+static int in_own_fork(int (*fn)(void *), void *ctx)
+{
+    pid_t pid;
+    int status = 0;
+    uint64_t end;
+    fflush(NULL);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        alarm(30);
+        _exit(fn(ctx));
+    }
+    end = tu_now_ms() + 20000;
+    while (waitpid(pid, &status, WNOHANG) == 0) {
+        if (tu_now_ms() > end) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &status, 0);
+            print_message("the forked child did not end within 20 s\n");
+            return -1;
+        }
+        tu_sleep_ms(5);
+    }
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+}
+
+/* In the fork's copy: every pool call gives MPROC_EFOREIGN at once, destroy returns. Exit 0 when
+ * so, else the number of the first call that did not. */
+static int copy_uses_pool(void *ctx)
+{
+    mproc_pool *p = ctx;
+    int v = 4, items[2] = {1, 2};
+    void *res = NULL;
+    mproc_results *mr = NULL;
+    mproc_iter *it = NULL;
+    mproc_async *a = NULL;
+    uint64_t t0 = tu_now_ms();
+
+    if (mproc_pool_apply(p, task_square, &v, sizeof v, &res, NULL) != MPROC_EFOREIGN)
+        return 10;
+    if (mproc_pool_apply_async(p, task_square, &v, sizeof v, NULL, NULL, NULL, &a) !=
+            MPROC_EFOREIGN ||
+        a != NULL)
+        return 11;
+    if (mproc_pool_map(p, task_square, items, sizeof items[0], 2, 0, &mr) != MPROC_EFOREIGN ||
+        mr != NULL)
+        return 12;
+    if (mproc_pool_imap(p, task_square, items, sizeof items[0], 2, 0, 1, &it) != MPROC_EFOREIGN ||
+        it != NULL)
+        return 13;
+    if (mproc_pool_close(p) != MPROC_EFOREIGN)
+        return 14;
+    if (mproc_pool_join(p) != MPROC_EFOREIGN)
+        return 15;
+    if (mproc_pool_terminate(p) != MPROC_EFOREIGN)
+        return 16;
+    mproc_pool_destroy(p);
+    if (tu_now_ms() - t0 > MISUSE_AT_ONCE_MS)
+        return 17;
+    return 0;
+}
+
+typedef struct copy_handles {
+    mproc_async *a;
+    mproc_iter *it;
+} copy_handles;
+
+/* The handles of the fork's copy: the same, and their release returns. */
+static int copy_uses_handles(void *ctx)
+{
+    copy_handles *h = ctx;
+    size_t index;
+    if (mproc_async_wait(h->a, MPROC_FOREVER) != MPROC_EFOREIGN)
+        return 20;
+    if (mproc_async_get(h->a, MPROC_FOREVER, NULL, NULL) != MPROC_EFOREIGN)
+        return 21;
+    if (mproc_async_ready(h->a) != 0 || mproc_async_error(h->a) != NULL)
+        return 22;
+    if (mproc_iter_next(h->it, MPROC_FOREVER, &index, NULL, NULL) != MPROC_EFOREIGN)
+        return 23;
+    mproc_async_release(h->a);
+    mproc_iter_destroy(h->it);
+    return 0;
+}
+#endif
+
+static void row_141_pool_used_in_a_fork_copy(void **state)
+{
+#ifdef _WIN32
+    (void)state;
+    skip(); /* Windows has no fork(): no copy of a pool can exist there */
+#else
+    mproc_pool *p = pool_of(2);
+    int v = 5, out = 0;
+    void *res = NULL;
+    size_t len = 0;
+    (void)state;
+    /* The copy gets its codes at once; the parent's pool is untouched and goes on working. */
+    assert_int_equal(in_own_fork(copy_uses_pool, p), 0);
+    assert_int_equal(mproc_pool_apply(p, task_square, &v, sizeof v, &res, &len), MPROC_OK);
+    assert_int_equal(len, sizeof out);
+    memcpy(&out, res, sizeof out);
+    assert_int_equal(out, 25);
+    mproc_free(res);
+    assert_int_equal(mproc_pool_workers(p), 2);
+    mproc_pool_destroy(p);
+#endif
+}
+
+static void row_142_pool_handles_used_in_a_fork_copy(void **state)
+{
+#ifdef _WIN32
+    (void)state;
+    skip(); /* Windows has no fork() */
+#else
+    mproc_pool *p = *state;
+    copy_handles h;
+    long ms[1] = {200};
+    h.a = pending(p, 300);
+    h.it = NULL;
+    assert_int_equal(mproc_pool_imap(p, task_sleep, ms, sizeof ms[0], 1, 0, 1, &h.it), MPROC_OK);
+    assert_int_equal(in_own_fork(copy_uses_handles, &h), 0);
+    /* The creator's handles are untouched by the copy's release. */
+    assert_int_equal(mproc_async_get(h.a, 60000, NULL, NULL), MPROC_OK);
+    assert_int_equal(mproc_iter_next(h.it, 60000, NULL, NULL, NULL), MPROC_OK);
+    mproc_iter_destroy(h.it);
+    mproc_async_release(h.a);
+#endif
+}
+
+#ifndef _WIN32
+static int copy_uses_process(void *ctx)
+{
+    mproc_process *p = ctx;
+    int code = 0;
+    if (mproc_process_start(p) != MPROC_EFOREIGN)
+        return 30;
+    if (mproc_process_join(p, MPROC_FOREVER) != MPROC_EFOREIGN)
+        return 31;
+    if (mproc_process_terminate(p) != MPROC_EFOREIGN || mproc_process_kill(p) != MPROC_EFOREIGN)
+        return 32;
+    if (mproc_process_exitcode(p, &code) != MPROC_EFOREIGN || mproc_process_is_alive(p) != 0)
+        return 33;
+    /* Frees the copy; the child is the creator's and keeps running. */
+    mproc_process_destroy(p);
+    return 0;
+}
+#endif
+
+static void row_143_process_used_in_a_fork_copy(void **state)
+{
+#ifdef _WIN32
+    (void)state;
+    skip(); /* Windows has no fork() */
+#else
+    long ms = 1500;
+    mproc_process *p = started(t_sleep, &ms, sizeof ms);
+    int code = -1;
+    (void)state;
+    assert_int_equal(in_own_fork(copy_uses_process, p), 0);
+    assert_int_equal(mproc_process_is_alive(p), 1);
+    assert_int_equal(mproc_process_join(p, 60000), MPROC_OK);
+    assert_int_equal(mproc_process_exitcode(p, &code), MPROC_OK);
+    assert_int_equal(code, 0); /* ended by itself, not killed by the copy's destroy */
+    mproc_process_destroy(p);
+#endif
+}
+
+/* The environment variable the breaker's row hands its child. */
+#define GUARD_BYPASS_ENV "MPROC_TEST_GUARD_BYPASS"
+
+static void set_env(const char *name, const char *value)
+{
+#ifdef _WIN32
+    assert_int_equal(_putenv_s(name, value != NULL ? value : ""), 0);
+#else
+    if (value == NULL) {
+        assert_int_equal(unsetenv(name), 0);
+    } else {
+        assert_int_equal(setenv(name, value, 1), 0);
+    }
+#endif
+}
+
+/* main() of a spawned child whose guard is bypassed on purpose: mproc_init() returns as in a
+ * parent, and starting anything must give the breaker's code. Exit code: 64 - that code. */
+static int guard_bypassed_child(void)
+{
+    mproc_process *p = NULL;
+    mproc_pool *pool = NULL;
+    int r, rpool;
+    mproc__guard_test_skip(1);
+    if (mproc_init(0, NULL) != MPROC_OK)
+        return 1;
+    /* Should the breaker fail, a grandchild must not bypass in turn. */
+    set_env(GUARD_BYPASS_ENV, NULL);
+    if (mproc_process_create(&p, t_return, NULL, 0) != MPROC_OK)
+        return 2;
+    r = mproc_process_start(p);
+    mproc_process_destroy(p);
+    rpool = mproc_pool_create(&pool, 1);
+    mproc_pool_destroy(pool);
+    if (pool != NULL || rpool != r)
+        return 3;
+    return ISOLATED_BASE - r;
+}
+
+static void row_144_start_in_a_child_whose_guard_was_bypassed(void **state)
+{
+    mproc_process_options o;
+    mproc_process *p = NULL;
+    int code = 0;
+    (void)state;
+    memset(&o, 0, sizeof o);
+    o.target = t_return;
+    o.start_method = MPROC_START_SPAWN;
+    assert_int_equal(mproc_process_create_ex(&p, &o), MPROC_OK);
+    set_env(GUARD_BYPASS_ENV, "1");
+    assert_int_equal(mproc_process_start(p), MPROC_OK);
+    set_env(GUARD_BYPASS_ENV, NULL);
+    assert_int_equal(mproc_process_join(p, 60000), MPROC_OK);
+    assert_int_equal(mproc_process_exitcode(p, &code), MPROC_OK);
+    assert_int_equal(code, ISOLATED_BASE - MPROC_EGUARD);
+    mproc_process_destroy(p);
+    /* The message says what happened. */
+    assert_non_null(strstr(mproc_strerror(MPROC_EGUARD), "mproc_init"));
+}
+
+static void row_145_start_method_env_not_a_method(void **state)
+{
+    static const char *const bad[] = {"forkserver", " spawn", "spawn ", "garbage", "forks"};
+    const char *saved = getenv("MPROC_START_METHOD");
+    char keep[32] = "";
+    mproc_process *p = NULL;
+    mproc_pool *pool = NULL;
+    mproc_process_options o;
+    size_t i;
+    (void)state;
+    if (saved != NULL) {
+        snprintf(keep, sizeof keep, "%s", saved);
+    }
+    for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        set_env("MPROC_START_METHOD", bad[i]);
+        assert_int_equal(mproc_process_create(&p, t_return, NULL, 0), MPROC_OK);
+        assert_int_equal(mproc_process_start(p), MPROC_EINVAL);
+        assert_int_equal(mproc_process_pid(p), 0);
+        mproc_process_destroy(p);
+        assert_int_equal(mproc_pool_create(&pool, 1), MPROC_EINVAL);
+        assert_null(pool);
+    }
+    /* An explicit method does not read the variable. */
+    memset(&o, 0, sizeof o);
+    o.target = t_return;
+    o.start_method = MPROC_START_SPAWN;
+    assert_int_equal(mproc_process_create_ex(&p, &o), MPROC_OK);
+    assert_int_equal(mproc_process_start(p), MPROC_OK);
+    assert_int_equal(mproc_process_join(p, 60000), MPROC_OK);
+    mproc_process_destroy(p);
+    set_env("MPROC_START_METHOD", saved != NULL ? keep : NULL);
+    assert_non_null(strstr(mproc_strerror(MPROC_EINVAL), "MPROC_START_METHOD"));
+}
+
+static void row_146_start_method_env_any_case(void **state)
+{
+    static const char *const names[] = {"Spawn", "SPAWN", "spawn", "Fork", "FORK", ""};
+    const char *saved = getenv("MPROC_START_METHOD");
+    char keep[32] = "";
+    size_t i;
+    (void)state;
+    if (saved != NULL) {
+        snprintf(keep, sizeof keep, "%s", saved);
+    }
+    for (i = 0; i < sizeof names / sizeof names[0]; i++) {
+        mproc_process *p = NULL;
+        int code = -1, want = MPROC_OK;
+        set_env("MPROC_START_METHOD", names[i]);
+#ifdef _WIN32
+        if (names[i][0] == 'F' || names[i][0] == 'f') {
+            want = MPROC_ENOTSUP; /* as MPROC_START_FORK */
+        }
+#endif
+        assert_int_equal(mproc_process_create(&p, t_return, NULL, 0), MPROC_OK);
+        assert_int_equal(mproc_process_start(p), want);
+        if (want == MPROC_OK) {
+            assert_int_equal(mproc_process_join(p, 60000), MPROC_OK);
+            assert_int_equal(mproc_process_exitcode(p, &code), MPROC_OK);
+            assert_int_equal(code, 0);
+        }
+        mproc_process_destroy(p);
+    }
+    set_env("MPROC_START_METHOD", saved != NULL ? keep : NULL);
+}
+
+static void row_147_pool_create_os_error_reaches_caller(void **state)
+{
+#ifdef _WIN32
+    (void)state;
+    skip(); /* no descriptor limit to lower on Windows */
+#else
+    struct rlimit old, low;
+    mproc_pool *p = NULL;
+    long highest = 2;
+    DIR *d = opendir("/proc/self/fd");
+    struct dirent *e;
+    int r, fd, fill[1024], nfill = 0;
+    (void)state;
+    if (d != NULL) {
+        while ((e = readdir(d)) != NULL) {
+            long v = strtol(e->d_name, NULL, 10);
+            if (e->d_name[0] >= '0' && e->d_name[0] <= '9' && v > highest) {
+                highest = v;
+            }
+        }
+        closedir(d);
+    } else {
+        highest = 64;
+    }
+    /* Holes below the highest descriptor would be free numbers too: fill them. */
+    while ((fd = dup(0)) >= 0 && fd < highest && nfill < (int)(sizeof fill / sizeof fill[0])) {
+        fill[nfill++] = fd;
+    }
+    if (fd >= 0) {
+        close(fd);
+    }
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+    low = old;
+    /* Room for the pool's own loop on this thread, not for eight workers on the pool's. */
+    low.rlim_cur = (rlim_t)highest + 4;
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+    r = mproc_pool_create(&p, 8);
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+    while (nfill > 0) {
+        close(fill[--nfill]);
+    }
+    assert_int_equal(r, MPROC_ESYS);
+    assert_null(p);
+    assert_int_equal(mproc_last_os_error(), EMFILE);
+#endif
+}
+
+static void row_148_process_create_arg_exactly_1_gib(void **state)
+{
+    size_t gib = (size_t)1 << 30;
+    /* calloc: untouched zero pages, so only the library's copy costs memory. */
+    unsigned char *big = calloc(1, gib + 1);
+    mproc_process *p = NULL;
+    (void)state;
+    assert_non_null(big);
+    assert_int_equal(mproc_process_create(&p, t_return, big, gib), MPROC_OK);
+    mproc_process_destroy(p);
+    p = NULL;
+    assert_int_equal(mproc_process_create(&p, t_return, big, gib + 1), MPROC_ETOOBIG);
+    assert_null(p);
+    free(big);
+}
+
+/* ---- Function pointers that are not code (issue 20): MPROC_ENOFUNC under every method ---- */
+
+static int not_code_data[4]; /* a data object: its address is no function */
+
+/* Two pointers that are not code: one in no module at all, one into this program's data. */
+static void not_code_pointers(uintptr_t out[2])
+{
+    out[0] = (uintptr_t)0x1234;
+    out[1] = (uintptr_t)(void *)not_code_data;
+}
+
+static int task_pid(const void *arg, size_t len, mproc_result *out)
+{
+    long pid = mproc_getpid();
+    (void)arg;
+    (void)len;
+    return mproc_result_set(out, &pid, sizeof pid);
+}
+
+static long pool_worker_pid(mproc_pool *p)
+{
+    void *res = NULL;
+    size_t len = 0;
+    long pid = 0;
+    assert_int_equal(mproc_pool_apply(p, task_pid, NULL, 0, &res, &len), MPROC_OK);
+    assert_int_equal(len, sizeof pid);
+    memcpy(&pid, res, sizeof pid);
+    mproc_free(res);
+    return pid;
+}
+
+static void row_149_process_start_target_not_code(void **state)
+{
+    uintptr_t bad[2];
+    size_t i;
+    (void)state;
+    not_code_pointers(bad);
+    for (i = 0; i < 2; i++) {
+        mproc_process *p = NULL;
+        assert_int_equal(mproc_process_create(&p, (mproc_target)bad[i], NULL, 0), MPROC_OK);
+        assert_int_equal(mproc_process_start(p), MPROC_ENOFUNC);
+        assert_int_equal(mproc_process_pid(p), 0);
+        assert_int_equal(mproc_process_join(p, 0), MPROC_ESTATE);
+        mproc_process_destroy(p);
+    }
+}
+
+static void row_150_pool_apply_task_not_code(void **state)
+{
+    mproc_pool *p = pool_of(1);
+    uintptr_t bad[2];
+    long pid = pool_worker_pid(p);
+    size_t i;
+    (void)state;
+    not_code_pointers(bad);
+    for (i = 0; i < 2; i++) {
+        void *res = (void *)&res;
+        mproc_async *a = NULL;
+        const mproc_error *e;
+        assert_int_equal(mproc_pool_apply(p, (mproc_task)bad[i], NULL, 0, &res, NULL),
+                         MPROC_ENOFUNC);
+        assert_null(res);
+        assert_int_equal(
+            mproc_pool_apply_async(p, (mproc_task)bad[i], NULL, 0, NULL, NULL, NULL, &a), MPROC_OK);
+        assert_int_equal(mproc_async_get(a, MPROC_FOREVER, NULL, NULL), MPROC_ENOFUNC);
+        e = mproc_async_error(a);
+        assert_non_null(e);
+        assert_int_equal(e->code, MPROC_ENOFUNC);
+        assert_int_equal(e->exitcode, 0);
+        assert_true(e->message[0] != '\0');
+        mproc_async_release(a);
+    }
+    /* No worker was lost: the same one answers. */
+    assert_int_equal(pool_worker_pid(p), pid);
+    mproc_pool_destroy(p);
+}
+
+static void row_151_pool_map_task_not_code(void **state)
+{
+    mproc_pool *p = pool_of(1);
+    uintptr_t bad[2];
+    int items[3] = {1, 2, 3};
+    long pid = pool_worker_pid(p);
+    size_t i, k;
+    (void)state;
+    not_code_pointers(bad);
+    for (i = 0; i < 2; i++) {
+        mproc_results *r = NULL;
+        assert_int_equal(mproc_pool_map(p, (mproc_task)bad[i], items, sizeof items[0], 3, 1, &r),
+                         MPROC_OK);
+        assert_int_equal(mproc_results_count(r), 3);
+        for (k = 0; k < 3; k++) {
+            assert_int_equal(mproc_results_get(r, k, NULL, NULL), MPROC_ENOFUNC);
+        }
+        mproc_results_destroy(r);
+    }
+    assert_int_equal(pool_worker_pid(p), pid);
+    mproc_pool_destroy(p);
+}
+
+static void row_152_pool_create_ex_initializer_not_code(void **state)
+{
+    uintptr_t bad[2];
+    size_t i;
+    (void)state;
+    not_code_pointers(bad);
+    for (i = 0; i < 2; i++) {
+        mproc_pool_options o;
+        mproc_pool *p = (mproc_pool *)&p;
+        memset(&o, 0, sizeof o);
+        o.workers = 1;
+        o.initializer = (mproc_initializer)bad[i];
+        assert_int_equal(mproc_pool_create_ex(&p, &o), MPROC_ENOFUNC);
+        assert_null(p);
+    }
+}
+
 /* ---- the suite ---- */
 
 static int open_pool(void **state)
@@ -1854,7 +2609,34 @@ int main(int argc, char **argv)
         cmocka_unit_test(row_129_result_fail_message_past_4k),
         cmocka_unit_test(row_130_task_nonzero_return_without_message),
         cmocka_unit_test(row_131_task_exits_worker_with_120_or_121),
+        /* misuse (issue 16) */
+        cmocka_unit_test(row_132_pool_apply_from_callback),
+        cmocka_unit_test(row_133_pool_apply_from_error_callback),
+        cmocka_unit_test(row_134_pool_map_from_callback),
+        cmocka_unit_test(row_135_pool_join_from_callback),
+        cmocka_unit_test(row_136_async_wait_from_callback),
+        cmocka_unit_test(row_137_iter_next_from_callback),
+        cmocka_unit_test(row_138_pool_terminate_from_callback),
+        cmocka_unit_test(row_139_pool_destroy_from_callback),
+        cmocka_unit_test(row_140_pool_apply_async_from_callback),
+        cmocka_unit_test(row_141_pool_used_in_a_fork_copy),
+        cmocka_unit_test(row_142_pool_handles_used_in_a_fork_copy),
+        cmocka_unit_test(row_143_process_used_in_a_fork_copy),
+        cmocka_unit_test(row_144_start_in_a_child_whose_guard_was_bypassed),
+        cmocka_unit_test(row_145_start_method_env_not_a_method),
+        cmocka_unit_test(row_146_start_method_env_any_case),
+        cmocka_unit_test(row_147_pool_create_os_error_reaches_caller),
+        cmocka_unit_test(row_148_process_create_arg_exactly_1_gib),
+        /* function pointers that are not code (issue 20) */
+        cmocka_unit_test(row_149_process_start_target_not_code),
+        cmocka_unit_test(row_150_pool_apply_task_not_code),
+        cmocka_unit_test(row_151_pool_map_task_not_code),
+        cmocka_unit_test(row_152_pool_create_ex_initializer_not_code),
     };
+    /* Row 144's child: its guard is bypassed on purpose, and it reports what start gave. */
+    if (getenv(GUARD_BYPASS_ENV) != NULL) {
+        return guard_bypassed_child();
+    }
     /* The guard: a spawned child runs here and never returns. */
     if (mproc_init(argc, argv) != MPROC_OK) {
         return 1;

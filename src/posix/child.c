@@ -19,6 +19,16 @@
 
 /* The marker said the thread that started us outlives us (see mproc__os_child_setup). */
 static int owner_lasts;
+/* Test hook (mproc__guard_test_no_cmdline): the OS's command line is not read, as on a system
+ * that does not show it, so the environment's channel is the one left. */
+static int test_no_cmdline;
+
+extern char **environ;
+
+void mproc__guard_test_no_cmdline(int on)
+{
+    test_no_cmdline = on != 0;
+}
 
 /* A descriptor number: decimal digits without sign or leading zero, at most INT_MAX. */
 static const char *parse_fd(const char *s, int *out)
@@ -146,15 +156,11 @@ static const char *parse_opt_fd(const char *s, int *out)
     return parse_fd(s, out);
 }
 
-int mproc__os_child_args(int argc, char **argv, mproc__handle *in, mproc__handle *out,
-                         mproc__handle *extra)
+/* Takes up the marker s names: 1 with the channel, 0 when s is not a valid marker. */
+static int take_marker(const char *s, mproc__handle *in, mproc__handle *out, mproc__handle *extra)
 {
-    const char *s;
     int fin, fout = -1, fextra = -1, lasting;
 
-    if (argc < 2 || argv == NULL || argv[1] == NULL || in == NULL || out == NULL || extra == NULL)
-        return 0;
-    s = argv[1];
     if (strncmp(s, MARKER, sizeof MARKER - 1) != 0)
         return 0;
     s = parse_fd(s + sizeof MARKER - 1, &fin);
@@ -180,10 +186,142 @@ int mproc__os_child_args(int argc, char **argv, mproc__handle *in, mproc__handle
     if (fextra >= 0)
         adopt(fextra);
     owner_lasts = lasting;
+    /* The role is taken: what this child runs (system(), a program it spawns) must not find the
+     * variable and take it for a channel of its own. */
+    unsetenv(MPROC__POSIX_CHILD_ENV);
     *in = fin;
     *out = fout >= 0 ? (mproc__handle)fout : MPROC__INVALID_HANDLE;
     *extra = fextra >= 0 ? (mproc__handle)fextra : MPROC__INVALID_HANDLE;
     return 1;
+}
+
+/* The process's own argv[1] as the kernel keeps it, whatever main's argv has become: 1 with it
+ * in buf (cut to cap - 1 bytes), 0 when there is none or the system does not tell. mproc__os_spawn
+ * puts the marker there, and a marker is short, so only its first bytes matter. */
+static int own_arg1(char *buf, size_t cap)
+{
+#if defined(__linux__)
+    char chunk[512];
+    size_t got = 0;
+    int fd, arg = 0;
+    ssize_t n;
+
+    if (test_no_cmdline)
+        return 0;
+    do {
+        fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
+    } while (fd < 0 && errno == EINTR);
+    if (fd < 0)
+        return 0;
+    /* argv[0] may be a long path: walk the NUL-separated list to the second entry. */
+    while (arg < 2) {
+        ssize_t i;
+        n = read(fd, chunk, sizeof chunk);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        for (i = 0; i < n && arg < 2; i++) {
+            if (arg == 0) {
+                if (chunk[i] == '\0')
+                    arg = 1;
+            } else if (chunk[i] == '\0') {
+                arg = 2;
+            } else if (got + 1 < cap) {
+                buf[got++] = chunk[i];
+            }
+        }
+    }
+    close(fd);
+    if (arg == 0)
+        return 0;
+    buf[got] = '\0';
+    return got > 0;
+#else
+    /* Other systems show another process's arguments only through calls of their own
+     * (sysctl KERN_PROCARGS2): there argv is the channel, as before. */
+    (void)buf;
+    (void)cap;
+    return 0;
+#endif
+}
+
+/* The marker the parent put in the environment ("<parent pid>:<marker>"): 1 with it in buf. It
+ * counts only while that parent is ours: a program our parent's child starts inherits the
+ * variable, and that program's parent is another process. */
+static int env_marker(char *buf, size_t cap)
+{
+    const char *v = getenv(MPROC__POSIX_CHILD_ENV);
+    char *end;
+    long pid;
+    size_t n;
+
+    if (v == NULL)
+        return 0;
+    pid = strtol(v, &end, 10);
+    if (end == v || *end != ':' || pid <= 0 || pid != (long)getppid())
+        return 0;
+    n = strlen(end + 1);
+    if (n == 0 || n >= cap)
+        return 0;
+    memcpy(buf, end + 1, n + 1);
+    return 1;
+}
+
+int mproc__os_child_args(int argc, char **argv, mproc__handle *in, mproc__handle *out,
+                         mproc__handle *extra)
+{
+    char own[128];
+
+    if (in == NULL || out == NULL || extra == NULL)
+        return 0;
+    if (argc >= 2 && argv != NULL && argv[1] != NULL && take_marker(argv[1], in, out, extra))
+        return 1;
+    if (own_arg1(own, sizeof own) && take_marker(own, in, out, extra))
+        return 1;
+    return env_marker(own, sizeof own) && take_marker(own, in, out, extra);
+}
+
+int mproc__os_child_marked(int argc, char **argv)
+{
+    char own[128];
+
+    if (argc >= 2 && argv != NULL && argv[1] != NULL &&
+        strncmp(argv[1], MARKER, sizeof MARKER - 1) == 0)
+        return 1;
+    if (own_arg1(own, sizeof own) && strncmp(own, MARKER, sizeof MARKER - 1) == 0)
+        return 1;
+    return env_marker(own, sizeof own) && strncmp(own, MARKER, sizeof MARKER - 1) == 0;
+}
+
+char **mproc__posix_spawn_env(const char *marker)
+{
+    size_t name_len = sizeof MPROC__POSIX_CHILD_ENV - 1;
+    size_t n = 0, i, k = 0, text;
+    char **env, *var;
+    int len;
+
+    while (environ != NULL && environ[n] != NULL)
+        n++;
+    /* "NAME=" + pid (at most 20 digits) + ':' + marker + NUL */
+    text = name_len + 1 + 21 + 1 + strlen(marker) + 1;
+    env = mproc__malloc((n + 2) * sizeof *env + text);
+    if (env == NULL)
+        return NULL;
+    var = (char *)(env + n + 2);
+    len = snprintf(var, text, "%s=%ld:%s", MPROC__POSIX_CHILD_ENV, (long)getpid(), marker);
+    if (len < 0 || (size_t)len >= text) {
+        mproc__free(env);
+        return NULL;
+    }
+    /* A value this process inherited itself (as a spawned child) is replaced, not repeated. */
+    for (i = 0; i < n; i++)
+        if (!(strncmp(environ[i], MPROC__POSIX_CHILD_ENV, name_len) == 0 &&
+              environ[i][name_len] == '='))
+            env[k++] = environ[i];
+    env[k++] = var;
+    env[k] = NULL;
+    return env;
 }
 
 #if defined(__linux__)

@@ -1,7 +1,8 @@
-/* Function pointers across spawn: "which loaded module, at which offset from its base". */
+/* Function pointers across processes: "which loaded module, at which offset from its base". */
 #define _GNU_SOURCE
 #include "posix.h"
 
+#include <stddef.h>
 #include <string.h>
 #if !defined(__APPLE__)
     #include <dlfcn.h>
@@ -148,10 +149,74 @@ int mproc__os_fn_resolve(const char *module, uint64_t offset, mproc__fn *fn)
     return MPROC_OK;
 }
 
+/* What a fork child inherits from the loader is what was loaded at the fork. dlpi_subs counts
+ * unloads: while it is unchanged, the first nmods modules are those of the snapshot, at the
+ * same addresses (new ones are only ever appended). */
+typedef struct gen_ctx {
+    uintptr_t addr; /* 0: count only */
+    int index;
+    int found; /* index of addr's module, or -1 */
+    int counts_ok;
+    uint64_t subs;
+} gen_ctx;
+
+static int gen_cb(struct dl_phdr_info *info, size_t size, void *data)
+{
+    gen_ctx *c = data;
+    int here = c->index++;
+    uintptr_t base = (uintptr_t)info->dlpi_addr;
+
+    if (size >= offsetof(struct dl_phdr_info, dlpi_subs) + sizeof info->dlpi_subs) {
+        c->counts_ok = 1;
+        c->subs = (uint64_t)info->dlpi_subs;
+    }
+    if (c->addr != 0 && c->found < 0 && c->addr >= base &&
+        module_maps(info, (uint64_t)(c->addr - base), 1))
+        c->found = here;
+    return 0;
+}
+
+void mproc__os_fn_gen(mproc__fn_gen *g)
+{
+    gen_ctx c;
+    memset(&c, 0, sizeof c);
+    c.found = -1;
+    dl_iterate_phdr(gen_cb, &c);
+    g->valid = c.counts_ok;
+    g->nmods = c.index;
+    g->subs = c.subs;
+}
+
+int mproc__os_fn_same_in_fork(mproc__fn fn, const mproc__fn_gen *g)
+{
+    gen_ctx c;
+    if (fn == NULL || g == NULL || !g->valid)
+        return 0;
+    memset(&c, 0, sizeof c);
+    c.addr = (uintptr_t)fn;
+    c.found = -1;
+    dl_iterate_phdr(gen_cb, &c);
+    return c.counts_ok && c.found >= 0 && c.found < g->nmods && c.subs == g->subs;
+}
+
 #else /* __APPLE__ */
 
 /* macOS has no dl_iterate_phdr; the dyld image list would serve, but nothing runs it here
- * yet. Fork, the default there too, needs no lookup. */
+ * yet, so functions cannot be checked or named there (MPROC_ENOTSUP). */
+void mproc__os_fn_gen(mproc__fn_gen *g)
+{
+    g->valid = 0;
+    g->nmods = 0;
+    g->subs = 0;
+}
+
+int mproc__os_fn_same_in_fork(mproc__fn fn, const mproc__fn_gen *g)
+{
+    (void)fn;
+    (void)g;
+    return 0;
+}
+
 int mproc__os_fn_locate(mproc__fn fn, char *module, size_t module_cap, uint64_t *offset)
 {
     (void)fn;

@@ -44,6 +44,13 @@ void mproc__posix_child_sigmask(sigset_t *mask);
  * can hold back, as a MPROC__DAEMON_WORKER does. */
 #define MPROC__POSIX_MARKER_LASTING ",L"
 
+/* ---- the marker's second channel (child.c) ---- */
+/* The environment a spawned child gets: this process's, with MPROC__POSIX_CHILD_ENV set to
+ * "<our pid>:<marker>", so the child finds its marker even where the system does not show it its
+ * command line. malloc'd (one block); NULL when memory runs out. */
+#define MPROC__POSIX_CHILD_ENV "MPROC__CHILD"
+char **mproc__posix_spawn_env(const char *marker);
+
 /* ---- the running executable (exe.c) ---- */
 /* A path posix_spawn can run this executable by, or NULL (errno set) when none is known. */
 const char *mproc__posix_exe_path(void);

@@ -18,8 +18,6 @@
     #include <sys/syscall.h>
 #endif
 
-extern char **environ;
-
 /* How long a wait on an exit pipe sleeps before asking waitpid anyway: a grandchild that
  * inherited the write end keeps the pipe open after the child has ended. */
 #define EXIT_PIPE_SLICE_MS 200
@@ -143,6 +141,7 @@ static int start_spawn(const mproc__spawn_spec *spec, int exit_wr, pid_t *out)
     sigset_t mask;
     char marker[64];
     char *argv[3];
+    char **envp = NULL;
     const char *path = mproc__posix_exe_path();
 
     if (path == NULL)
@@ -190,7 +189,14 @@ static int start_spawn(const mproc__spawn_spec *spec, int exit_wr, pid_t *out)
     argv[0] = (char *)mproc__posix_argv0();
     argv[1] = marker;
     argv[2] = NULL;
-    e = posix_spawn(out, path, &fa, &attr, argv, environ);
+    /* The marker also travels in the environment, for systems that do not show a process its
+     * own command line (posix/child.c). */
+    envp = mproc__posix_spawn_env(marker);
+    if (envp == NULL) {
+        r = MPROC_ENOMEM;
+        goto finish;
+    }
+    e = posix_spawn(out, path, &fa, &attr, argv, envp);
     if (e != 0)
         goto fail;
     r = MPROC_OK;
@@ -203,6 +209,7 @@ finish:
         posix_spawnattr_destroy(&attr);
     if (fa_ok)
         posix_spawn_file_actions_destroy(&fa);
+    mproc__free(envp);
     mproc__os_close(tin);
     mproc__os_close(tout);
     mproc__os_close(textra);

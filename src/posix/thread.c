@@ -99,6 +99,14 @@ int mproc__thread_start(mproc__thread **out, void (*fn)(void *), void *arg)
     return MPROC_OK;
 }
 
+int mproc__thread_is_self(const mproc__thread *t)
+{
+    pthread_once(&self_once, self_key_create);
+    /* The key, not pthread_self(): t->tid is written by pthread_create, in the thread that
+     * started t. */
+    return t != NULL && self_key_ok && pthread_getspecific(self_key) == t;
+}
+
 void mproc__thread_join(mproc__thread *t)
 {
     if (t == NULL)

@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define MARKER "--mproc-child="
 
@@ -32,16 +33,20 @@ static const char *parse_handle(const char *s, mproc__handle *out)
     return p;
 }
 
-int mproc__os_child_args(int argc, char **argv, mproc__handle *in, mproc__handle *out,
-                         mproc__handle *extra)
+/* Test hook (mproc__guard_test_no_cmdline): GetCommandLineW is not read, so only argv is. */
+static int test_no_cmdline;
+
+void mproc__guard_test_no_cmdline(int on)
 {
-    const char *p;
+    test_no_cmdline = on != 0;
+}
+
+/* Takes up the marker p names: 1 with the channel, 0 when p is not a valid marker. */
+static int take_marker(const char *p, mproc__handle *in, mproc__handle *out, mproc__handle *extra)
+{
     mproc__handle a, b, c;
     size_t i;
 
-    if (argc < 2 || argv == NULL || argv[1] == NULL)
-        return 0;
-    p = argv[1];
     for (i = 0; MARKER[i] != '\0'; i++)
         if (p[i] != MARKER[i])
             return 0;
@@ -65,6 +70,59 @@ int mproc__os_child_args(int argc, char **argv, mproc__handle *in, mproc__handle
     *out = b;
     *extra = c;
     return 1;
+}
+
+/* The second argument of the process's own command line (GetCommandLineW), whatever main's argv
+ * says: 1 with it in buf, 0 when there is none or it is not plain ASCII (the marker is). The
+ * first argument is split as the C runtime does: up to the closing quote when it starts with
+ * one, else up to a space or tab. */
+static int own_arg1(char *buf, size_t cap)
+{
+    const wchar_t *s = GetCommandLineW();
+    size_t n = 0;
+
+    if (s == NULL || test_no_cmdline)
+        return 0;
+    if (*s == L'"') {
+        for (s++; *s != L'\0' && *s != L'"'; s++)
+            ;
+        if (*s == L'"')
+            s++;
+    } else {
+        for (; *s != L'\0' && *s != L' ' && *s != L'\t'; s++)
+            ;
+    }
+    while (*s == L' ' || *s == L'\t')
+        s++;
+    for (; *s != L'\0' && *s != L' ' && *s != L'\t'; s++) {
+        if (*s > 0x7e || n + 1 >= cap)
+            return 0;
+        buf[n++] = (char)*s;
+    }
+    buf[n] = '\0';
+    return n > 0;
+}
+
+int mproc__os_child_args(int argc, char **argv, mproc__handle *in, mproc__handle *out,
+                         mproc__handle *extra)
+{
+    char own[128];
+
+    if (in == NULL || out == NULL || extra == NULL)
+        return 0;
+    if (argc >= 2 && argv != NULL && argv[1] != NULL && take_marker(argv[1], in, out, extra))
+        return 1;
+    return own_arg1(own, sizeof own) && take_marker(own, in, out, extra);
+}
+
+int mproc__os_child_marked(int argc, char **argv)
+{
+    char own[128];
+
+    if (argc >= 2 && argv != NULL && argv[1] != NULL &&
+        strncmp(argv[1], MARKER, sizeof MARKER - 1) == 0)
+        return 1;
+    return own_arg1(own, sizeof own) && strncmp(own, MARKER, sizeof MARKER - 1) == 0;
 }
 
 /* The exit code that says "ended by signal sig", as a POSIX parent would see it. */

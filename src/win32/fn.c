@@ -123,3 +123,18 @@ int mproc__os_fn_resolve(const char *module, uint64_t offset, mproc__fn *fn)
     *fn = (mproc__fn)((uintptr_t)mod + (uintptr_t)offset);
     return MPROC_OK;
 }
+
+/* Windows has no fork: nothing is ever known to sit at the parent's address in a child. */
+void mproc__os_fn_gen(mproc__fn_gen *g)
+{
+    g->valid = 0;
+    g->nmods = 0;
+    g->subs = 0;
+}
+
+int mproc__os_fn_same_in_fork(mproc__fn fn, const mproc__fn_gen *g)
+{
+    (void)fn;
+    (void)g;
+    return 0;
+}

@@ -5,6 +5,7 @@
 
 struct mproc__thread {
     HANDLE h;
+    DWORD id;
     void (*fn)(void *);
     void *arg;
 };
@@ -44,6 +45,7 @@ int mproc__thread_start(mproc__thread **out, void (*fn)(void *), void *arg)
 {
     mproc__thread *t;
     uintptr_t h;
+    unsigned id = 0;
 
     *out = NULL;
     t = mproc__malloc(sizeof *t);
@@ -52,15 +54,21 @@ int mproc__thread_start(mproc__thread **out, void (*fn)(void *), void *arg)
     t->fn = fn;
     t->arg = arg;
     /* Default stack: the pool's thread runs the user's callbacks. */
-    h = _beginthreadex(NULL, 0, trampoline, t, 0, NULL);
+    h = _beginthreadex(NULL, 0, trampoline, t, 0, &id);
     if (h == 0) {
         DWORD err = GetLastError();
         mproc__free(t);
         return mproc__sys_error(err != ERROR_SUCCESS ? (long)err : ERROR_NOT_ENOUGH_MEMORY);
     }
     t->h = (HANDLE)h;
+    t->id = (DWORD)id;
     *out = t;
     return MPROC_OK;
+}
+
+int mproc__thread_is_self(const mproc__thread *t)
+{
+    return t != NULL && t->id == GetCurrentThreadId();
 }
 
 void mproc__thread_join(mproc__thread *t)
