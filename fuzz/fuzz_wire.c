@@ -17,7 +17,8 @@
  *      back as the parent would.
  *   4  the shared ring (src/ring.h) as a hostile worker may leave it: head, tail and bytes
  *      from the input, drained by mproc__ring_drain, whose copies then go through the reader
- *      of mode 0.
+ *      of mode 0; then the frame a dead worker was filling (mproc__ring_drain_open, its open
+ *      and open_at words from the input's last 5 bytes), read the same way.
  *
  * Decoded data is checked, not only survived: pointers stay inside the input, decode then
  * re-encode with the writers gives the same bytes back (the format has no slack), and a
@@ -131,7 +132,7 @@ typedef struct result_ctx {
     const unsigned char *body;
     size_t len;
     size_t count;
-    size_t next; /* items seen */
+    size_t next; /* the next item expected: the frame's first, then one more per call */
     mproc__wr re;
 } result_ctx;
 
@@ -150,27 +151,38 @@ static void on_item(void *ctx, size_t i, const mproc__result_item *item)
 }
 
 /* Decodes one RESULT body as the parent does; returns its verdict. */
+/* Decodes one RESULT body as the parent does (items within [0, count) of task id); returns
+ * its verdict. */
 static int check_result(const unsigned char *body, size_t len, uint64_t id, size_t count)
 {
     mproc__buf re = {0};
     result_ctx c;
+    mproc__rd hr;
+    uint32_t first, n;
     int r;
 
+    mproc__rd_init(&hr, body, len);
+    (void)mproc__rd_u64(&hr);
+    first = mproc__rd_u32(&hr);
+    n = mproc__rd_u32(&hr);
     memset(&c, 0, sizeof c);
     c.body = body;
     c.len = len;
     c.count = count;
+    c.next = first;
     c.re.b = &re;
     mproc__wr_u64(&c.re, id);
-    mproc__wr_u32(&c.re, (uint32_t)count);
+    mproc__wr_u32(&c.re, first);
+    mproc__wr_u32(&c.re, n);
     r = mproc__result_decode(body, len, id, count, on_item, &c);
     CHECK(r == MPROC_OK || r == MPROC_EPROTO);
     if (r == MPROC_OK) {
-        CHECK(c.next == count);
+        CHECK(!hr.err && n >= 1 && first < count && n <= count - first);
+        CHECK(c.next == (size_t)first + n);
         CHECK(c.re.err == 0);
         CHECK(re.len == len && (len == 0 || memcmp(re.data, body, len) == 0));
     } else {
-        CHECK(c.next == 0); /* no call before the whole body was checked */
+        CHECK(c.next == first); /* no call before the whole body was checked */
     }
     mproc__buf_free(&re);
     return r;
@@ -190,8 +202,9 @@ typedef struct inflight {
     int answered[MAX_INFLIGHT + 1];
 } inflight;
 
-/* One frame as decode_frames (src/pool_thread.c) takes it: a RESULT for a task in flight,
- * found by its id, or a BELL; anything else would get the worker killed. */
+/* One frame as decode_frames (src/pool_thread.c) takes it: a RESULT for some items of a task in
+ * flight, found by its id, or a BELL; anything else would get the worker killed. A task counts
+ * as answered once a frame answers its last item. */
 static void take_frame(inflight *f, int type, const unsigned char *body, size_t len)
 {
     mproc__rd r;
@@ -203,8 +216,12 @@ static void take_frame(inflight *f, int type, const unsigned char *body, size_t 
     id = mproc__rd_u64(&r);
     if (r.err || id == 0 || id > f->n || f->answered[id])
         return;
-    if (check_result(body, len, id, f->count) == MPROC_OK)
-        f->answered[id] = 1;
+    if (check_result(body, len, id, f->count) == MPROC_OK) {
+        mproc__rd_init(&r, body, len);
+        (void)mproc__rd_u64(&r);
+        if ((size_t)mproc__rd_u32(&r) + mproc__rd_u32(&r) == f->count)
+            f->answered[id] = 1;
+    }
 }
 
 /* Cuts `in` into frames as the parent does and takes each. Returns how many. */
@@ -351,6 +368,24 @@ static int ring_check(mproc__ring *r, uint32_t *tail, inflight *f)
         CHECK(off == mproc__buf_avail(&out));
         if (f != NULL && off > 0)
             take_frames(f, out.data + out.pos, off);
+        /* Then, as after the worker's death, the frame it was filling (open and open_at come
+         * from the input too): one whole frame or nothing. */
+        {
+            size_t had = mproc__buf_avail(&out);
+            int open = mproc__ring_drain_open(r, *tail, &out);
+            CHECK(open == 0 || open == 1 || open == MPROC_EPROTO);
+            CHECK(open == 1 || mproc__buf_avail(&out) == had);
+            if (open == 1) {
+                size_t len;
+                CHECK(mproc__buf_avail(&out) - had >= MPROC__WIRE_HEADER);
+                len = (size_t)out.data[out.pos + had] | (size_t)out.data[out.pos + had + 1] << 8 |
+                      (size_t)out.data[out.pos + had + 2] << 16 |
+                      (size_t)out.data[out.pos + had + 3] << 24;
+                CHECK(len == mproc__buf_avail(&out) - had - MPROC__WIRE_HEADER);
+                if (f != NULL)
+                    take_frames(f, out.data + out.pos + had, mproc__buf_avail(&out) - had);
+            }
+        }
     }
     mproc__buf_free(&out);
     return frames;
@@ -377,6 +412,11 @@ static void fuzz_ring(const unsigned char *data, size_t size)
     if (r.err)
         return;
     ring_fill(ring, tail, tail + delta, r.p, r.left);
+    /* The open-frame words, from the last 5 bytes of the input (0 when it is short). */
+    ring->open = size >= 5 ? data[size - 5] & 1 : 0;
+    ring->open_at = size >= 5 ? (uint32_t)data[size - 4] | (uint32_t)data[size - 3] << 8 |
+                                    (uint32_t)data[size - 2] << 16 | (uint32_t)data[size - 1] << 24
+                              : 0;
     ring_check(ring, &tail, &f);
 }
 
@@ -553,6 +593,8 @@ static int worker_safe(const unsigned char *p, size_t n)
             uint32_t count;
             mproc__rd_u64(&r);
             mproc__rd_u64(&r);
+            mproc__rd_u32(&r); /* tag */
+            mproc__rd_u32(&r); /* first */
             count = mproc__rd_u32(&r);
             size = mproc__rd_u64(&r);
             if (!r.err && size == 0 && count > MAX_EMPTY_ITEMS)
@@ -565,7 +607,7 @@ static int worker_safe(const unsigned char *p, size_t n)
 }
 
 /* Every RESULT the worker wrote, into the ring or down the pipe, must be one the parent
- * accepts: it names a task (its own id) with that task's count. */
+ * accepts: it names a task (its own id) and items of it. */
 static void check_answers(const unsigned char *p, size_t len)
 {
     size_t off = 0;
@@ -582,7 +624,8 @@ static void check_answers(const unsigned char *p, size_t len)
         CHECK(f == 1 && type == MPROC__MSG_RESULT);
         mproc__rd_init(&r, body, body_len);
         id = mproc__rd_u64(&r);
-        count = mproc__rd_u32(&r);
+        count = mproc__rd_u32(&r); /* first */
+        count += mproc__rd_u32(&r);
         CHECK(!r.err);
         CHECK(check_result(body, body_len, id, count) == MPROC_OK);
         off += total;
@@ -691,6 +734,7 @@ static void put_result(mproc__wr *w, uint64_t id, uint32_t count, int code)
     size_t start = mproc__wr_frame_begin(w, MPROC__MSG_RESULT);
     uint32_t i;
     mproc__wr_u64(w, id);
+    mproc__wr_u32(w, 0); /* first */
     mproc__wr_u32(w, count);
     for (i = 0; i < count; i++) {
         static const char msg[] = "task returned 7";
@@ -727,7 +771,7 @@ static void seed_ring(const char *dir, const char *name, uint32_t at)
     for (i = 1; i <= 3; i++) {
         frames.len = frames.pos = 0;
         put_result(&w, i, 2, i == 2 ? MPROC_ETASK : MPROC_OK);
-        CHECK(mproc__ring_put(ring, frames.data, frames.len, &bell) == 1);
+        CHECK(mproc__ring_put(ring, frames.data, frames.len, 0, &bell) == 1);
     }
     used = ring->head - at;
     w.b = &seed;
@@ -775,6 +819,8 @@ static void put_worker_stream(mproc__wr *w)
     start = mproc__wr_frame_begin(w, MPROC__MSG_TASK);
     mproc__wr_u64(w, 1);
     mproc__wr_u64(w, 7);
+    mproc__wr_u32(w, 0); /* tag */
+    mproc__wr_u32(w, 0); /* first */
     mproc__wr_u32(w, 2);
     mproc__wr_u64(w, 4);
     mproc__wr_bytes(w, items, sizeof items);
@@ -782,6 +828,8 @@ static void put_worker_stream(mproc__wr *w)
     start = mproc__wr_frame_begin(w, MPROC__MSG_TASK);
     mproc__wr_u64(w, 2);
     mproc__wr_u64(w, 9);
+    mproc__wr_u32(w, 3); /* tag */
+    mproc__wr_u32(w, 5); /* first */
     mproc__wr_u32(w, 1);
     mproc__wr_u64(w, 0);
     CHECK(mproc__wr_frame_end(w, start) == MPROC_OK);

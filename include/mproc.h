@@ -558,9 +558,15 @@ typedef struct mproc_pool_options {
     mproc_initializer initializer;   /**< optional */
     const void *initarg;             /**< bytes copied for the initializer */
     size_t initarg_len;              /**< the number of bytes at initarg */
-    int max_tasks_per_child;         /**< > 0: a worker is replaced after that many tasks */
-    long task_timeout_ms; /**< > 0: a task running longer has its worker killed and fails with
-                               MPROC_ETIMEDOUT */
+    int max_tasks_per_child; /**< > 0: a worker is replaced after that many tasks; each item of a
+                                  map or imap chunk counts as one task (a chunk may so be split
+                                  between a worker and its replacement) */
+    long task_timeout_ms;    /**< > 0: a task running longer has its worker killed and fails with
+                                  MPROC_ETIMEDOUT. Each item of a map or imap chunk is a task of its
+                                  own: the limit applies to each item, not to the chunk (there is
+                                  no chunk timeout); the chunk's finished items keep their results,
+                                  the item running fails, and the items after it run on another
+                                  worker */
 } mproc_pool_options;
 
 /**
@@ -706,8 +712,11 @@ MPROC_API void mproc_async_release(mproc_async *a);
 /**
  * Applies fn to each of `count` items of `item_size` bytes (contiguous in `items`) and waits.
  * chunksize 0 picks one as Python does (count / (4 * workers), rounded up). `*out` holds the
- * results in order, freed with mproc_results_destroy(); one item's failure fails only that item
- * (a lost worker fails its whole chunk).
+ * results in order, freed with mproc_results_destroy(); one item's failure fails only that item.
+ * The items of a chunk are separate tasks: a worker lost (or timed out) in the middle of a chunk
+ * fails only the item it was running; the chunk's finished items keep their results and the
+ * items after it run on another worker. Only an item (its argument, its result) is bounded, by
+ * 1 GiB: a chunk's arguments and results cross in as many messages as they need.
  *
  * Thread-safe. From a callback of the same pool it returns MPROC_EDEADLK at once.
  *
@@ -720,18 +729,23 @@ MPROC_API void mproc_async_release(mproc_async *a);
  * @param out receives the results, which belong to the caller (mproc_results_destroy()); NULL on
  *            failure.
  * @return MPROC_OK (even when items failed: see mproc_results_get()), MPROC_EINVAL,
- *         MPROC_ETOOBIG, MPROC_ENOMEM, MPROC_ESTATE, MPROC_ECANCELED (the pool was terminated
- *         before every item had been sent to a worker; `*out` is then NULL. Terminated after,
- *         map returns MPROC_OK and each unfinished item's code is MPROC_ECANCELED),
- *         MPROC_EDEADLK, MPROC_EFOREIGN.
+ *         MPROC_ETOOBIG (item_size over 1 GiB), MPROC_ENOMEM, MPROC_ESTATE, MPROC_ECANCELED (the
+ *         pool was terminated before every item was done; `*out` is then NULL), MPROC_EDEADLK,
+ *         MPROC_EFOREIGN.
  */
 MPROC_API int mproc_pool_map(mproc_pool *p, mproc_task fn, const void *items, size_t item_size,
                              size_t count, size_t chunksize, mproc_results **out);
 
 /**
- * As mproc_pool_map() but returns at once with an iterator; results are streamed (a bounded
- * number of chunks is in flight, so memory stays flat). ordered: results in item order, else in
- * completion order. `items` must stay valid until the iterator is destroyed.
+ * As mproc_pool_map() but returns at once with an iterator; results are streamed, ordered: in
+ * item order, else in completion order. `items` must stay valid until the iterator is destroyed.
+ *
+ * What is in flight (sent to the workers, or done and not yet read) is bounded, so memory stays
+ * flat however many items and whatever the chunksize: at most 4096 items (a chunk is cut to
+ * 4096 / (4 * workers) items when larger, so each worker has several), and no new chunk is sent
+ * while more than 64 MiB of results wait to be read, nor, beyond one chunk per worker, while
+ * the chunks already out are expected (from the size of those before) to bring it past that.
+ * The parent so holds at most about 64 MiB of results plus those of a chunk per worker.
  *
  * Thread-safe.
  *
@@ -801,7 +815,8 @@ MPROC_API void mproc_results_destroy(mproc_results *r);
  *             mproc_iter_destroy()); may be NULL.
  * @param len receives their number; may be NULL.
  * @return MPROC_OK; the item's error code (see mproc_iter_error()); MPROC_EEND; MPROC_ETIMEDOUT;
- *         MPROC_ECANCELED (the pool was terminated); MPROC_EINVAL; MPROC_EDEADLK;
+ *         MPROC_ECANCELED (the pool was terminated: each item not done fails with it, then each
+ *         chunk never sent says it once, then MPROC_EEND); MPROC_EINVAL; MPROC_EDEADLK;
  *         MPROC_EFOREIGN.
  */
 MPROC_API int mproc_iter_next(mproc_iter *it, long timeout_ms, size_t *index, const void **data,
@@ -816,7 +831,8 @@ MPROC_API int mproc_iter_next(mproc_iter *it, long timeout_ms, size_t *index, co
 MPROC_API const mproc_error *mproc_iter_error(mproc_iter *it);
 
 /**
- * Frees the iterator; items not yet done are dropped. NULL is fine.
+ * Frees the iterator; items not yet done are dropped: those not sent are never sent, and a worker
+ * running a chunk of it skips the rest of that chunk after the item it is running. NULL is fine.
  *
  * @param it the iterator, or NULL; invalid after the call. The caller may then free `items`.
  */

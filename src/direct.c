@@ -94,7 +94,7 @@ int mproc__direct_apply(mproc_pool *p, mproc__task *t)
     /* The worker and its fields are ours until given back. */
     ring = w->shm.addr;
     w->direct_out.len = w->direct_out.pos = 0;
-    r = mproc__task_encode(&w->direct_out, t);
+    r = mproc__task_encode(&w->direct_out, t, 0, 1);
     t->seq = w->seq + 1; /* its number for the worker's claim (ring.h), once it is sent */
     if (r == MPROC_OK) {
         mproc__os_store(&ring->waiter, 1);

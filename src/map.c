@@ -1,25 +1,38 @@
 /* map and imap: items cut into chunks, each chunk one task, results gathered (map) or streamed
- * through a bounded window (imap), so the parent's memory stays flat however many items. */
+ * through a window bounded in items and bytes (imap), so the parent's memory stays flat however
+ * many items. */
 #include "pool.h"
 #include "wire.h"
 
 #include <string.h>
 
-/* Chunks an imap keeps submitted but not yet consumed, per worker. */
-#define WINDOW_PER_WORKER 64
+/* What an imap keeps submitted but not yet consumed: at most this many items (its chunks are
+ * cut to fit, four per worker at least), and no new chunk while the results waiting to be
+ * read pass this many bytes (documented with mproc_pool_imap). */
+#define STREAM_ITEMS 4096
+#define STREAM_BYTES ((size_t)64 << 20)
 
 mproc__chunk *mproc__chunk_new(size_t index, size_t n)
 {
     mproc__chunk *c;
-    if (n > (SIZE_MAX - sizeof *c) / sizeof(mproc__item))
+    if (n > (SIZE_MAX - sizeof *c) / (sizeof(mproc__item) + sizeof(size_t)))
         return NULL;
-    c = mproc__calloc(1, sizeof *c + n * sizeof(mproc__item));
+    c = mproc__calloc(1, sizeof *c + n * (sizeof(mproc__item) + sizeof(size_t)));
     if (c == NULL)
         return NULL;
     c->index = index;
     c->n = n;
     c->items = (mproc__item *)(c + 1);
+    c->at = (size_t *)(c->items + n);
     return c;
+}
+
+void mproc__chunk_seal(mproc__chunk *c)
+{
+    size_t i;
+    for (i = 0; i < c->n; i++)
+        if (c->items[i].code == MPROC_OK && c->items[i].len > 0)
+            c->items[i].data = c->bytes.data + (c->at[i] - 1);
 }
 
 void mproc__chunk_free(mproc__chunk *c)
@@ -31,7 +44,7 @@ void mproc__chunk_free(mproc__chunk *c)
         c->errs = e->next;
         mproc__free(e);
     }
-    mproc__free(c->block);
+    mproc__buf_free(&c->bytes);
     mproc__free(c);
 }
 
@@ -66,6 +79,7 @@ mproc__chunk *mproc__chunk_failed(size_t index, size_t n, int code, int exitcode
     for (i = 0; i < n; i++) {
         c->items[i].code = code;
         c->items[i].err = e;
+        c->at[i] = 1;
     }
     return c;
 }
@@ -118,6 +132,30 @@ static void store_free(mproc__store *s)
 static int store_chunk(mproc__store *s, mproc__chunk *c, mproc__item *to)
 {
     size_t i;
+    if (c->bytes.len >= STORE_BLOCK / 4) {
+        /* Large: its bytes become a block as they are (the pool thread left room in front for
+         * the header), so a map of large results holds them once, not twice. */
+        mproc__block *b = (mproc__block *)c->bytes.data;
+        b->used = b->cap = c->bytes.len - sizeof *b;
+        if (s->blocks != NULL) {
+            b->next = s->blocks->next;
+            s->blocks->next = b;
+        } else {
+            b->next = NULL;
+            s->blocks = b;
+        }
+        c->bytes.data = NULL;
+        c->bytes.len = c->bytes.cap = c->bytes.pos = 0;
+        for (i = 0; i < c->n; i++)
+            to[i] = c->items[i];
+        while (c->errs != NULL) {
+            mproc__errnode *e = c->errs;
+            c->errs = e->next;
+            e->next = s->errs;
+            s->errs = e;
+        }
+        return MPROC_OK;
+    }
     for (i = 0; i < c->n; i++) {
         to[i] = c->items[i];
         if (c->items[i].code == MPROC_OK) {
@@ -170,8 +208,24 @@ mproc__task *mproc__iter_next_task(mproc_iter *it)
     mproc__task *t;
     size_t first, count, bytes;
 
-    if (!it->collect && it->submitted - it->yielded >= it->window)
-        return NULL;
+    if (!it->collect) {
+        size_t inflight = it->submitted - it->delivered;
+        /* Room in the window, results the caller has not read under the byte bound, and the
+         * chunks in flight expected to stay under it (from what chunks brought so far), with
+         * every worker busy at least. */
+        int full = it->submitted - it->yielded >= it->window;
+        if (!full && it->held > STREAM_BYTES && it->submitted > it->yielded)
+            full = 1;
+        if (!full && it->delivered == 0 && inflight >= 2 * (size_t)it->pool->nworkers)
+            full = 1;
+        if (!full && it->delivered > 0 && inflight >= (size_t)it->pool->nworkers &&
+            it->held + (inflight + 1) * (it->seen / it->delivered) > STREAM_BYTES)
+            full = 1;
+        if (full) {
+            it->gated = 1;
+            return NULL;
+        }
+    }
     first = it->submitted * it->chunksize;
     count = it->count - first < it->chunksize ? it->count - first : it->chunksize;
     bytes = count * it->item_size;
@@ -190,6 +244,7 @@ mproc__task *mproc__iter_next_task(mproc_iter *it)
     t->item_size = it->item_size;
     t->fn = it->fn;
     t->iter = it;
+    t->tag = it->tag;
     it->refs++;
     return t;
 }
@@ -213,8 +268,12 @@ void mproc__iter_deliver(mproc_iter *it, mproc__chunk *c)
         }
         mproc__chunk_free(c);
     } else if (it->ordered) {
+        it->held += c->bytes.len;
+        it->seen += c->bytes.len;
         it->ring[c->index % it->window] = c;
     } else {
+        it->held += c->bytes.len;
+        it->seen += c->bytes.len;
         c->next = NULL;
         if (it->fifo_tail != NULL)
             it->fifo_tail->next = c;
@@ -251,7 +310,13 @@ static int iter_start(mproc_pool *p, mproc_task fn, const void *items, size_t it
         if (item_size > 0 && chunksize > (MPROC__WIRE_MAX_ITEM / 2) / item_size)
             chunksize = (MPROC__WIRE_MAX_ITEM / 2) / item_size;
     }
-    if (chunksize > UINT32_MAX || (item_size > 0 && chunksize > MPROC__WIRE_MAX_ITEM / item_size))
+    /* A stream's chunks fit its window four times per worker, whatever was asked. A chunk's
+     * items and answers travel in as many frames as they need, so only an item is bounded. */
+    if (!collect && chunksize > STREAM_ITEMS / (4 * (size_t)p->nworkers))
+        chunksize = STREAM_ITEMS / (4 * (size_t)p->nworkers);
+    if (chunksize == 0)
+        chunksize = 1;
+    if (chunksize > UINT32_MAX)
         return MPROC_ETOOBIG;
 
     it = mproc__calloc(1, sizeof *it);
@@ -267,7 +332,9 @@ static int iter_start(mproc_pool *p, mproc_task fn, const void *items, size_t it
     it->nchunks = count / chunksize + (count % chunksize != 0);
     it->ordered = ordered;
     it->collect = collect;
-    it->window = (size_t)p->nworkers * WINDOW_PER_WORKER;
+    it->window = STREAM_ITEMS / chunksize;
+    if (it->window == 0)
+        it->window = 1;
     if (it->window > it->nchunks)
         it->window = it->nchunks ? it->nchunks : 1;
     if (collect)
@@ -287,6 +354,9 @@ static int iter_start(mproc_pool *p, mproc_task fn, const void *items, size_t it
         return r;
     }
     p->refs++;
+    it->tag = ++p->next_tag;
+    if (it->tag == 0)
+        it->tag = ++p->next_tag; /* 0 means "no iterator" */
     if (it->nchunks > 0) {
         it->next_source = p->sources;
         p->sources = it;
@@ -355,7 +425,9 @@ int mproc_iter_next(mproc_iter *it, long timeout_ms, size_t *index, const void *
     it->last_err = NULL;
     if (it->cur != NULL && it->cur_pos >= it->cur->n) {
         /* The previous chunk is used up: its slot in the window opens for the next one. */
-        wake = it->submitted - it->yielded >= it->window;
+        wake = it->gated;
+        it->gated = 0;
+        it->held -= it->cur->bytes.len;
         mproc__chunk_free(it->cur);
         it->cur = NULL;
         it->yielded++;
@@ -391,6 +463,14 @@ int mproc_iter_next(mproc_iter *it, long timeout_ms, size_t *index, const void *
             break;
         }
         if (it->canceled && it->delivered == it->submitted) {
+            /* Everything sent has been read: each chunk never sent says so once, in order. */
+            if (it->submitted < it->nchunks) {
+                if (index != NULL)
+                    *index = it->submitted * it->chunksize;
+                it->submitted++;
+                it->delivered++;
+                it->yielded++;
+            }
             r = MPROC_ECANCELED;
             break;
         }
@@ -478,7 +558,8 @@ int mproc_pool_map(mproc_pool *p, mproc_task fn, const void *items, size_t item_
     mproc__mutex_lock(p->lock);
     while (it->delivered < it->nchunks && !(it->canceled && it->delivered == it->submitted))
         mproc__cond_wait(p->cv, p->lock, MPROC_FOREVER);
-    r = it->delivered < it->nchunks ? MPROC_ECANCELED : MPROC_OK;
+    /* Cut short by terminate: the documented code, whatever arrived. */
+    r = it->delivered < it->nchunks || it->canceled ? MPROC_ECANCELED : MPROC_OK;
     if (r == MPROC_OK) {
         res->count = count;
         res->items = it->all;

@@ -22,14 +22,16 @@ typedef struct mproc__errnode {
     mproc_error e;
 } mproc__errnode;
 
-/* A chunk's results, as the pool thread hands them to an iterator. */
+/* A chunk's results, as the pool thread gathers them item by item and hands them to an
+ * iterator once every item has its outcome. */
 typedef struct mproc__chunk {
     struct mproc__chunk *next;
     mproc__errnode *errs; /* the errors its items point to */
     size_t index;         /* which chunk */
     size_t n;
-    mproc__item *items;   /* n entries, allocated with the chunk */
-    unsigned char *block; /* the result bytes the items point into */
+    mproc__item *items; /* n entries, allocated with the chunk */
+    size_t *at;         /* n entries: 0 while item i has no outcome, else 1 + its offset in bytes */
+    mproc__buf bytes;   /* the result bytes; the items point into them once the chunk is whole */
 } mproc__chunk;
 
 /* Where map keeps its results: bytes packed in large blocks, errors in a list, so a million
@@ -44,7 +46,9 @@ typedef struct mproc__store {
     mproc__errnode *errs;
 } mproc__store;
 
-/* A unit of work sent to one worker: one apply, or one chunk of a map. */
+/* A unit of work: one apply, or one chunk of a map. A chunk may take several flights: when its
+ * worker dies (or is used up) part way, the items after the one it was running go out again,
+ * to another worker, and the outcomes gathered so far stay. */
 typedef struct mproc__task {
     struct mproc__task *next;
     uint64_t id;
@@ -55,7 +59,11 @@ typedef struct mproc__task {
     mproc_async *async;   /* apply / apply_async */
     mproc_iter *iter;     /* map / imap */
     size_t chunk;
-    mproc__chunk *result; /* a finished chunk's results, until delivered under the lock */
+    uint32_t tag;         /* its iterator's (0: an apply), for the worker to skip it */
+    size_t from;          /* the first item of the current (or next) flight */
+    size_t end;           /* the end of the current flight */
+    size_t got;           /* items with an outcome; those before `from` all have one */
+    mproc__chunk *result; /* a chunk's results, until delivered under the lock */
     int suspect;          /* the oldest unanswered task once when a worker sent garbage */
     uint32_t seq;         /* its number among the tasks written to its worker (ring.h claim) */
 } mproc__task;
@@ -85,6 +93,10 @@ struct mproc_iter {
     size_t delivered; /* lock: chunks whose results arrived */
     size_t yielded;   /* lock: chunks the caller has moved past (stream) */
     size_t window;    /* stream: chunks that may be submitted but not yet yielded */
+    size_t held;      /* lock, stream: result bytes delivered and not yet moved past */
+    size_t seen;      /* lock, stream: result bytes of every chunk delivered */
+    int gated;        /* lock, stream: a chunk waits for the caller to read (wake the thread) */
+    uint32_t tag;     /* tells the workers which tasks are its (see mproc__task) */
     int ordered;
     int collect;   /* map: results go to all[], no window */
     int abandoned; /* lock: the caller destroyed it */
@@ -124,6 +136,7 @@ typedef struct mproc__worker {
     mproc__task *head, *tail; /* sent, unanswered, oldest first: head is the one running */
     int inflight;
     uint64_t head_since; /* when head started running, as far as the parent can tell */
+    uint32_t cancel_pos; /* the next slot of the ring's cancel list (ring.h) */
     long sent;           /* tasks sent over its life (max_tasks_per_child) */
     mproc_task *defined; /* functions already defined to it */
     size_t ndefined, capdefined;
@@ -173,6 +186,7 @@ struct mproc_pool {
     int sleeping; /* the pool thread is due to wait in the loop: a submitter must wake it */
     int purge;    /* an iterator was abandoned: drop its queued chunks */
     uint64_t next_id;
+    uint32_t next_tag;          /* lock: the last iterator's tag */
     mproc__task *qhead, *qtail; /* submitted, not yet taken by the pool thread */
     mproc_iter *sources;        /* iterators with chunks still to send */
 
@@ -202,8 +216,9 @@ void mproc__pool_thread(void *arg);
 void mproc__task_single_item(void *ctx, size_t i, const mproc__result_item *item);
 /* w has been sent its max_tasks_per_child tasks: it is on its way out, nothing more goes to it. */
 int mproc__worker_used_up(const mproc_pool *p, const mproc__worker *w);
-/* Appends t's TASK frame to b (DEFINE frames are the caller's business). */
-int mproc__task_encode(mproc__buf *b, const mproc__task *t);
+/* Appends the TASK frames of t's items first .. first+n-1 to b (DEFINE frames are the caller's
+ * business). */
+int mproc__task_encode(mproc__buf *b, const mproc__task *t, size_t first, size_t n);
 int mproc__pool_start_worker(mproc_pool *p, mproc__worker *w);
 /* Kills every worker and fails every task (lock held, the thread not running). */
 void mproc__pool_terminate_workers(mproc_pool *p);
@@ -259,5 +274,7 @@ mproc_error *mproc__chunk_error(mproc__chunk *c, int code, int status, int exitc
                                 const char *msg, size_t len);
 /* A chunk of n items with no results yet (items zeroed). */
 mproc__chunk *mproc__chunk_new(size_t index, size_t n);
+/* Points the items into the bytes once every item has its outcome. */
+void mproc__chunk_seal(mproc__chunk *c);
 
 #endif /* MPROC_POOL_H */

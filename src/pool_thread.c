@@ -104,11 +104,15 @@ int mproc__pool_start_worker(mproc_pool *p, mproc__worker *w)
     w->seq = 0;
     w->booted = 0;
     w->boot_round = p->boot_round;
+    w->cancel_pos = 0;
     memset(&w->ring_in, 0, sizeof w->ring_in);
 
     r = mproc__os_shm_create(&w->shm, sizeof(mproc__ring));
     if (r < 0)
         goto fail;
+    /* Each item's start costs the worker a clock read: only when a timeout needs it. */
+    mproc__os_store(&((mproc__ring *)w->shm.addr)->stamps, p->task_timeout_ms > 0);
+    mproc__os_store(&((mproc__ring *)w->shm.addr)->drained, 1);
     r = mproc__os_pipe(&task_rd, &task_wr);
     if (r < 0)
         goto fail;
@@ -205,15 +209,40 @@ static void push_delivery(mproc_pool *p, mproc__task *t)
     p->dlv_tail = t;
 }
 
-/* Fails every item of t with one error. */
+/* Fails every item of t that has no outcome yet with one error; those that have keep it. */
 static void fail_task(mproc_pool *p, mproc__task *t, int code, int exitcode, const char *msg)
 {
+    mproc__chunk *c = t->result;
+    mproc_error *e;
+    size_t i;
+
     if (t->async != NULL) {
         mproc__async_complete(t->async, code, 0, exitcode, msg, strlen(msg));
         push_done(p, t);
         return;
     }
-    t->result = mproc__chunk_failed(t->chunk, t->count, code, exitcode, msg);
+    if (c == NULL) {
+        t->result = mproc__chunk_failed(t->chunk, t->count, code, exitcode, msg);
+        push_delivery(p, t);
+        return;
+    }
+    e = mproc__chunk_error(c, code, 0, exitcode, msg, strlen(msg));
+    if (e == NULL) {
+        /* No memory even for the failure record: the iterator reports it as canceled. */
+        mproc__chunk_free(c);
+        t->result = NULL;
+        push_delivery(p, t);
+        return;
+    }
+    for (i = 0; i < c->n; i++) {
+        if (c->at[i] == 0) {
+            c->items[i].code = code;
+            c->items[i].err = e;
+            c->at[i] = 1;
+        }
+    }
+    t->got = t->count;
+    mproc__chunk_seal(c);
     push_delivery(p, t);
 }
 
@@ -221,6 +250,9 @@ static void fail_list(mproc_pool *p, mproc__task *t, int code, const char *msg)
 {
     while (t != NULL) {
         mproc__task *next = t->next;
+        /* A map cut short says so (lock held: terminate runs in the locked phase). */
+        if (code == MPROC_ECANCELED && t->iter != NULL)
+            t->iter->canceled = 1;
         fail_task(p, t, code, 0, msg);
         t = next;
     }
@@ -249,41 +281,32 @@ static mproc__task *pop_head(mproc__worker *w)
     return t;
 }
 
-/* The in-flight task an answer names. Answers come in order through each channel, but a worker
- * may send one through the pipe (too large for the ring) and the next through the ring, so the
- * parent can see them out of order: the id decides. */
-static mproc__task *unlink_answered(mproc__worker *w, const unsigned char *body, size_t len)
+/* The in-flight task an answer names, and the one before it in w's list. Answers come in order
+ * through each channel, but a worker may send one through the pipe (too large for the ring)
+ * and the next through the ring, so the parent can see them out of order: the id decides. */
+static mproc__task *find_answered(mproc__worker *w, const unsigned char *body, size_t len,
+                                  mproc__task **prev)
 {
-    mproc__task *t, *prev = NULL;
-    mproc__rd r;
-    uint64_t id;
+    mproc__task *t;
+    uint64_t id = mproc__result_task(body, len);
 
-    mproc__rd_init(&r, body, len);
-    id = mproc__rd_u64(&r);
-    if (r.err)
-        return NULL;
+    *prev = NULL;
     for (t = w->head; t != NULL && t->id != id; t = t->next)
-        prev = t;
-    if (t == NULL)
-        return NULL;
-    if (prev == NULL)
-        return pop_head(w);
+        *prev = t;
+    return t;
+}
+
+static void unlink_task(mproc__worker *w, mproc__task *t, mproc__task *prev)
+{
+    if (prev == NULL) {
+        (void)pop_head(w);
+        return;
+    }
     prev->next = t->next;
     if (w->tail == t)
         w->tail = prev;
     w->inflight--;
     t->next = NULL;
-    return t;
-}
-
-/* Puts t back where it was taken from (its answer did not decode). */
-static void relink(mproc__worker *w, mproc__task *t)
-{
-    t->next = w->head;
-    w->head = t;
-    if (w->tail == NULL)
-        w->tail = t;
-    w->inflight++;
 }
 
 void mproc__task_single_item(void *ctx, size_t i, const mproc__result_item *item)
@@ -293,53 +316,119 @@ void mproc__task_single_item(void *ctx, size_t i, const mproc__result_item *item
     mproc__async_complete(t->async, item->code, item->status, 0, item->data, item->len);
 }
 
+typedef struct chunk_ctx {
+    mproc__task *t;
+    int err; /* an answer for an item not in flight, or no memory */
+} chunk_ctx;
+
 static void chunk_item(void *ctx, size_t i, const mproc__result_item *item)
 {
-    mproc__chunk *c = ctx;
+    chunk_ctx *x = ctx;
+    mproc__chunk *c = x->t->result;
+
+    if (x->err != 0)
+        return;
+    if (i < x->t->from || i >= x->t->end || c->at[i] != 0) {
+        x->err = MPROC_EPROTO;
+        return;
+    }
     c->items[i].code = item->code;
     if (item->code == MPROC_OK) {
-        c->items[i].data = item->data;
         c->items[i].len = item->len;
+        /* Room for a store block's header in front: map can then keep the bytes as they are
+         * (map.c, store_chunk). */
+        if (c->bytes.len == 0 && item->len > 0) {
+            static const mproc__block none = {NULL, 0, 0};
+            if (mproc__buf_append(&c->bytes, &none, sizeof none) < 0) {
+                x->err = MPROC_ENOMEM;
+                return;
+            }
+        }
+        c->at[i] = 1 + c->bytes.len;
+        if (mproc__buf_append(&c->bytes, item->data, item->len) < 0) {
+            c->at[i] = 0;
+            x->err = MPROC_ENOMEM;
+            return;
+        }
     } else {
-        c->items[i].err =
-            mproc__chunk_error(c, item->code, item->status, 0, (const char *)item->data, item->len);
+        static const char skipped[] = "the iterator was destroyed before the item ran";
+        const char *msg = (const char *)item->data;
+        size_t len = item->len;
+        if (len == 0 && item->code == MPROC_ECANCELED) {
+            msg = skipped;
+            len = sizeof skipped - 1;
+        }
+        c->items[i].err = mproc__chunk_error(c, item->code, item->status, 0, msg, len);
+        if (c->items[i].err == NULL) {
+            x->err = MPROC_ENOMEM;
+            return;
+        }
+        c->at[i] = 1;
     }
+    x->t->got++;
 }
 
-/* Decodes one RESULT frame for one of w's tasks. */
+/* The common frame, one item answered, decoded in one pass (this runs once per item): 1 when
+ * it was one and is taken (x->err says how), 0 when it is another kind (the general decoder's
+ * business), MPROC_EPROTO when it is garbage. The id was matched by the caller. */
+static int one_item(const unsigned char *body, size_t len, chunk_ctx *x)
+{
+    mproc__rd r;
+    mproc__result_item item;
+    size_t first;
+
+    mproc__rd_init(&r, body, len);
+    (void)mproc__rd_u64(&r);
+    first = mproc__rd_u32(&r);
+    if (mproc__rd_u32(&r) != 1)
+        return 0;
+    item.code = (int32_t)mproc__rd_u32(&r);
+    item.status = (int32_t)mproc__rd_u32(&r);
+    item.data = mproc__rd_blob(&r, &item.len);
+    if (r.err || r.left != 0 || item.code > 0 || item.code < MPROC__ERRNO_LAST ||
+        first >= x->t->count)
+        return MPROC_EPROTO;
+    chunk_item(x, first, &item);
+    return 1;
+}
+
+/* Decodes one RESULT frame (one item, or a run of skipped ones) for one of w's tasks. */
 static int take_result(mproc_pool *p, mproc__worker *w, const unsigned char *body, size_t len)
 {
-    mproc__task *t = unlink_answered(w, body, len);
-    mproc__chunk *c;
+    mproc__task *prev, *t = find_answered(w, body, len, &prev);
+    chunk_ctx x;
     int r;
 
     if (t == NULL)
         return MPROC_EPROTO;
     if (t->async != NULL) {
         r = mproc__result_decode(body, len, t->id, 1, mproc__task_single_item, t);
-        if (r < 0) {
-            relink(w, t);
+        if (r < 0)
             return r;
-        }
+        unlink_task(w, t, prev);
         push_done(p, t);
         return MPROC_OK;
     }
-    /* A chunk: keep the body as one block and point the items into it. */
-    c = mproc__chunk_new(t->chunk, t->count);
-    if (c == NULL || (c->block = mproc__malloc(len)) == NULL) {
-        mproc__chunk_free(c);
-        relink(w, t);
-        return MPROC_ENOMEM;
+    x.t = t;
+    x.err = 0;
+    r = one_item(body, len, &x);
+    if (r == 0)
+        r = mproc__result_decode(body, len, t->id, t->count, chunk_item, &x);
+    else if (r > 0)
+        r = MPROC_OK;
+    if (r < 0 || x.err < 0)
+        return r < 0 ? r : x.err;
+    if (t->got < t->end)
+        return MPROC_OK;
+    /* The flight is over: the chunk is whole, or its rest goes out again (used-up worker). */
+    unlink_task(w, t, prev);
+    if (t->got == t->count) {
+        mproc__chunk_seal(t->result);
+        push_delivery(p, t);
+    } else {
+        t->from = t->end;
+        requeue(p, t, t, 1);
     }
-    memcpy(c->block, body, len);
-    r = mproc__result_decode(c->block, len, t->id, t->count, chunk_item, c);
-    if (r < 0) {
-        mproc__chunk_free(c);
-        relink(w, t);
-        return r;
-    }
-    t->result = c;
-    push_delivery(p, t);
     return MPROC_OK;
 }
 
@@ -460,6 +549,70 @@ static void boot_failed(mproc_pool *p, const mproc__worker *w, int exitcode)
                  exitcode, p->early_deaths);
 }
 
+/* The first item of t's flight without an outcome: the one its worker was running. */
+static size_t running_item(const mproc__task *t)
+{
+    size_t i = t->from;
+    while (i < t->end && t->result->at[i] != 0)
+        i++;
+    return i;
+}
+
+/* Fails the item t's dead worker was running; those before it keep their outcomes. */
+static int fail_running(mproc__task *t, int code, int exitcode, const char *msg)
+{
+    mproc__chunk *c = t->result;
+    size_t i = running_item(t);
+    if (i >= t->end)
+        return MPROC_OK; /* it died between two flights' items: none was running */
+    c->items[i].err = mproc__chunk_error(c, code, 0, exitcode, msg, strlen(msg));
+    if (c->items[i].err == NULL)
+        return MPROC_ENOMEM;
+    c->items[i].code = code;
+    c->at[i] = 1;
+    t->got++;
+    return MPROC_OK;
+}
+
+/* Makes a task that goes out again start at its first item without an outcome. Items after
+ * it can only have one if the worker sent garbage: they are forgotten and run again. */
+static void rewind_task(mproc__task *t)
+{
+    size_t i;
+    if (t->result == NULL)
+        return;
+    while (t->from < t->count && t->result->at[t->from] != 0)
+        t->from++;
+    for (i = t->from; i < t->count; i++) {
+        if (t->result->at[i] != 0) {
+            t->result->at[i] = 0;
+            t->result->items[i].code = 0;
+            t->result->items[i].err = NULL;
+            t->result->items[i].len = 0;
+            t->got--;
+        }
+    }
+    t->end = t->from;
+}
+
+/* The answers a dead worker finished but had not published: what it wrote to the ring since
+ * the last read, and the frame it was filling. A worker we killed for a timeout answered its
+ * earlier items honestly; one that sent garbage is not believed any further. */
+static void recover_answers(mproc_pool *p, mproc__worker *w)
+{
+    int reason = w->kill_reason, r;
+    if (w->shm.addr == NULL || (reason != 0 && reason != MPROC_ETIMEDOUT))
+        return;
+    w->kill_reason = 0;
+    r = mproc__ring_drain(w->shm.addr, &w->ring_tail, &w->ring_in);
+    if (r >= 0)
+        r = mproc__ring_drain_open(w->shm.addr, w->ring_tail, &w->ring_in);
+    if (r >= 0)
+        decode_frames(p, w, &w->ring_in);
+    if (reason != 0)
+        w->kill_reason = reason;
+}
+
 static void worker_died(mproc_pool *p, mproc__worker *w)
 {
     mproc__task *t, *last;
@@ -474,6 +627,7 @@ static void worker_died(mproc_pool *p, mproc__worker *w)
         mproc__os_wait(&w->proc, MPROC_FOREVER);
     }
     exitcode = w->proc.exitcode;
+    recover_answers(p, w);
     /* A worker that never said it was ready failed to boot, whatever its exit code (an
      * initializer that aborts is such a failure): no task of it ran. */
     note_boots(p);
@@ -481,23 +635,36 @@ static void worker_died(mproc_pool *p, mproc__worker *w)
               mproc__os_load(&((mproc__ring *)w->shm.addr)->ready) == 0;
 
     /* Garbage read from the pipe cannot be placed exactly: the worker's answers also come
-     * through the ring, so the task that wrote it may have answered already, and the oldest
-     * unanswered task be an innocent one. That task runs once more elsewhere; if garbage
+     * through the ring, so the item that wrote it may have answered already, and the oldest
+     * unanswered item be an innocent one. That item runs once more elsewhere; if garbage
      * comes again while it is the oldest, it is the one. */
     if (w->head != NULL && w->kill_reason == MPROC_EPROTO && !w->head->suspect) {
         w->head->suspect = 1;
     } else if (w->head != NULL && !booting) {
         int code = w->kill_reason ? w->kill_reason : MPROC_EWORKER_LOST;
-        t = pop_head(w);
         if (code == MPROC_ETIMEDOUT)
             sprintf(msg, "the task ran past the pool's task timeout; its worker was killed");
         else if (code == MPROC_EPROTO)
             sprintf(msg, "the worker sent a malformed message and was killed");
         else
             sprintf(msg, "the worker running the task died (exit code %d)", exitcode);
-        fail_task(p, t, code, exitcode, msg);
+        t = w->head;
+        if (t->async != NULL || t->result == NULL) {
+            fail_task(p, pop_head(w), code, exitcode, msg);
+        } else if (fail_running(t, code, exitcode, msg) < 0) {
+            /* No memory left to say which item failed: all those without an outcome do. */
+            fail_task(p, pop_head(w), MPROC_ENOMEM, exitcode, mproc_strerror(MPROC_ENOMEM));
+        } else if (t->got == t->count) {
+            /* The chunk's other items are done. */
+            (void)pop_head(w);
+            mproc__chunk_seal(t->result);
+            push_delivery(p, t);
+        }
     }
-    /* The rest were never started: they run elsewhere. */
+    /* The rest were never started (the head's items after the one that failed included):
+     * they run elsewhere. */
+    for (t = w->head; t != NULL; t = t->next)
+        rewind_task(t);
     for (last = w->head; last != NULL && last->next != NULL; last = last->next)
         n++;
     if (last != NULL)
@@ -591,25 +758,26 @@ static int define_to(mproc_pool *p, mproc__worker *w, mproc_task fn)
     return MPROC_OK;
 }
 
-int mproc__task_encode(mproc__buf *b, const mproc__task *t)
+int mproc__task_encode(mproc__buf *b, const mproc__task *t, size_t first, size_t n)
 {
     mproc__wr wr;
-    size_t start;
+    mproc__task_hdr h;
 
     wr.b = b;
     wr.err = 0;
-    start = mproc__wr_frame_begin(&wr, MPROC__MSG_TASK);
-    mproc__wr_u64(&wr, t->id);
-    mproc__wr_u64(&wr, (uint64_t)(uintptr_t)(mproc__fn)t->fn);
-    mproc__wr_u32(&wr, (uint32_t)t->count);
-    mproc__wr_u64(&wr, (uint64_t)t->item_size);
-    mproc__wr_bytes(&wr, t->items, t->item_size * t->count);
-    return mproc__wr_frame_end(&wr, start);
+    h.id = t->id;
+    h.fn = (uint64_t)(uintptr_t)(mproc__fn)t->fn;
+    h.tag = t->tag;
+    h.first = (uint32_t)first;
+    h.count = (uint32_t)n;
+    h.item_size = t->item_size;
+    h.items = t->items + first * t->item_size;
+    return mproc__task_write(&wr, &h);
 }
 
 static int send_task(mproc_pool *p, mproc__worker *w, mproc__task *t)
 {
-    size_t mark;
+    size_t mark, n = t->count - t->from;
     int r;
 
     /* Every worker, forked ones too, learns fn as (module, offset) and finds it again itself:
@@ -618,13 +786,24 @@ static int send_task(mproc_pool *p, mproc__worker *w, mproc__task *t)
     r = define_to(p, w, t->fn);
     if (r < 0)
         return r;
+    /* max_tasks_per_child counts items: a worker near its end takes part of a chunk, and the
+     * rest goes out again once that part is answered (take_result). */
+    if (p->max_tasks > 0 && (long)n > p->max_tasks - w->sent)
+        n = (size_t)(p->max_tasks - w->sent);
+    /* A chunk gathers its outcomes item by item from its first flight on. */
+    if (t->iter != NULL && t->result == NULL) {
+        t->result = mproc__chunk_new(t->chunk, t->count);
+        if (t->result == NULL)
+            return MPROC_ENOMEM;
+    }
     /* Counted from the read cursor, which compaction moves along with the bytes. */
     mark = w->chan.out.len - w->chan.out.pos;
-    r = mproc__task_encode(&w->chan.out, t);
+    r = mproc__task_encode(&w->chan.out, t, t->from, n);
     if (r < 0) {
         w->chan.out.len = w->chan.out.pos + mark;
         return r;
     }
+    t->end = t->from + n;
     t->next = NULL;
     t->seq = ++w->seq;
     if (w->tail != NULL)
@@ -634,7 +813,7 @@ static int send_task(mproc_pool *p, mproc__worker *w, mproc__task *t)
     w->tail = t;
     if (w->inflight++ == 0)
         w->head_since = mproc__os_now_ms();
-    w->sent++;
+    w->sent += (long)n;
     return MPROC_OK;
 }
 
@@ -729,7 +908,7 @@ static void rebalance(mproc_pool *p)
         mproc__ring *ring = w->shm.addr;
         mproc__task *t, *prev = NULL, *last, *u;
         uint32_t started;
-        size_t n = 0;
+        size_t n = 0, items = 0;
 
         if (!w->alive || w->inflight == 0 || w->lent || w->parked || w->kill_reason || !ready(w))
             continue;
@@ -750,15 +929,18 @@ static void rebalance(mproc_pool *p)
         if (t == NULL)
             continue;
         last = w->tail;
-        for (u = t; u != NULL; u = u->next)
+        for (u = t; u != NULL; u = u->next) {
             n++;
+            items += u->end - u->from; /* max_tasks_per_child counts items */
+            rewind_task(u);            /* its flight never started: none of it ran here */
+        }
         if (prev != NULL)
             prev->next = NULL;
         else
             w->head = NULL;
         w->tail = prev;
         w->inflight -= (int)n;
-        w->sent -= (long)n;
+        w->sent -= (long)items;
         requeue(p, t, last, n);
     }
 }
@@ -816,9 +998,20 @@ static void take_submissions(mproc_pool *p)
     mproc_iter **link;
 
     if (p->purge) {
-        /* Chunks of an abandoned iterator are dropped before they cost a worker anything. */
+        /* Chunks of an abandoned iterator are dropped before they cost a worker anything, and
+         * those a worker holds are skipped from its next item on. */
         mproc__task **tp = &p->pq_head;
+        int i;
         p->purge = 0;
+        for (i = 0; i < p->nworkers; i++) {
+            mproc__worker *w = &p->workers[i];
+            mproc__task *t;
+            if (!w->alive)
+                continue;
+            for (t = w->head; t != NULL; t = t->next)
+                if (t->iter != NULL && t->iter->abandoned)
+                    mproc__ring_cancel(w->shm.addr, t->tag, &w->cancel_pos);
+        }
         p->pq_tail = NULL;
         while (*tp != NULL) {
             mproc__task *t = *tp;
@@ -826,6 +1019,7 @@ static void take_submissions(mproc_pool *p)
                 *tp = t->next;
                 p->pq_len--;
                 mproc__iter_unref(t->iter);
+                mproc__chunk_free(t->result); /* what an earlier flight gathered */
                 free_task(t);
             } else {
                 p->pq_tail = t;
@@ -993,7 +1187,19 @@ static void start_missing(mproc_pool *p, uint64_t now, int needed)
     }
 }
 
-/* How long the loop may sleep: until the next task deadline or respawn attempt. */
+/* When the item w runs started. The parent sees a task start (head_since) but not the items of
+ * a chunk after its first: the worker notes each start in the ring. What the ring says is
+ * believed only between head_since and now, so a worker cannot stretch its own deadline. */
+static uint64_t item_since(const mproc__worker *w, uint64_t now)
+{
+    uint32_t stamp = mproc__os_load(&((const mproc__ring *)w->shm.addr)->item_ms);
+    uint64_t ago = (uint32_t)((uint32_t)now - stamp);
+    if (now < w->head_since || ago > now - w->head_since)
+        return w->head_since;
+    return now - ago;
+}
+
+/* How long the loop may sleep: until the next item deadline or respawn attempt. */
 static long next_timeout(mproc_pool *p, uint64_t now)
 {
     long t = MPROC_FOREVER;
@@ -1009,7 +1215,7 @@ static long next_timeout(mproc_pool *p, uint64_t now)
             t = BOOT_POLL_MS;
         if (w->alive && !w->parked && w->head != NULL && p->task_timeout_ms > 0 &&
             !w->kill_reason) {
-            uint64_t due = w->head_since + (uint64_t)p->task_timeout_ms;
+            uint64_t due = item_since(w, now) + (uint64_t)p->task_timeout_ms;
             long left = due > now ? (long)(due - now) : 0;
             if (t < 0 || left < t)
                 t = left;
@@ -1026,7 +1232,7 @@ static void check_timeouts(mproc_pool *p, uint64_t now)
     for (i = 0; i < p->nworkers; i++) {
         mproc__worker *w = &p->workers[i];
         if (w->alive && !w->parked && w->head != NULL && !w->kill_reason &&
-            now - w->head_since >= (uint64_t)p->task_timeout_ms)
+            now - item_since(w, now) >= (uint64_t)p->task_timeout_ms)
             kill_worker(w, MPROC_ETIMEDOUT);
     }
 }

@@ -17,7 +17,7 @@ static uint32_t get_u32(const unsigned char *p)
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-int mproc__ring_put(mproc__ring *r, const void *frame, size_t n, int *bell)
+int mproc__ring_put(mproc__ring *r, const void *frame, size_t n, int quiet, int *bell)
 {
     uint32_t head = r->head; /* only this side writes it */
     uint32_t tail = mproc__os_load(&r->tail);
@@ -39,6 +39,9 @@ int mproc__ring_put(mproc__ring *r, const void *frame, size_t n, int *bell)
     /* The store publishes the bytes; the load after it pairs with the parent's store of
      * asleep and load of head: one of the two sides sees the other. */
     mproc__os_store(&r->head, head + (uint32_t)need);
+    /* A quiet answer leaves asleep set, so the next answer that matters still rings. */
+    if (quiet && used + need + skip < MPROC__RING_BYTES / 2)
+        return 1;
     if (mproc__os_load(&r->asleep)) {
         mproc__os_store(&r->asleep, 0);
         *bell = 1;
@@ -80,6 +83,11 @@ int mproc__ring_drain(mproc__ring *r, uint32_t *tail, mproc__buf *out)
     }
     *tail = t;
     mproc__os_store(&r->tail, t);
+    /* After the store: a worker that asked for room after this load sees the new tail. */
+    if (mproc__os_load(&r->room_wanted)) {
+        mproc__os_store(&r->room_wanted, 0);
+        mproc__os_word_wake(&r->tail);
+    }
     return frames;
 }
 
@@ -136,4 +144,191 @@ int mproc__ring_arm(mproc__ring *r, uint32_t tail)
 void mproc__ring_disarm(mproc__ring *r)
 {
     mproc__os_store(&r->asleep, 0);
+}
+
+int mproc__ring_wait_room(mproc__ring *r, size_t n, int *bell)
+{
+    uint32_t tail;
+    *bell = 0;
+    /* Many small answers through the pipe cost a system call each; waiting for the parent to
+     * drain costs one wake-up for many. A large answer goes through the pipe as before. */
+    if (pad8(n) > MPROC__RING_BYTES / 4 || !mproc__os_load(&r->drained) ||
+        !mproc__os_word_wait_works())
+        return 0;
+    tail = mproc__os_load(&r->tail);
+    mproc__os_store(&r->room_wanted, 1);
+    if (mproc__os_load(&r->asleep)) {
+        mproc__os_store(&r->asleep, 0);
+        *bell = 1;
+        return 1;
+    }
+    if (mproc__os_load(&r->tail) == tail)
+        mproc__os_word_wait(&r->tail, tail);
+    return 1;
+}
+
+int mproc__ring_canceled(mproc__ring *r, uint32_t tag)
+{
+    int i;
+    /* One load per item while nothing was ever canceled on this worker. */
+    if (tag == 0 || mproc__os_load(&r->cancel_seq) == 0)
+        return 0;
+    for (i = 0; i < MPROC__RING_CANCELS; i++)
+        if (mproc__os_load(&r->cancel[i]) == tag)
+            return 1;
+    return 0;
+}
+
+void mproc__ring_cancel(mproc__ring *r, uint32_t tag, uint32_t *pos)
+{
+    int i;
+    for (i = 0; i < MPROC__RING_CANCELS; i++)
+        if (mproc__os_load(&r->cancel[i]) == tag)
+            return;
+    /* The oldest tag makes room: its tasks are the likeliest to be over. */
+    mproc__os_store(&r->cancel[*pos % MPROC__RING_CANCELS], tag);
+    *pos += 1;
+    mproc__os_add(&r->cancel_seq, 1);
+}
+
+static void put_u32le(unsigned char *p, uint32_t v)
+{
+    p[0] = (unsigned char)v;
+    p[1] = (unsigned char)(v >> 8);
+    p[2] = (unsigned char)(v >> 16);
+    p[3] = (unsigned char)(v >> 24);
+}
+
+#define BATCH_HEAD 16 /* id, first, count */
+#define ITEM_HEAD 12  /* code, status, length */
+
+static void put_item_at(unsigned char *p, int code, int status, const void *data, size_t len)
+{
+    put_u32le(p, (uint32_t)code);
+    put_u32le(p + 4, (uint32_t)status);
+    put_u32le(p + 8, (uint32_t)len);
+    if (len > 0)
+        memcpy(p + ITEM_HEAD, data, len);
+}
+
+int mproc__ring_batch_add(mproc__ring *r, mproc__ring_batch *b, uint64_t id, uint32_t index,
+                          int code, int status, const void *data, size_t len)
+{
+    uint32_t tail = mproc__os_load(&r->tail);
+    size_t rec = ITEM_HEAD + len, pos;
+
+    if (len > MPROC__RING_BYTES)
+        return 0;
+    if (b->open && (b->id != id || b->first + b->count != index))
+        return 0;
+    if (!b->open) {
+        uint32_t head = r->head, used = head - tail;
+        size_t need = pad8(MPROC__WIRE_HEADER + BATCH_HEAD + rec), skip, to_end;
+        unsigned char *h;
+        pos = head % MPROC__RING_BYTES;
+        to_end = MPROC__RING_BYTES - pos;
+        skip = need > to_end ? to_end : 0;
+        if (used > MPROC__RING_BYTES || need > MPROC__RING_BYTES / 4 ||
+            need + skip > MPROC__RING_BYTES - used)
+            return 0;
+        if (skip > 0) {
+            static const unsigned char mark[4] = {0xFF, 0xFF, 0xFF, 0xFF};
+            memcpy(r->data + pos, mark, sizeof mark);
+        }
+        b->at = head + (uint32_t)skip;
+        h = r->data + b->at % MPROC__RING_BYTES;
+        h[4] = MPROC__MSG_RESULT;
+        h[5] = MPROC__WIRE_VERSION;
+        h[6] = h[7] = 0;
+        mproc__put_u64(h + 8, id);
+        put_u32le(h + 16, index);
+        put_item_at(h + MPROC__WIRE_HEADER + BATCH_HEAD, code, status, data, len);
+        b->open = 1;
+        b->id = id;
+        b->first = index;
+        b->count = 1;
+        b->body = (uint32_t)(BATCH_HEAD + rec);
+        put_u32le(h + 20, 1);
+        put_u32le(h, b->body);
+        mproc__os_store(&r->open_at, b->at);
+        mproc__os_store(&r->open, 1);
+        return 1;
+    }
+    pos = b->at % MPROC__RING_BYTES;
+    if (pad8(MPROC__WIRE_HEADER + b->body + rec) > MPROC__RING_BYTES / 4 ||
+        pos + MPROC__WIRE_HEADER + b->body + rec > MPROC__RING_BYTES ||
+        (b->at - tail) + pad8(MPROC__WIRE_HEADER + b->body + rec) > MPROC__RING_BYTES)
+        return 0;
+    put_item_at(r->data + pos + MPROC__WIRE_HEADER + b->body, code, status, data, len);
+    b->body += (uint32_t)rec;
+    b->count++;
+    /* The count, then the length: a worker killed between the two leaves a frame that does
+     * not decode, and the parent then takes none of its items (they run again). */
+    put_u32le(r->data + pos + 20, b->count);
+    put_u32le(r->data + pos, b->body);
+    return 1;
+}
+
+void mproc__ring_batch_flush(mproc__ring *r, mproc__ring_batch *b, int *bell)
+{
+    *bell = 0;
+    if (!b->open)
+        return;
+    b->open = 0;
+    mproc__os_store(&r->open, 0);
+    /* As in ring_put: the store publishes, the load after it pairs with the parent's arm. */
+    mproc__os_store(&r->head, b->at + (uint32_t)pad8(MPROC__WIRE_HEADER + b->body));
+    if (mproc__os_load(&r->asleep)) {
+        mproc__os_store(&r->asleep, 0);
+        *bell = 1;
+    }
+}
+
+int mproc__ring_batch_pressure(const mproc__ring *r, const mproc__ring_batch *b)
+{
+    uint32_t tail = mproc__os_load(&r->tail);
+    uint32_t end = b->open ? b->at + b->body + MPROC__WIRE_HEADER : r->head;
+    return end - tail > MPROC__RING_BYTES / 2;
+}
+
+int mproc__ring_drain_open(mproc__ring *r, uint32_t tail, mproc__buf *out)
+{
+    uint32_t head = mproc__os_load(&r->head), at = mproc__os_load(&r->open_at);
+    size_t pos, len, total;
+    unsigned char hdr[4];
+
+    if (!mproc__os_load(&r->open) || tail != head)
+        return 0;
+    /* It starts at head, or at offset 0 after a wrap mark at head. */
+    pos = at % MPROC__RING_BYTES;
+    if (at != head && !(pos == 0 && at - head == MPROC__RING_BYTES - head % MPROC__RING_BYTES))
+        return MPROC_EPROTO;
+    memcpy(hdr, r->data + pos, 4);
+    len = get_u32(hdr);
+    total = MPROC__WIRE_HEADER + len;
+    if (len > MPROC__RING_BYTES || pos + total > MPROC__RING_BYTES ||
+        (size_t)(at - tail) + total > MPROC__RING_BYTES)
+        return MPROC_EPROTO;
+    if (len < BATCH_HEAD || mproc__buf_append(out, r->data + pos, total) < 0)
+        return len < BATCH_HEAD ? MPROC_EPROTO : MPROC_ENOMEM;
+    {
+        /* The worker died at any point, perhaps between writing an item's count and length:
+         * keep the items that are whole in the copy, and make its count and length say so. */
+        unsigned char *f = out->data + out->len - total;
+        uint32_t count = get_u32(f + 20), n = 0;
+        size_t at = MPROC__WIRE_HEADER + BATCH_HEAD;
+        while (n < count && total - at >= ITEM_HEAD &&
+               total - at - ITEM_HEAD >= get_u32(f + at + 8)) {
+            at += ITEM_HEAD + get_u32(f + at + 8);
+            n++;
+        }
+        if (n == 0) {
+            out->len -= total;
+            return 0;
+        }
+        put_u32le(f + 20, n);
+        put_u32le(f, (uint32_t)(at - MPROC__WIRE_HEADER));
+        out->len -= total - at;
+    }
+    return 1;
 }

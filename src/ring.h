@@ -11,6 +11,7 @@
 #include "internal.h"
 
 #define MPROC__RING_BYTES (128u * 1024u) /* a power of two */
+#define MPROC__RING_CANCELS 8
 
 typedef struct mproc__ring {
     volatile uint32_t head; /* bytes written, by the worker */
@@ -28,17 +29,77 @@ typedef struct mproc__ring {
     unsigned char pad4[60];
     volatile uint32_t seq;
     unsigned char pad5[60];
+    /* The worker's progress through a chunk, which the parent cannot see otherwise: when the
+     * running item started (the low 32 bits of mproc__os_now_ms, a clock every process shares),
+     * so a task timeout applies to each item. */
+    volatile uint32_t item_ms;
+    volatile uint32_t stamps; /* set by the parent before the worker starts: the pool has a
+                                 task timeout, so item_ms is worth a clock read per item */
+    /* The worker waits for room (mproc__ring_wait_room): the parent wakes it on tail. */
+    volatile uint32_t room_wanted;
+    volatile uint32_t drained; /* set by the parent before the worker starts: it drains this
+                                  ring while the worker lives, so waiting for room is safe */
+    /* The answer frame the worker is filling beyond head (mproc__ring_batch): read by the
+     * parent only once the worker is dead, to keep the answers of the items it finished. */
+    volatile uint32_t open;
+    volatile uint32_t open_at;
+    unsigned char pad6[40];
+    /* Iterators that are gone (mproc_iter_destroy): the parent writes a tag into cancel[],
+     * then bumps cancel_seq; a worker skips the rest of a task with one of these tags. */
+    volatile uint32_t cancel_seq;
+    volatile uint32_t cancel[MPROC__RING_CANCELS];
+    unsigned char pad7[60 - 4 * MPROC__RING_CANCELS];
     /* Tasks are numbered 1, 2, ... in the order they are written to the worker. claim is the
      * last one the worker has started or the parent has taken back (mproc__ring_claim and
      * mproc__ring_take_back): whoever moves it past a task first has it. */
     volatile uint32_t claim;
-    unsigned char pad6[60];
+    unsigned char pad8[60];
     unsigned char data[MPROC__RING_BYTES];
 } mproc__ring;
 
 /* Worker: copies one frame in. 1 when it went in (*bell: ring the doorbell now), 0 when there
- * is no room (send it through the pipe). */
-int mproc__ring_put(mproc__ring *r, const void *frame, size_t n, int *bell);
+ * is no room (send it through the pipe). quiet: an answer the parent does not need at once (an
+ * item inside a chunk); it rings only when the ring is half full. */
+int mproc__ring_put(mproc__ring *r, const void *frame, size_t n, int quiet, int *bell);
+
+/* Worker, after ring_put found no room for a frame of n bytes: waits until the parent has
+ * made room, when the OS can wait on shared memory and the frame could fit at all. *bell:
+ * ring the doorbell, then call again. 1 when it is worth trying ring_put again, 0 when the
+ * frame must go through the pipe. */
+int mproc__ring_wait_room(mproc__ring *r, size_t n, int *bell);
+
+/* Worker: the answers of consecutive items of one task, gathered in one RESULT frame written
+ * in the ring beyond head, so the parent decodes one frame per chunk rather than one per item.
+ * Each item is in the ring (not yet published) as soon as it is added: when the worker dies,
+ * the parent still reads it (mproc__ring_drain_open), so a crash loses no finished item. */
+typedef struct mproc__ring_batch {
+    int open;
+    uint32_t at;    /* the frame's position (a head value) */
+    uint32_t body;  /* its body length so far */
+    uint32_t count; /* items in it */
+    uint64_t id;
+    uint32_t first;
+} mproc__ring_batch;
+
+/* Adds item `index` of task id (code, status, len bytes of data) to the open frame, or opens
+ * one. 1 when it went in; 0 when it does not fit (flush, then try again; still 0 with no frame
+ * open: wait for room or use the pipe). */
+int mproc__ring_batch_add(mproc__ring *r, mproc__ring_batch *b, uint64_t id, uint32_t index,
+                          int code, int status, const void *data, size_t len);
+/* Publishes the open frame, if any. *bell: ring the doorbell now. */
+void mproc__ring_batch_flush(mproc__ring *r, mproc__ring_batch *b, int *bell);
+/* The bytes written beyond the parent's tail, open frame included, exceed half the ring. */
+int mproc__ring_batch_pressure(const mproc__ring *r, const mproc__ring_batch *b);
+
+/* Parent, after the worker died and mproc__ring_drain took what it published: appends the
+ * frame it was filling, if any, to out. 1 when one was there, 0 when none, MPROC_EPROTO for
+ * garbage (then nothing is appended). */
+int mproc__ring_drain_open(mproc__ring *r, uint32_t tail, mproc__buf *out);
+
+/* Worker: whether the tasks tagged `tag` are canceled (0 is never). */
+int mproc__ring_canceled(mproc__ring *r, uint32_t tag);
+/* Parent: cancels the tasks tagged `tag` on this worker; *pos is the parent's slot cursor. */
+void mproc__ring_cancel(mproc__ring *r, uint32_t tag, uint32_t *pos);
 
 /* Parent: appends every frame written since *tail to out and advances *tail (and the shared
  * tail). The ring is the worker's to scribble on, so everything is checked and copied before

@@ -3,6 +3,15 @@
 
 #include <string.h>
 
+size_t mproc__wire_max_item = MPROC__WIRE_DEFAULT_MAX_ITEM;
+
+void mproc__wire_set_max_item(size_t n)
+{
+    if (n < 4096)
+        n = 4096;
+    mproc__wire_max_item = n > MPROC__WIRE_DEFAULT_MAX_ITEM ? MPROC__WIRE_DEFAULT_MAX_ITEM : n;
+}
+
 void mproc__rd_init(mproc__rd *r, const void *data, size_t len)
 {
     r->p = data;
@@ -237,18 +246,31 @@ static int read_item(mproc__rd *r, mproc__result_item *item)
     return !r->err && item->code <= 0 && item->code >= MPROC__ERRNO_LAST;
 }
 
+uint64_t mproc__result_task(const unsigned char *body, size_t len)
+{
+    mproc__rd r;
+    uint64_t id;
+    mproc__rd_init(&r, body, len);
+    id = mproc__rd_u64(&r);
+    return r.err ? 0 : id;
+}
+
 int mproc__result_decode(const unsigned char *body, size_t len, uint64_t id, size_t count,
                          void (*each)(void *ctx, size_t i, const mproc__result_item *item),
                          void *ctx)
 {
     mproc__rd r;
     mproc__result_item item;
-    size_t i;
+    size_t i, first, n;
 
     mproc__rd_init(&r, body, len);
-    if (mproc__rd_u64(&r) != id || mproc__rd_u32(&r) != count || r.err)
+    if (mproc__rd_u64(&r) != id)
         return MPROC_EPROTO;
-    for (i = 0; i < count; i++)
+    first = mproc__rd_u32(&r);
+    n = mproc__rd_u32(&r);
+    if (r.err || n == 0 || first >= count || n > count - first)
+        return MPROC_EPROTO;
+    for (i = 0; i < n; i++)
         if (!read_item(&r, &item))
             return MPROC_EPROTO;
     if (r.left != 0)
@@ -256,9 +278,60 @@ int mproc__result_decode(const unsigned char *body, size_t len, uint64_t id, siz
     mproc__rd_init(&r, body, len);
     mproc__rd_u64(&r);
     mproc__rd_u32(&r);
-    for (i = 0; i < count; i++) {
+    mproc__rd_u32(&r);
+    for (i = 0; i < n; i++) {
         read_item(&r, &item);
-        each(ctx, i, &item);
+        each(ctx, first + i, &item);
+    }
+    return MPROC_OK;
+}
+
+#define TASK_HEADER 36 /* id, fn, tag, first, count, item size */
+
+int mproc__task_decode(const unsigned char *body, size_t len, mproc__task_hdr *h)
+{
+    mproc__rd r;
+    uint64_t size;
+
+    mproc__rd_init(&r, body, len);
+    h->id = mproc__rd_u64(&r);
+    h->fn = mproc__rd_u64(&r);
+    h->tag = mproc__rd_u32(&r);
+    h->first = mproc__rd_u32(&r);
+    h->count = mproc__rd_u32(&r);
+    size = mproc__rd_u64(&r);
+    if (r.err || size > MPROC__WIRE_MAX_ITEM || h->count == 0 || size > r.left / h->count ||
+        size * h->count != r.left || h->first > UINT32_MAX - h->count)
+        return MPROC_EPROTO;
+    h->item_size = (size_t)size;
+    h->items = r.p;
+    return MPROC_OK;
+}
+
+int mproc__task_write(mproc__wr *w, const mproc__task_hdr *h)
+{
+    size_t per = h->item_size > 0 ? (MPROC__WIRE_MAX_BODY - TASK_HEADER) / h->item_size : h->count;
+    size_t done = 0;
+
+    if (h->item_size > MPROC__WIRE_MAX_ITEM)
+        return MPROC_ETOOBIG;
+    if (per == 0)
+        per = 1;
+    while (done < h->count) {
+        size_t n = h->count - done < per ? h->count - done : per;
+        size_t start = mproc__wr_frame_begin(w, MPROC__MSG_TASK);
+        int r;
+        mproc__wr_u64(w, h->id);
+        mproc__wr_u64(w, h->fn);
+        mproc__wr_u32(w, h->tag);
+        mproc__wr_u32(w, h->first + (uint32_t)done);
+        mproc__wr_u32(w, (uint32_t)n);
+        mproc__wr_u64(w, (uint64_t)h->item_size);
+        mproc__wr_bytes(w, h->items + done * h->item_size, n * h->item_size);
+        r = mproc__wr_frame_end(w, start);
+        if (r < 0)
+            return r;
+        done += n;
     }
     return MPROC_OK;
 }

@@ -5,8 +5,13 @@
  *   BOOT   (parent -> spawned child) u8 kind, u8 daemon, u32 max_tasks, i64 parent pid,
  *          str name, fnref target, blob arg, fnref initializer, blob initarg
  *   DEFINE (parent -> spawned worker) u64 fn id, fnref
- *   TASK   (parent -> worker) u64 task id, u64 fn id, u32 count, u64 item size, count items
- *   RESULT (worker -> parent) u64 task id, u32 count, count x (i32 code, i32 status, blob)
+ *   TASK   (parent -> worker) u64 task id, u64 fn id, u32 tag, u32 first, u32 count,
+ *          u64 item size, count items: items first .. first+count-1 of the task. A task whose
+ *          items do not fit one frame travels in several; tag names the iterator it belongs to
+ *          (0: none), so the worker can skip it once the iterator is gone (ring.h).
+ *   RESULT (worker -> parent) u64 task id, u32 first, u32 count, count x (i32 code, i32 status,
+ *          blob): the answers to items first .. first+count-1. A worker answers each item on
+ *          its own as it finishes, so a chunk's answers are as many frames as it has items.
  *   BELL   (worker -> parent) empty: answers wait in the shared ring (ring.h)
  * str/blob: u32 length then bytes; fnref: str module, u64 offset (module "" with offset
  * UINT64_MAX means "no function"). */
@@ -15,14 +20,21 @@
 
 #include "internal.h"
 
-#define MPROC__WIRE_VERSION 1
+#define MPROC__WIRE_VERSION 2
 #define MPROC__WIRE_HEADER 8
-/* The largest argument or result: exactly the "1 GiB" mproc.h promises. */
-#define MPROC__WIRE_MAX_ITEM ((size_t)1 << 30)
+/* The largest argument or result: exactly the "1 GiB" mproc.h promises. Tests lower it
+ * (mproc__wire_set_max_item) to show at a small scale what happens at the real one. One item
+ * must fit one frame; a chunk need not (a chunk's items and answers take as many as they need). */
+#define MPROC__WIRE_DEFAULT_MAX_ITEM ((size_t)1 << 30)
+#define MPROC__WIRE_MAX_ITEM (mproc__wire_max_item)
 /* The largest body either side accepts, larger being refused before anything is allocated: one
  * item of the largest size with room for the fields around it (a process's name, a module
  * path). */
-#define MPROC__WIRE_MAX_BODY (MPROC__WIRE_MAX_ITEM + 65536)
+#define MPROC__WIRE_MAX_BODY (mproc__wire_max_item + 65536)
+extern size_t mproc__wire_max_item;
+/* Test hook: called before mproc_init in the test's main, so that the parent and every child
+ * (which runs main again under spawn and Windows) agree. Values under 4 KiB are raised to it. */
+void mproc__wire_set_max_item(size_t n);
 
 enum {
     MPROC__MSG_BOOT = 1,
@@ -119,12 +131,28 @@ typedef struct mproc__result_item {
     size_t len;
 } mproc__result_item;
 
-/* Checks a whole RESULT body from an untrusted worker: that it answers task `id` with `count`
- * items, every code a known one, nothing short or left over. Only then calls each(ctx, i, item)
- * for every item, in order. MPROC_EPROTO (and no call) otherwise. */
+/* The task a RESULT body answers (0 when too short to say). */
+uint64_t mproc__result_task(const unsigned char *body, size_t len);
+
+/* Checks a whole RESULT body from an untrusted worker: that it answers task `id`, items within
+ * [0, count), at least one, every code a known one, nothing short or left over. Only then
+ * calls each(ctx, i, item) for every item, in order, i counted from the task's first item.
+ * MPROC_EPROTO (and no call) otherwise. */
 int mproc__result_decode(const unsigned char *body, size_t len, uint64_t id, size_t count,
                          void (*each)(void *ctx, size_t i, const mproc__result_item *item),
                          void *ctx);
+
+/* The header of a TASK body, checked against its length. */
+typedef struct mproc__task_hdr {
+    uint64_t id, fn;
+    uint32_t tag, first, count;
+    size_t item_size;
+    const unsigned char *items; /* count x item_size bytes */
+} mproc__task_hdr;
+
+int mproc__task_decode(const unsigned char *body, size_t len, mproc__task_hdr *h);
+/* Writes items first .. first+count-1 of a task as TASK frames, as many as they need. */
+int mproc__task_write(mproc__wr *w, const mproc__task_hdr *h);
 
 /* Reads one whole frame from a blocking handle into b (which may already hold bytes): 1 with
  * the frame at b->data + b->pos, 0 at a clean end of input, or a negative code. */

@@ -1,8 +1,9 @@
-/* The worker loop: read task frames, run them, answer each with one RESULT frame.
+/* The worker loop: read task frames, run their items, answer each item with one RESULT frame.
  *
- * Each result is written before the next task starts. That costs one write per task, and buys
- * exact crash accounting: when a worker dies, the parent knows every task before the oldest
- * unanswered one is done, so only the task that was running fails and the rest are re-run. */
+ * Each item's result is written before the next item starts. That costs one copy into the ring
+ * per item, and buys exact crash accounting: when a worker dies, the parent knows every item
+ * before the oldest unanswered one is done, so only the item that was running fails and the
+ * rest are re-run elsewhere. */
 #include "internal.h"
 #include "ring.h"
 #include "wire.h"
@@ -63,6 +64,8 @@ typedef struct worker {
     size_t scratch_cap;
     mproc_result res;
     mproc__buf out;
+    int stamps;              /* the ring wants each item's start (ring.h) */
+    mproc__ring_batch batch; /* the answers gathered in the ring, not yet published */
 } worker;
 
 static int define_fn(worker *w, const unsigned char *body, size_t len)
@@ -101,15 +104,81 @@ static mproc_task find_fn(const worker *w, uint64_t id)
     return NULL;
 }
 
-static void put_item(mproc__wr *wr, int code, int status, const void *data, size_t len)
+static void put32(unsigned char *p, uint32_t v)
 {
-    mproc__wr_u32(wr, (uint32_t)code);
-    mproc__wr_u32(wr, (uint32_t)status);
-    mproc__wr_blob(wr, data, len);
+    p[0] = (unsigned char)v;
+    p[1] = (unsigned char)(v >> 8);
+    p[2] = (unsigned char)(v >> 16);
+    p[3] = (unsigned char)(v >> 24);
 }
 
-static void run_item(worker *w, mproc__wr *wr, mproc_task fn, const unsigned char *item,
-                     size_t size)
+#define ANSWER_HEAD (MPROC__WIRE_HEADER + 28) /* id, first, count, code, status, length */
+
+static const unsigned char ring_bell[MPROC__WIRE_HEADER] = {
+    0, 0, 0, 0, MPROC__MSG_BELL, MPROC__WIRE_VERSION, 0, 0};
+
+/* Publishes the answers gathered in the ring; notify: wake a borrower (direct.c), which waits
+ * for the whole answer of its one task. */
+static int flush_answers(worker *w, int notify)
+{
+    int bell;
+    mproc__ring_batch_flush(w->cfg->ring, &w->batch, &bell);
+    if (notify)
+        mproc__ring_notify(w->cfg->ring);
+    return bell ? mproc__os_write_all(w->cfg->out, ring_bell, sizeof ring_bell) : MPROC_OK;
+}
+
+/* One item's answer. Into the ring when it fits, gathered with the items before it in one
+ * frame (published at the end of the task frame, or when the ring fills); a large one, or any
+ * when there is no ring, as its own frame down the pipe. */
+static int answer_item(worker *w, uint64_t id, uint32_t index, int code, int status,
+                       const void *data, size_t len)
+{
+    mproc__ring *ring = w->cfg->ring;
+    unsigned char *p;
+    int r, bell;
+
+    if (len > MPROC__WIRE_MAX_ITEM)
+        return MPROC_ETOOBIG;
+    while (ring != NULL) {
+        if (mproc__ring_batch_add(ring, &w->batch, id, index, code, status, data, len))
+            return mproc__ring_batch_pressure(ring, &w->batch) ? flush_answers(w, 0) : MPROC_OK;
+        if (w->batch.open) {
+            r = flush_answers(w, 0);
+            if (r < 0)
+                return r;
+            continue;
+        }
+        /* Many small answers through the pipe cost a system call each; waiting for the parent
+         * to drain costs one wake-up for many. */
+        if (!mproc__ring_wait_room(ring, ANSWER_HEAD + len, &bell))
+            break;
+        if (bell && (r = mproc__os_write_all(w->cfg->out, ring_bell, sizeof ring_bell)) < 0)
+            return r;
+    }
+    w->out.len = w->out.pos = 0;
+    if (mproc__buf_reserve(&w->out, ANSWER_HEAD + len) < 0)
+        return MPROC_ENOMEM;
+    p = w->out.data;
+    put32(p, (uint32_t)(ANSWER_HEAD - MPROC__WIRE_HEADER + len));
+    p[4] = MPROC__MSG_RESULT;
+    p[5] = MPROC__WIRE_VERSION;
+    p[6] = p[7] = 0;
+    mproc__put_u64(p + 8, id);
+    put32(p + 16, index);
+    put32(p + 20, 1);
+    put32(p + 24, (uint32_t)code);
+    put32(p + 28, (uint32_t)status);
+    put32(p + 32, (uint32_t)len);
+    if (len > 0)
+        memcpy(p + ANSWER_HEAD, data, len);
+    w->out.len = ANSWER_HEAD + len;
+    return mproc__os_write_all(w->cfg->out, w->out.data, w->out.len);
+}
+
+/* Runs one item and answers it. */
+static int run_item(worker *w, uint64_t id, uint32_t index, mproc_task fn,
+                    const unsigned char *item, size_t size)
 {
     mproc_result *res = &w->res;
     const void *arg = NULL;
@@ -117,8 +186,7 @@ static void run_item(worker *w, mproc__wr *wr, mproc_task fn, const unsigned cha
 
     if (fn == NULL) {
         static const char msg[] = "the task function cannot be found in the worker";
-        put_item(wr, MPROC_ENOFUNC, 0, msg, sizeof msg - 1);
-        return;
+        return answer_item(w, id, index, MPROC_ENOFUNC, 0, msg, sizeof msg - 1);
     }
     if (size > 0) {
         memcpy(w->scratch, item, size);
@@ -129,81 +197,60 @@ static void run_item(worker *w, mproc__wr *wr, mproc_task fn, const unsigned cha
     res->error = 0;
     res->message[0] = '\0';
     status = fn(arg, size, res);
-    if (res->error != 0) {
-        put_item(wr, res->error, status, mproc_strerror(res->error),
-                 strlen(mproc_strerror(res->error)));
-    } else if (status != 0 || res->failed) {
+    if (res->error != 0)
+        return answer_item(w, id, index, res->error, status, mproc_strerror(res->error),
+                           strlen(mproc_strerror(res->error)));
+    if (status != 0 || res->failed) {
         if (res->message[0] == '\0')
             snprintf(res->message, sizeof res->message, "task returned %d", status);
-        put_item(wr, MPROC_ETASK, status, res->message, strlen(res->message));
-    } else {
-        put_item(wr, MPROC_OK, 0, res->data.data, res->data.len);
+        return answer_item(w, id, index, MPROC_ETASK, status, res->message, strlen(res->message));
     }
+    return answer_item(w, id, index, MPROC_OK, 0, res->data.data, res->data.len);
 }
 
-/* The answer goes into the shared ring when it fits (no system call), else down the pipe. */
-static int send_answer(worker *w)
+/* Runs a TASK frame's items one by one, each answered before the next starts: a crash or a
+ * timeout so costs the running item only, and the parent learns of each start through the
+ * ring. Items of an iterator that is gone are skipped, answered in one frame. */
+static int run_task(worker *w, const unsigned char *body, size_t len, uint32_t *count)
 {
-    int bell;
-    if (w->cfg->ring != NULL && mproc__ring_put(w->cfg->ring, w->out.data, w->out.len, &bell)) {
-        static const unsigned char ring_bell[MPROC__WIRE_HEADER] = {
-            0, 0, 0, 0, MPROC__MSG_BELL, MPROC__WIRE_VERSION, 0, 0};
-        mproc__ring_notify(w->cfg->ring);
-        return bell ? mproc__os_write_all(w->cfg->out, ring_bell, sizeof ring_bell) : MPROC_OK;
-    }
-    return mproc__os_write_all(w->cfg->out, w->out.data, w->out.len);
-}
-
-static int run_task(worker *w, const unsigned char *body, size_t len)
-{
-    mproc__rd r;
-    mproc__wr wr;
-    uint64_t id, fnid, size;
-    uint32_t count, i;
-    const unsigned char *items;
+    mproc__task_hdr h;
     mproc_task fn;
-    size_t start;
+    uint32_t i;
+    int r;
 
-    mproc__rd_init(&r, body, len);
-    id = mproc__rd_u64(&r);
-    fnid = mproc__rd_u64(&r);
-    count = mproc__rd_u32(&r);
-    size = mproc__rd_u64(&r);
-    if (r.err || size > MPROC__WIRE_MAX_ITEM || (count > 0 && size > r.left / count) ||
-        size * count != r.left)
+    if (mproc__task_decode(body, len, &h) < 0)
         return MPROC_EPROTO;
-    items = r.p;
-    if (size > w->scratch_cap) {
-        void *s = mproc__realloc(w->scratch, (size_t)size);
+    *count = h.count;
+    if (h.item_size > w->scratch_cap) {
+        void *s = mproc__realloc(w->scratch, h.item_size);
         if (s == NULL)
             return MPROC_ENOMEM;
         w->scratch = s;
-        w->scratch_cap = (size_t)size;
+        w->scratch_cap = h.item_size;
     }
-    fn = find_fn(w, fnid);
-
-    w->out.len = w->out.pos = 0;
-    wr.b = &w->out;
-    wr.err = 0;
-    start = mproc__wr_frame_begin(&wr, MPROC__MSG_RESULT);
-    mproc__wr_u64(&wr, id);
-    mproc__wr_u32(&wr, count);
-    for (i = 0; i < count; i++)
-        run_item(w, &wr, fn, items + (size_t)size * i, (size_t)size);
-    if (mproc__wr_frame_end(&wr, start) < 0) {
-        /* The whole answer is too large (or memory ran out): send each item's failure. */
-        int code = wr.err;
-        w->out.len = w->out.pos = 0;
-        wr.err = 0;
-        start = mproc__wr_frame_begin(&wr, MPROC__MSG_RESULT);
-        mproc__wr_u64(&wr, id);
-        mproc__wr_u32(&wr, count);
-        for (i = 0; i < count; i++)
-            put_item(&wr, code, 0, mproc_strerror(code), strlen(mproc_strerror(code)));
-        if (mproc__wr_frame_end(&wr, start) < 0)
-            return wr.err;
+    fn = find_fn(w, h.fn);
+    for (i = 0; i < h.count; i++) {
+        if (w->cfg->ring != NULL) {
+            if (mproc__ring_canceled(w->cfg->ring, h.tag)) {
+                /* Its iterator is gone: the rest are answered as skipped, nothing runs. */
+                for (; i < h.count; i++)
+                    if ((r = answer_item(w, h.id, h.first + i, MPROC_ECANCELED, 0, NULL, 0)) < 0)
+                        return r;
+                break;
+            }
+            if (w->stamps)
+                mproc__os_store(&w->cfg->ring->item_ms, (uint32_t)mproc__os_now_ms());
+        }
+        r = run_item(w, h.id, h.first + i, fn, h.items + h.item_size * i, h.item_size);
+        if (r == MPROC_ENOMEM || r == MPROC_ETOOBIG) {
+            /* No memory for the answer: the item says so. */
+            const char *msg = mproc_strerror(r);
+            r = answer_item(w, h.id, h.first + i, r, 0, msg, strlen(msg));
+        }
+        if (r < 0)
+            return r;
     }
-    return send_answer(w);
+    return w->cfg->ring != NULL ? flush_answers(w, 1) : MPROC_OK;
 }
 
 /* The channel this worker answers on: tests use it to play a worker that sends garbage. */
@@ -229,12 +276,15 @@ int mproc__worker_main(const mproc__worker_cfg *cfg)
     if (cfg->init != NULL && cfg->init(cfg->initarg_len ? cfg->initarg : NULL, cfg->initarg_len))
         return MPROC__EXIT_INIT;
     /* From here on an exit is the tasks' doing, whatever its code. */
-    if (cfg->ring != NULL)
+    if (cfg->ring != NULL) {
+        w.stamps = (int)mproc__os_load(&cfg->ring->stamps);
         mproc__os_store(&cfg->ring->ready, 1);
+    }
     for (;;) {
         const unsigned char *body;
         size_t body_len, total;
-        int type, r, ran = 0;
+        uint32_t items = 0;
+        int type, r;
 
         r = mproc__wire_read_frame(cfg->in, in, &type, &body, &body_len, &total);
         if (r == 0)
@@ -247,7 +297,7 @@ int mproc__worker_main(const mproc__worker_cfg *cfg)
             r = define_fn(&w, body, body_len);
         else if (type == MPROC__MSG_TASK &&
                  (cfg->ring == NULL || mproc__ring_claim(cfg->ring, ++seen)))
-            r = run_task(&w, body, body_len), ran = 1;
+            r = run_task(&w, body, body_len, &items);
         else if (type == MPROC__MSG_TASK)
             r = MPROC_OK; /* the parent took it back before it started: it runs elsewhere */
         else
@@ -257,7 +307,10 @@ int mproc__worker_main(const mproc__worker_cfg *cfg)
             break;
         }
         mproc__buf_consume(in, total);
-        if (ran && cfg->max_tasks > 0 && ++done >= cfg->max_tasks)
+        /* max_tasks counts items: the parent sends no more than that, so this ends on a frame.
+         * A task taken back ran none. */
+        done += items;
+        if (type == MPROC__MSG_TASK && cfg->max_tasks > 0 && done >= cfg->max_tasks)
             break;
     }
     mproc__free(w.fns);

@@ -66,6 +66,9 @@ static size_t put_u64(unsigned char *p, uint64_t v)
     return 8;
 }
 
+/* The wire format's version (src/wire.h). */
+#define WIRE_VERSION 2
+
 static size_t put_header(unsigned char *p, uint32_t body, int type, int version)
 {
     put_u32(p, body);
@@ -80,13 +83,14 @@ static size_t put_result(unsigned char *p, uint64_t id)
 {
     size_t n = 8;
     n += put_u64(p + n, id);
+    n += put_u32(p + n, 0); /* first item */
     n += put_u32(p + n, 1); /* count */
     n += put_u32(p + n, 0); /* code: MPROC_OK */
     n += put_u32(p + n, 0); /* status */
     n += put_u32(p + n, 6); /* blob length */
     memcpy(p + n, "forged", 6);
     n += 6;
-    put_header(p, (uint32_t)(n - 8), 4 /* RESULT */, 1);
+    put_header(p, (uint32_t)(n - 8), 4 /* RESULT */, WIRE_VERSION);
     return n;
 }
 
@@ -96,11 +100,11 @@ static size_t make_garbage(enum kind k, unsigned char *p)
     case K_NONE:
         return 0;
     case K_BAD_TYPE:
-        return put_header(p, 4, 0x7f, 1);
+        return put_header(p, 4, 0x7f, WIRE_VERSION);
     case K_BAD_VERSION:
         return put_header(p, 4, 4, 9);
     case K_BAD_RESERVED: {
-        size_t n = put_header(p, 0, 4, 1);
+        size_t n = put_header(p, 0, 4, WIRE_VERSION);
         p[7] = 1;
         return n;
     }
@@ -108,23 +112,25 @@ static size_t make_garbage(enum kind k, unsigned char *p)
         memcpy(p, "hello from a confused worker\n", 29);
         return 29;
     case K_WRONG_TYPE: {
-        /* A TASK frame: id, fn id, count 0, item size 0. */
+        /* A TASK frame: id, fn id, tag, first, count 0, item size 0. */
         size_t n = 8;
         n += put_u64(p + n, 1);
         n += put_u64(p + n, 1);
         n += put_u32(p + n, 0);
+        n += put_u32(p + n, 0);
+        n += put_u32(p + n, 0);
         n += put_u64(p + n, 0);
-        put_header(p, (uint32_t)(n - 8), 3 /* TASK */, 1);
+        put_header(p, (uint32_t)(n - 8), 3 /* TASK */, WIRE_VERSION);
         return n;
     }
     case K_HUGE:
-        return put_header(p, UINT32_C(0x80000000), 4 /* RESULT */, 1);
+        return put_header(p, UINT32_C(0x80000000), 4 /* RESULT */, WIRE_VERSION);
     case K_WRONG_ID:
         /* Task ids count up from 1; this one is never handed out in a test. */
         return put_result(p, UINT64_C(0xdeadbeefcafe));
     case K_TRUNCATED: {
         /* A RESULT header announcing 100 bytes, and only 12 of them. */
-        size_t n = put_header(p, 100, 4 /* RESULT */, 1);
+        size_t n = put_header(p, 100, 4 /* RESULT */, WIRE_VERSION);
         n += put_u64(p + n, 1);
         n += put_u32(p + n, 1);
         return n;
