@@ -574,6 +574,16 @@ typedef struct mproc_iter mproc_iter;       /**< the iterator of mproc_pool_imap
 /**
  * Runs once in every worker when it starts (replacements too); nonzero makes that worker exit.
  *
+ * A worker whose initializer returns nonzero, crashes or exits has failed to boot; none of its
+ * tasks ran, and they wait for another worker. After such a failure the pool starts one worker
+ * at a time, after 100, 200, 400, 800 and 1600 ms; the first one that boots ends the count and
+ * the pool goes on as before (a cause that goes away costs only the wait). After 6 failures in a
+ * row with no worker booting (about 3 s) the pool gives up: every waiting and later task fails
+ * at once with MPROC_EWORKER_LOST, mproc_error::exitcode the last failed worker's exit code and
+ * a message that names the initializer ("the initializer returned nonzero" or "the initializer
+ * died", with the exit code); close, join and terminate still work. mproc_pool_create_ex()
+ * returns before any initializer has run, so it gives MPROC_OK all the same.
+ *
  * @param arg the worker's copy of mproc_pool_options::initarg.
  * @param arg_len their number.
  * @return 0 to go on; nonzero ends the worker.
@@ -618,7 +628,8 @@ typedef struct mproc_pool_options {
 MPROC_API int mproc_pool_create(mproc_pool **out, int workers);
 
 /**
- * As mproc_pool_create() with options; MPROC_EINVAL for a bad field.
+ * As mproc_pool_create() with options; MPROC_EINVAL for a bad field. It does not wait for the
+ * initializers: one that fails shows in the tasks (see mproc_initializer).
  *
  * @param out receives the pool, freed with mproc_pool_destroy(); NULL on failure.
  * @param opts read during the call only: initarg's bytes are copied.

@@ -95,6 +95,7 @@ int mproc__direct_apply(mproc_pool *p, mproc__task *t)
     ring = w->shm.addr;
     w->direct_out.len = w->direct_out.pos = 0;
     r = mproc__task_encode(&w->direct_out, t, 0, 1);
+    t->seq = w->seq + 1; /* its number for the worker's claim (ring.h), once it is sent */
     if (r == MPROC_OK) {
         mproc__os_store(&ring->waiter, 1);
         r = mproc__loop_send_now(p->loop, &w->chan, w->direct_out.data, w->direct_out.len);
@@ -110,6 +111,7 @@ int mproc__direct_apply(mproc_pool *p, mproc__task *t)
         return MPROC__DIRECT_NOT_TAKEN;
     }
     w->sent++;
+    w->seq++;
 
     for (;;) {
         /* Read before looking: a bump after it makes the wait return at once. */

@@ -131,6 +131,8 @@ uint32_t mproc__os_load(const volatile uint32_t *p);
 void mproc__os_store(volatile uint32_t *p, uint32_t v);
 /* Adds v and returns the old value (sequentially consistent). */
 uint32_t mproc__os_add(volatile uint32_t *p, uint32_t v);
+/* Stores desired if *p == expected; returns the old value either way (sequentially consistent). */
+uint32_t mproc__os_cas(volatile uint32_t *p, uint32_t expected, uint32_t desired);
 /* Sleeping on a word of shared memory until another process changes it: 1 where the OS offers
  * that across processes (a Linux futex), else 0 and the two calls below do nothing. */
 int mproc__os_word_wait_works(void);
@@ -229,6 +231,7 @@ typedef struct mproc__chan {
     mproc__buf out; /* bytes to send; the front end appends, the loop writes and consumes */
     int eof;        /* the child's end closed (or reading failed): no more input */
     int news;       /* set by the loop when in grew or eof was set; the front end clears it */
+    int exited;     /* the watched process has ended (mproc__loop_watch): what it sent is in */
     void *os;       /* backend state */
 } mproc__chan;
 
@@ -236,6 +239,12 @@ int mproc__loop_create(mproc__loop **out);
 void mproc__loop_destroy(mproc__loop *l);
 /* Takes ownership of rd (child's output) and wr (child's input), also when it fails. */
 int mproc__loop_add(mproc__loop *l, mproc__chan *c, mproc__handle rd, mproc__handle wr);
+/* Also watches the process at the other end of c: once it has ended, c->exited is set (and
+ * news), after what it wrote before it ended has been read into c->in, whatever still holds its
+ * pipes (a process it forked without exec keeps them open). A pidfd or the process handle is
+ * waited on; without one (POSIX without pidfd) waitpid is asked every few hundred ms. proc
+ * stays the caller's and must outlive c's place in the loop; the loop may reap it. */
+int mproc__loop_watch(mproc__loop *l, mproc__chan *c, mproc__proc *proc);
 /* Stops watching c and closes its handles; c's buffers stay with the caller. */
 void mproc__loop_remove(mproc__loop *l, mproc__chan *c);
 /* Closes c's write side only (the child sees end of input once out has drained). */

@@ -65,6 +65,7 @@ typedef struct mproc__task {
     size_t got;           /* items with an outcome; those before `from` all have one */
     mproc__chunk *result; /* a chunk's results, until delivered under the lock */
     int suspect;          /* the oldest unanswered task once when a worker sent garbage */
+    uint32_t seq;         /* its number among the tasks written to its worker (ring.h claim) */
 } mproc__task;
 
 struct mproc_async {
@@ -142,6 +143,9 @@ typedef struct mproc__worker {
     mproc__fn_gen fn_gen;  /* fork: the loader's state just before it was forked */
     int answered;          /* sent at least one result: a worker that dies before is suspect */
     mproc__worker_cfg cfg; /* fork: what the child runs */
+    uint32_t seq;          /* tasks written to it so far (the pool thread's and a borrower's) */
+    int booted;            /* the pool thread has seen it ready (its initializer returned 0) */
+    unsigned boot_round;   /* the pool's boot_round when it was started */
 
     /* Lending (direct.c). The pool thread parks an idle worker when nothing waits for it and
      * leaves it alone from then on; a caller of apply may borrow a parked worker, and owns its
@@ -198,7 +202,10 @@ struct mproc_pool {
     long direct_done;    /* lock: applies a caller completed itself (tests read it) */
     long direct_back;    /* lock: ...and those it handed back to the pool thread */
     int broken;          /* workers keep failing to start: tasks fail at once */
-    int early_deaths;    /* consecutive workers that died before answering anything */
+    int early_deaths;    /* consecutive rounds of workers that died while booting */
+    unsigned boot_round; /* bumped by each counted boot failure (pool_thread.c) */
+    int broken_exit;     /* the exit code of the last boot failure */
+    char broken_msg[160];
     uint64_t respawn_at; /* when to try again after a failed start (0: now) */
 };
 

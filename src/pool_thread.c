@@ -13,10 +13,30 @@
 
 /* How many tasks may wait in one worker's pipe beyond the one it runs. Deep pipelining makes
  * trivial tasks cost a fraction of a round trip; it is only used when the backlog is deep, so
- * a few long tasks still spread over every worker. */
+ * a few long tasks still spread over every worker.
+ *
+ * Python's workers share one queue, so no task waits behind a running one while a worker is
+ * free. Ours each have a pipe, and a task written into it cannot be unsent; but it can be
+ * taken back before it starts: the worker claims each task in shared memory before it runs it
+ * (ring.h), and the pool thread can claim the unstarted ones first, which the worker then
+ * skips. So the pipes stay deep (a task costs a fraction of a round trip, which a depth that
+ * adapts to measured task time would give up every time the measure lags) and a worker that
+ * runs out of work takes back what waits behind a busy one (rebalance). A worker whose task
+ * has run for STALE_MS gets nothing more written behind it. */
 #define MAX_DEPTH 64
-/* Workers that die while booting this many times in a row mark the pool broken. */
-#define MAX_EARLY_DEATHS 3
+#define STALE_MS 20
+/* A worker that dies before it is ready (its initializer returned nonzero, crashed or exited)
+ * failed to boot. Such failures are counted in rounds: the first death of a round counts, and
+ * until a worker boots again only one worker at a time is started, after a back-off that
+ * doubles from BOOT_BACKOFF_MS up to BOOT_BACKOFF_MAX_MS. After MAX_BOOT_FAILURES rounds in a
+ * row (about 3 s) the pool gives up: it is broken and tasks fail at once. A worker that boots
+ * ends the count, so a cause that goes away within that time costs nothing but the wait. */
+#define MAX_BOOT_FAILURES 6
+#define BOOT_BACKOFF_MS 100
+#define BOOT_BACKOFF_MAX_MS 1600
+/* While a worker started after boot failures boots, the thread looks this often whether it
+ * has (it says so in shared memory only). */
+#define BOOT_POLL_MS 20
 /* Wait before trying again to start a worker the OS refused. */
 #define RESPAWN_DELAY_MS 100
 
@@ -81,6 +101,9 @@ int mproc__pool_start_worker(mproc_pool *p, mproc__worker *w)
     w->kill_reason = 0;
     w->answered = 0;
     w->ring_tail = 0;
+    w->seq = 0;
+    w->booted = 0;
+    w->boot_round = p->boot_round;
     w->cancel_pos = 0;
     memset(&w->ring_in, 0, sizeof w->ring_in);
 
@@ -131,6 +154,13 @@ int mproc__pool_start_worker(mproc_pool *p, mproc__worker *w)
         goto fail;
     r = mproc__loop_add(p->loop, &w->chan, res_rd, task_wr);
     res_rd = task_wr = MPROC__INVALID_HANDLE; /* the loop's now, even on failure */
+    /* A worker is dead when its process is, whatever holds its pipes: a process a task forked
+     * keeps them open for as long as it lives. */
+    if (r == MPROC_OK) {
+        r = mproc__loop_watch(p->loop, &w->chan, &w->proc);
+        if (r < 0)
+            mproc__loop_remove(p->loop, &w->chan);
+    }
     if (r < 0) {
         mproc__os_signal(&w->proc, 1);
         mproc__os_wait(&w->proc, MPROC_FOREVER);
@@ -469,6 +499,56 @@ static void release_worker(mproc_pool *p, mproc__worker *w)
     w->alive = 0;
 }
 
+/* Workers that have become ready since last looked end a run of boot failures. */
+static void note_boots(mproc_pool *p)
+{
+    int i;
+    for (i = 0; i < p->nworkers; i++) {
+        mproc__worker *w = &p->workers[i];
+        if (w->alive && !w->booted && mproc__os_load(&((mproc__ring *)w->shm.addr)->ready)) {
+            w->booted = 1;
+            p->early_deaths = 0;
+        }
+    }
+}
+
+/* w died while booting: one more failure in a row (once per round), then a back-off before
+ * the next start, or the pool gives up. */
+static void boot_failed(mproc_pool *p, const mproc__worker *w, int exitcode)
+{
+    long delay = BOOT_BACKOFF_MS;
+    int i;
+
+    if (w->boot_round != p->boot_round)
+        return; /* started before the failure that counted for its round */
+    p->boot_round++;
+    p->broken_exit = exitcode;
+    if (++p->early_deaths < MAX_BOOT_FAILURES) {
+        for (i = 1; i < p->early_deaths && delay < BOOT_BACKOFF_MAX_MS; i++)
+            delay *= 2;
+        p->respawn_at = mproc__os_now_ms() + (uint64_t)delay;
+        return;
+    }
+    p->broken = 1;
+    if (exitcode == MPROC__EXIT_INIT)
+        snprintf(p->broken_msg, sizeof p->broken_msg,
+                 "the pool gave up starting workers: the initializer returned nonzero (exit code "
+                 "%d), %d times in a row",
+                 exitcode, p->early_deaths);
+    else if (exitcode == MPROC__EXIT_BOOT && p->init == NULL)
+        snprintf(p->broken_msg, sizeof p->broken_msg,
+                 "the pool gave up starting workers: a worker could not boot (exit code %d), %d "
+                 "times in a row",
+                 exitcode, p->early_deaths);
+    else
+        snprintf(p->broken_msg, sizeof p->broken_msg,
+                 "the pool gave up starting workers: %s (exit code %d), %d times in a row",
+                 exitcode == MPROC__EXIT_BOOT ? "the initializer could not be run"
+                 : p->init != NULL            ? "the initializer died"
+                                              : "a worker died while booting",
+                 exitcode, p->early_deaths);
+}
+
 /* The first item of t's flight without an outcome: the one its worker was running. */
 static size_t running_item(const mproc__task *t)
 {
@@ -550,9 +630,11 @@ static void worker_died(mproc_pool *p, mproc__worker *w)
      * distinct code, never a false 0. */
     exitcode = w->proc.status_lost ? MPROC_ENOSTATUS : w->proc.exitcode;
     recover_answers(p, w);
-    /* A worker that never said it was ready failed to boot (a task may exit with any code). */
-    booting = w->kill_reason == 0 && mproc__os_load(&((mproc__ring *)w->shm.addr)->ready) == 0 &&
-              (exitcode == MPROC__EXIT_BOOT || exitcode == MPROC__EXIT_INIT);
+    /* A worker that never said it was ready failed to boot, whatever its exit code (an
+     * initializer that aborts is such a failure): no task of it ran. */
+    note_boots(p);
+    booting = w->kill_reason == 0 && !w->booted &&
+              mproc__os_load(&((mproc__ring *)w->shm.addr)->ready) == 0;
 
     /* Garbage read from the pipe cannot be placed exactly: the worker's answers also come
      * through the ring, so the item that wrote it may have answered already, and the oldest
@@ -596,8 +678,8 @@ static void worker_died(mproc_pool *p, mproc__worker *w)
     w->inflight = 0;
     release_worker(p, w);
 
-    if (booting && ++p->early_deaths >= MAX_EARLY_DEATHS)
-        p->broken = exitcode == MPROC__EXIT_INIT ? MPROC__EXIT_INIT : MPROC__EXIT_BOOT;
+    if (booting)
+        boot_failed(p, w, exitcode);
 }
 
 /* ---- dispatch ---- */
@@ -728,6 +810,7 @@ static int send_task(mproc_pool *p, mproc__worker *w, mproc__task *t)
     }
     t->end = t->from + n;
     t->next = NULL;
+    t->seq = ++w->seq;
     if (w->tail != NULL)
         w->tail->next = t;
     else
@@ -751,13 +834,21 @@ static mproc__task *next_task(mproc_pool *p)
     return t;
 }
 
-static mproc__worker *least_loaded(mproc_pool *p, int depth)
+/* w's running task has lasted STALE_MS (as far as this thread has seen): nothing more waits
+ * behind it. */
+static int stale(const mproc__worker *w, uint64_t now)
+{
+    return w->inflight > 0 && now - w->head_since >= STALE_MS;
+}
+
+static mproc__worker *least_loaded(mproc_pool *p, int depth, uint64_t now)
 {
     mproc__worker *best = NULL;
     int i;
     for (i = 0; i < p->nworkers; i++) {
         mproc__worker *w = &p->workers[i];
-        if (!w->alive || w->parked || w->shutdown || w->kill_reason || w->inflight >= depth)
+        if (!w->alive || w->parked || w->shutdown || w->kill_reason || w->inflight >= depth ||
+            stale(w, now))
             continue;
         if (mproc__worker_used_up(p, w))
             continue;
@@ -769,10 +860,11 @@ static mproc__worker *least_loaded(mproc_pool *p, int depth)
 
 static void dispatch(mproc_pool *p)
 {
+    uint64_t now = mproc__os_now_ms();
     for (;;) {
         size_t backlog = p->pq_len;
         size_t d = backlog > (size_t)p->nworkers ? 1 + backlog / (size_t)p->nworkers : 1;
-        mproc__worker *w = least_loaded(p, d > MAX_DEPTH ? MAX_DEPTH : (int)d);
+        mproc__worker *w = least_loaded(p, d > MAX_DEPTH ? MAX_DEPTH : (int)d, now);
         mproc__task *t;
         int r;
 
@@ -782,10 +874,7 @@ static void dispatch(mproc_pool *p)
         if (t == NULL)
             return;
         if (p->broken) {
-            fail_task(p, t, MPROC_EWORKER_LOST, p->broken,
-                      p->broken == MPROC__EXIT_INIT
-                          ? "the pool's workers fail to start: the initializer failed"
-                          : "the pool's workers fail to start: a function cannot be found");
+            fail_task(p, t, MPROC_EWORKER_LOST, p->broken_exit, p->broken_msg);
             continue;
         }
         r = send_task(p, w, t);
@@ -793,6 +882,71 @@ static void dispatch(mproc_pool *p)
             fail_task(p, t, r, 0,
                       r == MPROC_ENOFUNC ? "the task function is not code of a loaded module"
                                          : mproc_strerror(r));
+    }
+}
+
+/* Whether w has booted: then it has its ring and claims each task before it runs it. */
+static int ready(const mproc__worker *w)
+{
+    return w->booted || mproc__os_load(&((mproc__ring *)w->shm.addr)->ready);
+}
+
+/* Lock held (park_workers must see what it puts back). A worker with nothing to do takes back
+ * the tasks that wait, unstarted, behind another's running one: from every worker when the
+ * queue is empty, else only from those whose task has run for STALE_MS (the queued tasks are
+ * younger than theirs). They go back to the front of the queue, and dispatch gives them to the
+ * least loaded workers, not to one whose task has gone stale. */
+static void rebalance(mproc_pool *p)
+{
+    uint64_t now = 0;
+    int i, idle = 0;
+
+    for (i = 0; i < p->nworkers && !idle; i++) {
+        const mproc__worker *w = &p->workers[i];
+        idle = w->alive && w->inflight == 0 && !w->lent && !w->shutdown && !w->kill_reason &&
+               !mproc__worker_used_up(p, w) && ready(w);
+    }
+    if (!idle)
+        return;
+    for (i = 0; i < p->nworkers; i++) {
+        mproc__worker *w = &p->workers[i];
+        mproc__ring *ring = w->shm.addr;
+        mproc__task *t, *prev = NULL, *last, *u;
+        uint32_t started;
+        size_t n = 0, items = 0;
+
+        if (!w->alive || w->inflight == 0 || w->lent || w->parked || w->kill_reason || !ready(w))
+            continue;
+        /* Only what waits behind a running task: one not started yet is about to (the worker
+         * may still be reading it), and taking it back would only send it round again. */
+        started = mproc__os_load(&ring->claim);
+        if (started == w->seq || (int32_t)(started - w->head->seq) < 0)
+            continue;
+        if (p->pq_head != NULL) {
+            if (now == 0)
+                now = mproc__os_now_ms();
+            if (!stale(w, now))
+                continue;
+        }
+        started = mproc__ring_take_back(ring, w->seq);
+        for (t = w->head; t != NULL && (int32_t)(t->seq - started) <= 0; t = t->next)
+            prev = t;
+        if (t == NULL)
+            continue;
+        last = w->tail;
+        for (u = t; u != NULL; u = u->next) {
+            n++;
+            items += u->end - u->from; /* max_tasks_per_child counts items */
+            rewind_task(u);            /* its flight never started: none of it ran here */
+        }
+        if (prev != NULL)
+            prev->next = NULL;
+        else
+            w->head = NULL;
+        w->tail = prev;
+        w->inflight -= (int)n;
+        w->sent -= (long)items;
+        requeue(p, t, last, n);
     }
 }
 
@@ -1018,8 +1172,14 @@ void mproc__pool_terminate_workers(mproc_pool *p)
 static void start_missing(mproc_pool *p, uint64_t now, int needed)
 {
     int i;
+    note_boots(p);
     if (p->broken || now < p->respawn_at || !needed)
         return;
+    /* After boot failures one worker at a time tries, until one boots. */
+    if (p->early_deaths > 0)
+        for (i = 0; i < p->nworkers; i++)
+            if (p->workers[i].alive && !p->workers[i].booted)
+                return;
     for (i = 0; i < p->nworkers; i++) {
         if (p->workers[i].alive)
             continue;
@@ -1027,6 +1187,8 @@ static void start_missing(mproc_pool *p, uint64_t now, int needed)
             p->respawn_at = now + RESPAWN_DELAY_MS;
             return;
         }
+        if (p->early_deaths > 0)
+            return;
     }
 }
 
@@ -1049,8 +1211,13 @@ static long next_timeout(mproc_pool *p, uint64_t now)
     int i;
     for (i = 0; i < p->nworkers; i++) {
         const mproc__worker *w = &p->workers[i];
-        if (!w->alive && p->respawn_at > now && !p->broken)
+        if (!w->alive && p->respawn_at > now && !p->broken &&
+            (t < 0 || (long)(p->respawn_at - now) < t))
             t = (long)(p->respawn_at - now);
+        /* It says it has booted in shared memory only; others may wait for that to start
+         * (start_missing) or to take back tasks (rebalance): look again soon. */
+        if (w->alive && !w->booted && (t < 0 || t > BOOT_POLL_MS))
+            t = BOOT_POLL_MS;
         if (w->alive && !w->parked && w->head != NULL && p->task_timeout_ms > 0 &&
             !w->kill_reason) {
             uint64_t due = item_since(w, now) + (uint64_t)p->task_timeout_ms;
@@ -1133,6 +1300,7 @@ void mproc__pool_thread(void *arg)
             break;
         }
         take_submissions(p);
+        rebalance(p);
         unparked_news = park_workers(p);
         needed = p->state == POOL_OPEN || work_remains(p);
         if (!needed) {
@@ -1167,7 +1335,7 @@ void mproc__pool_thread(void *arg)
                 continue;
             if (w->parked) {
                 /* Its borrower, or the next locked phase, deals with it. */
-                if (w->chan.news || w->chan.eof)
+                if (w->chan.news || w->chan.eof || w->chan.exited)
                     w->attention = 1;
                 w->chan.news = 0;
                 continue;
@@ -1177,7 +1345,7 @@ void mproc__pool_thread(void *arg)
             /* The ring says nothing when it fills, so every turn looks at it. */
             w->chan.news = 0;
             read_results(p, w);
-            if (w->chan.eof) {
+            if (w->chan.eof || w->chan.exited) {
                 read_results(p, w); /* what it put in the ring before it went */
                 worker_died(p, w);
             }

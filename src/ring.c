@@ -91,6 +91,40 @@ int mproc__ring_drain(mproc__ring *r, uint32_t *tail, mproc__buf *out)
     return frames;
 }
 
+/* Sequence numbers compare modulo 2^32, so a long-lived worker wraps around safely. */
+static int at_or_after(uint32_t a, uint32_t b)
+{
+    return (int32_t)(a - b) >= 0;
+}
+
+int mproc__ring_claim(mproc__ring *r, uint32_t seq)
+{
+    uint32_t c = mproc__os_load(&r->claim);
+    for (;;) {
+        uint32_t old;
+        if (at_or_after(c, seq))
+            return 0;
+        old = mproc__os_cas(&r->claim, c, seq);
+        if (old == c)
+            return 1;
+        c = old;
+    }
+}
+
+uint32_t mproc__ring_take_back(mproc__ring *r, uint32_t upto)
+{
+    uint32_t c = mproc__os_load(&r->claim);
+    for (;;) {
+        uint32_t old;
+        if (at_or_after(c, upto))
+            return c;
+        old = mproc__os_cas(&r->claim, c, upto);
+        if (old == c)
+            return c;
+        c = old;
+    }
+}
+
 void mproc__ring_notify(mproc__ring *r)
 {
     /* The head was stored before this load: a caller that set waiter after we looked sees

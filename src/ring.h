@@ -49,6 +49,11 @@ typedef struct mproc__ring {
     volatile uint32_t cancel_seq;
     volatile uint32_t cancel[MPROC__RING_CANCELS];
     unsigned char pad7[60 - 4 * MPROC__RING_CANCELS];
+    /* Tasks are numbered 1, 2, ... in the order they are written to the worker. claim is the
+     * last one the worker has started or the parent has taken back (mproc__ring_claim and
+     * mproc__ring_take_back): whoever moves it past a task first has it. */
+    volatile uint32_t claim;
+    unsigned char pad8[60];
     unsigned char data[MPROC__RING_BYTES];
 } mproc__ring;
 
@@ -100,6 +105,14 @@ void mproc__ring_cancel(mproc__ring *r, uint32_t tag, uint32_t *pos);
  * tail). The ring is the worker's to scribble on, so everything is checked and copied before
  * use: MPROC_EPROTO on garbage, else the number of frames. */
 int mproc__ring_drain(mproc__ring *r, uint32_t *tail, mproc__buf *out);
+
+/* Worker, about to start task number seq: 1 when it is the worker's to run, 0 when the parent
+ * took it back (skip it: it runs elsewhere). */
+int mproc__ring_claim(mproc__ring *r, uint32_t seq);
+
+/* Parent: takes back every task up to number upto that the worker has not started. Returns the
+ * number of the last one it started: those after it are the parent's again. */
+uint32_t mproc__ring_take_back(mproc__ring *r, uint32_t upto);
 
 /* Worker, after an answer went in: wakes a caller waiting for it (see waiter). */
 void mproc__ring_notify(mproc__ring *r);

@@ -266,7 +266,7 @@ int mproc__worker_main(const mproc__worker_cfg *cfg)
     worker w;
     mproc__buf own = {0};
     mproc__buf *in = cfg->in_buf ? cfg->in_buf : &own;
-    uint32_t done = 0;
+    uint32_t done = 0, seen = 0;
     int code = 0;
 
     memset(&w, 0, sizeof w);
@@ -295,8 +295,11 @@ int mproc__worker_main(const mproc__worker_cfg *cfg)
         }
         if (type == MPROC__MSG_DEFINE)
             r = define_fn(&w, body, body_len);
-        else if (type == MPROC__MSG_TASK)
+        else if (type == MPROC__MSG_TASK &&
+                 (cfg->ring == NULL || mproc__ring_claim(cfg->ring, ++seen)))
             r = run_task(&w, body, body_len, &items);
+        else if (type == MPROC__MSG_TASK)
+            r = MPROC_OK; /* the parent took it back before it started: it runs elsewhere */
         else
             r = MPROC_EPROTO;
         if (r < 0) {
@@ -304,7 +307,8 @@ int mproc__worker_main(const mproc__worker_cfg *cfg)
             break;
         }
         mproc__buf_consume(in, total);
-        /* max_tasks counts items: the parent sends no more than that, so this ends on a frame. */
+        /* max_tasks counts items: the parent sends no more than that, so this ends on a frame.
+         * A task taken back ran none. */
         done += items;
         if (type == MPROC__MSG_TASK && cfg->max_tasks > 0 && done >= cfg->max_tasks)
             break;

@@ -17,13 +17,19 @@
 #define READ_CHUNK (64u * 1024u)
 /* What one chan may read in one run, so a big result does not starve the other workers. */
 #define READ_BUDGET (4u * 1024u * 1024u)
+/* Without a pidfd, how often waitpid is asked whether a watched process has ended: its pipes
+ * may be held open by a process it forked, so their end of file cannot tell. */
+#define REAP_SLICE_MS 200
+/* pollfd entries per chan: its read end, its write end, its process. */
+#define PFDS_PER_CHAN 3
 
 typedef struct chan_os {
     mproc__chan *c;
     int rd, wr;
-    size_t index; /* in the loop's table */
-    int closing;  /* close wr once out has drained */
-    int more;     /* the read budget ran out: input is probably waiting */
+    size_t index;      /* in the loop's table */
+    int closing;       /* close wr once out has drained */
+    int more;          /* the read budget ran out: input is probably waiting */
+    mproc__proc *proc; /* watched (mproc__loop_watch), or NULL */
 } chan_os;
 
 struct mproc__loop {
@@ -32,7 +38,8 @@ struct mproc__loop {
     int wake_pending; /* a wake is written and not yet drained: later ones need not write */
     chan_os **chans;
     size_t n, cap;
-    struct pollfd *pfds; /* 1 + 2 * cap entries */
+    struct pollfd *pfds; /* 1 + PFDS_PER_CHAN * cap entries */
+    uint64_t next_reap;  /* when to ask waitpid about processes without a pidfd */
     chan_os **pchan;     /* the chan of each pfds entry (NULL for the wake descriptor) */
 };
 
@@ -170,17 +177,17 @@ static int grow(mproc__loop *l)
     if (l->n < l->cap)
         return MPROC_OK;
     cap = l->cap ? l->cap * 2 : 8;
-    if (cap > (SIZE_MAX / sizeof(struct pollfd) - 1) / 2)
+    if (cap > (SIZE_MAX / sizeof(struct pollfd) - 1) / PFDS_PER_CHAN)
         return MPROC_ENOMEM;
     p = mproc__realloc(l->chans, cap * sizeof *l->chans);
     if (p == NULL)
         return MPROC_ENOMEM;
     l->chans = p;
-    p = mproc__realloc(l->pfds, (1 + 2 * cap) * sizeof *l->pfds);
+    p = mproc__realloc(l->pfds, (1 + PFDS_PER_CHAN * cap) * sizeof *l->pfds);
     if (p == NULL)
         return MPROC_ENOMEM;
     l->pfds = p;
-    p = mproc__realloc(l->pchan, (1 + 2 * cap) * sizeof *l->pchan);
+    p = mproc__realloc(l->pchan, (1 + PFDS_PER_CHAN * cap) * sizeof *l->pchan);
     if (p == NULL)
         return MPROC_ENOMEM;
     l->pchan = p;
@@ -216,6 +223,7 @@ int mproc__loop_add(mproc__loop *l, mproc__chan *c, mproc__handle rd, mproc__han
     co->wr = handle_fd(wr);
     co->closing = 0;
     co->more = 0;
+    co->proc = NULL;
     /* Only our ends turn nonblocking: each end of a pipe is its own open file, so the child's
      * ends stay blocking. */
     if ((co->rd >= 0 && set_nonblock(co->rd) != 0) || (co->wr >= 0 && set_nonblock(co->wr) != 0)) {
@@ -234,6 +242,14 @@ fail:
     mproc__os_close(rd);
     mproc__os_close(wr);
     return r;
+}
+
+int mproc__loop_watch(mproc__loop *l, mproc__chan *c, mproc__proc *proc)
+{
+    if (l == NULL || c == NULL || c->os == NULL || proc == NULL)
+        return MPROC_EINVAL;
+    ((chan_os *)c->os)->proc = proc;
+    return MPROC_OK;
 }
 
 void mproc__loop_remove(mproc__loop *l, mproc__chan *c)
@@ -426,10 +442,52 @@ static int fill_in(chan_os *co)
     return r;
 }
 
+/* The watched process of co has ended: everything it wrote before is in the pipe now, and is
+ * read whole (past the budget) before the front end hears of the end. */
+static int mark_exited(chan_os *co)
+{
+    int r = MPROC_OK;
+    while (co->rd >= 0 && !co->c->eof && r == MPROC_OK) {
+        r = fill_in(co);
+        if (!co->more)
+            break;
+    }
+    co->c->exited = 1;
+    co->c->news = 1;
+    return r;
+}
+
+static int watched(const chan_os *co)
+{
+    return co->proc != NULL && !co->c->exited;
+}
+
+/* Processes without a pidfd: waitpid says whether they have ended (and reaps them). */
+static int ask_waitpid(mproc__loop *l)
+{
+    uint64_t now = mproc__os_now_ms();
+    size_t i;
+    int r = MPROC_OK;
+
+    if (now < l->next_reap)
+        return MPROC_OK;
+    l->next_reap = now + REAP_SLICE_MS;
+    for (i = 0; i < l->n; i++) {
+        chan_os *co = l->chans[i];
+        if (watched(co) && co->proc->h == MPROC__INVALID_HANDLE &&
+            (co->proc->reaped || mproc__os_wait(co->proc, 0) == MPROC_OK)) {
+            int mr = mark_exited(co);
+            if (mr < 0)
+                r = mr;
+        }
+    }
+    return r;
+}
+
 int mproc__loop_run(mproc__loop *l, long timeout_ms)
 {
     size_t i, np = 1;
-    int ready = 0, pr, t, news = 0, r = MPROC_OK;
+    int ready = 0, pr, t, news = 0, r = MPROC_OK, slice = 0;
 
     if (l == NULL)
         return MPROC_EINVAL;
@@ -458,6 +516,15 @@ int mproc__loop_run(mproc__loop *l, long timeout_ms)
             l->pfds[np].revents = 0;
             l->pchan[np++] = co;
         }
+        if (watched(co) && co->proc->h != MPROC__INVALID_HANDLE) {
+            /* A pidfd turns readable once the process has ended. */
+            l->pfds[np].fd = (int)co->proc->h;
+            l->pfds[np].events = POLLIN;
+            l->pfds[np].revents = 0;
+            l->pchan[np++] = co;
+        } else if (watched(co)) {
+            slice = 1;
+        }
     }
 
     if (ready)
@@ -466,6 +533,8 @@ int mproc__loop_run(mproc__loop *l, long timeout_ms)
         t = -1;
     else
         t = timeout_ms > INT_MAX ? INT_MAX : (int)timeout_ms;
+    if (slice && (t < 0 || t > REAP_SLICE_MS))
+        t = REAP_SLICE_MS;
     pr = poll(l->pfds, (nfds_t)np, t);
     if (pr < 0) {
         if (errno != EINTR)
@@ -487,6 +556,21 @@ int mproc__loop_run(mproc__loop *l, long timeout_ms)
         } else if (ev && l->pfds[i].fd == co->wr) {
             flush_out(co);
         }
+    }
+    /* After the reads above: an end seen here is reported with all the process wrote. */
+    for (i = 1; i < np; i++) {
+        chan_os *co = l->pchan[i];
+        if (l->pfds[i].revents && co->proc != NULL && co->proc->h != MPROC__INVALID_HANDLE &&
+            l->pfds[i].fd == (int)co->proc->h && !co->c->exited) {
+            int mr = mark_exited(co);
+            if (mr < 0)
+                r = mr;
+        }
+    }
+    if (slice) {
+        int mr = ask_waitpid(l);
+        if (mr < 0)
+            r = mr;
     }
     if (r < 0)
         return r;

@@ -19,6 +19,8 @@
     #define LOAD_SC(p) __atomic_load_n((p), __ATOMIC_SEQ_CST)
     #define STORE_SC(p, v) __atomic_store_n((p), (v), __ATOMIC_SEQ_CST)
     #define ADD_SC(p, v) __atomic_fetch_add((p), (v), __ATOMIC_SEQ_CST)
+    #define CAS_SC(p, e, d)                                                                        \
+        __atomic_compare_exchange_n((p), (e), (d), 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)
 #endif
 #if defined(__linux__) && defined(SYS_futex)
     #include <linux/futex.h>
@@ -125,6 +127,12 @@ void mproc__os_store(volatile uint32_t *p, uint32_t v)
 uint32_t mproc__os_add(volatile uint32_t *p, uint32_t v)
 {
     return ADD_SC(p, v);
+}
+
+uint32_t mproc__os_cas(volatile uint32_t *p, uint32_t expected, uint32_t desired)
+{
+    (void)CAS_SC(p, &expected, desired); /* a failure leaves the value seen in expected */
+    return expected;
 }
 
 /* The region is a MAP_SHARED file mapping, so the futexes are the shared kind (no

@@ -15,6 +15,10 @@
  * thread to finish on its own (when the child ends). */
 #define STOP_TRIES 100
 #define STOP_WAIT_MS 10
+/* A watched process has ended, but its pipe has not: its reader is given this long to stage
+ * what the process wrote before it ended (a pipe holds 64 KiB, read in one call), then the end
+ * is reported anyway. A process it started keeps the pipe open and would hide the end. */
+#define EXIT_GRACE_MS 200
 
 typedef struct wchan wchan;
 
@@ -27,6 +31,7 @@ struct mproc__loop {
     int woken;
     wchan *chans;                   /* every channel (the loop thread's list) */
     wchan *ready_head, *ready_tail; /* channels with staged input or end of file */
+    int exits;                      /* channels whose process ended, not yet reported */
 };
 
 /* The lists, stages and flags are under the loop's lock. rd is the reader's; wr is the
@@ -50,6 +55,13 @@ struct wchan {
     mproc__buf pending;     /* handed over by the loop, not yet written */
     int shutdown;           /* close wr once pending is written */
     int wdone;              /* the writer has ended (wr closed or broken) */
+
+    /* mproc__loop_watch: our copy of the process handle, a thread that waits for it (a thread
+     * of the channel's own, like the reader and the writer: the system thread pool would keep
+     * threads and handles after the pool is gone), and the event that tells it to stop. */
+    HANDLE proc, watcher, unwatch;
+    int proc_ended;    /* the process has ended (the watcher saw it) */
+    uint64_t ended_at; /* when */
 };
 
 static void swap_bufs(mproc__buf *a, mproc__buf *b)
@@ -253,7 +265,20 @@ static int stop_thread(HANDLE t)
 /* Ends w's threads, closes its handles and lets go of it; does not touch w->c. */
 static void chan_stop(mproc__loop *l, wchan *w)
 {
+    /* Before the lock, which the watcher takes when the process ends. */
+    if (w->watcher != NULL) {
+        SetEvent(w->unwatch);
+        WaitForSingleObject(w->watcher, INFINITE);
+        CloseHandle(w->watcher);
+    }
+    if (w->unwatch != NULL)
+        CloseHandle(w->unwatch);
+    if (w->proc != NULL)
+        CloseHandle(w->proc);
+    w->watcher = w->unwatch = w->proc = NULL;
     AcquireSRWLockExclusive(&l->lock);
+    if (w->proc_ended && w->c != NULL && !w->c->exited)
+        l->exits--;
     InterlockedExchange(&w->stop, 1);
     unmark_ready(l, w);
     if (w->prev != NULL)
@@ -355,6 +380,82 @@ fail:
     mproc__os_close(rd);
     mproc__os_close(wr);
     return mproc__sys_error((long)err);
+}
+
+static unsigned __stdcall watcher_main(void *arg)
+{
+    wchan *w = arg;
+    mproc__loop *l = w->loop;
+    HANDLE hs[2];
+
+    hs[0] = w->unwatch;
+    hs[1] = w->proc;
+    if (WaitForMultipleObjects(2, hs, FALSE, INFINITE) == WAIT_OBJECT_0 + 1) {
+        AcquireSRWLockExclusive(&l->lock);
+        if (!w->stop && !w->proc_ended) {
+            w->proc_ended = 1;
+            w->ended_at = mproc__w32_now_ms();
+            l->exits++;
+            WakeConditionVariable(&l->cv);
+        }
+        ReleaseSRWLockExclusive(&l->lock);
+    }
+    return 0;
+}
+
+int mproc__loop_watch(mproc__loop *l, mproc__chan *c, mproc__proc *proc)
+{
+    wchan *w;
+    HANDLE dup;
+
+    if (l == NULL || c == NULL || (w = c->os) == NULL || proc == NULL ||
+        proc->h == MPROC__INVALID_HANDLE || w->watcher != NULL)
+        return MPROC_EINVAL;
+    /* Our own copy: the process handle is closed when the process is reaped, maybe before
+     * the channel leaves the loop. */
+    if (!DuplicateHandle(GetCurrentProcess(), MPROC__H(proc->h), GetCurrentProcess(), &dup,
+                         SYNCHRONIZE, FALSE, 0))
+        return mproc__sys_error((long)GetLastError());
+    w->proc = dup;
+    w->unwatch = CreateEventW(NULL, TRUE, FALSE, NULL);
+    if (w->unwatch == NULL || (w->watcher = mproc__w32_thread_start(watcher_main, w)) == NULL) {
+        DWORD err = GetLastError();
+        if (w->unwatch != NULL)
+            CloseHandle(w->unwatch);
+        CloseHandle(dup);
+        w->proc = w->unwatch = NULL;
+        return mproc__sys_error((long)err);
+    }
+    ResumeThread(w->watcher);
+    return MPROC_OK;
+}
+
+/* Under the lock: channels whose process ended and whose input is all staged (end of file) or
+ * whose grace ran out are reported. Returns how many; *wait_ms: when to look again. */
+static int collect_exits(mproc__loop *l, DWORD *wait_ms)
+{
+    uint64_t now = mproc__w32_now_ms();
+    int n = 0;
+    wchan *w;
+
+    for (w = l->chans; w != NULL && l->exits > 0; w = w->next) {
+        mproc__chan *c = w->c;
+        if (!w->proc_ended || c == NULL || c->exited)
+            continue;
+        if (w->ready)
+            continue; /* staged input first: collect_input takes it, then this */
+        if (w->staged_eof || c->eof || now >= w->ended_at + EXIT_GRACE_MS) {
+            c->exited = 1;
+            c->news = 1;
+            l->exits--;
+            n++;
+        } else {
+            DWORD left = (DWORD)(w->ended_at + EXIT_GRACE_MS - now);
+            if (left < *wait_ms)
+                *wait_ms = left;
+        }
+    }
+    return n;
 }
 
 /* Under the lock: hands c->out to w's writer (or drops it when nobody will write it). */
@@ -465,14 +566,16 @@ int mproc__loop_run(mproc__loop *l, long timeout_ms)
             err = r;
     }
     for (;;) {
-        DWORD left;
+        DWORD left, grace = INFINITE;
         n += collect_input(l, &err);
+        if (l->exits > 0)
+            n += collect_exits(l, &grace);
         if (n > 0 || l->woken || err < 0)
             break;
         left = mproc__w32_remaining(start, timeout_ms);
         if (left == 0)
             break;
-        SleepConditionVariableSRW(&l->cv, &l->lock, left, 0);
+        SleepConditionVariableSRW(&l->cv, &l->lock, grace < left ? grace : left, 0);
     }
     l->woken = 0;
     ReleaseSRWLockExclusive(&l->lock);

@@ -70,6 +70,11 @@ uint32_t mproc__os_add(volatile uint32_t *p, uint32_t v)
     return (uint32_t)InterlockedExchangeAdd((volatile LONG *)p, (LONG)v);
 }
 
+uint32_t mproc__os_cas(volatile uint32_t *p, uint32_t expected, uint32_t desired)
+{
+    return (uint32_t)InterlockedCompareExchange((volatile LONG *)p, (LONG)desired, (LONG)expected);
+}
+
 /* WaitOnAddress works within one process only: a pool's workers answer through the pool
  * thread here (see direct.c). */
 int mproc__os_word_wait_works(void)
