@@ -35,4 +35,8 @@ intptr_t mproc__worker_channel(void);
 /* direct.c: how many applies callers completed themselves and handed back to the pool thread. */
 void mproc__pool_direct_stats(mproc_pool *p, long *done, long *back);
 
+/* win32/process.c (Windows only): the next n attempts to start a process fail as Wine's
+ * address-space collision does (ERROR_INTERNAL_ERROR), so the retry can be seen. */
+void mproc__spawn_test_fail(int n);
+
 #endif /* MPROC_TESTHOOKS_H */
