@@ -108,18 +108,29 @@ static int sleep_task(const void *arg, size_t len, mproc_result *out)
     return mproc_result_set(out, "z", 1);
 }
 
-/* In the worker: arms the hook for the k-th allocation from here, then sets a result. What
- * follows (the result's copy, its encoding and sending) so fails at each of its sites in turn. */
+/* In the worker: arms the hook for the k-th allocation from here, then sets a result of the
+ * given size. What follows (the result's copy, its encoding and sending) so fails at each of its
+ * sites in turn: a small result goes through the shared ring, one over the ring's size
+ * (128 KiB) through a frame built in the worker's pipe buffer. */
+typedef struct worker_fail_arg {
+    long k;
+    long size;
+} worker_fail_arg;
+
+#define BIG_RESULT ((size_t)256 << 10)
+static char big_result[BIG_RESULT];
+
 static int worker_fail_task(const void *arg, size_t len, mproc_result *out)
 {
-    long k;
-    char big[256];
-    if (len != sizeof k)
+    worker_fail_arg a;
+    if (len != sizeof a)
+        return mproc_result_fail(out, "bad argument"), 1;
+    memcpy(&a, arg, sizeof a);
+    if ((size_t)a.size > BIG_RESULT)
         return mproc_result_fail(out, "bad size"), 1;
-    memcpy(&k, arg, sizeof k);
-    memset(big, 'w', sizeof big);
-    mproc__alloc_fail_after(k);
-    return mproc_result_set(out, big, sizeof big);
+    memset(big_result, 'w', (size_t)a.size);
+    mproc__alloc_fail_after(a.k);
+    return mproc_result_set(out, big_result, (size_t)a.size);
 }
 
 /* In the worker: disarms the hook and answers what was left of its countdown (> 0: the
@@ -298,6 +309,52 @@ static void test_pool_apply(void **state)
     }
     assert_true(n <= MAX_STEPS);
     sweep_done("pool_apply", n);
+    mproc_pool_destroy(p);
+}
+
+/* Over the ring's size both ways: the argument and the result cross as frames through the
+ * pipes, built and read in buffers of their own (the parent's included). */
+static int big_task(const void *arg, size_t len, mproc_result *out)
+{
+    if (len != BIG_RESULT - 1000 || ((const char *)arg)[len - 1] != 'a')
+        return mproc_result_fail(out, "bad argument"), 1;
+    memset(big_result, 'b', BIG_RESULT);
+    return mproc_result_set(out, big_result, BIG_RESULT);
+}
+
+static void test_pool_apply_big(void **state)
+{
+    mproc_pool *p = new_pool(1);
+    char *arg = malloc(BIG_RESULT - 1000);
+    long n;
+    (void)state;
+    assert_non_null(arg);
+    memset(arg, 'a', BIG_RESULT - 1000);
+    for (n = 1; n <= MAX_STEPS; n++) {
+        int rc;
+        void *res = NULL;
+        size_t rlen = 0;
+        long left;
+        step_begin("pool_apply (big)", n);
+        mproc__alloc_fail_after(n);
+        rc = mproc_pool_apply(p, big_task, arg, BIG_RESULT - 1000, &res, &rlen);
+        left = mproc__alloc_fail_after(0);
+        assert_documented("pool_apply (big)", n, rc, 0);
+        if (rc == MPROC_OK) {
+            assert_int_equal(rlen, BIG_RESULT);
+            assert_int_equal(((char *)res)[BIG_RESULT - 1], 'b');
+            mproc_free(res);
+        } else {
+            assert_null(res);
+        }
+        assert_pool_works(p, "pool_apply (big)", n);
+        step_end();
+        if (rc == MPROC_OK && left > 0)
+            break;
+    }
+    assert_true(n <= MAX_STEPS);
+    sweep_done("pool_apply (big)", n);
+    free(arg);
     mproc_pool_destroy(p);
 }
 
@@ -535,25 +592,26 @@ static void test_pool_destroy(void **state)
 
 /* A worker cannot allocate its result (or what carries it): that task fails, with
  * MPROC_ENOMEM, and the pool goes on; the next task on the same worker succeeds. */
-static void test_worker_result_alloc(void **state)
+static void sweep_worker_result(const char *what, long size)
 {
     mproc_pool *p = new_pool(1);
     long k;
-    (void)state;
     for (k = 1; k <= MAX_STEPS; k++) {
+        worker_fail_arg a;
         void *res = NULL;
         size_t rlen = 0;
         long left = 0;
         int rc, probe, tries;
-        step_begin("worker result", k);
-        rc = mproc_pool_apply(p, worker_fail_task, &k, sizeof k, &res, &rlen);
+        a.k = k;
+        a.size = size;
+        step_begin(what, k);
+        rc = mproc_pool_apply(p, worker_fail_task, &a, sizeof a, &res, &rlen);
         if (rc != MPROC_OK && rc != MPROC_ENOMEM)
-            fail_msg("worker result at k = %ld: %s (the task, and only it, should fail with "
-                     "MPROC_ENOMEM)",
-                     k, mproc_err_name(rc));
+            fail_msg("%s at k = %ld: %s (the task, and only it, should fail with MPROC_ENOMEM)",
+                     what, k, mproc_err_name(rc));
         if (rc == MPROC_OK) {
-            assert_int_equal(rlen, 256);
-            assert_int_equal(((char *)res)[255], 'w');
+            assert_int_equal(rlen, (size_t)size);
+            assert_int_equal(((char *)res)[size - 1], 'w');
             mproc_free(res);
         }
         /* The probe disarms the hook in the worker. Its own receipt may take a failure still
@@ -565,20 +623,32 @@ static void test_worker_result_alloc(void **state)
                 assert_int_equal(rlen, sizeof left);
                 memcpy(&left, res, sizeof left);
                 mproc_free(res);
-            } else {
-                assert_int_equal(probe, MPROC_ENOMEM);
-                left = 0;
+            } else if (probe != MPROC_ENOMEM) {
+                fail_msg("%s at k = %ld: the probe after it gave %s", what, k,
+                         mproc_err_name(probe));
             }
         }
         assert_int_equal(probe, MPROC_OK);
-        assert_pool_works(p, "worker result", k);
+        assert_pool_works(p, what, k);
         step_end();
         if (rc == MPROC_OK && left > 0)
             break;
     }
     assert_true(k <= MAX_STEPS);
-    sweep_done("worker result", k);
+    sweep_done(what, k);
     mproc_pool_destroy(p);
+}
+
+static void test_worker_result_alloc(void **state)
+{
+    (void)state;
+    sweep_worker_result("worker result (ring)", 256);
+}
+
+static void test_worker_big_result_alloc(void **state)
+{
+    (void)state;
+    sweep_worker_result("worker result (pipe)", (long)BIG_RESULT);
 }
 
 static int group_setup(void **state)
@@ -606,6 +676,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_process_join_destroy),
         cmocka_unit_test(test_pool_create),
         cmocka_unit_test(test_pool_apply),
+        cmocka_unit_test(test_pool_apply_big),
         cmocka_unit_test(test_pool_apply_async),
         cmocka_unit_test(test_pool_map),
         cmocka_unit_test(test_pool_imap),
@@ -613,6 +684,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_pool_terminate),
         cmocka_unit_test(test_pool_destroy),
         cmocka_unit_test(test_worker_result_alloc),
+        cmocka_unit_test(test_worker_big_result_alloc),
     };
     int r = mproc_init(argc, argv);
     if (r != MPROC_OK) {
