@@ -639,6 +639,75 @@ static void sweep_worker_result(const char *what, long size)
     mproc_pool_destroy(p);
 }
 
+/* In the worker: sets its small result first, then arms the hook, so the failures fall in
+ * what the worker does next: reading the next task's frame and copying its argument. */
+static int worker_arm_task(const void *arg, size_t len, mproc_result *out)
+{
+    long k;
+    int r;
+    if (len != sizeof k)
+        return mproc_result_fail(out, "bad argument"), 1;
+    memcpy(&k, arg, sizeof k);
+    r = mproc_result_set(out, "k", 1);
+    mproc__alloc_fail_after(k);
+    return r;
+}
+
+static int big_arg_task(const void *arg, size_t len, mproc_result *out)
+{
+    if (len != BIG_RESULT - 1000 || ((const char *)arg)[len - 1] != 'a')
+        return mproc_result_fail(out, "bad argument"), 1;
+    return mproc_result_set(out, "ok", 2);
+}
+
+/* A worker cannot allocate what receives a task (its frame, its argument's copy): that task
+ * fails with MPROC_ENOMEM, and the worker goes on with the next. */
+static void test_worker_receipt_alloc(void **state)
+{
+    mproc_pool *p = new_pool(1);
+    char *arg = malloc(BIG_RESULT - 1000);
+    long k, lost = 0;
+    (void)state;
+    assert_non_null(arg);
+    memset(arg, 'a', BIG_RESULT - 1000);
+    for (k = 1; k <= MAX_STEPS; k++) {
+        void *res = NULL;
+        size_t rlen = 0;
+        long left = 0;
+        int rc;
+        step_begin("worker receipt", k);
+        assert_int_equal(mproc_pool_apply(p, worker_arm_task, &k, sizeof k, NULL, NULL), MPROC_OK);
+        rc = mproc_pool_apply(p, big_arg_task, arg, BIG_RESULT - 1000, NULL, NULL);
+        /* A frame the worker has no buffer for cannot be read, nor its task named: the worker
+         * ends and the task fails with MPROC_EWORKER_LOST (the pool starts another). Any other
+         * failure (the argument's copy) fails the task with MPROC_ENOMEM. */
+        if (rc == MPROC_EWORKER_LOST)
+            lost++;
+        else if (rc != MPROC_OK && rc != MPROC_ENOMEM)
+            fail_msg("worker receipt at k = %ld: %s (the task, and only it, should fail with "
+                     "MPROC_ENOMEM)",
+                     k, mproc_err_name(rc));
+        rlen = 0;
+        assert_int_equal(mproc_pool_apply(p, worker_probe_task, NULL, 0, &res, &rlen), MPROC_OK);
+        assert_int_equal(rlen, sizeof left);
+        memcpy(&left, res, sizeof left);
+        mproc_free(res);
+        assert_pool_works(p, "worker receipt", k);
+        step_end();
+        if (rc == MPROC_OK && left > 0)
+            break;
+    }
+    assert_true(k <= MAX_STEPS);
+    sweep_done("worker receipt", k);
+    printf("test_alloc: worker receipt: %ld step(s) lost the worker (a frame it could not "
+           "hold)\n",
+           lost);
+    /* One site only: the input buffer's growth for the big frame. */
+    assert_true(lost <= 1);
+    free(arg);
+    mproc_pool_destroy(p);
+}
+
 static void test_worker_result_alloc(void **state)
 {
     (void)state;
@@ -685,6 +754,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_pool_destroy),
         cmocka_unit_test(test_worker_result_alloc),
         cmocka_unit_test(test_worker_big_result_alloc),
+        cmocka_unit_test(test_worker_receipt_alloc),
     };
     int r = mproc_init(argc, argv);
     if (r != MPROC_OK) {
