@@ -280,6 +280,45 @@ static void test_pool_create(void **state)
     sweep_done("pool_create", n);
 }
 
+static int init_check(const void *arg, size_t len)
+{
+    return len == 5 && memcmp(arg, "hello", 5) == 0 ? 0 : 1;
+}
+
+/* With the options that bring allocations of their own: an initializer and its argument. */
+static void test_pool_create_ex(void **state)
+{
+    long n;
+    (void)state;
+    for (n = 1; n <= MAX_STEPS; n++) {
+        mproc_pool_options o;
+        mproc_pool *p = NULL;
+        int rc;
+        long left;
+        memset(&o, 0, sizeof o);
+        o.workers = 2;
+        o.initializer = init_check;
+        o.initarg = "hello";
+        o.initarg_len = 5;
+        o.max_tasks_per_child = 3;
+        step_begin("pool_create_ex", n);
+        mproc__alloc_fail_after(n);
+        rc = mproc_pool_create_ex(&p, &o);
+        left = mproc__alloc_fail_after(0);
+        assert_documented("pool_create_ex", n, rc, MPROC_ESYS);
+        if (rc == MPROC_OK)
+            assert_pool_works(p, "pool_create_ex", n);
+        else
+            assert_null(p);
+        mproc_pool_destroy(p);
+        step_end();
+        if (rc == MPROC_OK && left > 0)
+            break;
+    }
+    assert_true(n <= MAX_STEPS);
+    sweep_done("pool_create_ex", n);
+}
+
 static void test_pool_apply(void **state)
 {
     mproc_pool *p = new_pool(2);
@@ -744,6 +783,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_process_start),
         cmocka_unit_test(test_process_join_destroy),
         cmocka_unit_test(test_pool_create),
+        cmocka_unit_test(test_pool_create_ex),
         cmocka_unit_test(test_pool_apply),
         cmocka_unit_test(test_pool_apply_big),
         cmocka_unit_test(test_pool_apply_async),
