@@ -674,7 +674,7 @@ static void fuzz_worker(const unsigned char *data, size_t size)
     memset(&cfg, 0, sizeof cfg);
     cfg.in = memfd_with(&in_fd, "fuzz-worker-in", data, size);
     cfg.out = memfd_with(&out_fd, "fuzz-worker-out", NULL, 0);
-    cfg.direct = 0; /* function ids are looked up among the DEFINEs, never called as addresses */
+    cfg.fork = 0; /* as a spawned worker: no DEFINE may say "at the parent's address" */
     if (ring == NULL)
         ring = ring_new();
     memset(ring, 0, sizeof *ring);
