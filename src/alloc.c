@@ -4,7 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Only tests set it, before any concurrency starts; a plain counter is enough. */
+/* Only tests set it. It counts every allocation of the process, the pool thread's included; it
+ * is a plain counter, so when two threads allocate at once a step may lose a count or fail twice,
+ * both of which are still allocation failures the library must survive (tests/test_alloc.c). */
 static long fail_countdown;
 
 static int should_fail(void)
@@ -14,9 +16,11 @@ static int should_fail(void)
     return --fail_countdown == 0;
 }
 
-void mproc__alloc_fail_after(long n)
+long mproc__alloc_fail_after(long n)
 {
+    long left = fail_countdown;
     fail_countdown = n;
+    return left;
 }
 
 void *mproc__malloc(size_t n)

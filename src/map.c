@@ -232,8 +232,12 @@ mproc__task *mproc__iter_next_task(mproc_iter *it)
     /* The chunk carries a copy of its items, so the caller's array is read only here, under
      * the lock: an iterator destroyed meanwhile can free it at once. */
     t = mproc__malloc(sizeof *t + bytes);
-    if (t == NULL)
-        return NULL; /* tried again at the next turn of the pool thread */
+    if (t == NULL) {
+        /* Tried again at a later turn of the pool thread. Unlike a full window, nothing (no
+         * result, no reader) may come to wake the thread: it must not sleep for good. */
+        it->pool->alloc_retry = 1;
+        return NULL;
+    }
     memset(t, 0, sizeof *t);
     t->owned = (unsigned char *)(t + 1);
     if (bytes > 0)

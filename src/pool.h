@@ -208,6 +208,7 @@ struct mproc_pool {
     int broken_exit;     /* the exit code of the last boot failure */
     char broken_msg[160];
     uint64_t respawn_at; /* when to try again after a failed start (0: now) */
+    int alloc_retry;     /* a chunk could not be allocated: the loop must not sleep for good */
 };
 
 /* pool_thread.c */

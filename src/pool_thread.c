@@ -37,6 +37,8 @@
 /* While a worker started after boot failures boots, the thread looks this often whether it
  * has (it says so in shared memory only). */
 #define BOOT_POLL_MS 20
+/* How soon the loop tries again a chunk it had no memory for (mproc__iter_next_task). */
+#define ALLOC_RETRY_MS 10
 /* Wait before trying again to start a worker the OS refused. */
 #define RESPAWN_DELAY_MS 100
 
@@ -1282,6 +1284,10 @@ void mproc__pool_thread(void *arg)
         dispatch(p);
         timeout =
             p->done_head != NULL || p->dlv_head != NULL || unparked_news ? 0 : next_timeout(p, now);
+        /* Set by this thread's locked phase (take_submissions), read and cleared here. */
+        if (p->alloc_retry && (timeout < 0 || timeout > ALLOC_RETRY_MS))
+            timeout = ALLOC_RETRY_MS;
+        p->alloc_retry = 0;
         if (timeout != 0 && arm_rings(p))
             timeout = 0;
         (void)mproc__loop_run(p->loop, timeout);

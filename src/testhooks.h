@@ -12,8 +12,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* alloc.c: the n-th allocation from now fails (0 disables). */
-void mproc__alloc_fail_after(long n);
+/* alloc.c: the n-th allocation from now fails, once (0 disables). Returns the countdown it
+ * replaces: > 0 means the failure set before was never reached. Every allocation of the
+ * process counts, whatever the thread; a forked child inherits the countdown. */
+long mproc__alloc_fail_after(long n);
 
 /* init.c: the guard ignores the child marker once, as a program that bypassed it would, so the
  * cascade breaker can be seen (1 on, 0 off). */

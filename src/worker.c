@@ -221,8 +221,16 @@ static int run_task(worker *w, const unsigned char *body, size_t len, uint32_t *
     *count = h.count;
     if (h.item_size > w->scratch_cap) {
         void *s = mproc__realloc(w->scratch, h.item_size);
-        if (s == NULL)
-            return MPROC_ENOMEM;
+        if (s == NULL) {
+            /* No room for an argument's copy: each item fails with MPROC_ENOMEM and the worker
+             * goes on (returning the error would end the worker, and so every task queued on
+             * it, for one task's lack). */
+            const char *msg = mproc_strerror(MPROC_ENOMEM);
+            for (i = 0; i < h.count; i++)
+                if ((r = answer_item(w, h.id, h.first + i, MPROC_ENOMEM, 0, msg, strlen(msg))) < 0)
+                    return r;
+            return w->cfg->ring != NULL ? flush_answers(w, 1) : MPROC_OK;
+        }
         w->scratch = s;
         w->scratch_cap = h.item_size;
     }

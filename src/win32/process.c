@@ -349,6 +349,9 @@ int mproc__os_spawn(const mproc__spawn_spec *spec, mproc__proc *p)
     exe = mproc__w32_module_path(NULL);
     if (exe == NULL) {
         err = GetLastError();
+        /* Its own allocation failed: out of memory, not an OS failure (as in win32/fn.c). */
+        if (err == ERROR_NOT_ENOUGH_MEMORY)
+            r = MPROC_ENOMEM;
         goto finish;
     }
     cmd = build_command_line(exe, spec->child_in, has_out ? spec->child_out : MPROC__INVALID_HANDLE,
