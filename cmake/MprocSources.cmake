@@ -21,12 +21,14 @@ set(MPROC_SOURCES_FRONT
     src/pool_thread.c
     src/process.c
     src/ring.c
+    src/tasklist.c
     src/wire.c
     src/worker.c)
 set(MPROC_HEADERS_FRONT
     src/internal.h
     src/pool.h
     src/ring.h
+    src/tasklist.h
     src/testhooks.h
     src/wire.h
     src/worker.h)

@@ -44,6 +44,21 @@ void *mproc__realloc(void *p, size_t n)
     return realloc(p, n ? n : 1);
 }
 
+void *mproc__grow(void *p, size_t *cap, size_t need, size_t size, size_t first)
+{
+    size_t n = *cap ? *cap : first;
+    void *q;
+
+    while (n < need)
+        n = n > SIZE_MAX / 2 ? need : n * 2;
+    if (n > SIZE_MAX / size)
+        return NULL;
+    q = mproc__realloc(p, n * size);
+    if (q != NULL)
+        *cap = n;
+    return q;
+}
+
 void mproc__free(void *p)
 {
     free(p);

@@ -107,11 +107,7 @@ static int submit(mproc_pool *p, mproc__task *t)
         return r;
     }
     t->id = ++p->next_id;
-    if (p->qtail != NULL)
-        p->qtail->next = t;
-    else
-        p->qhead = t;
-    p->qtail = t;
+    mproc__tasks_append(&p->qhead, &p->qtail, t);
     if (a->refs > 1)
         p->refs++;
     wake = mproc__pool_need_wake(p);

@@ -5,7 +5,7 @@
 
 int mproc__buf_reserve(mproc__buf *b, size_t extra)
 {
-    size_t need, cap;
+    size_t need;
     unsigned char *data;
 
     if (extra > SIZE_MAX - b->len)
@@ -21,14 +21,10 @@ int mproc__buf_reserve(mproc__buf *b, size_t extra)
         b->pos = 0;
         return MPROC_OK;
     }
-    cap = b->cap ? b->cap : 256;
-    while (cap < need)
-        cap = cap > SIZE_MAX / 2 ? need : cap * 2;
-    data = mproc__realloc(b->data, cap);
+    data = mproc__grow(b->data, &b->cap, need, 1, 256);
     if (data == NULL)
         return MPROC_ENOMEM;
     b->data = data;
-    b->cap = cap;
     return MPROC_OK;
 }
 

@@ -35,6 +35,10 @@ enum {
 void *mproc__malloc(size_t n);
 void *mproc__calloc(size_t n, size_t size);
 void *mproc__realloc(void *p, size_t n);
+/* Grows the array p of *cap elements of size bytes to hold at least need > *cap of them:
+ * first elements the first time, then doubling. Returns the new array and sets *cap, or NULL
+ * (p and *cap unchanged) when the allocation fails or the size would overflow. */
+void *mproc__grow(void *p, size_t *cap, size_t need, size_t size, size_t first);
 void mproc__free(void *p);
 char *mproc__strdup(const char *s);
 

@@ -5,6 +5,7 @@
 #define MPROC_POOL_H
 
 #include "internal.h"
+#include "tasklist.h"
 #include "wire.h"
 #include "worker.h"
 

@@ -186,12 +186,7 @@ fail:
 
 static void push_done(mproc_pool *p, mproc__task *t)
 {
-    t->next = NULL;
-    if (p->done_tail != NULL)
-        p->done_tail->next = t;
-    else
-        p->done_head = t;
-    p->done_tail = t;
+    mproc__tasks_append(&p->done_head, &p->done_tail, t);
 }
 
 static void free_task(mproc__task *t)
@@ -203,12 +198,7 @@ static void push_delivery(mproc_pool *p, mproc__task *t)
 {
     /* The delivery list is read in the locked phase; this thread only appends to it, and only
      * while it holds the lock or before the next locked phase, which is the same thread. */
-    t->next = NULL;
-    if (p->dlv_tail != NULL)
-        p->dlv_tail->next = t;
-    else
-        p->dlv_head = t;
-    p->dlv_tail = t;
+    mproc__tasks_append(&p->dlv_head, &p->dlv_tail, t);
 }
 
 /* Fails every item of t that has no outcome yet with one error; those that have keep it. */
@@ -265,21 +255,14 @@ static void requeue(mproc_pool *p, mproc__task *first, mproc__task *last, size_t
 {
     if (first == NULL)
         return;
-    last->next = p->pq_head;
-    p->pq_head = first;
-    if (p->pq_tail == NULL)
-        p->pq_tail = last;
+    mproc__tasks_prepend(&p->pq_head, &p->pq_tail, first, last);
     p->pq_len += n;
 }
 
 static mproc__task *pop_head(mproc__worker *w)
 {
-    mproc__task *t = w->head;
-    w->head = t->next;
-    if (w->head == NULL)
-        w->tail = NULL;
+    mproc__task *t = mproc__tasks_pop(&w->head, &w->tail);
     w->inflight--;
-    t->next = NULL;
     return t;
 }
 
@@ -300,15 +283,8 @@ static mproc__task *find_answered(mproc__worker *w, const unsigned char *body, s
 
 static void unlink_task(mproc__worker *w, mproc__task *t, mproc__task *prev)
 {
-    if (prev == NULL) {
-        (void)pop_head(w);
-        return;
-    }
-    prev->next = t->next;
-    if (w->tail == t)
-        w->tail = prev;
+    mproc__tasks_unlink(&w->head, &w->tail, t, prev);
     w->inflight--;
-    t->next = NULL;
 }
 
 void mproc__task_single_item(void *ctx, size_t i, const mproc__result_item *item)
@@ -707,12 +683,10 @@ static mproc__defined *definition(mproc_pool *p, mproc_task fn)
         if (p->defs[i].fn == fn)
             return &p->defs[i];
     if (p->ndefs == p->capdefs) {
-        size_t cap = p->capdefs ? p->capdefs * 2 : 8;
-        d = mproc__realloc(p->defs, cap * sizeof *d);
+        d = mproc__grow(p->defs, &p->capdefs, p->ndefs + 1, sizeof *d, 8);
         if (d == NULL)
             return NULL;
         p->defs = d;
-        p->capdefs = cap;
     }
     d = &p->defs[p->ndefs];
     memset(d, 0, sizeof *d);
@@ -747,12 +721,10 @@ static int define_to(mproc_pool *p, mproc__worker *w, mproc_task fn)
     if (d->status < 0)
         return d->status;
     if (w->ndefined == w->capdefined) {
-        size_t cap = w->capdefined ? w->capdefined * 2 : 8;
-        mproc_task *fns = mproc__realloc(w->defined, cap * sizeof *fns);
+        mproc_task *fns = mproc__grow(w->defined, &w->capdefined, w->ndefined + 1, sizeof *fns, 8);
         if (fns == NULL)
             return MPROC_ENOMEM;
         w->defined = fns;
-        w->capdefined = cap;
     }
     if (w->cfg.fork && mproc__os_fn_same_in_fork((mproc__fn)fn, &w->fn_gen)) {
         /* Its module was there when the worker was forked: no loader call in the worker. */
@@ -821,13 +793,8 @@ static int send_task(mproc_pool *p, mproc__worker *w, mproc__task *t)
         return r;
     }
     t->end = t->from + n;
-    t->next = NULL;
     t->seq = ++w->seq;
-    if (w->tail != NULL)
-        w->tail->next = t;
-    else
-        w->head = t;
-    w->tail = t;
+    mproc__tasks_append(&w->head, &w->tail, t);
     if (w->inflight++ == 0)
         w->head_since = mproc__os_now_ms();
     w->sent += (long)n;
@@ -836,13 +803,9 @@ static int send_task(mproc_pool *p, mproc__worker *w, mproc__task *t)
 
 static mproc__task *next_task(mproc_pool *p)
 {
-    mproc__task *t = p->pq_head;
-    if (t != NULL) {
-        p->pq_head = t->next;
-        if (p->pq_head == NULL)
-            p->pq_tail = NULL;
+    mproc__task *t = mproc__tasks_pop(&p->pq_head, &p->pq_tail);
+    if (t != NULL)
         p->pq_len--;
-    }
     return t;
 }
 
@@ -951,11 +914,7 @@ static void rebalance(mproc_pool *p)
             items += u->end - u->from; /* max_tasks_per_child counts items */
             rewind_task(u);            /* its flight never started: none of it ran here */
         }
-        if (prev != NULL)
-            prev->next = NULL;
-        else
-            w->head = NULL;
-        w->tail = prev;
+        mproc__tasks_cut(&w->head, &w->tail, prev);
         w->inflight -= (int)n;
         w->sent -= (long)items;
         requeue(p, t, last, n);
@@ -979,31 +938,22 @@ static void publish(mproc_pool *p)
     mproc__task *t;
     int any = p->done_head != NULL || p->dlv_head != NULL;
 
-    while ((t = p->done_head) != NULL) {
-        p->done_head = t->next;
+    while ((t = mproc__tasks_pop(&p->done_head, &p->done_tail)) != NULL) {
         mproc__async_done(t->async);
         free_task(t);
     }
-    p->done_tail = NULL;
-    while ((t = p->dlv_head) != NULL) {
-        p->dlv_head = t->next;
+    while ((t = mproc__tasks_pop(&p->dlv_head, &p->dlv_tail)) != NULL) {
         mproc__iter_deliver(t->iter, t->result);
         mproc__iter_unref(t->iter);
         free_task(t);
     }
-    p->dlv_tail = NULL;
     if (any)
         mproc__cond_broadcast(p->cv);
 }
 
 static void append_private(mproc_pool *p, mproc__task *t)
 {
-    t->next = NULL;
-    if (p->pq_tail != NULL)
-        p->pq_tail->next = t;
-    else
-        p->pq_head = t;
-    p->pq_tail = t;
+    mproc__tasks_append(&p->pq_head, &p->pq_tail, t);
     p->pq_len++;
 }
 
@@ -1051,11 +1001,7 @@ static void take_submissions(mproc_pool *p)
             n++;
             t = t->next;
         }
-        if (p->pq_tail != NULL)
-            p->pq_tail->next = p->qhead;
-        else
-            p->pq_head = p->qhead;
-        p->pq_tail = p->qtail;
+        mproc__tasks_splice(&p->pq_head, &p->pq_tail, p->qhead, p->qtail);
         p->pq_len += n;
         p->qhead = p->qtail = NULL;
     }

@@ -84,12 +84,10 @@ static int define_fn(worker *w, const unsigned char *body, size_t len)
     else if (mproc__fn_resolve(&ref, &e.fn) < 0)
         e.fn = NULL;
     if (w->nfns == w->capfns) {
-        size_t cap = w->capfns ? w->capfns * 2 : 8;
-        fn_entry *fns = mproc__realloc(w->fns, cap * sizeof *fns);
+        fn_entry *fns = mproc__grow(w->fns, &w->capfns, w->nfns + 1, sizeof *fns, 8);
         if (fns == NULL)
             return MPROC_ENOMEM;
         w->fns = fns;
-        w->capfns = cap;
     }
     w->fns[w->nfns++] = e;
     return MPROC_OK;

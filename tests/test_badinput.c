@@ -437,6 +437,24 @@ static void row_15_process_create_huge_arg_len(void **state)
     assert_null(p);
 }
 
+/* ---- row helpers: the shape many rows share ---- */
+
+/* These process options are refused with code, and no process is made. */
+static void process_options_refused(const mproc_process_options *o, int code)
+{
+    mproc_process *p = NULL;
+    assert_int_equal(mproc_process_create_ex(&p, o), code);
+    assert_null(p);
+}
+
+/* These pool options are refused with code, and no pool is made. */
+static void pool_options_refused(const mproc_pool_options *o, int code)
+{
+    mproc_pool *p = NULL;
+    assert_int_equal(mproc_pool_create_ex(&p, o), code);
+    assert_null(p);
+}
+
 static void row_16_process_create_ex_null_opts(void **state)
 {
     mproc_process *p = NULL;
@@ -457,43 +475,37 @@ static void row_17_process_create_ex_null_out(void **state)
 static void row_18_process_create_ex_zero_options(void **state)
 {
     mproc_process_options o;
-    mproc_process *p = NULL;
     (void)state;
     memset(&o, 0, sizeof o); /* no target */
-    assert_int_equal(mproc_process_create_ex(&p, &o), MPROC_EINVAL);
-    assert_null(p);
+    process_options_refused(&o, MPROC_EINVAL);
 }
 
 static void row_19_process_create_ex_bad_start_method(void **state)
 {
     mproc_process_options o;
-    mproc_process *p = NULL;
     (void)state;
     memset(&o, 0, sizeof o);
     o.target = t_return;
     o.start_method = (mproc_start_method)3;
-    assert_int_equal(mproc_process_create_ex(&p, &o), MPROC_EINVAL);
+    process_options_refused(&o, MPROC_EINVAL);
     o.start_method = (mproc_start_method)-1;
-    assert_int_equal(mproc_process_create_ex(&p, &o), MPROC_EINVAL);
+    process_options_refused(&o, MPROC_EINVAL);
     o.start_method = (mproc_start_method)INT_MAX;
-    assert_int_equal(mproc_process_create_ex(&p, &o), MPROC_EINVAL);
-    assert_null(p);
+    process_options_refused(&o, MPROC_EINVAL);
 }
 
 static void row_20_process_create_ex_huge_arg_len(void **state)
 {
     mproc_process_options o;
-    mproc_process *p = NULL;
     char one = 1;
     (void)state;
     memset(&o, 0, sizeof o);
     o.target = t_return;
     o.arg = &one;
     o.arg_len = SIZE_MAX;
-    assert_int_equal(mproc_process_create_ex(&p, &o), MPROC_ETOOBIG);
+    process_options_refused(&o, MPROC_ETOOBIG);
     o.arg = NULL;
-    assert_int_equal(mproc_process_create_ex(&p, &o), MPROC_EINVAL);
-    assert_null(p);
+    process_options_refused(&o, MPROC_EINVAL);
 }
 
 static void row_21_process_create_ex_empty_name(void **state)
@@ -847,64 +859,54 @@ static void row_55_pool_create_ex_null_out(void **state)
 static void row_56_pool_create_ex_null_initarg_nonzero_len(void **state)
 {
     mproc_pool_options o;
-    mproc_pool *p = NULL;
     (void)state;
     memset(&o, 0, sizeof o);
     o.initarg_len = 4;
-    assert_int_equal(mproc_pool_create_ex(&p, &o), MPROC_EINVAL);
-    assert_null(p);
+    pool_options_refused(&o, MPROC_EINVAL);
 }
 
 static void row_57_pool_create_ex_huge_initarg_len(void **state)
 {
     mproc_pool_options o;
-    mproc_pool *p = NULL;
     char one = 1;
     (void)state;
     memset(&o, 0, sizeof o);
     o.initarg = &one;
     o.initarg_len = SIZE_MAX;
-    assert_int_equal(mproc_pool_create_ex(&p, &o), MPROC_ETOOBIG);
-    assert_null(p);
+    pool_options_refused(&o, MPROC_ETOOBIG);
 }
 
 static void row_58_pool_create_ex_negative_max_tasks(void **state)
 {
     mproc_pool_options o;
-    mproc_pool *p = NULL;
     (void)state;
     memset(&o, 0, sizeof o);
     o.max_tasks_per_child = -1;
-    assert_int_equal(mproc_pool_create_ex(&p, &o), MPROC_EINVAL);
+    pool_options_refused(&o, MPROC_EINVAL);
     o.max_tasks_per_child = INT_MIN;
-    assert_int_equal(mproc_pool_create_ex(&p, &o), MPROC_EINVAL);
-    assert_null(p);
+    pool_options_refused(&o, MPROC_EINVAL);
 }
 
 static void row_59_pool_create_ex_negative_task_timeout(void **state)
 {
     mproc_pool_options o;
-    mproc_pool *p = NULL;
     (void)state;
     memset(&o, 0, sizeof o);
     o.task_timeout_ms = -1;
-    assert_int_equal(mproc_pool_create_ex(&p, &o), MPROC_EINVAL);
+    pool_options_refused(&o, MPROC_EINVAL);
     o.task_timeout_ms = LONG_MIN;
-    assert_int_equal(mproc_pool_create_ex(&p, &o), MPROC_EINVAL);
-    assert_null(p);
+    pool_options_refused(&o, MPROC_EINVAL);
 }
 
 static void row_60_pool_create_ex_bad_start_method(void **state)
 {
     mproc_pool_options o;
-    mproc_pool *p = NULL;
     (void)state;
     memset(&o, 0, sizeof o);
     o.start_method = (mproc_start_method)42;
-    assert_int_equal(mproc_pool_create_ex(&p, &o), MPROC_EINVAL);
+    pool_options_refused(&o, MPROC_EINVAL);
     o.start_method = (mproc_start_method)-1;
-    assert_int_equal(mproc_pool_create_ex(&p, &o), MPROC_EINVAL);
-    assert_null(p);
+    pool_options_refused(&o, MPROC_EINVAL);
 }
 
 static void row_61_pool_create_ex_fork_where_there_is_none(void **state)

@@ -27,15 +27,6 @@ typedef struct job {
     char pad[24];
 } job;
 
-static void die_now(void)
-{
-#ifdef _WIN32
-    TerminateProcess(GetCurrentProcess(), 0x10000 + 9);
-#else
-    raise(SIGKILL);
-#endif
-}
-
 static int job_task(const void *arg, size_t len, mproc_result *out)
 {
     job j;
@@ -51,7 +42,7 @@ static int job_task(const void *arg, size_t len, mproc_result *out)
         tu_sleep_ms(j.value);
         return mproc_result_set(out, &j.value, sizeof j.value);
     case OP_CRASH:
-        die_now();
+        tu_die_by_kill();
         return 1;
     case OP_PID: {
         long pid = mproc_getpid();

@@ -594,9 +594,7 @@ static void claim_map_during_terminate(void **state)
 int main(int argc, char **argv)
 {
     /* First thing: in a child this library spawned, this runs the child's work and exits. */
-    int r = mproc_init(argc, argv);
-    if (r != MPROC_OK) {
-        fprintf(stderr, "mproc_init: %s\n", mproc_strerror(r));
+    if (tu_guard(argc, argv) != MPROC_OK) {
         return 1;
     }
     tu_no_core_dumps();

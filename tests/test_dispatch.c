@@ -564,8 +564,5 @@ int main(int argc, char **argv)
         return 0;
     }
 #endif
-    /* The guard: a spawned worker runs here and never returns. */
-    if (mproc_init(argc, argv) != MPROC_OK)
-        return 1;
-    return cmocka_run_group_tests_name("dispatch", tests, NULL, NULL);
+    return TU_RUN_SUITE(argc, argv, "dispatch", tests);
 }

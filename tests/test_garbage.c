@@ -3,29 +3,11 @@
  * fails with a clear error, the parent and every other task are unharmed, and the pool works
  * after. The channel comes from mproc__worker_channel(), a test hook (src/testhooks.h). */
 #ifndef _WIN32
-    #define _POSIX_C_SOURCE 200809L
+    #define _GNU_SOURCE
 #endif
-#include <mproc.h>
+#include "testutil.h"
 
 #include "testhooks.h"
-
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
-#include <cmocka.h>
-
-#ifdef _WIN32
-    #define WIN32_LEAN_AND_MEAN
-    #include <windows.h>
-#else
-    #include <time.h>
-    #include <unistd.h>
-#endif
 
 /* src/worker.h: in a worker, the handle its results leave by (a descriptor on POSIX, a HANDLE
  * on Windows, both as intptr_t); (intptr_t)-1 elsewhere. */
@@ -157,19 +139,6 @@ static int write_channel(intptr_t h, const void *data, size_t len)
 #endif
 }
 
-static void pause_ms(long ms)
-{
-#ifdef _WIN32
-    Sleep((DWORD)ms);
-#else
-    struct timespec ts;
-    ts.tv_sec = ms / 1000;
-    ts.tv_nsec = (ms % 1000) * 1000000L;
-    while (nanosleep(&ts, &ts) != 0) {
-    }
-#endif
-}
-
 /* ---- the task ---- */
 
 struct job {
@@ -197,7 +166,7 @@ static int task(const void *arg, size_t len, mproc_result *out)
         /* The garbage is read while this task still runs: its worker's answers also travel
          * through shared memory, so garbage from a task that has already answered could only be
          * pinned on the task after it (which the pool then runs again elsewhere). */
-        pause_ms(300);
+        tu_sleep_ms(300);
         if (j.kind == K_TRUNCATED) {
             /* Leave in the middle of the frame: no stdio flush, no atexit, as a crash would. */
 #ifdef _WIN32
@@ -212,17 +181,6 @@ static int task(const void *arg, size_t len, mproc_result *out)
         long long sq = (long long)j.value * j.value;
         return mproc_result_set(out, &sq, sizeof sq);
     }
-}
-
-static int square(const void *arg, size_t len, mproc_result *out)
-{
-    int i;
-    long long v;
-    if (len != sizeof i)
-        return 1;
-    memcpy(&i, arg, sizeof i);
-    v = (long long)i * i;
-    return mproc_result_set(out, &v, sizeof v);
 }
 
 /* ---- callbacks ---- */
@@ -297,7 +255,7 @@ static void check_pool_works(mproc_pool *p)
 
     for (i = 0; i < 40; i++)
         items[i] = (int)i;
-    assert_int_equal(mproc_pool_map(p, square, items, sizeof items[0], 40, 3, &r), MPROC_OK);
+    assert_int_equal(mproc_pool_map(p, tu_square_ll, items, sizeof items[0], 40, 3, &r), MPROC_OK);
     assert_int_equal(mproc_results_count(r), 40);
     for (i = 0; i < 40; i++) {
         const void *data;
@@ -495,8 +453,5 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup(test_garbage_in_map, reset),
         cmocka_unit_test_setup(test_garbage_storm, reset),
     };
-    /* The guard: a spawned worker runs here and never returns. */
-    if (mproc_init(argc, argv) != MPROC_OK)
-        return 1;
-    return cmocka_run_group_tests_name("garbage", tests, NULL, NULL);
+    return TU_RUN_SUITE(argc, argv, "garbage", tests);
 }

@@ -176,16 +176,6 @@ static int t_sleep(const void *arg, size_t len)
     return 0;
 }
 
-static int task_square(const void *arg, size_t len, mproc_result *out)
-{
-    int v = 0;
-    if (len == sizeof v) {
-        memcpy(&v, arg, sizeof v);
-    }
-    v *= v;
-    return mproc_result_set(out, &v, sizeof v);
-}
-
 /* ---- the parent's side: what a list says ---- */
 
 typedef struct entry {
@@ -508,7 +498,7 @@ static void start_others(furniture *f)
 {
     int v = 3;
     assert_int_equal(mproc_pool_create(&f->other_pool, 2), MPROC_OK);
-    assert_int_equal(mproc_pool_apply(f->other_pool, task_square, &v, sizeof v, NULL, NULL),
+    assert_int_equal(mproc_pool_apply(f->other_pool, tu_square, &v, sizeof v, NULL, NULL),
                      MPROC_OK);
     assert_int_equal(mproc_process_create(&f->other_process, t_sleep, NULL, 0), MPROC_OK);
     assert_int_equal(mproc_process_start(f->other_process), MPROC_OK);

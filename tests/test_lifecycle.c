@@ -30,38 +30,12 @@
 /* Processes alive at once: both cores busy, the count still small. */
 #define BATCH 4
 
-static int read_int(const void *arg, size_t len)
-{
-    int v = 0;
-    if (arg != NULL && len == sizeof v) {
-        memcpy(&v, arg, sizeof v);
-    }
-    return v;
-}
-
-static int t_return(const void *arg, size_t len)
-{
-    return read_int(arg, len);
-}
-
 static int t_sleep(const void *arg, size_t len)
 {
     (void)arg;
     (void)len;
     tu_sleep_ms(10000);
     return 0;
-}
-
-static int square(const void *arg, size_t len, mproc_result *out)
-{
-    long long v;
-    int i;
-    if (len != sizeof i) {
-        return 1;
-    }
-    memcpy(&i, arg, sizeof i);
-    v = (long long)i * i;
-    return mproc_result_set(out, &v, sizeof v);
 }
 
 /* The ways one lifecycle may go; i picks one, so every way repeats through the run. */
@@ -82,7 +56,7 @@ static mproc_process *begin(int way, int i)
     mproc_process *p = NULL;
     int code = i % 200;
     memset(&o, 0, sizeof o);
-    o.target = way >= WAY_TERMINATE && way <= WAY_DESTROY_RUNNING ? t_sleep : t_return;
+    o.target = way >= WAY_TERMINATE && way <= WAY_DESTROY_RUNNING ? t_sleep : tu_return;
     o.arg = &code;
     o.arg_len = sizeof code;
     o.daemon = way == WAY_DAEMON_JOIN;
@@ -174,7 +148,7 @@ static void one_pool(int i)
     o.workers = 1 + i % 3;
     o.max_tasks_per_child = i % 4 == 1 ? 1 : 0;
     assert_int_equal(mproc_pool_create_ex(&p, &o), MPROC_OK);
-    assert_int_equal(mproc_pool_apply(p, square, &v, sizeof v, &res, &len), MPROC_OK);
+    assert_int_equal(mproc_pool_apply(p, tu_square_ll, &v, sizeof v, &res, &len), MPROC_OK);
     assert_int_equal(len, sizeof(long long));
     mproc_free(res);
     switch (i % 4) {
@@ -183,14 +157,15 @@ static void one_pool(int i)
         assert_int_equal(mproc_pool_join(p), MPROC_OK);
         break;
     case 1: /* tasks still queued, then terminate */
-        assert_int_equal(mproc_pool_apply_async(p, square, &v, sizeof v, NULL, NULL, NULL, NULL),
-                         MPROC_OK);
+        assert_int_equal(
+            mproc_pool_apply_async(p, tu_square_ll, &v, sizeof v, NULL, NULL, NULL, NULL),
+            MPROC_OK);
         assert_int_equal(mproc_pool_terminate(p), MPROC_OK);
         break;
     case 2: { /* an async handle that outlives the pool */
         mproc_async *a = NULL;
-        assert_int_equal(mproc_pool_apply_async(p, square, &v, sizeof v, NULL, NULL, NULL, &a),
-                         MPROC_OK);
+        assert_int_equal(
+            mproc_pool_apply_async(p, tu_square_ll, &v, sizeof v, NULL, NULL, NULL, &a), MPROC_OK);
         assert_int_equal(mproc_async_wait(a, MPROC_FOREVER), MPROC_OK);
         mproc_pool_destroy(p);
         mproc_async_release(a);
@@ -230,9 +205,5 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_process_lifecycles_leak_nothing),
         cmocka_unit_test(test_pool_lifecycles_leak_nothing),
     };
-    /* The guard: a spawned child runs here and never returns. */
-    if (mproc_init(argc, argv) != MPROC_OK) {
-        return 1;
-    }
-    return cmocka_run_group_tests_name("lifecycle", tests, NULL, NULL);
+    return TU_RUN_SUITE(argc, argv, "lifecycle", tests);
 }

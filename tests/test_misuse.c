@@ -91,16 +91,6 @@ static int t_init_again(const void *arg, size_t len)
     return TARGET_OK;
 }
 
-static int task_square(const void *arg, size_t len, mproc_result *out)
-{
-    int v = 0;
-    if (len == sizeof v) {
-        memcpy(&v, arg, sizeof v);
-    }
-    v *= v;
-    return mproc_result_set(out, &v, sizeof v);
-}
-
 /* A task that runs a pool of its own (the worker's nested pool) and answers with its sum. */
 static int task_nested_pool(const void *arg, size_t len, mproc_result *out)
 {
@@ -114,7 +104,7 @@ static int task_nested_pool(const void *arg, size_t len, mproc_result *out)
     if (r != MPROC_OK) {
         return mproc_result_fail(out, "nested pool_create: %s", mproc_err_name(r)), 1;
     }
-    r = mproc_pool_map(p, task_square, items, sizeof items[0], 4, 1, &res);
+    r = mproc_pool_map(p, tu_square, items, sizeof items[0], 4, 1, &res);
     if (r == MPROC_OK) {
         for (i = 0; i < 4; i++) {
             const void *d = NULL;
@@ -191,7 +181,7 @@ static void test_init_zero_then_pool(void **state)
         count_begin();
         assert_int_equal(mproc_pool_create_ex(&p, &o), MPROC_OK);
         for (v = 1; v <= 6; v++) {
-            assert_int_equal(mproc_pool_apply(p, task_square, &v, sizeof v, &res, &len), MPROC_OK);
+            assert_int_equal(mproc_pool_apply(p, tu_square, &v, sizeof v, &res, &len), MPROC_OK);
             assert_int_equal(len, sizeof out);
             memcpy(&out, res, sizeof out);
             assert_int_equal(out, v * v);

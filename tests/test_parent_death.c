@@ -258,8 +258,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_parent_killed_workers_and_daemon_go),
         cmocka_unit_test(test_parent_crashed_workers_and_daemon_go),
     };
-    /* The guard: a spawned child runs here and never returns. */
-    if (mproc_init(argc, argv) != MPROC_OK) {
+    if (tu_guard(argc, argv) != MPROC_OK) {
         return 1;
     }
     tu_no_core_dumps();

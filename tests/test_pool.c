@@ -8,71 +8,6 @@
 
 #include "testhooks.h"
 
-#ifdef _WIN32
-    #define WIN32_LEAN_AND_MEAN
-    #include <windows.h>
-    #include <io.h>
-    #include <process.h>
-#else
-    #include <dirent.h>
-    #include <pthread.h>
-    #include <signal.h>
-    #include <time.h>
-    #include <unistd.h>
-#endif
-
-/* ---- portable bits for the test itself ---- */
-
-static void sleep_ms(long ms)
-{
-#ifdef _WIN32
-    Sleep((DWORD)ms);
-#else
-    struct timespec ts;
-    ts.tv_sec = ms / 1000;
-    ts.tv_nsec = (ms % 1000) * 1000000L;
-    while (nanosleep(&ts, &ts) != 0) {
-    }
-#endif
-}
-
-static double now_s(void)
-{
-#ifdef _WIN32
-    return (double)GetTickCount64() / 1000.0;
-#else
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-#endif
-}
-
-static void die_by_kill(void)
-{
-#ifdef _WIN32
-    TerminateProcess(GetCurrentProcess(), 0x10000 + 9);
-#else
-    raise(SIGKILL);
-#endif
-}
-
-static int on_wine(void)
-{
-#ifdef _WIN32
-    HMODULE ntdll = GetModuleHandleW(L"ntdll.dll");
-    return ntdll != NULL && GetProcAddress(ntdll, "wine_get_version") != NULL;
-#else
-    return 0;
-#endif
-}
-
-/* Under valgrind (scripts/sanitize.sh sets MPROC_TEST_VALGRIND) everything runs some 20 times
- * slower, a fresh worker included: bounds on speed are not checked there. */
-static int under_valgrind(void)
-{
-    return getenv("MPROC_TEST_VALGRIND") != NULL;
-}
-
 /* ---- tasks ---- */
 
 enum op {
@@ -132,7 +67,7 @@ static int task(const void *arg, size_t len, mproc_result *out)
         return mproc_result_fail(out, "bad argument size %u", (unsigned)len), 1;
     switch (j->op) {
     case OP_SLEEP:
-        sleep_ms(j->ms);
+        tu_sleep_ms(j->ms);
         return mproc_result_set(out, "filename", 8);
     case OP_SQUARE: {
         long long sq = (long long)j->value * j->value;
@@ -149,7 +84,7 @@ static int task(const void *arg, size_t len, mproc_result *out)
 #endif
         abort();
     case OP_KILL:
-        die_by_kill();
+        tu_die_by_kill();
         return 0;
     case OP_SEGV: {
         volatile int *volatile nowhere = (int *)16;
@@ -173,7 +108,7 @@ static int task(const void *arg, size_t len, mproc_result *out)
     }
     case OP_PID: {
         long pid = mproc_getpid();
-        sleep_ms(j->ms);
+        tu_sleep_ms(j->ms);
         return mproc_result_set(out, &pid, sizeof pid);
     }
     case OP_EMPTY:
@@ -197,7 +132,7 @@ static int task(const void *arg, size_t len, mproc_result *out)
         f = fopen(path, "w");
         if (f != NULL)
             fclose(f);
-        sleep_ms(j->ms);
+        tu_sleep_ms(j->ms);
         return 0;
     }
     }
@@ -207,18 +142,6 @@ static int task(const void *arg, size_t len, mproc_result *out)
 static int echo(const void *arg, size_t len, mproc_result *out)
 {
     return mproc_result_set(out, arg, len);
-}
-
-/* map items are plain ints */
-static int square(const void *arg, size_t len, mproc_result *out)
-{
-    long long v;
-    int i;
-    if (len != sizeof i)
-        return 1;
-    memcpy(&i, arg, sizeof i);
-    v = (long long)i * i;
-    return mproc_result_set(out, &v, sizeof v);
 }
 
 /* ---- callbacks ---- */
@@ -290,7 +213,7 @@ static void test_seed_apply_is_serial(void **state)
     int i;
     (void)state;
     assert_int_equal(mproc_pool_create(&p, 5), MPROC_OK);
-    t0 = now_s();
+    t0 = tu_now_s();
     for (i = 0; i < 10; i++) {
         struct job j = job(OP_SLEEP, i, 200);
         void *res;
@@ -300,7 +223,7 @@ static void test_seed_apply_is_serial(void **state)
         assert_memory_equal(res, "filename", 8);
         mproc_free(res);
     }
-    assert_true(now_s() - t0 >= 1.9);
+    assert_true(tu_now_s() - t0 >= 1.9);
     finish(p);
 }
 
@@ -311,13 +234,13 @@ static void test_seed_apply_async_is_parallel(void **state)
     int i;
     (void)state;
     assert_int_equal(mproc_pool_create(&p, 5), MPROC_OK);
-    t0 = now_s();
+    t0 = tu_now_s();
     for (i = 0; i < 10; i++)
         submit(p, job(OP_SLEEP, i, 200), i);
     finish(p);
-    elapsed = now_s() - t0;
+    elapsed = tu_now_s() - t0;
     assert_true(elapsed >= 0.39);
-    if (!under_valgrind())
+    if (!tu_under_valgrind())
         assert_true(elapsed < 1.2);
     assert_int_equal(tally.filename, 10);
     assert_int_equal(tally.failed, 0);
@@ -405,8 +328,9 @@ static void test_map_squares_in_order(void **state)
         items[i] = (int)i;
     assert_int_equal(mproc_pool_create(&p, 2), MPROC_OK);
     for (c = 0; c < sizeof chunks / sizeof chunks[0]; c++) {
-        assert_int_equal(mproc_pool_map(p, square, items, sizeof items[0], 10000, chunks[c], &r),
-                         MPROC_OK);
+        assert_int_equal(
+            mproc_pool_map(p, tu_square_ll, items, sizeof items[0], 10000, chunks[c], &r),
+            MPROC_OK);
         assert_int_equal(mproc_results_count(r), 10000);
         for (i = 0; i < 10000; i++) {
             const void *d;
@@ -422,7 +346,7 @@ static void test_map_squares_in_order(void **state)
         mproc_results_destroy(r);
     }
     /* No items: an empty result, at once. */
-    assert_int_equal(mproc_pool_map(p, square, NULL, sizeof(int), 0, 0, &r), MPROC_OK);
+    assert_int_equal(mproc_pool_map(p, tu_square_ll, NULL, sizeof(int), 0, 0, &r), MPROC_OK);
     assert_int_equal(mproc_results_count(r), 0);
     mproc_results_destroy(r);
     finish(p);
@@ -498,7 +422,7 @@ static void run_imap(int ordered, size_t chunksize)
     memset(seen, 0, sizeof seen);
     assert_int_equal(mproc_pool_create(&p, 3), MPROC_OK);
     assert_int_equal(
-        mproc_pool_imap(p, square, items, sizeof items[0], 5000, chunksize, ordered, &it),
+        mproc_pool_imap(p, tu_square_ll, items, sizeof items[0], 5000, chunksize, ordered, &it),
         MPROC_OK);
     while ((r = mproc_iter_next(it, MPROC_FOREVER, &index, &d, &len)) != MPROC_EEND) {
         long long v;
@@ -541,16 +465,18 @@ static void test_imap_destroy_early(void **state)
     size_t index;
     (void)state;
     assert_int_equal(mproc_pool_create(&p, 2), MPROC_OK);
-    assert_int_equal(mproc_pool_imap(p, square, items, sizeof items[0], 20000, 1, 1, &it),
+    assert_int_equal(mproc_pool_imap(p, tu_square_ll, items, sizeof items[0], 20000, 1, 1, &it),
                      MPROC_OK);
     assert_int_equal(mproc_iter_next(it, MPROC_FOREVER, &index, NULL, NULL), MPROC_OK);
     assert_int_equal(index, 0);
     mproc_iter_destroy(it);
     /* The pool drops the rest and stays usable. */
-    assert_int_equal(mproc_pool_map(p, square, items, sizeof items[0], 100, 0, NULL), MPROC_EINVAL);
+    assert_int_equal(mproc_pool_map(p, tu_square_ll, items, sizeof items[0], 100, 0, NULL),
+                     MPROC_EINVAL);
     {
         mproc_results *r;
-        assert_int_equal(mproc_pool_map(p, square, items, sizeof items[0], 100, 0, &r), MPROC_OK);
+        assert_int_equal(mproc_pool_map(p, tu_square_ll, items, sizeof items[0], 100, 0, &r),
+                         MPROC_OK);
         mproc_results_destroy(r);
     }
     finish(p);
@@ -594,11 +520,11 @@ static void test_lost_worker_reports_exit_code(void **state)
     double t0;
     (void)state;
     assert_int_equal(mproc_pool_create(&p, 1), MPROC_OK);
-    t0 = now_s();
+    t0 = tu_now_s();
     assert_int_equal(mproc_pool_apply_async(p, task, &j, sizeof j, NULL, NULL, NULL, &a), MPROC_OK);
     assert_int_equal(mproc_async_get(a, MPROC_FOREVER, NULL, NULL), MPROC_EWORKER_LOST);
     /* Generous: it is about noticing at all, not speed (the benchmarks measure that). */
-    assert_true(now_s() - t0 < (under_valgrind() ? 30.0 : 5.0));
+    assert_true(tu_now_s() - t0 < (tu_under_valgrind() ? 30.0 : 5.0));
     e = mproc_async_error(a);
     assert_non_null(e);
     assert_int_equal(e->code, MPROC_EWORKER_LOST);
@@ -625,11 +551,11 @@ static void test_task_timeout(void **state)
     memset(&o, 0, sizeof o);
     o.workers = 2;
     /* The quick task runs on a fresh worker, within the same limit. */
-    o.task_timeout_ms = under_valgrind() ? 5000 : 500;
+    o.task_timeout_ms = tu_under_valgrind() ? 5000 : 500;
     assert_int_equal(mproc_pool_create_ex(&p, &o), MPROC_OK);
-    t0 = now_s();
+    t0 = tu_now_s();
     assert_int_equal(mproc_pool_apply(p, task, &slow, sizeof slow, &res, &len), MPROC_ETIMEDOUT);
-    assert_true(now_s() - t0 < (under_valgrind() ? 20.0 : 10.0));
+    assert_true(tu_now_s() - t0 < (tu_under_valgrind() ? 20.0 : 10.0));
     assert_int_equal(mproc_pool_apply(p, task, &quick, sizeof quick, &res, &len), MPROC_OK);
     mproc_free(res);
     finish(p);
@@ -741,7 +667,7 @@ static void test_terminate_with_pending(void **state)
     assert_int_equal(mproc_pool_create(&p, 2), MPROC_OK);
     for (i = 0; i < 1000; i++)
         submit(p, job(OP_SLEEP, i, 50), i);
-    sleep_ms(100);
+    tu_sleep_ms(100);
     assert_int_equal(mproc_pool_terminate(p), MPROC_OK);
     /* Every task ended exactly once, most of them canceled, before terminate returned. */
     assert_int_equal(tally.ok + tally.failed, 1000);
@@ -1077,22 +1003,22 @@ static void test_terminate_during_direct_apply(void **state)
     remove(path);
     tu_thread_start(&th, run_sleeper, &a);
     /* The task runs once its file is there. */
-    t0 = now_s();
+    t0 = tu_now_s();
     for (;;) {
         FILE *f = fopen(path, "r");
         if (f != NULL) {
             fclose(f);
             break;
         }
-        assert_true(now_s() - t0 < 60.0);
-        sleep_ms(10);
+        assert_true(tu_now_s() - t0 < 60.0);
+        tu_sleep_ms(10);
     }
-    t0 = now_s();
+    t0 = tu_now_s();
     assert_int_equal(mproc_pool_terminate(p), MPROC_OK);
     tu_thread_join(&th);
     remove(path);
     assert_int_equal(a.result, MPROC_ECANCELED);
-    assert_true(now_s() - t0 < 15.0);
+    assert_true(tu_now_s() - t0 < 15.0);
     check_direct(p, 0, 1);
     mproc_pool_destroy(p);
 }
@@ -1105,7 +1031,8 @@ static void test_hundred_workers(void **state)
     (void)state;
     assert_int_equal(mproc_pool_create(&p, 100), MPROC_OK);
     assert_int_equal(mproc_pool_workers(p), 100);
-    assert_int_equal(mproc_pool_map(p, square, items, sizeof items[0], 1000, 1, &r), MPROC_OK);
+    assert_int_equal(mproc_pool_map(p, tu_square_ll, items, sizeof items[0], 1000, 1, &r),
+                     MPROC_OK);
     assert_int_equal(mproc_results_count(r), 1000);
     mproc_results_destroy(r);
     finish(p);
@@ -1165,7 +1092,7 @@ static long count_zombies(void)
 static void test_no_leaks_after_many_pools(void **state)
 {
     long fds, zombies;
-    int i, rounds = on_wine() ? 10 : 100;
+    int i, rounds = tu_on_wine() ? 10 : 100;
     (void)state;
     {
         /* Warm up: the first pool may allocate lazily (thread stacks, loader). */
@@ -1217,9 +1144,9 @@ static void test_states_and_bad_input(void **state)
     assert_int_equal(mproc_pool_apply(p, task, NULL, 4, NULL, NULL), MPROC_EINVAL);
     assert_int_equal(mproc_pool_apply_async(p, task, NULL, 4, NULL, NULL, NULL, &a), MPROC_EINVAL);
     assert_null(a);
-    assert_int_equal(mproc_pool_map(p, square, NULL, 4, 10, 0, &r), MPROC_EINVAL);
-    assert_int_equal(mproc_pool_imap(p, square, NULL, 4, 10, 0, 1, &it), MPROC_EINVAL);
-    assert_int_equal(mproc_pool_imap(p, square, &j, 4, 1, 0, 1, NULL), MPROC_EINVAL);
+    assert_int_equal(mproc_pool_map(p, tu_square_ll, NULL, 4, 10, 0, &r), MPROC_EINVAL);
+    assert_int_equal(mproc_pool_imap(p, tu_square_ll, NULL, 4, 10, 0, 1, &it), MPROC_EINVAL);
+    assert_int_equal(mproc_pool_imap(p, tu_square_ll, &j, 4, 1, 0, 1, NULL), MPROC_EINVAL);
     assert_int_equal(mproc_iter_next(NULL, 0, NULL, NULL, NULL), MPROC_EINVAL);
     assert_int_equal(mproc_async_wait(NULL, 0), MPROC_EINVAL);
     assert_int_equal(mproc_async_ready(NULL), 0);
@@ -1243,7 +1170,7 @@ static void test_states_and_bad_input(void **state)
     assert_int_equal(mproc_pool_apply(p, task, &j, sizeof j, NULL, NULL), MPROC_ESTATE);
     assert_int_equal(mproc_pool_apply_async(p, task, &j, sizeof j, NULL, NULL, NULL, NULL),
                      MPROC_ESTATE);
-    assert_int_equal(mproc_pool_map(p, square, &j, 4, 1, 0, &r), MPROC_ESTATE);
+    assert_int_equal(mproc_pool_map(p, tu_square_ll, &j, 4, 1, 0, &r), MPROC_ESTATE);
     assert_int_equal(mproc_pool_join(p), MPROC_OK);
     assert_int_equal(mproc_pool_join(p), MPROC_OK);
     assert_int_equal(mproc_pool_terminate(p), MPROC_OK);
@@ -1300,8 +1227,5 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup(test_states_and_bad_input, reset),
         cmocka_unit_test_setup(test_handle_outlives_pool, reset),
     };
-    /* The guard: a spawned worker runs here and never returns. */
-    if (mproc_init(argc, argv) != MPROC_OK)
-        return 1;
-    return cmocka_run_group_tests_name("pool", tests, NULL, NULL);
+    return TU_RUN_SUITE(argc, argv, "pool", tests);
 }

@@ -60,15 +60,6 @@ static void on_sigusr1(int sig)
     sigusr1_count++;
 }
 
-static int t_return(const void *arg, size_t len)
-{
-    int v = 0;
-    if (arg != NULL && len == sizeof v) {
-        memcpy(&v, arg, sizeof v);
-    }
-    return v;
-}
-
 /* Signals its parent every millisecond for CHILD_MS, then exits with 7. */
 static int t_signal_parent(const void *arg, size_t len)
 {
@@ -104,16 +95,6 @@ static int task_signal_parent(const void *arg, size_t len, mproc_result *out)
     while (tu_now_ms() < end) {
         kill(parent, SIGUSR1);
         tu_sleep_ms(1);
-    }
-    v *= v;
-    return mproc_result_set(out, &v, sizeof v);
-}
-
-static int task_square(const void *arg, size_t len, mproc_result *out)
-{
-    int v = 0;
-    if (len == sizeof v) {
-        memcpy(&v, arg, sizeof v);
     }
     v *= v;
     return mproc_result_set(out, &v, sizeof v);
@@ -185,7 +166,7 @@ static void test_sigchld_handler_stays_installed(void **state)
     install(SIGCHLD, on_sigchld, SA_RESTART | SA_NOCLDSTOP, &old);
 
     for (i = 0; i < 5; i++) {
-        assert_int_equal(mproc_process_create(&p, t_return, &v, sizeof v), MPROC_OK);
+        assert_int_equal(mproc_process_create(&p, tu_return, &v, sizeof v), MPROC_OK);
         assert_int_equal(mproc_process_start(p), MPROC_OK);
         assert_int_equal(mproc_process_join(p, MPROC_FOREVER), MPROC_OK);
         assert_int_equal(mproc_process_exitcode(p, &code), MPROC_OK);
@@ -193,8 +174,8 @@ static void test_sigchld_handler_stays_installed(void **state)
         mproc_process_destroy(p);
     }
     assert_int_equal(mproc_pool_create(&pool, 2), MPROC_OK);
-    assert_int_equal(mproc_pool_apply(pool, task_square, &v, sizeof v, NULL, NULL), MPROC_OK);
-    assert_int_equal(mproc_pool_map(pool, task_square, items, sizeof items[0], 8, 1, &r), MPROC_OK);
+    assert_int_equal(mproc_pool_apply(pool, tu_square, &v, sizeof v, NULL, NULL), MPROC_OK);
+    assert_int_equal(mproc_pool_map(pool, tu_square, items, sizeof items[0], 8, 1, &r), MPROC_OK);
     mproc_results_destroy(r);
     assert_int_equal(mproc_pool_close(pool), MPROC_OK);
     assert_int_equal(mproc_pool_join(pool), MPROC_OK);
@@ -221,7 +202,7 @@ static void test_sigchld_ignored(void **state)
     (void)state;
 
     install(SIGCHLD, SIG_IGN, 0, &old);
-    assert_int_equal(mproc_process_create(&p, t_return, &v, sizeof v), MPROC_OK);
+    assert_int_equal(mproc_process_create(&p, tu_return, &v, sizeof v), MPROC_OK);
     assert_int_equal(mproc_process_start(p), MPROC_OK);
     assert_int_equal(mproc_process_join(p, MPROC_FOREVER), MPROC_OK);
     assert_int_equal(mproc_process_exitcode(p, &code), MPROC_OK);
@@ -229,7 +210,7 @@ static void test_sigchld_ignored(void **state)
     assert_int_equal(mproc_process_is_alive(p), 0);
     mproc_process_destroy(p);
     assert_int_equal(mproc_pool_create(&pool, 2), MPROC_OK);
-    assert_int_equal(mproc_pool_apply(pool, task_square, &v, sizeof v, NULL, NULL), MPROC_OK);
+    assert_int_equal(mproc_pool_apply(pool, tu_square, &v, sizeof v, NULL, NULL), MPROC_OK);
     assert_int_equal(mproc_pool_close(pool), MPROC_OK);
     assert_int_equal(mproc_pool_join(pool), MPROC_OK);
     mproc_pool_destroy(pool);
@@ -379,9 +360,5 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_signal_during_pool_calls),
         cmocka_unit_test(test_sigchld_ignored),
     };
-    /* The guard: a spawned child runs here and never returns. */
-    if (mproc_init(argc, argv) != MPROC_OK) {
-        return 1;
-    }
-    return cmocka_run_group_tests_name("signals", tests, NULL, NULL);
+    return TU_RUN_SUITE(argc, argv, "signals", tests);
 }

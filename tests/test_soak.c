@@ -415,8 +415,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_soak_crash_storm),
     };
-    /* The guard: a spawned worker runs here and never returns. */
-    if (mproc_init(argc, argv) != MPROC_OK) {
+    if (tu_guard(argc, argv) != MPROC_OK) {
         return 1;
     }
     tu_no_core_dumps();

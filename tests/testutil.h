@@ -72,6 +72,19 @@ static inline uint64_t tu_now_ms(void)
 #endif
 }
 
+/* Seconds on the same clock, for bounds written in seconds. */
+static inline double tu_now_s(void)
+{
+    return (double)tu_now_ms() / 1000.0;
+}
+
+/* 1 under valgrind (scripts/sanitize.sh sets MPROC_TEST_VALGRIND): everything runs some 20
+ * times slower, and a spawned child cannot start (/proc/self/exe is valgrind's own tool). */
+static inline int tu_under_valgrind(void)
+{
+    return getenv("MPROC_TEST_VALGRIND") != NULL;
+}
+
 /* 1 under Wine: process creation there costs ~60 ms instead of ~1 ms, so suites scale down. */
 static inline int tu_on_wine(void)
 {
@@ -304,6 +317,17 @@ static inline int tu_pid_gone(long pid)
     }
     close_paren = strrchr(buf, ')');
     return close_paren != NULL && (close_paren[2] == 'Z' || close_paren[2] == 'X');
+#endif
+}
+
+/* Ends this process at once, as a kill from outside would (a task that plays a crash): the
+ * exit code the library gives a kill on Windows, SIGKILL on POSIX. */
+static inline void tu_die_by_kill(void)
+{
+#ifdef _WIN32
+    TerminateProcess(GetCurrentProcess(), 0x10000 + 9);
+#else
+    raise(SIGKILL);
 #endif
 }
 
@@ -645,5 +669,66 @@ static inline void tu_assert_counts_back(const tu_counts *base, long timeout_ms)
     assert_int_equal(c.children, base->children);
     assert_int_equal(c.zombies, base->zombies);
 }
+
+/* ---- targets and tasks more than one suite runs ------------------------------------------ */
+
+/* The int an argument holds, 0 when it holds none. */
+static inline int tu_read_int(const void *arg, size_t len)
+{
+    int v = 0;
+    if (arg != NULL && len == sizeof v) {
+        memcpy(&v, arg, sizeof v);
+    }
+    return v;
+}
+
+/* A process target that exits with the int it is given (0 without one). */
+static inline int tu_return(const void *arg, size_t len)
+{
+    return tu_read_int(arg, len);
+}
+
+/* A pool task: the square of an int as an int (0 for an argument of another size). */
+static inline int tu_square(const void *arg, size_t len, mproc_result *out)
+{
+    int v = 0;
+    if (len == sizeof v) {
+        memcpy(&v, arg, sizeof v);
+    }
+    v *= v;
+    return mproc_result_set(out, &v, sizeof v);
+}
+
+/* A pool task for map items that are plain ints: the square as a long long; an argument of
+ * another size fails the task with status 1. */
+static inline int tu_square_ll(const void *arg, size_t len, mproc_result *out)
+{
+    long long v;
+    int i;
+    if (len != sizeof i) {
+        return 1;
+    }
+    memcpy(&i, arg, sizeof i);
+    v = (long long)i * i;
+    return mproc_result_set(out, &v, sizeof v);
+}
+
+/* ---- a suite's main ------------------------------------------------------------------------- */
+
+/* The guard: in a child the library started, mproc_init runs the child's work and never
+ * returns. MPROC_OK in the suite's own process; otherwise says why on stderr. */
+static inline int tu_guard(int argc, char **argv)
+{
+    int r = mproc_init(argc, argv);
+    if (r != MPROC_OK) {
+        fprintf(stderr, "mproc_init: %s\n", mproc_strerror(r));
+    }
+    return r;
+}
+
+/* The end of most suites' main: the guard, then the group of tests; 1 when the guard fails. */
+#define TU_RUN_SUITE(argc, argv, name, tests)                                                      \
+    (tu_guard((argc), (argv)) != MPROC_OK ? 1                                                      \
+                                          : cmocka_run_group_tests_name(name, tests, NULL, NULL))
 
 #endif /* MPROC_TESTUTIL_H */
