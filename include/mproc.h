@@ -97,7 +97,10 @@ extern "C" {
     X(EFOREIGN, -17,                                                                               \
       "the object belongs to another process (a copy inherited through the application's fork)")   \
     X(ENOSTATUS, -18,                                                                              \
-      "the child's exit status was taken by someone else (SIGCHLD ignored, or another waiter)")
+      "the child's exit status was taken by someone else (SIGCHLD ignored, or another waiter)")    \
+    X(EOWNERDEAD, -19,                                                                             \
+      "acquired, but the previous holder died holding it: what it guarded may be half-written")    \
+    X(EBROKEN, -20, "the barrier is broken: a party timed out, died or reset it while waiting")
 
 /**
  * Error codes: what every call that can fail returns. `MPROC_OK` is 0 and every error is
@@ -108,7 +111,7 @@ enum mproc_errno {
 #define MPROC__ERRNO_ENUM(name, value, text) MPROC_##name = value,
     MPROC_ERRNO_MAP(MPROC__ERRNO_ENUM)
 #undef MPROC__ERRNO_ENUM
-        MPROC__ERRNO_LAST = -18 /**< internal: the lowest code in use */
+        MPROC__ERRNO_LAST = -20 /**< internal: the lowest code in use */
 };
 
 /** @var MPROC_EINVAL
@@ -177,6 +180,13 @@ enum mproc_errno {
  * itself (waitpid(-1, ...) in a SIGCHLD handler), and neither the kernel (a pidfd on Linux 6.15
  * and later) nor the child (which reports its target's return value before it exits) kept it:
  * a child ended by a signal, or a pool worker that died. POSIX only. */
+/** @var MPROC_EOWNERDEAD
+ * A lock (or re-entrant lock) was acquired, but the process that held it died holding it: the
+ * data it guarded may be half-written. The caller holds the lock now and may repair that data;
+ * the lock works normally afterwards. */
+/** @var MPROC_EBROKEN
+ * A barrier is broken: a party timed out or died while waiting, or the barrier was reset. Every
+ * waiter gets this code instead of waiting on; the barrier's reset makes it usable again. */
 
 /** Wait without limit (timeouts are milliseconds; 0 polls). */
 #define MPROC_FOREVER (-1L)
