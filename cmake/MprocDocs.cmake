@@ -1,5 +1,5 @@
-# The `docs` target: the API reference, HTML, from the Doxygen comments of include/mproc.h (and
-# docs/guide.md as a page), into <build>/docs/html. Warnings are errors (WARN_AS_ERROR), so an
+# The `docs` target: the API reference, HTML, from the Doxygen comments of the public headers
+# (MPROC_HEADERS_PUBLIC) and docs/guide.md as a page, into <build>/docs/html. Warnings are errors (WARN_AS_ERROR), so an
 # undocumented declaration, parameter or return value fails the target.
 #
 #   cmake --build <dir> --target docs        (Debian: apt-get install doxygen)
@@ -10,12 +10,18 @@ find_package(Doxygen QUIET)
 
 if(DOXYGEN_FOUND)
     set(MPROC_DOCS_OUTPUT_DIR "${PROJECT_BINARY_DIR}/docs")
+    set(MPROC_DOCS_INPUT "")
+    set(_mproc_docs_depends "")
+    foreach(_mproc_header IN LISTS MPROC_HEADERS_PUBLIC)
+        string(APPEND MPROC_DOCS_INPUT " \"${PROJECT_SOURCE_DIR}/${_mproc_header}\"")
+        list(APPEND _mproc_docs_depends "${PROJECT_SOURCE_DIR}/${_mproc_header}")
+    endforeach()
     configure_file("${PROJECT_SOURCE_DIR}/docs/Doxyfile.in" "${MPROC_DOCS_OUTPUT_DIR}/Doxyfile"
                    @ONLY)
     add_custom_target(docs
         COMMAND Doxygen::doxygen "${MPROC_DOCS_OUTPUT_DIR}/Doxyfile"
         WORKING_DIRECTORY "${PROJECT_SOURCE_DIR}"
-        DEPENDS "${PROJECT_SOURCE_DIR}/include/mproc.h" "${PROJECT_SOURCE_DIR}/docs/guide.md"
+        DEPENDS ${_mproc_docs_depends} "${PROJECT_SOURCE_DIR}/docs/guide.md"
                 "${MPROC_DOCS_OUTPUT_DIR}/Doxyfile"
         COMMENT "Doxygen: the API reference in ${MPROC_DOCS_OUTPUT_DIR}/html/index.html"
         VERBATIM)

@@ -4,8 +4,12 @@
 # fails when a .c or .h under src/ is missing from this list.
 #
 # Included, it sets MPROC_SOURCES_FRONT, MPROC_SOURCES_POSIX, MPROC_SOURCES_WIN32 (paths relative
-# to the project root) and the matching MPROC_HEADERS_* lists. As a script it prints one list:
-#   cmake -DMPROC_PRINT=win32 -P cmake/MprocSources.cmake   (front, posix, win32; +_headers)
+# to the project root), the matching MPROC_HEADERS_* lists, and MPROC_HEADERS_PUBLIC: the
+# installed headers under include/ (mproc.h includes the others). As a script it prints one list:
+#   cmake -DMPROC_PRINT=win32 -P cmake/MprocSources.cmake   (front, posix, win32; +_headers; public)
+
+set(MPROC_HEADERS_PUBLIC
+    include/mproc.h)
 
 set(MPROC_SOURCES_FRONT
     src/alloc.c
@@ -62,13 +66,15 @@ set(MPROC_HEADERS_WIN32
 
 if(CMAKE_SCRIPT_MODE_FILE AND DEFINED MPROC_PRINT)
     string(TOUPPER "${MPROC_PRINT}" _mproc_print)
-    if(_mproc_print MATCHES "^(FRONT|POSIX|WIN32)_HEADERS$")
+    if(_mproc_print STREQUAL "PUBLIC")
+        set(_mproc_list ${MPROC_HEADERS_PUBLIC})
+    elseif(_mproc_print MATCHES "^(FRONT|POSIX|WIN32)_HEADERS$")
         string(REGEX REPLACE "_HEADERS$" "" _mproc_print "${_mproc_print}")
         set(_mproc_list ${MPROC_HEADERS_${_mproc_print}})
     elseif(_mproc_print MATCHES "^(FRONT|POSIX|WIN32)$")
         set(_mproc_list ${MPROC_SOURCES_${_mproc_print}})
     else()
-        message(FATAL_ERROR "MPROC_PRINT: front, posix or win32, optionally with _headers")
+        message(FATAL_ERROR "MPROC_PRINT: public, or front, posix or win32 optionally with _headers")
     endif()
     foreach(_f IN LISTS _mproc_list)
         execute_process(COMMAND "${CMAKE_COMMAND}" -E echo "${_f}")

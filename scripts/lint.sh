@@ -45,7 +45,7 @@ groups=(lint)
 [ "$do_docs" = 1 ] && groups+=(build)
 mproc_deps "${groups[@]}"
 
-# print_list NAME: one list of cmake/MprocSources.cmake (front, posix, win32; +_headers).
+# print_list NAME: one list of cmake/MprocSources.cmake (public; front, posix, win32; +_headers).
 print_list() {
     cmake -DMPROC_PRINT="$1" -P "$root/cmake/MprocSources.cmake"
 }
@@ -76,7 +76,7 @@ else
         -I"$root/include" -I"$root/src")
     # The library's own list (cmake/MprocSources.cmake): what the Windows build compiles.
     mapfile -t sources < <(print_list front && print_list win32)
-    mapfile -t headers < <(ls include/*.h && print_list front_headers && print_list win32_headers)
+    mapfile -t headers < <(print_list public && print_list front_headers && print_list win32_headers)
     for defs in "" "-DMPROC_SHARED -DMPROC_BUILDING"; do
         # shellcheck disable=SC2086 # $defs is zero or two words
         for f in "${sources[@]}"; do
@@ -150,8 +150,8 @@ cmake_list() {
         on { last = /\)/; gsub(/[()]/, ""); for (i = 1; i <= NF; i++) print $i; if (last) on = 0 }
     ' "$1"
 }
-listed=$(for l in front posix win32 front_headers posix_headers win32_headers; do print_list "$l"; done | sort)
-present=$(find src -type f \( -name '*.c' -o -name '*.h' \) | sort)
+listed=$(for l in public front posix win32 front_headers posix_headers win32_headers; do print_list "$l"; done | sort)
+present=$({ find src -type f \( -name '*.c' -o -name '*.h' \); find include -type f -name '*.h'; } | sort)
 missing=$(comm -13 <(echo "$listed") <(echo "$present"))
 stale=$(comm -23 <(echo "$listed") <(echo "$present"))
 for f in $missing; do
