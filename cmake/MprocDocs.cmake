@@ -1,6 +1,6 @@
 # The `docs` target: the API reference, HTML, from the Doxygen comments of the public headers
-# (MPROC_HEADERS_PUBLIC) and docs/guide.md as a page, into <build>/docs/html. Warnings are errors (WARN_AS_ERROR), so an
-# undocumented declaration, parameter or return value fails the target.
+# (MPROC_HEADERS_PUBLIC) and docs/guide.md as a page, into <build>/docs/html. Warnings are errors
+# (WARN_AS_ERROR), so an undocumented declaration, parameter or return value fails the target.
 #
 #   cmake --build <dir> --target docs        (Debian: apt-get install doxygen)
 #
