@@ -17,8 +17,10 @@
 #endif
 
 #include "mproc.h"
+#include "work.h"
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -465,6 +467,102 @@ static int fig_result_big(long n, long arg2)
 finish:
     mproc_pool_destroy(pool);
     return r;
+}
+
+/* def count(b): return len(b), checking the ends: what a 64 MiB argument costs one way. */
+static int arg_task(const void *arg, size_t len, mproc_result *out)
+{
+    uint64_t n = len;
+    const unsigned char *b = arg;
+
+    if (len == 0 || b[0] != 'y' || b[len - 1] != 'y')
+        return 1;
+    return mproc_result_set(out, &n, sizeof n) == MPROC_OK ? 0 : 2;
+}
+
+/* n: the argument's size in MiB; 5 timed applies after two warm-ups. The caller's buffer is
+ * made (and touched) once, as a caller's data is. */
+static int fig_arg_big(long n, long arg2)
+{
+    enum { RUNS = 5 };
+    mproc_pool *pool = NULL;
+    double t[RUNS], t0, med;
+    size_t size = (size_t)n << 20, len;
+    char *big = malloc(size);
+    uint64_t got;
+    void *res;
+    int i, r = 1;
+
+    (void)arg2;
+    if (big == NULL)
+        return 1;
+    memset(big, 'y', size);
+    if (failed(mproc_pool_create(&pool, WORKERS), "mproc_pool_create") || warm_pool(pool, 20))
+        goto finish;
+    for (i = -2; i < RUNS; i++) {
+        t0 = now_s();
+        if (failed(mproc_pool_apply(pool, arg_task, big, size, &res, &len), "mproc_pool_apply"))
+            goto finish;
+        if (i >= 0)
+            t[i] = now_s() - t0;
+        got = 0;
+        if (len == sizeof got)
+            memcpy(&got, res, sizeof got);
+        mproc_free(res);
+        if (got != size) {
+            wrong("arg_64mib: the worker saw %lu bytes, want %lu", (unsigned long)got,
+                  (unsigned long)size);
+            goto finish;
+        }
+    }
+    med = median(t, RUNS);
+    note("arg_64mib: apply of a %ld MiB argument (the task checks its ends, returns its length); "
+         "median %.1f ms of %d after 2 warm-up",
+         n, med * 1e3, RUNS);
+    emit("arg_64mib", (double)n / med, "MiB/s");
+    r = 0;
+finish:
+    mproc_pool_destroy(pool);
+    free(big);
+    return r;
+}
+
+/* The payload floor: a memcpy of n MiB into fresh pages (malloc'd per run, so every page is
+ * faulted in), which is what any design that copies the bytes once on the receiving side pays.
+ * MiB/s, median of 5. */
+static int fig_floor_memcpy(long n, long arg2)
+{
+    enum { RUNS = 5 };
+    size_t size = (size_t)n << 20;
+    char *src = malloc(size), *dst;
+    double t[RUNS], t0;
+    int i;
+
+    (void)arg2;
+    if (src == NULL)
+        return 1;
+    memset(src, 'z', size);
+    for (i = -1; i < RUNS; i++) {
+        t0 = now_s();
+        dst = malloc(size);
+        if (dst == NULL) {
+            free(src);
+            return 1;
+        }
+        memcpy(dst, src, size);
+        if (i >= 0)
+            t[i] = now_s() - t0;
+        if (dst[size / 2] != 'z') {
+            free(dst);
+            free(src);
+            return wrong("floor_memcpy_64mib: bytes differ");
+        }
+        free(dst);
+    }
+    free(src);
+    note("floor_memcpy_64mib: malloc + memcpy of %ld MiB into fresh pages, median of %d", n, RUNS);
+    emit("floor_memcpy_64mib", (double)n / median(t, RUNS), "MiB/s");
+    return 0;
 }
 
 /* The parent's peak resident set so far, in MiB; negative where not measured. */
@@ -1078,6 +1176,12 @@ finish:
 }
 #endif
 
+/* kib: the item size in KiB; arg2: the number of items (0: 32 MiB worth). */
+static int fig_work(long kib, long arg2)
+{
+    return mproc_bench_fig_work(kib, arg2, WORKERS, now_s);
+}
+
 /* ---- the figure table -------------------------------------------------------------------------
  */
 
@@ -1126,6 +1230,12 @@ static const figure figures[] = {
      "ms, median: pool(2) create -> first apply result -> close+join"},
     {"result_64mib", fig_result_big, 64, 0, ANY,
      "MiB/s: apply of a task returning N MiB (N = the count)"},
+    {"arg_64mib", fig_arg_big, 64, 0, ANY,
+     "MiB/s: apply of a task given an N-MiB argument (N = the count)"},
+    {"floor_memcpy_64mib", fig_floor_memcpy, 64, 0, ANY,
+     "MiB/s: malloc + memcpy of N MiB into fresh pages (N = the count)"},
+    {"work", fig_work, 1024, 0, ANY,
+     "speedup: zlib over N-KiB items, serial vs map, imap, apply_async (second argument: count)"},
     {"imap", fig_imap, 10000000, 1, ANY,
      "items/s + peak RSS: ordered imap over N ints (second argument: chunksize)"},
 };
