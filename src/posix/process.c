@@ -93,10 +93,10 @@ static int daemon_kind(const mproc__spawn_spec *spec)
 
 /* The calls a fork child makes on its way out (the exit code's write and its signal mask
  * dance) that the parent may never have made. Without -z now a function is bound on its first
- * call, and a child's binding dies with it: every child would look each one up again, at about
- * a dozen page faults (its copies of the dynamic linker's pages) and a few microseconds each,
- * a fifth of a bare fork + waitpid. Made here, before the fork, the parent's bindings are what
- * the children inherit. (_exit cannot be called here: child.c calls it through a pointer.) */
+ * call, and a child's binding dies with it: every child looked them up again, which took
+ * 9 of the 15 page faults a start + join had beyond a bare fork + waitpid (perf here). Made
+ * here, before the fork, the parent's bindings are what the children inherit. (_exit cannot be
+ * called here: child.c calls it through a pointer.) */
 static void bind_child_calls(void)
 {
     sigset_t s;
