@@ -15,7 +15,7 @@
     #include <zlib.h>
 #endif
 
-#if defined(__linux__)
+#if defined(MPROC_BENCH_ZLIB) && defined(__linux__)
     #include <dirent.h>
     #include <unistd.h>
 
@@ -115,7 +115,7 @@ static void cpu_note(const char *call, const cpu_snap *a, const cpu_snap *b, dou
                wall - (b->worker[i][0] - a->worker[i][0]) - (b->worker[i][1] - a->worker[i][1]));
     printf("\n");
 }
-#else
+#elif defined(MPROC_BENCH_ZLIB)
 typedef struct cpu_snap {
     int unused;
 } cpu_snap;
