@@ -67,6 +67,8 @@ typedef struct mproc__task {
     mproc__chunk *result; /* a chunk's results, until delivered under the lock */
     int suspect;          /* the oldest unanswered task once when a worker sent garbage */
     uint32_t seq;         /* its number among the tasks written to its worker (ring.h claim) */
+    int slot;             /* its flight's argument is in slot slot-1 of its worker (ring.h); 0:
+                             in the frame */
 } mproc__task;
 
 struct mproc_async {
@@ -215,12 +217,25 @@ struct mproc_pool {
 void mproc__pool_thread(void *arg);
 /* Decodes a single task's one result item into its async handle (mproc__result_decode's
  * callback; ctx is the mproc__task). */
+/* The context of mproc__task_single_item: the task, its worker, MPROC_EPROTO when the answer
+ * claims bytes in the result area that are not there. */
+typedef struct mproc__single_ctx {
+    mproc__task *t;
+    mproc__worker *w;
+    int err;
+} mproc__single_ctx;
 void mproc__task_single_item(void *ctx, size_t i, const mproc__result_item *item);
 /* w has been sent its max_tasks_per_child tasks: it is on its way out, nothing more goes to it. */
 int mproc__worker_used_up(const mproc_pool *p, const mproc__worker *w);
 /* Appends the TASK frames of t's items first .. first+n-1 to b (DEFINE frames are the caller's
  * business). */
 int mproc__task_encode(mproc__buf *b, const mproc__task *t, size_t first, size_t n);
+/* Puts a one-item flight's argument in a free slot of w's shared memory when it is large
+ * (ring.h): t->slot set, for mproc__task_encode; nothing (t->slot 0) otherwise. */
+void mproc__task_place(mproc__worker *w, mproc__task *t, size_t first, size_t n);
+/* A decoded answer of w's: its bytes found when they are in w's result area. MPROC_EPROTO
+ * when the claim is garbage. Then, once they are copied: mproc__ring_result_done. */
+int mproc__answer_resolve(mproc__worker *w, mproc__result_item *item);
 int mproc__pool_start_worker(mproc_pool *p, mproc__worker *w);
 /* Kills every worker and fails every task (lock held, the thread not running). */
 void mproc__pool_terminate_workers(mproc_pool *p);

@@ -109,7 +109,14 @@ int mproc__pool_start_worker(mproc_pool *p, mproc__worker *w)
     w->cancel_pos = 0;
     memset(&w->ring_in, 0, sizeof w->ring_in);
 
-    r = mproc__os_shm_create(&w->shm, sizeof(mproc__ring));
+    /* The ring, and after it the payload areas (ring.h) where there are any. */
+    r = MPROC__AREAS_ON
+            ? mproc__os_shm_create_reserved(&w->shm, MPROC__RING_SHM_SIZE, sizeof(mproc__ring))
+            : MPROC_ENOMEM;
+    if (r == MPROC_OK)
+        mproc__os_store(&((mproc__ring *)w->shm.addr)->areas, 1);
+    else
+        r = mproc__os_shm_create(&w->shm, sizeof(mproc__ring));
     if (r < 0)
         goto fail;
     /* Each item's start costs the worker a clock read: only when a timeout needs it. */
@@ -287,25 +294,53 @@ static void unlink_task(mproc__worker *w, mproc__task *t, mproc__task *prev)
     w->inflight--;
 }
 
+int mproc__answer_resolve(mproc__worker *w, mproc__result_item *item)
+{
+    return mproc__ring_item_resolve(w->shm.addr, item);
+}
+
 void mproc__task_single_item(void *ctx, size_t i, const mproc__result_item *item)
 {
-    mproc__task *t = ctx;
+    mproc__single_ctx *x = ctx;
+    mproc__result_item it = *item;
     (void)i;
-    mproc__async_complete(t->async, item->code, item->status, 0, item->data, item->len);
+    if (mproc__answer_resolve(x->w, &it) < 0) {
+        x->err = MPROC_EPROTO;
+        return;
+    }
+    mproc__async_complete(x->t->async, it.code, it.status, 0, it.data, it.len);
+    if (it.in_area)
+        mproc__ring_result_done(x->w->shm.addr, it.len);
 }
 
 typedef struct chunk_ctx {
     mproc__task *t;
+    mproc__worker *w;
     int err; /* an answer for an item not in flight, or no memory */
 } chunk_ctx;
+
+static void chunk_item_at(chunk_ctx *x, size_t i, const mproc__result_item *item);
 
 static void chunk_item(void *ctx, size_t i, const mproc__result_item *item)
 {
     chunk_ctx *x = ctx;
-    mproc__chunk *c = x->t->result;
+    mproc__result_item it = *item;
 
     if (x->err != 0)
         return;
+    if (mproc__answer_resolve(x->w, &it) < 0) {
+        x->err = MPROC_EPROTO;
+        return;
+    }
+    chunk_item_at(x, i, &it);
+    if (it.in_area)
+        mproc__ring_result_done(x->w->shm.addr, it.len);
+}
+
+static void chunk_item_at(chunk_ctx *x, size_t i, const mproc__result_item *item)
+{
+    mproc__chunk *c = x->t->result;
+
     if (i < x->t->from || i >= x->t->end || c->at[i] != 0) {
         x->err = MPROC_EPROTO;
         return;
@@ -367,7 +402,16 @@ static int one_item(const unsigned char *body, size_t len, chunk_ctx *x)
         return 0;
     item.code = (int32_t)mproc__rd_u32(&r);
     item.status = (int32_t)mproc__rd_u32(&r);
-    item.data = mproc__rd_blob(&r, &item.len);
+    item.len = mproc__rd_u32(&r);
+    item.in_area = (item.len & MPROC__WIRE_RESULT_IN_AREA) != 0;
+    if (item.in_area) {
+        item.len &= ~(size_t)MPROC__WIRE_RESULT_IN_AREA;
+        item.data = NULL;
+        if (item.code != MPROC_OK)
+            return MPROC_EPROTO;
+    } else {
+        item.data = mproc__rd_bytes(&r, item.len);
+    }
     if (r.err || r.left != 0 || item.code > 0 || item.code < MPROC__ERRNO_LAST ||
         first >= x->t->count)
         return MPROC_EPROTO;
@@ -385,14 +429,22 @@ static int take_result(mproc_pool *p, mproc__worker *w, const unsigned char *bod
     if (t == NULL)
         return MPROC_EPROTO;
     if (t->async != NULL) {
-        r = mproc__result_decode(body, len, t->id, 1, mproc__task_single_item, t);
+        mproc__single_ctx sx;
+        sx.t = t;
+        sx.w = w;
+        sx.err = 0;
+        r = mproc__result_decode(body, len, t->id, 1, mproc__task_single_item, &sx);
+        if (r == MPROC_OK)
+            r = sx.err;
         if (r < 0)
             return r;
+        t->slot = 0;
         unlink_task(w, t, prev);
         push_done(p, t);
         return MPROC_OK;
     }
     x.t = t;
+    x.w = w;
     x.err = 0;
     /* One reservation for the frame (its body bounds the bytes it carries, and a store block's
      * header may go first): chunk_item then copies each item without a call. A failure here
@@ -760,8 +812,23 @@ int mproc__task_encode(mproc__buf *b, const mproc__task *t, size_t first, size_t
     h.first = (uint32_t)first;
     h.count = (uint32_t)n;
     h.item_size = t->item_size;
-    h.items = t->items + first * t->item_size;
+    h.slot = t->slot;
+    h.items = t->slot != 0 ? NULL : t->items + first * t->item_size;
     return mproc__task_write(&wr, &h);
+}
+
+void mproc__task_place(mproc__worker *w, mproc__task *t, size_t first, size_t n)
+{
+    int slot;
+
+    t->slot = 0;
+    if (n != 1 || t->item_size < MPROC__PAYLOAD_MIN || w->shm.addr == NULL)
+        return;
+    slot = mproc__ring_arg_slot(w->shm.addr, t->item_size);
+    if (slot < 0)
+        return;
+    memcpy(mproc__ring_area(w->shm.addr, slot), t->items + first * t->item_size, t->item_size);
+    t->slot = slot + 1;
 }
 
 static int send_task(mproc_pool *p, mproc__worker *w, mproc__task *t)
@@ -787,9 +854,13 @@ static int send_task(mproc_pool *p, mproc__worker *w, mproc__task *t)
     }
     /* Counted from the read cursor, which compaction moves along with the bytes. */
     mark = w->chan.out.len - w->chan.out.pos;
+    mproc__task_place(w, t, t->from, n);
     r = mproc__task_encode(&w->chan.out, t, t->from, n);
     if (r < 0) {
         w->chan.out.len = w->chan.out.pos + mark;
+        if (t->slot != 0)
+            mproc__ring_arg_unused(w->shm.addr, t->slot - 1);
+        t->slot = 0;
         return r;
     }
     t->end = t->from + n;
@@ -839,9 +910,17 @@ static void dispatch(mproc_pool *p)
     for (;;) {
         size_t backlog = p->pq_len;
         size_t d = backlog > (size_t)p->nworkers ? 1 + backlog / (size_t)p->nworkers : 1;
-        mproc__worker *w = least_loaded(p, d > MAX_DEPTH ? MAX_DEPTH : (int)d, now);
+        mproc__worker *w;
         mproc__task *t;
         int r;
+
+        /* A large argument waits in one of the worker's two slots (ring.h), not in its pipe:
+         * two a worker, the one it runs and the next. Deeper, the rest would crawl through
+         * the pipe 64 KiB a wake-up, with the worker waiting on it, and stay there when
+         * another worker runs dry at the end. */
+        if (p->pq_head != NULL && p->pq_head->item_size >= MPROC__PAYLOAD_MIN && d > 2)
+            d = 2;
+        w = least_loaded(p, d > MAX_DEPTH ? MAX_DEPTH : (int)d, now);
 
         if (w == NULL && !p->broken)
             return;
@@ -913,6 +992,9 @@ static void rebalance(mproc_pool *p)
             n++;
             items += u->end - u->from; /* max_tasks_per_child counts items */
             rewind_task(u);            /* its flight never started: none of it ran here */
+            if (u->slot != 0)          /* nor will it: its argument's slot is free */
+                mproc__ring_arg_unused(ring, u->slot - 1);
+            u->slot = 0;
         }
         mproc__tasks_cut(&w->head, &w->tail, prev);
         w->inflight -= (int)n;
