@@ -11,7 +11,7 @@
 #define NTASKS 10
 
 /* def func1(i): the item i arrives as bytes; this task does not use it. */
-static int func1(const void *arg, size_t len, mproc_result *out)
+static int func1(const void *arg, size_t len, mproc_output *out)
 {
     (void)arg;
     (void)len;

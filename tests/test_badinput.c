@@ -58,34 +58,34 @@ static int t_sleep(const void *arg, size_t len)
     return 0;
 }
 
-static int task_square(const void *arg, size_t len, mproc_result *out)
+static int task_square(const void *arg, size_t len, mproc_output *out)
 {
     int v = 0;
     if (len == sizeof v) {
         memcpy(&v, arg, sizeof v);
     }
     v *= v;
-    return mproc_result_set(out, &v, sizeof v);
+    return mproc_output_set(out, &v, sizeof v);
 }
 
-static int task_sleep(const void *arg, size_t len, mproc_result *out)
+static int task_sleep(const void *arg, size_t len, mproc_output *out)
 {
     long ms = 10000;
     if (arg != NULL && len == sizeof ms) {
         memcpy(&ms, arg, sizeof ms);
     }
     tu_sleep_ms(ms);
-    return mproc_result_set(out, "slept", 5);
+    return mproc_output_set(out, "slept", 5);
 }
 
 /* An item of zero bytes arrives as NULL, 0. */
-static int task_arg_null(const void *arg, size_t len, mproc_result *out)
+static int task_arg_null(const void *arg, size_t len, mproc_output *out)
 {
     (void)out;
     return arg == NULL && len == 0 ? 0 : 1;
 }
 
-/* Calls mproc_result_set / mproc_result_fail with bad input inside a worker and answers with
+/* Calls mproc_output_set / mproc_output_fail with bad input inside a worker and answers with
  * the codes they returned (as ints). */
 enum probe {
     PROBE_SET_NULL,
@@ -98,7 +98,7 @@ enum probe {
     PROBE_RETURN_NONZERO
 };
 
-static int task_probe(const void *arg, size_t len, mproc_result *out)
+static int task_probe(const void *arg, size_t len, mproc_output *out)
 {
     int op = 0, codes[2] = {0, 0};
     static char big[10000];
@@ -107,37 +107,37 @@ static int task_probe(const void *arg, size_t len, mproc_result *out)
     }
     switch (op) {
     case PROBE_SET_NULL:
-        codes[0] = mproc_result_set(NULL, "x", 1);
-        codes[1] = mproc_result_set(NULL, NULL, 0);
+        codes[0] = mproc_output_set(NULL, "x", 1);
+        codes[1] = mproc_output_set(NULL, NULL, 0);
         break;
     case PROBE_SET_NULL_DATA:
-        codes[0] = mproc_result_set(out, NULL, 5);
+        codes[0] = mproc_output_set(out, NULL, 5);
         break;
     case PROBE_SET_HUGE:
-        codes[0] = mproc_result_set(out, "x", SIZE_MAX);
-        codes[1] = mproc_result_set(out, "x", ((size_t)1 << 30) + 1);
+        codes[0] = mproc_output_set(out, "x", SIZE_MAX);
+        codes[1] = mproc_output_set(out, "x", ((size_t)1 << 30) + 1);
         break;
     case PROBE_SET_EMPTY:
-        codes[0] = mproc_result_set(out, NULL, 0);
+        codes[0] = mproc_output_set(out, NULL, 0);
         /* Empty result: answers nothing, successfully. */
         return codes[0] == MPROC_OK ? 0 : 1;
     case PROBE_FAIL_NULL:
-        codes[0] = mproc_result_fail(NULL, "x");
+        codes[0] = mproc_output_fail(NULL, "x");
         break;
     case PROBE_FAIL_NULL_FMT:
-        codes[0] = mproc_result_fail(out, NULL);
+        codes[0] = mproc_output_fail(out, NULL);
         break;
     case PROBE_FAIL_LONG:
         memset(big, 'm', sizeof big - 1);
         big[sizeof big - 1] = '\0';
-        mproc_result_fail(out, "%s", big);
+        mproc_output_fail(out, "%s", big);
         return 3;
     case PROBE_RETURN_NONZERO:
         return 5;
     default:
         return 1;
     }
-    return mproc_result_set(out, codes, sizeof codes);
+    return mproc_output_set(out, codes, sizeof codes);
 }
 
 /* Runs a probe in a worker of a fresh pool; the two codes it saw. */
@@ -238,7 +238,7 @@ static int iso_imap_size_overflow(void)
         return 1;
     }
     /* count * item_size does not fit in size_t: no caller can own such an array. */
-    r = mproc_pool_imap(p, task_square, items, 4, SIZE_MAX / 2, 0, 1, &it);
+    r = mproc_pool_imap(p, task_square, items, 4, SIZE_MAX / 2, 0, &it);
     if (r == MPROC_OK) {
         /* Taking items would read far past the array. */
         mproc_iter_next(it, 2000, &index, NULL, NULL);
@@ -336,23 +336,23 @@ static void row_05_strerror_unknown_code(void **state)
     assert_string_equal(mproc_strerror(MPROC__ERRNO_LAST - 1), "unknown error");
 }
 
-static void row_06_err_name_unknown_code(void **state)
+static void row_06_error_name_unknown_code(void **state)
 {
     (void)state;
-    assert_string_equal(mproc_err_name(12345), "MPROC_E?");
-    assert_string_equal(mproc_err_name(INT_MIN), "MPROC_E?");
-    assert_string_equal(mproc_err_name(1), "MPROC_E?");
+    assert_string_equal(mproc_error_name(12345), "MPROC_E?");
+    assert_string_equal(mproc_error_name(INT_MIN), "MPROC_E?");
+    assert_string_equal(mproc_error_name(1), "MPROC_E?");
 }
 
 static void row_07_every_code_has_a_name_and_sentence(void **state)
 {
     int c;
     (void)state;
-    assert_string_equal(mproc_err_name(MPROC_OK), "MPROC_OK");
+    assert_string_equal(mproc_error_name(MPROC_OK), "MPROC_OK");
     for (c = -1; c >= MPROC__ERRNO_LAST; c--) {
         assert_string_not_equal(mproc_strerror(c), "unknown error");
-        assert_string_not_equal(mproc_err_name(c), "MPROC_E?");
-        assert_int_equal(strncmp(mproc_err_name(c), "MPROC_E", 7), 0);
+        assert_string_not_equal(mproc_error_name(c), "MPROC_E?");
+        assert_int_equal(strncmp(mproc_error_name(c), "MPROC_E", 7), 0);
     }
 }
 
@@ -1340,7 +1340,7 @@ static void row_99_pool_imap_null_out(void **state)
 {
     mproc_pool *p = (mproc_pool *)*state;
     int items[2] = {1, 2};
-    assert_int_equal(mproc_pool_imap(p, task_square, items, sizeof items[0], 2, 0, 1, NULL),
+    assert_int_equal(mproc_pool_imap(p, task_square, items, sizeof items[0], 2, 0, NULL),
                      MPROC_EINVAL);
 }
 
@@ -1349,11 +1349,11 @@ static void row_100_pool_imap_null_pool_fn_or_items(void **state)
     mproc_pool *p = (mproc_pool *)*state;
     mproc_iter *it = (mproc_iter *)&it;
     int items[2] = {1, 2};
-    assert_int_equal(mproc_pool_imap(NULL, task_square, items, sizeof items[0], 2, 0, 1, &it),
+    assert_int_equal(mproc_pool_imap(NULL, task_square, items, sizeof items[0], 2, 0, &it),
                      MPROC_EINVAL);
     assert_null(it);
-    assert_int_equal(mproc_pool_imap(p, NULL, items, sizeof items[0], 2, 0, 1, &it), MPROC_EINVAL);
-    assert_int_equal(mproc_pool_imap(p, task_square, NULL, sizeof items[0], 2, 0, 1, &it),
+    assert_int_equal(mproc_pool_imap(p, NULL, items, sizeof items[0], 2, 0, &it), MPROC_EINVAL);
+    assert_int_equal(mproc_pool_imap(p, task_square, NULL, sizeof items[0], 2, 0, &it),
                      MPROC_EINVAL);
     assert_null(it);
 }
@@ -1363,7 +1363,8 @@ static void row_101_pool_imap_huge_item_size(void **state)
     mproc_pool *p = (mproc_pool *)*state;
     mproc_iter *it = NULL;
     int items[2] = {1, 2};
-    assert_int_equal(mproc_pool_imap(p, task_square, items, SIZE_MAX, 2, 0, 0, &it), MPROC_ETOOBIG);
+    assert_int_equal(mproc_pool_imap_unordered(p, task_square, items, SIZE_MAX, 2, 0, &it),
+                     MPROC_ETOOBIG);
     assert_null(it);
 }
 
@@ -1379,7 +1380,7 @@ static void row_103_pool_imap_huge_chunksize(void **state)
     mproc_iter *it = NULL;
     int items[3] = {1, 2, 3}, n = 0, r;
     size_t index;
-    assert_int_equal(mproc_pool_imap(p, task_square, items, sizeof items[0], 3, SIZE_MAX, 1, &it),
+    assert_int_equal(mproc_pool_imap(p, task_square, items, sizeof items[0], 3, SIZE_MAX, &it),
                      MPROC_OK);
     while ((r = mproc_iter_next(it, MPROC_FOREVER, &index, NULL, NULL)) == MPROC_OK) {
         n++;
@@ -1395,7 +1396,7 @@ static void row_104_pool_imap_after_close(void **state)
     mproc_iter *it = (mproc_iter *)&it;
     int items[2] = {1, 2};
     (void)state;
-    assert_int_equal(mproc_pool_imap(p, task_square, items, sizeof items[0], 2, 0, 1, &it),
+    assert_int_equal(mproc_pool_imap(p, task_square, items, sizeof items[0], 2, 0, &it),
                      MPROC_ESTATE);
     assert_null(it);
     mproc_pool_destroy(p);
@@ -1406,7 +1407,8 @@ static void row_105_pool_imap_zero_count(void **state)
     mproc_pool *p = (mproc_pool *)*state;
     mproc_iter *it = NULL;
     size_t index = 7;
-    assert_int_equal(mproc_pool_imap(p, task_square, NULL, sizeof(int), 0, 0, 0, &it), MPROC_OK);
+    assert_int_equal(mproc_pool_imap_unordered(p, task_square, NULL, sizeof(int), 0, 0, &it),
+                     MPROC_OK);
     assert_int_equal(mproc_iter_next(it, MPROC_FOREVER, &index, NULL, NULL), MPROC_EEND);
     mproc_iter_destroy(it);
 }
@@ -1427,8 +1429,7 @@ static void row_107_iter_next_negative_timeout(void **state)
     mproc_pool *p = (mproc_pool *)*state;
     mproc_iter *it = NULL;
     int items[2] = {1, 2};
-    assert_int_equal(mproc_pool_imap(p, task_square, items, sizeof items[0], 2, 0, 1, &it),
-                     MPROC_OK);
+    assert_int_equal(mproc_pool_imap(p, task_square, items, sizeof items[0], 2, 0, &it), MPROC_OK);
     assert_int_equal(mproc_iter_next(it, -2, NULL, NULL, NULL), MPROC_EINVAL);
     assert_int_equal(mproc_iter_next(it, LONG_MIN, NULL, NULL, NULL), MPROC_EINVAL);
     mproc_iter_destroy(it);
@@ -1440,8 +1441,7 @@ static void row_108_iter_next_after_end(void **state)
     mproc_iter *it = NULL;
     int items[2] = {1, 2};
     size_t index;
-    assert_int_equal(mproc_pool_imap(p, task_square, items, sizeof items[0], 2, 0, 1, &it),
-                     MPROC_OK);
+    assert_int_equal(mproc_pool_imap(p, task_square, items, sizeof items[0], 2, 0, &it), MPROC_OK);
     assert_int_equal(mproc_iter_next(it, MPROC_FOREVER, &index, NULL, NULL), MPROC_OK);
     assert_int_equal(mproc_iter_next(it, MPROC_FOREVER, &index, NULL, NULL), MPROC_OK);
     assert_int_equal(mproc_iter_next(it, MPROC_FOREVER, &index, NULL, NULL), MPROC_EEND);
@@ -1457,8 +1457,7 @@ static void row_109_iter_next_timeout(void **state)
     mproc_iter *it = NULL;
     long items[1] = {500};
     size_t index = 7;
-    assert_int_equal(mproc_pool_imap(p, task_sleep, items, sizeof items[0], 1, 0, 1, &it),
-                     MPROC_OK);
+    assert_int_equal(mproc_pool_imap(p, task_sleep, items, sizeof items[0], 1, 0, &it), MPROC_OK);
     assert_int_equal(mproc_iter_next(it, 0, &index, NULL, NULL), MPROC_ETIMEDOUT);
     assert_int_equal(mproc_iter_next(it, 10, &index, NULL, NULL), MPROC_ETIMEDOUT);
     assert_int_equal(mproc_iter_next(it, MPROC_FOREVER, &index, NULL, NULL), MPROC_OK);
@@ -1474,8 +1473,7 @@ static void row_110_iter_next_after_pool_terminated(void **state)
     const mproc_error *e;
     int r, n = 0;
     (void)state;
-    assert_int_equal(mproc_pool_imap(p, task_sleep, items, sizeof items[0], 4, 1, 1, &it),
-                     MPROC_OK);
+    assert_int_equal(mproc_pool_imap(p, task_sleep, items, sizeof items[0], 4, 1, &it), MPROC_OK);
     tu_sleep_ms(100);
     assert_int_equal(mproc_pool_terminate(p), MPROC_OK);
     /* Every item not done fails with MPROC_ECANCELED; the iterator then ends (EEND), or says
@@ -1507,8 +1505,7 @@ static void row_112_iter_outlives_pool(void **state)
     int items[2] = {1, 2};
     size_t index;
     (void)state;
-    assert_int_equal(mproc_pool_imap(p, task_square, items, sizeof items[0], 2, 0, 1, &it),
-                     MPROC_OK);
+    assert_int_equal(mproc_pool_imap(p, task_square, items, sizeof items[0], 2, 0, &it), MPROC_OK);
     assert_int_equal(mproc_iter_next(it, MPROC_FOREVER, &index, NULL, NULL), MPROC_OK);
     mproc_pool_destroy(p);
     /* The pool is gone: what was not delivered is canceled, never a crash. */
@@ -1599,9 +1596,9 @@ static void row_123_pool_workers_null(void **state)
     assert_int_equal(mproc_pool_workers(NULL), 0);
 }
 
-/* ---- Tasks: mproc_result_set / mproc_result_fail in a worker ---- */
+/* ---- Tasks: mproc_output_set / mproc_output_fail in a worker ---- */
 
-static void row_124_result_set_null_result(void **state)
+static void row_124_output_set_null_output(void **state)
 {
     int codes[2];
     (void)state;
@@ -1610,7 +1607,7 @@ static void row_124_result_set_null_result(void **state)
     assert_int_equal(codes[1], MPROC_EINVAL);
 }
 
-static void row_125_result_set_null_data_nonzero_len(void **state)
+static void row_125_output_set_null_data_nonzero_len(void **state)
 {
     int codes[2];
     (void)state;
@@ -1618,7 +1615,7 @@ static void row_125_result_set_null_data_nonzero_len(void **state)
     assert_int_equal(codes[0], MPROC_EINVAL);
 }
 
-static void row_126_result_set_huge_len(void **state)
+static void row_126_output_set_huge_len(void **state)
 {
     int codes[2];
     (void)state;
@@ -1627,7 +1624,7 @@ static void row_126_result_set_huge_len(void **state)
     assert_int_equal(codes[1], MPROC_ETOOBIG);
 }
 
-static void row_127_result_set_null_data_zero_len(void **state)
+static void row_127_output_set_null_data_zero_len(void **state)
 {
     mproc_pool *p = (mproc_pool *)*state;
     int op = PROBE_SET_EMPTY;
@@ -1638,7 +1635,7 @@ static void row_127_result_set_null_data_zero_len(void **state)
     mproc_free(res);
 }
 
-static void row_128_result_fail_null_result_or_format(void **state)
+static void row_128_output_fail_null_output_or_format(void **state)
 {
     int codes[2];
     (void)state;
@@ -1648,7 +1645,7 @@ static void row_128_result_fail_null_result_or_format(void **state)
     assert_int_equal(codes[0], MPROC_EINVAL);
 }
 
-static void row_129_result_fail_message_past_4k(void **state)
+static void row_129_output_fail_message_past_4k(void **state)
 {
     mproc_pool *p = (mproc_pool *)*state;
     int op = PROBE_FAIL_LONG;
@@ -1683,7 +1680,7 @@ static void row_130_task_nonzero_return_without_message(void **state)
 
 /* ---- Tasks: a task that ends its worker with an exit code the library uses itself ---- */
 
-static int task_exit_with(const void *arg, size_t len, mproc_result *out)
+static int task_exit_with(const void *arg, size_t len, mproc_output *out)
 {
     int code = 0;
     (void)out;
@@ -1793,7 +1790,7 @@ static void probe_calls(cb_probe *pr)
         break;
     case CB_IMAP_NEXT: {
         long ms[1] = {MISUSE_SLOW_MS};
-        pr->codes[0] = mproc_pool_imap(pr->pool, task_sleep, ms, sizeof ms[0], 1, 0, 1, &it);
+        pr->codes[0] = mproc_pool_imap(pr->pool, task_sleep, ms, sizeof ms[0], 1, 0, &it);
         pr->codes[1] = mproc_iter_next(it, MPROC_FOREVER, &index, NULL, NULL);
         pr->codes[2] = mproc_iter_next(it, 0, &index, NULL, NULL);
         mproc_iter_destroy(it);
@@ -1834,7 +1831,7 @@ static void probe_ecb(void *user, const mproc_error *err)
     tu_atomic_store(&pr->done, 1);
 }
 
-static int task_fail(const void *arg, size_t len, mproc_result *out)
+static int task_fail(const void *arg, size_t len, mproc_output *out)
 {
     (void)arg;
     (void)len;
@@ -2034,7 +2031,7 @@ static int copy_uses_pool(void *ctx)
     if (mproc_pool_map(p, task_square, items, sizeof items[0], 2, 0, &mr) != MPROC_EFOREIGN ||
         mr != NULL)
         return 12;
-    if (mproc_pool_imap(p, task_square, items, sizeof items[0], 2, 0, 1, &it) != MPROC_EFOREIGN ||
+    if (mproc_pool_imap(p, task_square, items, sizeof items[0], 2, 0, &it) != MPROC_EFOREIGN ||
         it != NULL)
         return 13;
     if (mproc_pool_close(p) != MPROC_EFOREIGN)
@@ -2107,7 +2104,7 @@ static void row_142_pool_handles_used_in_a_fork_copy(void **state)
     long ms[1] = {200};
     h.a = pending(p, 300);
     h.it = NULL;
-    assert_int_equal(mproc_pool_imap(p, task_sleep, ms, sizeof ms[0], 1, 0, 1, &h.it), MPROC_OK);
+    assert_int_equal(mproc_pool_imap(p, task_sleep, ms, sizeof ms[0], 1, 0, &h.it), MPROC_OK);
     assert_int_equal(in_own_fork(copy_uses_handles, &h), 0);
     /* The creator's handles are untouched by the copy's release. */
     assert_int_equal(mproc_async_get(h.a, 60000, NULL, NULL), MPROC_OK);
@@ -2354,12 +2351,12 @@ static void not_code_pointers(uintptr_t out[2])
     out[1] = (uintptr_t)(void *)not_code_data;
 }
 
-static int task_pid(const void *arg, size_t len, mproc_result *out)
+static int task_pid(const void *arg, size_t len, mproc_output *out)
 {
     long pid = mproc_getpid();
     (void)arg;
     (void)len;
-    return mproc_result_set(out, &pid, sizeof pid);
+    return mproc_output_set(out, &pid, sizeof pid);
 }
 
 static long pool_worker_pid(mproc_pool *p)
@@ -2548,7 +2545,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(row_03_init_zero_argc_null_argv),
         cmocka_unit_test(row_04_init_twice),
         cmocka_unit_test(row_05_strerror_unknown_code),
-        cmocka_unit_test(row_06_err_name_unknown_code),
+        cmocka_unit_test(row_06_error_name_unknown_code),
         cmocka_unit_test(row_07_every_code_has_a_name_and_sentence),
         cmocka_unit_test(row_08_free_null),
         cmocka_unit_test(row_09_last_os_error_without_esys),
@@ -2666,12 +2663,12 @@ int main(int argc, char **argv)
         cmocka_unit_test(row_121_pool_terminate_after_join),
         cmocka_unit_test(row_122_pool_destroy_null),
         cmocka_unit_test(row_123_pool_workers_null),
-        cmocka_unit_test(row_124_result_set_null_result),
-        cmocka_unit_test(row_125_result_set_null_data_nonzero_len),
-        cmocka_unit_test(row_126_result_set_huge_len),
-        cmocka_unit_test(row_127_result_set_null_data_zero_len),
-        cmocka_unit_test(row_128_result_fail_null_result_or_format),
-        cmocka_unit_test(row_129_result_fail_message_past_4k),
+        cmocka_unit_test(row_124_output_set_null_output),
+        cmocka_unit_test(row_125_output_set_null_data_nonzero_len),
+        cmocka_unit_test(row_126_output_set_huge_len),
+        cmocka_unit_test(row_127_output_set_null_data_zero_len),
+        cmocka_unit_test(row_128_output_fail_null_output_or_format),
+        cmocka_unit_test(row_129_output_fail_message_past_4k),
         cmocka_unit_test(row_130_task_nonzero_return_without_message),
         cmocka_unit_test(row_131_task_exits_worker_with_120_or_121),
         /* misuse (issue 16) */
