@@ -111,7 +111,7 @@ enum mproc_errno {
 #define MPROC__ERRNO_ENUM(name, value, text) MPROC_##name = value,
     MPROC_ERRNO_MAP(MPROC__ERRNO_ENUM)
 #undef MPROC__ERRNO_ENUM
-        MPROC__ERRNO_LAST = -20 /**< internal: the lowest code in use */
+        MPROC__ERRNO_LAST = -20 /**< internal: the lowest code in use (the build checks it) */
 };
 
 /** @var MPROC_EINVAL
@@ -465,11 +465,11 @@ MPROC_API int mproc_process_kill(mproc_process *p);
  * MPROC_ENOSTATUS, never a false 0.
  *
  * @param p the process object.
- * @param code receives the exit code; left unchanged on failure.
- * @return MPROC_OK, MPROC_ESTATE, MPROC_EINVAL (p or code NULL), MPROC_ENOSTATUS,
+ * @param exitcode receives the exit code; left unchanged on failure.
+ * @return MPROC_OK, MPROC_ESTATE, MPROC_EINVAL (p or exitcode NULL), MPROC_ENOSTATUS,
  *         MPROC_EFOREIGN.
  */
-MPROC_API int mproc_process_exitcode(const mproc_process *p, int *code);
+MPROC_API int mproc_process_exitcode(const mproc_process *p, int *exitcode);
 
 /**
  * The child's pid once started, else 0 (also for NULL).
