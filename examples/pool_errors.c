@@ -12,25 +12,25 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int open_config(const void *arg, size_t len, mproc_output *out)
+static int open_config(const void *arg, size_t arg_len, mproc_output *out)
 {
-    mproc_output_fail(out, "cannot open %.*s", (int)len, (const char *)arg);
+    mproc_output_fail(out, "cannot open %.*s", (int)arg_len, (const char *)arg);
     return 2; /* nonzero: failed; the caller sees 2 as the status */
 }
 
-static int crash(const void *arg, size_t len, mproc_output *out)
+static int crash(const void *arg, size_t arg_len, mproc_output *out)
 {
     (void)arg;
-    (void)len;
+    (void)arg_len;
     (void)out;
     abort();
 }
 
-static int answer(const void *arg, size_t len, mproc_output *out)
+static int answer(const void *arg, size_t arg_len, mproc_output *out)
 {
     int v = 42;
     (void)arg;
-    (void)len;
+    (void)arg_len;
     return mproc_output_set(out, &v, sizeof v) == MPROC_OK ? 0 : 1;
 }
 
@@ -46,10 +46,10 @@ static void on_error(void *user, const mproc_error *err)
     fflush(stdout);
 }
 
-static void on_result(void *user, const void *result, size_t len)
+static void on_result(void *user, const void *result, size_t result_len)
 {
     (void)result;
-    printf("%s succeeded with %lu bytes\n", (const char *)user, (unsigned long)len);
+    printf("%s succeeded with %lu bytes\n", (const char *)user, (unsigned long)result_len);
     fflush(stdout);
 }
 

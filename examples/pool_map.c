@@ -12,10 +12,10 @@
 #define NITEMS 100
 
 /* def square(x): return x * x. The item is an aligned copy, so reading it as an int is fine. */
-static int square(const void *arg, size_t len, mproc_output *out)
+static int square(const void *arg, size_t arg_len, mproc_output *out)
 {
     long x;
-    if (len != sizeof(int))
+    if (arg_len != sizeof(int))
         return 1;
     x = *(const int *)arg;
     x *= x;
@@ -63,7 +63,7 @@ int main(int argc, char **argv)
 
     /* imap_unordered over the first ten, one item per chunk: any order, each index once. */
     ex_check(mproc_pool_imap_unordered(pool, square, items, sizeof items[0], 10, 1, &it),
-             "mproc_pool_imap");
+             "mproc_pool_imap_unordered");
     while ((rc = mproc_iter_next(it, MPROC_FOREVER, &index, &data, &len)) != MPROC_EEND) {
         ex_check(rc, "mproc_iter_next");
         printf("imap_unordered: %lu -> %ld\n", (unsigned long)index, as_long(data));

@@ -584,7 +584,8 @@ static void claim_map_during_terminate(void **state)
         assert_int_equal(mproc_pool_terminate(m.p), MPROC_OK);
         tu_thread_join(&t);
         remove(m.marker);
-        print_message("map of %u items, terminated: %s\n", (unsigned)m.count, mproc_error_name(m.rc));
+        print_message("map of %u items, terminated: %s\n", (unsigned)m.count,
+                      mproc_error_name(m.rc));
         assert_int_equal(m.rc, MPROC_ECANCELED);
         assert_null(m.r);
         mproc_pool_destroy(m.p);

@@ -664,7 +664,8 @@ static void test_long_path_starts(void **state)
 #endif
     r = run_code(t_return, 9, &code);
     if (r != MPROC_OK) {
-        print_message("start failed: %s, OS error %ld\n", mproc_error_name(r), mproc_last_os_error());
+        print_message("start failed: %s, OS error %ld\n", mproc_error_name(r),
+                      mproc_last_os_error());
     }
     assert_int_equal(r, MPROC_OK);
     assert_int_equal(code, 9);

@@ -27,7 +27,8 @@ static int square(const void *arg, size_t len, mproc_output *out)
 
 static int failed(const char *what, int rc)
 {
-    fprintf(stderr, "mproc-consumer: %s: %s (%s)\n", what, mproc_strerror(rc), mproc_error_name(rc));
+    fprintf(stderr, "mproc-consumer: %s: %s (%s)\n", what, mproc_strerror(rc),
+            mproc_error_name(rc));
     return 1;
 }
 
