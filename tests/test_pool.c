@@ -421,9 +421,12 @@ static void run_imap(int ordered, size_t chunksize)
         items[i] = (int)i;
     memset(seen, 0, sizeof seen);
     assert_int_equal(mproc_pool_create(&p, 3), MPROC_OK);
-    assert_int_equal((ordered ? mproc_pool_imap : mproc_pool_imap_unordered)(
-                         p, tu_square_ll, items, sizeof items[0], 5000, chunksize, &it),
-                     MPROC_OK);
+    if (ordered)
+        r = mproc_pool_imap(p, tu_square_ll, items, sizeof items[0], 5000, chunksize, &it);
+    else
+        r = mproc_pool_imap_unordered(p, tu_square_ll, items, sizeof items[0], 5000, chunksize,
+                                      &it);
+    assert_int_equal(r, MPROC_OK);
     while ((r = mproc_iter_next(it, MPROC_FOREVER, &index, &d, &len)) != MPROC_EEND) {
         long long v;
         assert_int_equal(r, MPROC_OK);
