@@ -1,4 +1,4 @@
-/* apply on the calling thread.
+/* Lending an idle worker to a caller of apply: the whole protocol.
  *
  * Through the pool thread, one apply wakes four threads in turn: the pool thread (a task came),
  * the worker, the pool thread (an answer came), the caller. When the pool is idle the caller
@@ -6,12 +6,25 @@
  * the task into its pipe and sleeps on the worker's result ring until the answer is there. Two
  * wake-ups, as a bare pipe round trip has.
  *
- * Only the plain case is done here: a small argument, an answer that comes through the ring.
- * Anything else (an answer too large for the ring comes through the pipe, the worker dies or
- * sends garbage, the pool is terminated) hands the task back to the pool thread as an ordinary
- * task in flight on that worker, and the caller waits for it the ordinary way. The pool thread
- * so stays the only one to read pipes, reap workers and judge garbage. */
-#include "pool.h"
+ * The states of a worker (its fields parked, lent, attention, recall, direct_out; the pool's
+ * can_lend, want_back, direct_done, direct_back; the ring's waiter and seq words):
+ *   - the pool thread parks an idle worker in its locked phase while nothing waits for it
+ *     (mproc__lend_park), and leaves it alone from then on: no doorbell, no reads, no timeouts;
+ *   - a caller of apply borrows a parked worker under the lock (lent), owns the worker's fields
+ *     until it gives it back, writes its task and sleeps on ring->seq with ring->waiter set; the
+ *     worker bumps seq after each answer while waiter is set;
+ *   - input or end of file from a parked worker is noted by the pool thread (attention,
+ *     mproc__lend_note) and makes it want the worker back: a lent one is recalled (recall is
+ *     set and seq bumped, which the borrower polls), a free one is unparked;
+ *   - work for the pool thread unparks every free parked worker and waits (want_back) for the
+ *     lent ones; terminate recalls every lent worker and waits for it (mproc__lend_reclaim).
+ *
+ * Only the plain case is done by the borrower: a small argument, an answer that comes through
+ * the ring. Anything else (an answer too large for the ring comes through the pipe, the worker
+ * dies or sends garbage, the pool is terminated) hands the task back to the pool thread as an
+ * ordinary task in flight on that worker, and the caller waits for it the ordinary way. The
+ * pool thread so stays the only one to read pipes, reap workers and judge garbage. */
+#include "engine.h"
 #include "ring.h"
 #include "wire.h"
 
@@ -19,6 +32,91 @@
 
 /* Room in the frame for the TASK header; the rest is the argument. */
 #define TASK_OVERHEAD 64u
+
+static void recall(mproc__worker *w)
+{
+    mproc__ring *ring = w->shm.addr;
+    if (mproc__os_load(&w->recall))
+        return;
+    mproc__os_store(&w->recall, 1);
+    mproc__os_add(&ring->seq, 1);
+    mproc__os_word_wake(&ring->seq);
+}
+
+static void unpark(mproc__worker *w)
+{
+    w->parked = 0;
+    w->attention = 0;
+    mproc__os_store(&w->recall, 0);
+}
+
+/* Lock held, the pool thread not running (terminate): every lent worker comes back, its task
+ * in flight on it, and no worker stays parked. */
+void mproc__lend_reclaim(mproc_pool *p)
+{
+    int i;
+    p->want_back = 1;
+    for (i = 0; i < p->nworkers; i++)
+        if (p->workers[i].lent)
+            recall(&p->workers[i]);
+    for (i = 0; i < p->nworkers; i++)
+        while (p->workers[i].lent)
+            mproc__cond_wait(p->cv, p->lock, MPROC_FOREVER);
+    for (i = 0; i < p->nworkers; i++)
+        unpark(&p->workers[i]);
+}
+
+/* The pool thread's unlocked phase, after the loop ran: 1 when w is parked, whose news (input,
+ * end of file, exit) is only noted for its borrower or the next locked phase. */
+int mproc__lend_note(mproc__worker *w)
+{
+    if (!w->parked)
+        return 0;
+    if (w->chan.news || w->chan.eof || w->chan.exited)
+        w->attention = 1;
+    w->chan.news = 0;
+    return 1;
+}
+
+static int parkable(const mproc_pool *p, const mproc__worker *w)
+{
+    return w->alive && !w->shutdown && !w->kill_reason && w->inflight == 0 && !w->attention &&
+           mproc__buf_avail(&w->chan.out) == 0 && mproc__buf_avail(&w->chan.in) == 0 &&
+           mproc__buf_avail(&w->ring_in) == 0 && !mproc__worker_used_up(p, w) &&
+           mproc__os_load(&((mproc__ring *)w->shm.addr)->ready);
+}
+
+/* Lock held. Idle workers are parked while nothing waits for them; a parked one comes back
+ * when work, news from it (input, end of file) or a task its borrower handed back is there.
+ * One that is lent then is recalled (news) or awaited (work). 1 when one came back with news,
+ * which this turn must read without waiting (an end of file is not polled again). */
+int mproc__lend_park(mproc_pool *p)
+{
+    int busy = p->pq_head != NULL || p->sources != NULL || p->state != POOL_OPEN;
+    int i, news = 0;
+
+    p->want_back = 0;
+    for (i = 0; i < p->nworkers; i++) {
+        mproc__worker *w = &p->workers[i];
+        if (w->parked) {
+            if (!busy && !w->attention && w->inflight == 0)
+                continue;
+            if (!w->lent) {
+                news |= w->attention || w->inflight > 0;
+                unpark(w);
+                continue;
+            }
+            p->want_back = 1;
+            if (w->attention)
+                recall(w);
+        } else if (!busy && p->can_lend && parkable(p, w)) {
+            /* No doorbell from it any more: its borrower is woken through the ring. */
+            mproc__ring_disarm(w->shm.addr);
+            w->parked = 1;
+        }
+    }
+    return news;
+}
 
 /* Lock held: a parked worker that nobody holds and that can run fn, or NULL. */
 static mproc__worker *borrowable(mproc_pool *p, mproc_task fn)
@@ -72,20 +170,20 @@ static int give_back(mproc_pool *p, mproc__worker *w)
     return mproc__pool_need_wake(p);
 }
 
-int mproc__direct_apply(mproc_pool *p, mproc__task *t)
+int mproc__lend_apply(mproc_pool *p, mproc__task *t)
 {
     mproc__worker *w;
     mproc__ring *ring;
     int r, wake;
 
     if (!p->can_lend || t->item_size > MPROC__SEND_NOW_MAX - TASK_OVERHEAD)
-        return MPROC__DIRECT_NOT_TAKEN;
+        return MPROC__LEND_NOT_TAKEN;
     mproc__mutex_lock(p->lock);
     /* Queued tasks go first: a borrower does not overtake them. */
     w = p->state == POOL_OPEN && p->qhead == NULL ? borrowable(p, t->fn) : NULL;
     if (w == NULL) {
         mproc__mutex_unlock(p->lock);
-        return MPROC__DIRECT_NOT_TAKEN;
+        return MPROC__LEND_NOT_TAKEN;
     }
     w->lent = 1;
     t->id = ++p->next_id;
@@ -108,7 +206,7 @@ int mproc__direct_apply(mproc_pool *p, mproc__task *t)
         mproc__mutex_unlock(p->lock);
         if (wake)
             mproc__loop_wake(p->loop);
-        return MPROC__DIRECT_NOT_TAKEN;
+        return MPROC__LEND_NOT_TAKEN;
     }
     w->sent++;
     w->seq++;
@@ -143,9 +241,9 @@ int mproc__direct_apply(mproc_pool *p, mproc__task *t)
     if (wake)
         mproc__loop_wake(p->loop);
     if (r != 1)
-        return MPROC__DIRECT_HANDED_BACK;
+        return MPROC__LEND_HANDED_BACK;
     mproc__free(t);
-    return MPROC__DIRECT_DONE;
+    return MPROC__LEND_DONE;
 }
 
 void mproc__pool_direct_stats(mproc_pool *p, long *done, long *back)

@@ -1,60 +1,8 @@
-/* apply and apply_async, and the handle a caller waits on. */
-#include "pool.h"
+/* apply and apply_async, and the calls on the handle a caller waits on. */
+#include "engine.h"
 #include "wire.h"
 
 #include <string.h>
-
-static void async_unref(mproc_async *a)
-{
-    if (--a->refs > 0)
-        return;
-    mproc__free(a->data);
-    mproc__free(a->message);
-    mproc__free(a);
-}
-
-void mproc__async_complete(mproc_async *a, int code, int status, int exitcode, const void *data,
-                           size_t len)
-{
-    a->code = code;
-    if (code == MPROC_OK) {
-        a->len = len;
-        a->data = mproc__malloc(len);
-        if (a->data == NULL) {
-            code = a->code = MPROC_ENOMEM;
-            data = mproc_strerror(MPROC_ENOMEM);
-            len = strlen(data);
-        } else {
-            if (len > 0)
-                memcpy(a->data, data, len);
-            return;
-        }
-    }
-    a->err.code = code;
-    a->err.status = status;
-    a->err.exitcode = exitcode;
-    a->message = mproc__malloc(len + 1);
-    if (a->message != NULL) {
-        memcpy(a->message, data, len);
-        a->message[len] = '\0';
-    }
-    /* Without memory for the text, the code still tells what happened. */
-    a->err.message = a->message != NULL ? a->message : "";
-}
-
-void mproc__async_callback(mproc_async *a)
-{
-    if (a->code == MPROC_OK && a->cb != NULL)
-        a->cb(a->user, a->data, a->len);
-    else if (a->code != MPROC_OK && a->ecb != NULL)
-        a->ecb(a->user, &a->err);
-}
-
-void mproc__async_done(mproc_async *a)
-{
-    a->done = 1;
-    async_unref(a);
-}
 
 /* A task of its own async handle, with its own copy of the argument; not queued yet. refs: the
  * pool's, and the caller's when it keeps the handle. */
@@ -166,8 +114,8 @@ int mproc_pool_apply(mproc_pool *p, mproc_task fn, const void *arg, size_t len, 
         return r;
     a = t->async;
     a->pool = p;
-    /* When the pool is idle the calling thread runs the round trip itself (direct.c). */
-    if (mproc__direct_apply(p, t) == MPROC__DIRECT_NOT_TAKEN) {
+    /* When the pool is idle the calling thread runs the round trip itself (lend.c). */
+    if (mproc__lend_apply(p, t) == MPROC__LEND_NOT_TAKEN) {
         r = submit(p, t);
         if (r < 0)
             return r;
@@ -256,7 +204,7 @@ void mproc_async_release(mproc_async *a)
     if (mproc__pool_foreign(p))
         return;
     mproc__mutex_lock(p->lock);
-    async_unref(a);
+    mproc__async_unref(a);
     last = mproc__pool_drop(p);
     mproc__mutex_unlock(p->lock);
     if (last)
