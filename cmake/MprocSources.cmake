@@ -37,15 +37,19 @@ set(MPROC_SOURCES_FRONT
     src/pool/thread.c
     src/pool/worker.c
     src/process.c
+    src/runtime.c
     src/wire.c)
 set(MPROC_HEADERS_FRONT
-    src/internal.h
+    src/backend.h
+    src/child.h
     src/pool/engine.h
     src/pool/pool.h
     src/pool/ring.h
     src/pool/tasklist.h
     src/pool/worker.h
+    src/runtime.h
     src/testhooks.h
+    src/util.h
     src/wire.h)
 
 set(MPROC_SOURCES_POSIX

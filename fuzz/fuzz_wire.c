@@ -32,7 +32,7 @@
  * MPROC_FUZZ_WRITE_SEEDS=DIR in the environment writes a seed corpus of valid inputs, built
  * with the library's own writers, into DIR and exits. */
 #define _GNU_SOURCE
-#include "internal.h"
+#include "backend.h"
 #include "pool/ring.h"
 #include "wire.h"
 #include "pool/worker.h"
@@ -202,9 +202,9 @@ typedef struct inflight {
     int answered[MAX_INFLIGHT + 1];
 } inflight;
 
-/* One frame as mproc__results_decode (src/pool/results.c) takes it: a RESULT for some items of a task in
- * flight, found by its id, or a BELL; anything else would get the worker killed. A task counts
- * as answered once a frame answers its last item. */
+/* One frame as mproc__results_decode (src/pool/results.c) takes it: a RESULT for some items of a
+ * task in flight, found by its id, or a BELL; anything else would get the worker killed. A task
+ * counts as answered once a frame answers its last item. */
 static void take_frame(inflight *f, int type, const unsigned char *body, size_t len)
 {
     mproc__rd r;

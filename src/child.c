@@ -1,5 +1,5 @@
 /* The entry of a spawned child: decode the bootstrap record, then be a process or a worker. */
-#include "internal.h"
+#include "child.h"
 #include "pool/ring.h"
 #include "wire.h"
 #include "pool/worker.h"

@@ -1,5 +1,5 @@
 /* Error codes to sentences, from the one list in mproc.h. */
-#include "internal.h"
+#include "backend.h"
 
 const char *mproc_strerror(int code)
 {

@@ -1,5 +1,5 @@
 /* The one check of a function pointer that every start method makes before using it. */
-#include "internal.h"
+#include "runtime.h"
 
 int mproc__fn_check(mproc__fn fn)
 {

@@ -46,10 +46,10 @@ static int submit(mproc_pool *p, mproc__task *t)
     int r, wake;
 
     a->pool = p;
-    mproc__mutex_lock(p->lock);
+    mproc__os_mutex_lock(p->lock);
     r = mproc__pool_check_open(p);
     if (r < 0) {
-        mproc__mutex_unlock(p->lock);
+        mproc__os_mutex_unlock(p->lock);
         mproc__free(a);
         mproc__free(t);
         return r;
@@ -59,9 +59,9 @@ static int submit(mproc_pool *p, mproc__task *t)
     if (a->refs > 1)
         p->refs++;
     wake = mproc__pool_need_wake(p);
-    mproc__mutex_unlock(p->lock);
+    mproc__os_mutex_unlock(p->lock);
     if (wake)
-        mproc__loop_wake(p->loop);
+        mproc__os_loop_wake(p->loop);
     return MPROC_OK;
 }
 
@@ -120,7 +120,7 @@ int mproc_pool_apply(mproc_pool *p, mproc_task fn, const void *arg, size_t len, 
         if (r < 0)
             return r;
     }
-    mproc__mutex_lock(p->lock);
+    mproc__os_mutex_lock(p->lock);
     mproc__pool_wait(p, &a->done, MPROC_FOREVER);
     r = a->code;
     if (r == MPROC_OK) {
@@ -131,7 +131,7 @@ int mproc_pool_apply(mproc_pool *p, mproc_task fn, const void *arg, size_t len, 
         if (result_len != NULL)
             *result_len = a->len;
     }
-    mproc__mutex_unlock(p->lock);
+    mproc__os_mutex_unlock(p->lock);
     mproc_async_release(a);
     return r;
 }
@@ -143,14 +143,14 @@ int mproc_async_wait(mproc_async *a, long timeout_ms)
         return MPROC_EINVAL;
     if (mproc__pool_foreign(a->pool))
         return MPROC_EFOREIGN;
-    mproc__mutex_lock(a->pool->lock);
+    mproc__os_mutex_lock(a->pool->lock);
     /* From a callback of its pool, a task not done yet can only finish on this thread: a poll
      * answers as usual, a wait would never end. */
     if (!a->done && timeout_ms != 0 && mproc__pool_own_thread(a->pool))
         r = MPROC_EDEADLK;
     else
         r = mproc__pool_wait(a->pool, &a->done, timeout_ms);
-    mproc__mutex_unlock(a->pool->lock);
+    mproc__os_mutex_unlock(a->pool->lock);
     return r;
 }
 
@@ -159,9 +159,9 @@ int mproc_async_ready(mproc_async *a)
     int done;
     if (a == NULL || mproc__pool_foreign(a->pool))
         return 0;
-    mproc__mutex_lock(a->pool->lock);
+    mproc__os_mutex_lock(a->pool->lock);
     done = a->done;
-    mproc__mutex_unlock(a->pool->lock);
+    mproc__os_mutex_unlock(a->pool->lock);
     return done;
 }
 
@@ -203,10 +203,10 @@ void mproc_async_release(mproc_async *a)
      * memory may be shared with other copies; the copy is left to the process's exit. */
     if (mproc__pool_foreign(p))
         return;
-    mproc__mutex_lock(p->lock);
+    mproc__os_mutex_lock(p->lock);
     mproc__async_unref(a);
     last = mproc__pool_drop(p);
-    mproc__mutex_unlock(p->lock);
+    mproc__os_mutex_unlock(p->lock);
     if (last)
         mproc__pool_free(p);
 }

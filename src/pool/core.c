@@ -14,7 +14,7 @@ int mproc__pool_foreign(const mproc_pool *p)
 
 int mproc__pool_own_thread(const mproc_pool *p)
 {
-    return mproc__thread_is_self(p->thread);
+    return mproc__os_thread_is_self(p->thread);
 }
 
 int mproc__pool_need_wake(mproc_pool *p)
@@ -44,7 +44,7 @@ int mproc__pool_wait(mproc_pool *p, const int *flag, long timeout_ms)
                 return MPROC_ETIMEDOUT;
             left = (long)(deadline - now);
         }
-        mproc__cond_wait(p->cv, p->lock, left);
+        mproc__os_cond_wait(p->cv, p->lock, left);
     }
     return MPROC_OK;
 }
@@ -66,11 +66,11 @@ void mproc__pool_free_parts(mproc_pool *p, int own)
     mproc__free(p->workers);
     mproc__free(p->initarg);
     if (p->loop != NULL)
-        mproc__loop_destroy(p->loop);
+        mproc__os_loop_destroy(p->loop);
     if (own && p->cv != NULL)
-        mproc__cond_destroy(p->cv);
+        mproc__os_cond_destroy(p->cv);
     if (own && p->lock != NULL)
-        mproc__mutex_destroy(p->lock);
+        mproc__os_mutex_destroy(p->lock);
     mproc__free(p);
 }
 

@@ -2,6 +2,7 @@
  * thread's queue, each function defined once to each worker, tasks written to the least loaded
  * worker, and unstarted tasks taken back from a busy worker for an idle one. */
 #include "engine.h"
+#include "runtime.h"
 #include "ring.h"
 #include "wire.h"
 

@@ -7,7 +7,7 @@
 #include "pool.h"
 
 /* ---- used by the public calls ---- */
-/* thread.c: the pool thread's body (mproc__thread_start's function; arg is the pool). */
+/* thread.c: the pool thread's body (mproc__os_thread_start's function; arg is the pool). */
 void mproc__pool_thread(void *arg);
 /* lend.c: apply on the calling thread. t is a new apply task of its async handle, not queued. */
 enum { MPROC__LEND_NOT_TAKEN, MPROC__LEND_DONE, MPROC__LEND_HANDED_BACK };

@@ -116,5 +116,5 @@ void mproc__iter_deliver(mproc_iter *it, mproc__chunk *c)
             it->fifo_head = c;
         it->fifo_tail = c;
     }
-    mproc__cond_broadcast(it->pool->cv);
+    mproc__os_cond_broadcast(it->pool->cv);
 }

@@ -61,7 +61,7 @@ void mproc__lend_reclaim(mproc_pool *p)
             recall(&p->workers[i]);
     for (i = 0; i < p->nworkers; i++)
         while (p->workers[i].lent)
-            mproc__cond_wait(p->cv, p->lock, MPROC_FOREVER);
+            mproc__os_cond_wait(p->cv, p->lock, MPROC_FOREVER);
     for (i = 0; i < p->nworkers; i++)
         unpark(&p->workers[i]);
 }
@@ -166,7 +166,7 @@ static int give_back(mproc_pool *p, mproc__worker *w)
     if (!p->want_back && !mproc__os_load(&w->recall))
         return 0;
     /* The pool thread (or terminate) waits for this worker. */
-    mproc__cond_broadcast(p->cv);
+    mproc__os_cond_broadcast(p->cv);
     return mproc__pool_need_wake(p);
 }
 
@@ -178,16 +178,16 @@ int mproc__lend_apply(mproc_pool *p, mproc__task *t)
 
     if (!p->can_lend || t->item_size > MPROC__SEND_NOW_MAX - TASK_OVERHEAD)
         return MPROC__LEND_NOT_TAKEN;
-    mproc__mutex_lock(p->lock);
+    mproc__os_mutex_lock(p->lock);
     /* Queued tasks go first: a borrower does not overtake them. */
     w = p->state == POOL_OPEN && p->qhead == NULL ? borrowable(p, t->fn) : NULL;
     if (w == NULL) {
-        mproc__mutex_unlock(p->lock);
+        mproc__os_mutex_unlock(p->lock);
         return MPROC__LEND_NOT_TAKEN;
     }
     w->lent = 1;
     t->id = ++p->next_id;
-    mproc__mutex_unlock(p->lock);
+    mproc__os_mutex_unlock(p->lock);
 
     /* The worker and its fields are ours until given back. */
     ring = w->shm.addr;
@@ -196,16 +196,16 @@ int mproc__lend_apply(mproc_pool *p, mproc__task *t)
     t->seq = w->seq + 1; /* its number for the worker's claim (ring.h), once it is sent */
     if (r == MPROC_OK) {
         mproc__os_store(&ring->waiter, 1);
-        r = mproc__loop_send_now(p->loop, &w->chan, w->direct_out.data, w->direct_out.len);
+        r = mproc__os_loop_send_now(p->loop, &w->chan, w->direct_out.data, w->direct_out.len);
     }
     if (r < 0) {
         /* Nothing was sent: the task takes the ordinary way. */
         mproc__os_store(&ring->waiter, 0);
-        mproc__mutex_lock(p->lock);
+        mproc__os_mutex_lock(p->lock);
         wake = give_back(p, w);
-        mproc__mutex_unlock(p->lock);
+        mproc__os_mutex_unlock(p->lock);
         if (wake)
-            mproc__loop_wake(p->loop);
+            mproc__os_loop_wake(p->loop);
         return MPROC__LEND_NOT_TAKEN;
     }
     w->sent++;
@@ -221,7 +221,7 @@ int mproc__lend_apply(mproc_pool *p, mproc__task *t)
     }
     mproc__os_store(&ring->waiter, 0);
 
-    mproc__mutex_lock(p->lock);
+    mproc__os_mutex_lock(p->lock);
     p->refs++; /* the caller's hold on the handle, as a submission takes */
     if (r == 1) {
         p->direct_done++;
@@ -237,9 +237,9 @@ int mproc__lend_apply(mproc_pool *p, mproc__task *t)
         p->want_back = 1;
     }
     wake = give_back(p, w);
-    mproc__mutex_unlock(p->lock);
+    mproc__os_mutex_unlock(p->lock);
     if (wake)
-        mproc__loop_wake(p->loop);
+        mproc__os_loop_wake(p->loop);
     if (r != 1)
         return MPROC__LEND_HANDED_BACK;
     mproc__free(t);
@@ -248,8 +248,8 @@ int mproc__lend_apply(mproc_pool *p, mproc__task *t)
 
 void mproc__pool_direct_stats(mproc_pool *p, long *done, long *back)
 {
-    mproc__mutex_lock(p->lock);
+    mproc__os_mutex_lock(p->lock);
     *done = p->direct_done;
     *back = p->direct_back;
-    mproc__mutex_unlock(p->lock);
+    mproc__os_mutex_unlock(p->lock);
 }

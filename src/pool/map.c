@@ -68,10 +68,10 @@ static int iter_start(mproc_pool *p, mproc_task fn, const void *items, size_t it
         return MPROC_ENOMEM;
     }
 
-    mproc__mutex_lock(p->lock);
+    mproc__os_mutex_lock(p->lock);
     r = mproc__pool_check_open(p);
     if (r < 0) {
-        mproc__mutex_unlock(p->lock);
+        mproc__os_mutex_unlock(p->lock);
         mproc__iter_free(it);
         return r;
     }
@@ -84,9 +84,9 @@ static int iter_start(mproc_pool *p, mproc_task fn, const void *items, size_t it
         p->sources = it;
     }
     wake = mproc__pool_need_wake(p);
-    mproc__mutex_unlock(p->lock);
+    mproc__os_mutex_unlock(p->lock);
     if (wake)
-        mproc__loop_wake(p->loop);
+        mproc__os_loop_wake(p->loop);
     *out = it;
     return MPROC_OK;
 }
@@ -143,7 +143,7 @@ int mproc_iter_next(mproc_iter *it, long timeout_ms, size_t *index, const void *
      * can only arrive on this thread. */
     own = mproc__pool_own_thread(p);
     deadline = timeout_ms > 0 ? mproc__os_now_ms() + (uint64_t)timeout_ms : 0;
-    mproc__mutex_lock(p->lock);
+    mproc__os_mutex_lock(p->lock);
     it->last_err = NULL;
     if (it->cur != NULL && it->cur_pos >= it->cur->n) {
         /* The previous chunk is used up: its slot in the window opens for the next one. */
@@ -210,14 +210,14 @@ int mproc_iter_next(mproc_iter *it, long timeout_ms, size_t *index, const void *
                 r = MPROC_ETIMEDOUT;
                 break;
             }
-            mproc__cond_wait(p->cv, p->lock, (long)(deadline - now));
+            mproc__os_cond_wait(p->cv, p->lock, (long)(deadline - now));
         } else {
-            mproc__cond_wait(p->cv, p->lock, MPROC_FOREVER);
+            mproc__os_cond_wait(p->cv, p->lock, MPROC_FOREVER);
         }
     }
-    mproc__mutex_unlock(p->lock);
+    mproc__os_mutex_unlock(p->lock);
     if (wake)
-        mproc__loop_wake(p->loop);
+        mproc__os_loop_wake(p->loop);
     return r;
 }
 
@@ -231,7 +231,7 @@ static void iter_release(mproc_iter *it)
     mproc_pool *p = it->pool;
     int last;
     mproc_iter **link;
-    mproc__mutex_lock(p->lock);
+    mproc__os_mutex_lock(p->lock);
     it->abandoned = 1;
     p->purge = 1;
     for (link = &p->sources; *link != NULL; link = &(*link)->next_source) {
@@ -242,7 +242,7 @@ static void iter_release(mproc_iter *it)
     }
     mproc__iter_unref(it);
     last = mproc__pool_drop(p);
-    mproc__mutex_unlock(p->lock);
+    mproc__os_mutex_unlock(p->lock);
     if (last)
         mproc__pool_free(p);
 }
@@ -277,9 +277,9 @@ int mproc_pool_map(mproc_pool *p, mproc_task fn, const void *items, size_t item_
         mproc__free(res);
         return r;
     }
-    mproc__mutex_lock(p->lock);
+    mproc__os_mutex_lock(p->lock);
     while (it->delivered < it->nchunks && !(it->canceled && it->delivered == it->submitted))
-        mproc__cond_wait(p->cv, p->lock, MPROC_FOREVER);
+        mproc__os_cond_wait(p->cv, p->lock, MPROC_FOREVER);
     /* Cut short by terminate: the documented code, whatever arrived. */
     r = it->delivered < it->nchunks || it->canceled ? MPROC_ECANCELED : MPROC_OK;
     if (r == MPROC_OK) {
@@ -289,7 +289,7 @@ int mproc_pool_map(mproc_pool *p, mproc_task fn, const void *items, size_t item_
         it->all = NULL;
         memset(&it->store, 0, sizeof it->store);
     }
-    mproc__mutex_unlock(p->lock);
+    mproc__os_mutex_unlock(p->lock);
     iter_release(it);
     if (r < 0) {
         mproc__free(res);

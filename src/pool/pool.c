@@ -1,5 +1,6 @@
 /* The pool's lifecycle: create, close, join, terminate, destroy (and destroy in a fork's copy). */
 #include "engine.h"
+#include "runtime.h"
 #include "wire.h"
 
 #include <string.h>
@@ -19,7 +20,7 @@ static void release_copy(mproc_pool *p)
         }
     }
     if (p->loop != NULL)
-        mproc__loop_destroy(p->loop);
+        mproc__os_loop_destroy(p->loop);
     p->loop = NULL;
     if (--p->refs == 0)
         mproc__pool_free_parts(p, 0);
@@ -77,21 +78,21 @@ int mproc_pool_create_ex(mproc_pool **out, const mproc_pool_options *opts)
         goto fail;
     if (opts->initarg_len > 0)
         memcpy(p->initarg, opts->initarg, opts->initarg_len);
-    if ((r = mproc__mutex_create(&p->lock)) < 0 || (r = mproc__cond_create(&p->cv)) < 0 ||
-        (r = mproc__loop_create(&p->loop)) < 0)
+    if ((r = mproc__os_mutex_create(&p->lock)) < 0 || (r = mproc__os_cond_create(&p->cv)) < 0 ||
+        (r = mproc__os_loop_create(&p->loop)) < 0)
         goto fail;
     /* The pool thread starts the workers: a worker dies with the thread that started it
      * (PR_SET_PDEATHSIG), and this thread may be a short-lived one of the caller's. */
-    r = mproc__thread_start(&p->thread, mproc__pool_thread, p);
+    r = mproc__os_thread_start(&p->thread, mproc__pool_thread, p);
     if (r < 0)
         goto fail;
-    mproc__mutex_lock(p->lock);
+    mproc__os_mutex_lock(p->lock);
     mproc__pool_wait(p, &p->start_result, MPROC_FOREVER);
     r = p->start_result;
     os_error = p->start_os_error;
-    mproc__mutex_unlock(p->lock);
+    mproc__os_mutex_unlock(p->lock);
     if (r < 0) {
-        mproc__thread_join(p->thread);
+        mproc__os_thread_join(p->thread);
         mproc__pool_free(p);
         /* A worker failed to start on the pool's thread: its OS error is that thread's, and
          * the caller asks mproc_last_os_error() on its own. */
@@ -113,9 +114,9 @@ static void join_thread(mproc_pool *p)
     mproc__pool_wait(p, &p->thread_done, MPROC_FOREVER);
     if (!p->joined) {
         p->joined = 1;
-        mproc__mutex_unlock(p->lock);
-        mproc__thread_join(p->thread);
-        mproc__mutex_lock(p->lock);
+        mproc__os_mutex_unlock(p->lock);
+        mproc__os_thread_join(p->thread);
+        mproc__os_mutex_lock(p->lock);
     }
 }
 
@@ -126,13 +127,13 @@ int mproc_pool_close(mproc_pool *p)
         return MPROC_EINVAL;
     if (mproc__pool_foreign(p))
         return MPROC_EFOREIGN;
-    mproc__mutex_lock(p->lock);
+    mproc__os_mutex_lock(p->lock);
     if (p->state == POOL_OPEN)
         p->state = POOL_CLOSED;
     wake = mproc__pool_need_wake(p);
-    mproc__mutex_unlock(p->lock);
+    mproc__os_mutex_unlock(p->lock);
     if (wake)
-        mproc__loop_wake(p->loop);
+        mproc__os_loop_wake(p->loop);
     return MPROC_OK;
 }
 
@@ -145,13 +146,13 @@ int mproc_pool_join(mproc_pool *p)
     /* From a callback: the tasks and workers it would wait for need this very thread. */
     if (mproc__pool_own_thread(p))
         return MPROC_EDEADLK;
-    mproc__mutex_lock(p->lock);
+    mproc__os_mutex_lock(p->lock);
     if (p->state == POOL_OPEN) {
-        mproc__mutex_unlock(p->lock);
+        mproc__os_mutex_unlock(p->lock);
         return MPROC_ESTATE;
     }
     join_thread(p);
-    mproc__mutex_unlock(p->lock);
+    mproc__os_mutex_unlock(p->lock);
     return MPROC_OK;
 }
 
@@ -159,11 +160,11 @@ int mproc_pool_join(mproc_pool *p)
  * which for a request made from a callback comes once the callbacks of this turn have run. */
 static void request_terminate(mproc_pool *p)
 {
-    mproc__mutex_lock(p->lock);
+    mproc__os_mutex_lock(p->lock);
     if (p->state == POOL_OPEN || p->state == POOL_CLOSED)
         p->state = POOL_TERMINATING;
-    mproc__mutex_unlock(p->lock);
-    mproc__loop_wake(p->loop);
+    mproc__os_mutex_unlock(p->lock);
+    mproc__os_loop_wake(p->loop);
 }
 
 int mproc_pool_terminate(mproc_pool *p)
@@ -177,9 +178,9 @@ int mproc_pool_terminate(mproc_pool *p)
      * waiting for it here would wait for ourselves. */
     if (mproc__pool_own_thread(p))
         return MPROC_OK;
-    mproc__mutex_lock(p->lock);
+    mproc__os_mutex_lock(p->lock);
     join_thread(p);
-    mproc__mutex_unlock(p->lock);
+    mproc__os_mutex_unlock(p->lock);
     return MPROC_OK;
 }
 
@@ -203,9 +204,9 @@ void mproc_pool_destroy(mproc_pool *p)
         return;
     }
     mproc_pool_terminate(p);
-    mproc__mutex_lock(p->lock);
+    mproc__os_mutex_lock(p->lock);
     last = mproc__pool_drop(p);
-    mproc__mutex_unlock(p->lock);
+    mproc__os_mutex_unlock(p->lock);
     if (last)
         mproc__pool_free(p);
     mproc__os_restore_errno(saved);

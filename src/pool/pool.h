@@ -5,7 +5,7 @@
 #ifndef MPROC_POOL_H
 #define MPROC_POOL_H
 
-#include "internal.h"
+#include "backend.h"
 #include "tasklist.h"
 #include "wire.h"
 #include "worker.h"
@@ -228,7 +228,7 @@ int mproc__pool_foreign(const mproc_pool *p);
 /* 1 when called on p's own thread (from a callback), where waiting for p would deadlock. */
 int mproc__pool_own_thread(const mproc_pool *p);
 /* Lock held: marks the pool thread as due a wake; returns 1 when the caller must call
- * mproc__loop_wake(p->loop) after unlocking (the thread sleeps in the loop). */
+ * mproc__os_loop_wake(p->loop) after unlocking (the thread sleeps in the loop). */
 int mproc__pool_need_wake(mproc_pool *p);
 /* Lock held: drops one reference; 1 when it was the last (free with mproc__pool_free after
  * unlocking). */

@@ -8,7 +8,7 @@
 #ifndef MPROC_RING_H
 #define MPROC_RING_H
 
-#include "internal.h"
+#include "backend.h"
 
 #define MPROC__RING_BYTES (128u * 1024u) /* a power of two */
 #define MPROC__RING_CANCELS 8

@@ -104,14 +104,14 @@ int mproc__worker_start(mproc_pool *p, mproc__worker *w)
     task_rd = res_wr = MPROC__INVALID_HANDLE;
     if (r < 0)
         goto fail;
-    r = mproc__loop_add(p->loop, &w->chan, res_rd, task_wr);
+    r = mproc__os_loop_add(p->loop, &w->chan, res_rd, task_wr);
     res_rd = task_wr = MPROC__INVALID_HANDLE; /* the loop's now, even on failure */
     /* A worker is dead when its process is, whatever holds its pipes: a process a task forked
      * keeps them open for as long as it lives. */
     if (r == MPROC_OK) {
-        r = mproc__loop_watch(p->loop, &w->chan, &w->proc);
+        r = mproc__os_loop_watch(p->loop, &w->chan, &w->proc);
         if (r < 0)
-            mproc__loop_remove(p->loop, &w->chan);
+            mproc__os_loop_remove(p->loop, &w->chan);
     }
     if (r < 0) {
         mproc__os_signal(&w->proc, 1);
@@ -135,7 +135,7 @@ fail:
 /* Lets go of what a dead (and reaped) worker held. */
 void mproc__worker_release(mproc_pool *p, mproc__worker *w)
 {
-    mproc__loop_remove(p->loop, &w->chan);
+    mproc__os_loop_remove(p->loop, &w->chan);
     mproc__buf_free(&w->chan.in);
     mproc__buf_free(&w->chan.out);
     mproc__buf_free(&w->ring_in);

@@ -50,7 +50,7 @@ static void publish(mproc_pool *p)
         mproc__free(t);
     }
     if (any)
-        mproc__cond_broadcast(p->cv);
+        mproc__os_cond_broadcast(p->cv);
 }
 
 void terminate_workers(mproc_pool *p)
@@ -164,7 +164,7 @@ void mproc__pool_thread(void *arg)
 
     for (i = 0; i < p->nworkers && r == MPROC_OK; i++)
         r = mproc__worker_start(p, &p->workers[i]);
-    mproc__mutex_lock(p->lock);
+    mproc__os_mutex_lock(p->lock);
     p->start_result = r < 0 ? r : 1;
     /* The OS error belongs to this thread; the creator's thread reports it (pool.c). */
     p->start_os_error = r == MPROC_ESYS ? mproc__os_get_last_error() : 0;
@@ -172,11 +172,11 @@ void mproc__pool_thread(void *arg)
         terminate_workers(p);
         p->thread_done = 1;
         p->state = POOL_DONE;
-        mproc__cond_broadcast(p->cv);
-        mproc__mutex_unlock(p->lock);
+        mproc__os_cond_broadcast(p->cv);
+        mproc__os_mutex_unlock(p->lock);
         return;
     }
-    mproc__cond_broadcast(p->cv);
+    mproc__os_cond_broadcast(p->cv);
     for (;;) {
         uint64_t now;
         long timeout;
@@ -186,9 +186,9 @@ void mproc__pool_thread(void *arg)
         publish(p);
         if (p->state == POOL_TERMINATING) {
             terminate_workers(p);
-            mproc__mutex_unlock(p->lock);
+            mproc__os_mutex_unlock(p->lock);
             run_callbacks(p);
-            mproc__mutex_lock(p->lock);
+            mproc__os_mutex_lock(p->lock);
             publish(p);
             break;
         }
@@ -202,7 +202,7 @@ void mproc__pool_thread(void *arg)
                 mproc__worker *w = &p->workers[i];
                 if (w->alive && !w->shutdown) {
                     w->shutdown = 1;
-                    mproc__loop_shutdown(p->loop, &w->chan);
+                    mproc__os_loop_shutdown(p->loop, &w->chan);
                 }
             }
             if (!any_alive(p))
@@ -211,7 +211,7 @@ void mproc__pool_thread(void *arg)
         /* From here on a submitter wakes the loop; a wake that comes early only makes the next
          * wait return at once. */
         p->sleeping = 1;
-        mproc__mutex_unlock(p->lock);
+        mproc__os_mutex_unlock(p->lock);
 
         /* ---- unlocked phase: this thread's own state ---- */
         now = mproc__os_now_ms();
@@ -225,7 +225,7 @@ void mproc__pool_thread(void *arg)
         p->alloc_retry = 0;
         if (timeout != 0 && arm_rings(p))
             timeout = 0;
-        (void)mproc__loop_run(p->loop, timeout);
+        (void)mproc__os_loop_run(p->loop, timeout);
         for (i = 0; i < p->nworkers; i++) {
             mproc__worker *w = &p->workers[i];
             if (!w->alive)
@@ -245,11 +245,11 @@ void mproc__pool_thread(void *arg)
         check_timeouts(p, mproc__os_now_ms());
         run_callbacks(p);
 
-        mproc__mutex_lock(p->lock);
+        mproc__os_mutex_lock(p->lock);
         p->sleeping = 0;
     }
     p->thread_done = 1;
     p->state = POOL_DONE;
-    mproc__cond_broadcast(p->cv);
-    mproc__mutex_unlock(p->lock);
+    mproc__os_cond_broadcast(p->cv);
+    mproc__os_mutex_unlock(p->lock);
 }

@@ -4,7 +4,7 @@
  * per item, and buys exact crash accounting: when a worker dies, the parent knows every item
  * before the oldest unanswered one is done, so only the item that was running fails and the
  * rest are re-run elsewhere. */
-#include "internal.h"
+#include "backend.h"
 #include "ring.h"
 #include "wire.h"
 #include "worker.h"

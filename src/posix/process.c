@@ -228,7 +228,7 @@ int mproc__os_spawn(const mproc__spawn_spec *spec, mproc__proc *p)
         return MPROC_EINVAL;
     p->pid = 0;
     p->h = p->aux = MPROC__INVALID_HANDLE;
-    p->reaped = p->exitcode = p->signaled = p->status_lost = 0;
+    p->reaped = p->exitcode = p->status_lost = 0;
     if (spec == NULL)
         return MPROC_EINVAL;
     if (spec->method == MPROC_START_FORK) {
@@ -490,7 +490,6 @@ int mproc__os_signal(mproc__proc *p, int hard)
     pthread_mutex_unlock(&reap_lock);
     if (r)
         return MPROC_OK;
-    p->signaled = 1;
 #if defined(__linux__) && defined(SYS_pidfd_send_signal)
     /* By the pidfd where there is one: an application that reaps children itself may already
      * have freed the pid for another process. */

@@ -335,7 +335,7 @@ int mproc__os_spawn(const mproc__spawn_spec *spec, mproc__proc *p)
 
     p->pid = 0;
     p->h = p->aux = MPROC__INVALID_HANDLE;
-    p->reaped = p->exitcode = p->signaled = p->status_lost = 0;
+    p->reaped = p->exitcode = p->status_lost = 0;
     pi.hProcess = pi.hThread = NULL;
     /* Flushed before every start, as Python does: the parent's earlier output comes first. */
     fflush(NULL);
@@ -535,10 +535,8 @@ int mproc__os_signal(mproc__proc *p, int hard)
         return mproc__sys_error(ERROR_INVALID_HANDLE);
     if (WaitForSingleObject(h, 0) == WAIT_OBJECT_0)
         return MPROC_OK;
-    if (TerminateProcess(h, hard ? signal_kill_code() : signal_term_code())) {
-        p->signaled = hard ? MPROC__SIGKILL : MPROC__SIGTERM;
+    if (TerminateProcess(h, hard ? signal_kill_code() : signal_term_code()))
         return MPROC_OK;
-    }
     /* A process that is ending refuses with ERROR_ACCESS_DENIED. */
     err = GetLastError();
     if (WaitForSingleObject(h, 0) == WAIT_OBJECT_0)
