@@ -18,6 +18,7 @@ set(MPROC_SOURCES_FRONT
     src/error.c
     src/fn.c
     src/init.c
+    src/marker.c
     src/pool/async.c
     src/pool/boot.c
     src/pool/chunk.c
@@ -42,6 +43,7 @@ set(MPROC_SOURCES_FRONT
 set(MPROC_HEADERS_FRONT
     src/backend.h
     src/child.h
+    src/marker.h
     src/pool/engine.h
     src/pool/pool.h
     src/pool/ring.h

@@ -44,13 +44,21 @@ long mproc__os_getpid(void);
 long mproc__os_getppid(void);
 int mproc__os_cpu_count(void);
 
-/* -- the guard: is this run a child we spawned? Returns 1 and the channel handles when argv,
- *    or else the process's own command line as the OS keeps it (/proc/self/cmdline,
- *    GetCommandLineW), carries the marker mproc__os_spawn puts there, else 0. argc may be 0. */
-int mproc__os_child_args(int argc, char **argv, mproc__handle *in, mproc__handle *out,
-                         mproc__handle *extra);
-/* 1 when argv or the OS's command line carries the marker at all (valid or not). */
-int mproc__os_child_marked(int argc, char **argv);
+/* -- the guard (src/marker.c scans, the backend checks and adopts) -- */
+/* A marker as written: "--mproc-child=<in>,<out>,<extra><tail>"; -1 for an absent handle. */
+typedef struct mproc__marker {
+    intptr_t in, out, extra;
+    const char *tail; /* what followed the three values (POSIX: its daemon flag) */
+} mproc__marker;
+/* The i-th place the OS keeps a marker, after main's argv[1]: 1 with its text in buf (cut to
+ * cap - 1 bytes), 0 when that place holds none or the system does not tell, -1 past the last.
+ * POSIX: 0 the process's own argv[1] (/proc/self/cmdline), 1 the environment the parent set;
+ * Windows: 0 the second argument of GetCommandLineW. */
+int mproc__os_marker_text(int i, char *buf, size_t cap);
+/* 1 when m names handles this process was given, which it then adopts (not inheritable, the
+ * rest of what was inherited closed) and returns as the channel; 0 when m is not ours. */
+int mproc__os_marker_take(const mproc__marker *m, mproc__handle *in, mproc__handle *out,
+                          mproc__handle *extra);
 /* Called in a spawned child once it knows it is one: daemon setup (PDEATHSIG on Linux, with the
  * parent pid checked), crash-to-exit-code mapping on Windows. */
 void mproc__os_child_setup(int daemon, long parent_pid);
@@ -130,7 +138,7 @@ typedef struct mproc__proc {
 typedef struct mproc__spawn_spec {
     int method; /* MPROC_START_FORK or MPROC_START_SPAWN (already resolved) */
     int daemon; /* MPROC__DAEMON_*: whether and how the child dies with this process */
-    /* spawn: handed to the child, which finds them with mproc__os_child_args. in is required,
+    /* spawn: handed to the child, which finds them with mproc__marker_child_args. in is required,
      * out may be invalid. fork: the only descriptors of the library's the child keeps. */
     mproc__handle child_in;
     mproc__handle child_out;

@@ -1,6 +1,7 @@
 /* The guard (mproc_init): enters a spawned child's role (a process target or a pool worker),
  * else notes what the cascade breaker needs (runtime.c keeps it). */
 #include "child.h"
+#include "marker.h"
 #include "runtime.h"
 
 /* This process runs the work of a child the library spawned: from there on mproc_init() is done
@@ -28,13 +29,13 @@ int mproc_init(int argc, char **argv)
     /* The OS has the command line the parent gave us, so argv is only a convenience: a plugin
      * without main's argv, or a program whose option parser rewrote it, is recognised too. A
      * call that did not take up the role (the first one, or one before it) tries again. */
-    if (!test_skip && mproc__os_child_args(argc, argv, &in, &out, &extra)) {
+    if (!test_skip && mproc__marker_child_args(argc, argv, &in, &out, &extra)) {
         child_role = 1;
         mproc__runtime_set_child_role();
         mproc__child_main(in, out, extra); /* never returns */
     }
     if (!marked) {
-        marked = mproc__os_child_marked(argc, argv);
+        marked = mproc__marker_present(argc, argv);
         if (marked)
             mproc__runtime_set_marked();
     }

@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "posix.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -106,9 +107,8 @@ int mproc__os_loop_create(mproc__loop **out)
 {
     mproc__loop *l;
     int r;
+    assert(out != NULL);
 
-    if (out == NULL)
-        return MPROC_EINVAL;
     *out = NULL;
     l = mproc__calloc(1, sizeof *l);
     if (l == NULL)
@@ -205,11 +205,8 @@ int mproc__os_loop_add(mproc__loop *l, mproc__chan *c, mproc__handle rd, mproc__
 {
     chan_os *co = NULL;
     int r;
+    assert(l != NULL && c != NULL);
 
-    if (l == NULL || c == NULL) {
-        r = MPROC_EINVAL;
-        goto fail;
-    }
     r = grow(l);
     if (r < 0)
         goto fail;
@@ -246,7 +243,8 @@ fail:
 
 int mproc__os_loop_watch(mproc__loop *l, mproc__chan *c, mproc__proc *proc)
 {
-    if (l == NULL || c == NULL || c->os == NULL || proc == NULL)
+    assert(l != NULL && c != NULL && proc != NULL);
+    if (c->os == NULL)
         return MPROC_EINVAL;
     ((chan_os *)c->os)->proc = proc;
     return MPROC_OK;
@@ -488,9 +486,8 @@ int mproc__os_loop_run(mproc__loop *l, long timeout_ms)
 {
     size_t i, np = 1;
     int ready = 0, pr, t, news = 0, r = MPROC_OK, slice = 0;
+    assert(l != NULL);
 
-    if (l == NULL)
-        return MPROC_EINVAL;
     for (i = 0; i < l->n; i++) {
         chan_os *co = l->chans[i];
         if (co->wr >= 0 || mproc__buf_avail(&co->c->out) > 0)

@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "posix.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <pthread.h>
 #include <time.h>
@@ -69,9 +70,8 @@ int mproc__os_thread_start(mproc__thread **out, void (*fn)(void *), void *arg)
     mproc__thread *t;
     sigset_t all, old;
     int r;
+    assert(out != NULL && fn != NULL);
 
-    if (out == NULL || fn == NULL)
-        return MPROC_EINVAL;
     *out = NULL;
     pthread_once(&self_once, self_key_create);
     /* Without the key a worker started from the new thread would inherit its all-blocked mask
@@ -119,9 +119,8 @@ int mproc__os_mutex_create(mproc__mutex **out)
 {
     mproc__mutex *m;
     int r;
+    assert(out != NULL);
 
-    if (out == NULL)
-        return MPROC_EINVAL;
     *out = NULL;
     m = mproc__malloc(sizeof *m);
     if (m == NULL)
@@ -158,9 +157,8 @@ int mproc__os_cond_create(mproc__cond **out)
     pthread_condattr_t attr;
     mproc__cond *c;
     int r;
+    assert(out != NULL);
 
-    if (out == NULL)
-        return MPROC_EINVAL;
     *out = NULL;
     c = mproc__malloc(sizeof *c);
     if (c == NULL)

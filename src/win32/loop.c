@@ -5,6 +5,7 @@
  * channel's buffers under one lock, and sleeps on a condition variable in between. */
 #include "win32.h"
 
+#include <assert.h>
 #include <string.h>
 
 /* One ReadFile at most this much: a pipe never holds more at once (64 KiB buffer). */
@@ -234,6 +235,7 @@ static unsigned __stdcall writer_main(void *arg)
 int mproc__os_loop_create(mproc__loop **out)
 {
     mproc__loop *l = mproc__calloc(1, sizeof *l);
+    assert(out != NULL);
     *out = l;
     if (l == NULL)
         return MPROC_ENOMEM;
@@ -329,6 +331,7 @@ int mproc__os_loop_add(mproc__loop *l, mproc__chan *c, mproc__handle rd, mproc__
 {
     wchan *w = mproc__calloc(1, sizeof *w);
     DWORD err;
+    assert(l != NULL && c != NULL);
 
     c->os = NULL;
     if (w == NULL) {
@@ -407,9 +410,9 @@ int mproc__os_loop_watch(mproc__loop *l, mproc__chan *c, mproc__proc *proc)
 {
     wchan *w;
     HANDLE dup;
+    assert(l != NULL && c != NULL && proc != NULL);
 
-    if (l == NULL || c == NULL || (w = c->os) == NULL || proc == NULL ||
-        proc->h == MPROC__INVALID_HANDLE || w->watcher != NULL)
+    if ((w = c->os) == NULL || proc->h == MPROC__INVALID_HANDLE || w->watcher != NULL)
         return MPROC_EINVAL;
     /* Our own copy: the process handle is closed when the process is reaped, maybe before
      * the channel leaves the loop. */
@@ -558,6 +561,7 @@ int mproc__os_loop_run(mproc__loop *l, long timeout_ms)
     uint64_t start = timeout_ms > 0 ? mproc__w32_now_ms() : 0;
     int n = 0, err = MPROC_OK;
     wchan *w;
+    assert(l != NULL);
 
     AcquireSRWLockExclusive(&l->lock);
     for (w = l->chans; w != NULL; w = w->next) {

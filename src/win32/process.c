@@ -2,6 +2,7 @@
  * command line, an explicit inheritance list, and a job object for daemon children. */
 #include "win32.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -332,6 +333,7 @@ int mproc__os_spawn(const mproc__spawn_spec *spec, mproc__proc *p)
     STARTUPINFOEXW si;
     PROCESS_INFORMATION pi;
     int r = MPROC_OK;
+    assert(spec != NULL && p != NULL);
 
     p->pid = 0;
     p->h = p->aux = MPROC__INVALID_HANDLE;
@@ -502,6 +504,7 @@ int mproc__os_wait(mproc__proc *p, long timeout_ms)
 {
     uint64_t start = timeout_ms > 0 ? mproc__w32_now_ms() : 0;
     DWORD code, w;
+    assert(p != NULL);
 
     if (p->reaped)
         return MPROC_OK;
@@ -528,6 +531,7 @@ int mproc__os_signal(mproc__proc *p, int hard)
 {
     HANDLE h = MPROC__H(p->h);
     DWORD err;
+    assert(p != NULL);
 
     if (p->reaped)
         return MPROC_OK;

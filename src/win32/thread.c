@@ -1,6 +1,7 @@
 /* Threads, locks and condition variables: _beginthreadex, SRW locks, condition variables. */
 #include "win32.h"
 
+#include <assert.h>
 #include <process.h>
 
 struct mproc__thread {
@@ -46,6 +47,7 @@ int mproc__os_thread_start(mproc__thread **out, void (*fn)(void *), void *arg)
     mproc__thread *t;
     uintptr_t h;
     unsigned id = 0;
+    assert(out != NULL && fn != NULL);
 
     *out = NULL;
     t = mproc__malloc(sizeof *t);
@@ -83,6 +85,7 @@ void mproc__os_thread_join(mproc__thread *t)
 int mproc__os_mutex_create(mproc__mutex **out)
 {
     mproc__mutex *m = mproc__malloc(sizeof *m);
+    assert(out != NULL);
     *out = m;
     if (m == NULL)
         return MPROC_ENOMEM;
@@ -109,6 +112,7 @@ void mproc__os_mutex_unlock(mproc__mutex *m)
 int mproc__os_cond_create(mproc__cond **out)
 {
     mproc__cond *c = mproc__malloc(sizeof *c);
+    assert(out != NULL);
     *out = c;
     if (c == NULL)
         return MPROC_ENOMEM;
