@@ -173,7 +173,7 @@ static unsigned char *zbuf;
 static size_t zcap;
 
 /* def work(b): return zlib.compress(b, 1) */
-static int zlib_task(const void *arg, size_t len, mproc_result *out)
+static int zlib_task(const void *arg, size_t len, mproc_output *out)
 {
     uLongf n = compressBound((uLong)len);
 
@@ -186,7 +186,7 @@ static int zlib_task(const void *arg, size_t len, mproc_result *out)
     }
     if (compress2(zbuf, &n, arg, (uLong)len, WORK_LEVEL) != Z_OK)
         return 2;
-    return mproc_result_set(out, zbuf, n) == MPROC_OK ? 0 : 3;
+    return mproc_output_set(out, zbuf, n) == MPROC_OK ? 0 : 3;
 }
 
 typedef struct expect {
@@ -309,7 +309,7 @@ int mproc_bench_fig_work(long kib, long count, int workers, double (*now)(void))
         goto finish;
     cpu_take(&c0);
     t0 = now();
-    if (mproc_pool_imap(pool, zlib_task, items, size, n, 1, 1, &it) < 0)
+    if (mproc_pool_imap(pool, zlib_task, items, size, n, 1, &it) < 0)
         goto finish;
     for (i = 0;; i++) {
         rc = mproc_iter_next(it, MPROC_FOREVER, &index, &data, &len);

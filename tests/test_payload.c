@@ -52,7 +52,7 @@ static void die_now(void)
 #endif
 }
 
-static int make_task(const void *arg, size_t len, mproc_result *out)
+static int make_task(const void *arg, size_t len, mproc_output *out)
 {
     req q;
     unsigned char *b;
@@ -67,7 +67,7 @@ static int make_task(const void *arg, size_t len, mproc_result *out)
     if (b == NULL)
         return 2;
     fill(b, q.size, q.seed);
-    r = mproc_result_set(out, b, q.size);
+    r = mproc_output_set(out, b, q.size);
     free(b);
     if (q.die == 2)
         die_now(); /* the bytes are in the shared area, the answer never sent */
@@ -80,7 +80,7 @@ typedef struct head {
     uint32_t seed, die, result;
 } head;
 
-static int check_task(const void *arg, size_t len, mproc_result *out)
+static int check_task(const void *arg, size_t len, mproc_output *out)
 {
     const unsigned char *p = arg;
     head h;
@@ -100,7 +100,7 @@ static int check_task(const void *arg, size_t len, mproc_result *out)
     if (b == NULL)
         return 4;
     fill(b, h.result, h.seed + 1);
-    r = mproc_result_set(out, b, h.result);
+    r = mproc_output_set(out, b, h.result);
     free(b);
     return r == MPROC_OK ? 0 : 5;
 }
@@ -206,7 +206,7 @@ static void check_map(mproc_pool *p, size_t item, size_t count, size_t chunksize
         assert_int_equal(first_wrong(data, len, (uint32_t)i + 1), len);
     }
     mproc_results_destroy(r);
-    assert_int_equal(mproc_pool_imap(p, check_task, items, item, count, chunksize, 1, &it),
+    assert_int_equal(mproc_pool_imap(p, check_task, items, item, count, chunksize, &it),
                      MPROC_OK);
     for (i = 0;; i++) {
         rc = mproc_iter_next(it, 60000, &index, &data, &len);

@@ -4,7 +4,7 @@
  * per item, and buys exact crash accounting: when a worker dies, the parent knows every item
  * before the oldest unanswered one is done, so only the item that was running fails and the
  * rest are re-run elsewhere. */
-#include "internal.h"
+#include "backend.h"
 #include "ring.h"
 #include "wire.h"
 #include "worker.h"
@@ -15,7 +15,7 @@
 
 #define MESSAGE_MAX 4096
 
-struct mproc_result {
+struct mproc_output {
     mproc__buf data;
     int failed;
     int error; /* a code of our own (ETOOBIG) that overrides the task's outcome */
@@ -27,7 +27,7 @@ struct mproc_result {
     char message[MESSAGE_MAX];
 };
 
-int mproc_result_set(mproc_result *r, const void *data, size_t len)
+int mproc_output_set(mproc_output *r, const void *data, size_t len)
 {
     if (r == NULL || (data == NULL && len > 0))
         return MPROC_EINVAL;
@@ -54,7 +54,7 @@ int mproc_result_set(mproc_result *r, const void *data, size_t len)
     return MPROC_OK;
 }
 
-int mproc_result_fail(mproc_result *r, const char *fmt, ...)
+int mproc_output_fail(mproc_output *r, const char *fmt, ...)
 {
     va_list ap;
     if (r == NULL || fmt == NULL)
@@ -77,7 +77,7 @@ typedef struct worker {
     size_t nfns, capfns;
     void *scratch; /* aligned home of the current item */
     size_t scratch_cap;
-    mproc_result res;
+    mproc_output res;
     mproc__buf out;
     int stamps;              /* the ring wants each item's start (ring.h) */
     mproc__ring_batch batch; /* the answers gathered in the ring, not yet published */
@@ -130,7 +130,7 @@ static void put32(unsigned char *p, uint32_t v)
 static const unsigned char ring_bell[MPROC__WIRE_HEADER] = {
     0, 0, 0, 0, MPROC__MSG_BELL, MPROC__WIRE_VERSION, 0, 0};
 
-/* Publishes the answers gathered in the ring; notify: wake a borrower (direct.c), which waits
+/* Publishes the answers gathered in the ring; notify: wake a borrower (lend.c), which waits
  * for the whole answer of its one task. */
 static int flush_answers(worker *w, int notify)
 {
@@ -230,7 +230,7 @@ static int answer_in_area(worker *w, uint64_t id, uint32_t index, size_t len)
 static int run_item(worker *w, uint64_t id, uint32_t index, mproc_task fn,
                     const unsigned char *item, size_t size, int slot)
 {
-    mproc_result *res = &w->res;
+    mproc_output *res = &w->res;
     const void *arg = NULL;
     int status;
 
