@@ -163,9 +163,9 @@ static void test_apply_async_many(void **state)
     for (i = 0; i < N; i++) {
         size = (size_t)(300 + 100 * i) * KIB;
         args[i] = make_arg(size, (uint32_t)i, 0, (uint32_t)(size / 2));
-        assert_int_equal(mproc_pool_apply_async(p, check_task, args[i], size, NULL, NULL, NULL,
-                                                &a[i]),
-                         MPROC_OK);
+        assert_int_equal(
+            mproc_pool_apply_async(p, check_task, args[i], size, NULL, NULL, NULL, &a[i]),
+            MPROC_OK);
         /* The argument was copied: the caller may change its bytes at once. */
         memset(args[i] + sizeof(head), 0, size - sizeof(head));
     }
@@ -206,8 +206,7 @@ static void check_map(mproc_pool *p, size_t item, size_t count, size_t chunksize
         assert_int_equal(first_wrong(data, len, (uint32_t)i + 1), len);
     }
     mproc_results_destroy(r);
-    assert_int_equal(mproc_pool_imap(p, check_task, items, item, count, chunksize, &it),
-                     MPROC_OK);
+    assert_int_equal(mproc_pool_imap(p, check_task, items, item, count, chunksize, &it), MPROC_OK);
     for (i = 0;; i++) {
         rc = mproc_iter_next(it, 60000, &index, &data, &len);
         if (rc == MPROC_EEND)
@@ -306,8 +305,7 @@ static void die_mid_transfer(int how)
             q.seed = (uint32_t)round;
             q.die = 2;
             assert_int_equal(
-                mproc_pool_apply_async(p, make_task, &q, sizeof q, NULL, NULL, NULL, &a),
-                MPROC_OK);
+                mproc_pool_apply_async(p, make_task, &q, sizeof q, NULL, NULL, NULL, &a), MPROC_OK);
         } else {
             arg = make_arg(6 * MIB, (uint32_t)round, 1, 0);
             assert_int_equal(

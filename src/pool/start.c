@@ -60,9 +60,9 @@ int mproc__worker_start(mproc_pool *p, mproc__worker *w)
     memset(&w->ring_in, 0, sizeof w->ring_in);
 
     /* The ring, and after it the payload areas (ring.h) where there are any. */
-    r = MPROC__AREAS_ON ? mproc__os_shm_create_reserved(&w->shm, MPROC__RING_SHM_SIZE,
-                                                        sizeof(mproc__ring))
-                        : MPROC_ENOMEM;
+    r = MPROC__AREAS_ON
+            ? mproc__os_shm_create_reserved(&w->shm, MPROC__RING_SHM_SIZE, sizeof(mproc__ring))
+            : MPROC_ENOMEM;
     if (r == MPROC_OK)
         mproc__os_store(&((mproc__ring *)w->shm.addr)->areas, 1);
     else
