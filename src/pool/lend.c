@@ -19,8 +19,10 @@
  *   - work for the pool thread unparks every free parked worker and waits (want_back) for the
  *     lent ones; terminate recalls every lent worker and waits for it (mproc__lend_reclaim).
  *
- * Only the plain case is done by the borrower: a small argument, an answer that comes through
- * the ring. Anything else (an answer too large for the ring comes through the pipe, the worker
+ * The wait on ring->seq is a futex on Linux, a named event per word on Windows (win32/shm.c).
+ *
+ * Only the plain case is done by the borrower: a small argument (or a large one that fits a
+ * free slot of the worker's shared memory), an answer that comes through the ring. Anything else (an answer too large for the ring comes through the pipe, the worker
  * dies or sends garbage, the pool is terminated) hands the task back to the pool thread as an
  * ordinary task in flight on that worker, and the caller waits for it the ordinary way. The
  * pool thread so stays the only one to read pipes, reap workers and judge garbage. */
