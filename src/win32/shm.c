@@ -1,7 +1,6 @@
 /* Shared memory between the parent and one child, and the atomic word access it needs. */
 #include "win32.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 
 static void region_add(const mproc__shm *s, unsigned long creator);
@@ -199,6 +198,27 @@ static void region_remove(const void *addr)
     ReleaseSRWLockExclusive(&regions_lock);
 }
 
+/* Appends text or a number to a name (96 characters hold the longest). */
+static size_t append(wchar_t *name, size_t n, const wchar_t *text)
+{
+    while (*text != 0)
+        name[n++] = *text++;
+    return n;
+}
+
+static size_t append_num(wchar_t *name, size_t n, unsigned long long v)
+{
+    wchar_t digits[24];
+    size_t k = 0;
+    do {
+        digits[k++] = (wchar_t)(L'0' + (int)(v % 10));
+        v /= 10;
+    } while (v != 0);
+    while (k > 0)
+        name[n++] = digits[--k];
+    return n;
+}
+
 /* The event of the word at p, made on first use; NULL when p is in no region we know. */
 static HANDLE word_event_of(const volatile uint32_t *p)
 {
@@ -218,9 +238,13 @@ static HANDLE word_event_of(const volatile uint32_t *p)
                 ev = r->ev[k].ev;
         if (ev == NULL && r->nev < 4) {
             wchar_t name[96];
-            _snwprintf(name, sizeof name / sizeof name[0], L"Local\\mproc-word-%lu-%llu-%lu",
-                       r->creator, r->h, (unsigned long)off);
-            name[sizeof name / sizeof name[0] - 1] = 0;
+            size_t n = append(name, 0, L"Local\\mproc-word-");
+            n = append_num(name, n, r->creator);
+            n = append(name, n, L"-");
+            n = append_num(name, n, r->h);
+            n = append(name, n, L"-");
+            n = append_num(name, n, (unsigned long long)off);
+            name[n] = 0;
             ev = CreateEventW(NULL, FALSE, FALSE, name);
             if (ev != NULL) {
                 r->ev[r->nev].off = off;
