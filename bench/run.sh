@@ -219,10 +219,10 @@ if [ "$do_wine" = 1 ]; then
         # The prefix is made on first use (about 20 s); then the wineserver is up, not timed.
         timeout 300 "$wine" "$wexe" --exit-now >/dev/null 2>&1
         echo "# count: under Wine: spawn and CreateProcess median of 30 runs, apply_async 20k" \
-            "tasks, apply 1000 calls, pool_lifecycle 10 runs" >>"$out/wine.tsv"
+            "tasks, apply and the pipe round trip 1000 calls, pool_lifecycle 10 runs" >>"$out/wine.tsv"
         for spec in "floor_createprocess 30" "process_spawn 30" "apply_async 20000" \
-            "apply 1000" "map_auto 1000000" "pool_lifecycle 10" "result_64mib 64" \
-            "arg_64mib 64" "floor_memcpy_64mib 64"; do
+            "floor_pipe_rtt 1000" "apply 1000" "map_auto 1000000" "pool_lifecycle 10" \
+            "result_64mib 64" "arg_64mib 64" "floor_memcpy_64mib 64"; do
             # shellcheck disable=SC2086 # "figure count"
             set -- $spec
             printf '  %-18s ' "$1"

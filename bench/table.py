@@ -128,7 +128,8 @@ WINE_ROWS = [
     ("process_spawn", "process start+join, spawn (median)", "us", False, "floor_createprocess",
      "<= 1.3x floor", False, lambda m, p, f: None if None in (m, f) else m / f <= 1.3),
     ("apply_async", "pool(2) apply_async, trivial tasks", "tasks/s", True, None, "—", False, None),
-    ("apply", "pool(2) apply round trip (median)", "us", False, None, "—", False, None),
+    ("apply", "pool(2) apply round trip (median)", "us", False, "floor_pipe_rtt",
+     "<= 1.2x floor", False, lambda m, p, f: None if None in (m, f) else m / f <= 1.2),
     ("map_auto", "map 1M ints, automatic chunksize", "items/s", True, None, "—", False, None),
     ("pool_lifecycle", "pool(2) create -> first result -> close+join (median)", "ms", False,
      None, "—", False, None),
@@ -228,7 +229,8 @@ def load_loads(path):
                 parts = line.split()
                 if len(parts) == 3:
                     try:
-                        by.setdefault(parts[1], []).append(float(parts[2]))
+                        key = parts[1] if parts[0] != "wine" else "wine:" + parts[1]
+                        by.setdefault(key, []).append(float(parts[2]))
                     except ValueError:
                         pass
     except OSError:
@@ -292,8 +294,9 @@ def main(argv):
     wine = os.path.join(d, "wine.tsv")
     if os.path.exists(wine):
         wf, wn = load_tsv(wine)
+        wloads = {k[5:]: v for k, v in loads.items() if k.startswith("wine:")}
         lines += [""] + table(WINE_ROWS, [(wf, {})], "Windows build under Wine, one round",
-                              misses, loads, with_python=False)
+                              misses, wloads, with_python=False)
         lines += [""] + [f"- {n}" for n in wn]
     lines += ["", "### Targets missed", ""]
     lines += [f"- {m}" for m in misses] if misses else ["- none"]
