@@ -22,10 +22,11 @@
  * The wait on ring->seq is a futex on Linux, a named event per word on Windows (win32/shm.c).
  *
  * Only the plain case is done by the borrower: a small argument (or a large one that fits a
- * free slot of the worker's shared memory), an answer that comes through the ring. Anything else (an answer too large for the ring comes through the pipe, the worker
- * dies or sends garbage, the pool is terminated) hands the task back to the pool thread as an
- * ordinary task in flight on that worker, and the caller waits for it the ordinary way. The
- * pool thread so stays the only one to read pipes, reap workers and judge garbage. */
+ * free slot of the worker's shared memory), an answer that comes through the ring. Anything else
+ * (an answer too large for the ring comes through the pipe, the worker dies or sends garbage, the
+ * pool is terminated) hands the task back to the pool thread as an ordinary task in flight on that
+ * worker, and the caller waits for it the ordinary way. The pool thread so stays the only one to
+ * read pipes, reap workers and judge garbage. */
 #include "engine.h"
 #include "ring.h"
 #include "wire.h"
