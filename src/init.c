@@ -72,7 +72,8 @@ static int same_name(const char *a, const char *b)
 
 int mproc__method_valid(mproc_start_method m)
 {
-    return m == MPROC_START_DEFAULT || m == MPROC_START_FORK || m == MPROC_START_SPAWN;
+    return m == MPROC_START_DEFAULT || m == MPROC_START_FORK || m == MPROC_START_SPAWN ||
+           m == MPROC_START_MPI;
 }
 
 int mproc__resolve_method(mproc_start_method m, int *out)
@@ -89,6 +90,8 @@ int mproc__resolve_method(mproc_start_method m, int *out)
                 m = MPROC_START_FORK;
             else if (same_name(env, "spawn"))
                 m = MPROC_START_SPAWN;
+            else if (same_name(env, "mpi"))
+                m = MPROC_START_MPI; /* pools; a process takes the OS default (process.c) */
             else
                 return MPROC_EINVAL;
         }
