@@ -84,6 +84,8 @@ MPROC_MPI_API int mproc_mpi_finalize(void);
 
 /**
  * This process's rank in the job (MPI_COMM_WORLD), or a negative code before mproc_mpi_init().
+ * A rank spawned in dynamic mode gives 1 + its rank among the spawned ones, so serving ranks
+ * are 1..n in both modes. A pool worker gives the rank it serves on (it is a fork of it).
  * @return the rank, or MPROC_ESTATE.
  */
 MPROC_MPI_API int mproc_mpi_rank(void);

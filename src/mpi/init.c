@@ -212,6 +212,7 @@ int mproc_mpi_init(int *argc, char ***argv)
         unsigned char root[41], mine[41], ok;
         mproc__mpi.comm = parent;
         mproc__mpi.dynamic = 1;
+        mproc__mpi.rank++; /* serving ranks are 1..n, as in a static job */
         MPI_Recv(root, (int)sizeof root, MPI_BYTE, 0, MSG_BUILD, parent, MPI_STATUS_IGNORE);
         mproc__mpi_build_id(mine);
         ok = memcmp(root, mine, sizeof mine) == 0;

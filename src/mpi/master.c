@@ -120,8 +120,8 @@ static void receive(void)
         M.busy = 1;
         /* Only the rank a worker was placed on speaks for it. */
         if (len >= 4 && peer_of(id) == src) {
-            if (tag == MSG_FRAMES)
-                (void)core->stub_give(id, data + 4, len - 4);
+            if (tag == MSG_FRAMES && len >= 8)
+                (void)core->stub_give(id, mproc__mpi_get32(data + 4), data + 8, len - 8);
             else if (tag == MSG_READY)
                 core->stub_ready(id);
             else if (tag == MSG_DIED && len >= 8) {

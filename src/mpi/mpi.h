@@ -18,7 +18,7 @@
 
 enum {
     MSG_START = 1,  /* rank 0 -> server: id, boot record */
-    MSG_FRAMES = 2, /* both ways: id, frames (tasks one way, answers the other) */
+    MSG_FRAMES = 2, /* both ways: id, frames; from a server: id, u32 tasks started, frames */
     MSG_STOP = 3,   /* rank 0 -> server: id; the worker's input is closed */
     MSG_KILL = 4,   /* rank 0 -> server: id */
     MSG_EXIT = 5,   /* rank 0 -> server: 0; finalize and exit */

@@ -15,11 +15,14 @@
 static int master_rank;
 static int busy;
 
-static void ev_frames(void *ctx, uint32_t id, const unsigned char *data, size_t len)
+static void ev_frames(void *ctx, uint32_t id, uint32_t started, const unsigned char *data,
+                      size_t len)
 {
+    unsigned char c[4];
     (void)ctx;
     busy = 1;
-    (void)mproc__mpi_send(master_rank, MSG_FRAMES, id, data, len, NULL, 0);
+    mproc__mpi_put32(c, started);
+    (void)mproc__mpi_send(master_rank, MSG_FRAMES, id, c, sizeof c, data, len);
 }
 
 static void ev_ready(void *ctx, uint32_t id)

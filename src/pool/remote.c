@@ -11,6 +11,11 @@
 static const unsigned char bell_frame[BELL_LEN] = {0, 0, 0, 0, MPROC__MSG_BELL, MPROC__WIRE_VERSION,
                                                    0, 0};
 
+/* TASK frames a stub forwards beyond those its remote worker has started: enough to cover the
+ * round trip to the worker when tasks are small, few enough that a backlog stays with the
+ * engine, which hands it to whichever worker runs dry. */
+#define WINDOW 32
+
 static const mproc__remote_method *method;
 
 /* ======================================================================================== */
@@ -28,9 +33,12 @@ typedef struct stub {
     mproc__chan life;  /* rd: end of file when the stand-in ends; wr: its exit code */
     mproc__shm ring;   /* our own mapping of the worker's ring: it outlives the engine's */
     mproc__buf boot;
-    mproc__buf fwd; /* claimed frames for the transport, one turn's */
-    uint32_t seen;  /* TASK frames read: the claim numbers (ring.h) */
-    int piped;      /* answers wait in tasks.out: later ones queue behind them */
+    mproc__buf fwd;   /* claimed frames for the transport, one turn's */
+    uint32_t seen;    /* TASK frames read: the claim numbers (ring.h) */
+    uint32_t sent;    /* TASK frames forwarded */
+    uint32_t started; /* of those, started by the remote worker, as it last said */
+    int more;         /* frames wait for the window */
+    int piped;        /* answers wait in tasks.out: later ones queue behind them */
 } stub;
 
 static struct {
@@ -233,6 +241,7 @@ static int forward_tasks(stub *s, const mproc__stub_events *ev)
     mproc__ring *ring = s->ring.addr;
 
     s->fwd.len = s->fwd.pos = 0;
+    s->more = 0;
     for (;;) {
         const unsigned char *body;
         size_t body_len, total, need;
@@ -243,9 +252,14 @@ static int forward_tasks(stub *s, const mproc__stub_events *ev)
             break;
         if (r < 0)
             return r; /* the engine's own bytes: cannot happen */
+        if (type == MPROC__MSG_TASK && s->sent - s->started >= WINDOW) {
+            s->more = 1;
+            break;
+        }
         if (type != MPROC__MSG_TASK || mproc__ring_claim(ring, ++s->seen)) {
             if (mproc__buf_append(&s->fwd, mproc__buf_head(in), total) < 0)
                 return MPROC_ENOMEM;
+            s->sent += type == MPROC__MSG_TASK;
         }
         mproc__buf_consume(in, total);
     }
@@ -279,7 +293,7 @@ static int stubs_run(long timeout_ms, const mproc__stub_events *ev)
     if (r < 0)
         return r;
     for (pp = &S.live; (s = *pp) != NULL;) {
-        if (s->state == STUB_LIVE && s->tasks.news) {
+        if (s->state == STUB_LIVE && (s->tasks.news || s->more)) {
             s->tasks.news = 0;
             if (forward_tasks(s, ev) < 0)
                 s->tasks.eof = 1; /* out of memory: the worker is stopped rather than fed */
@@ -330,7 +344,7 @@ static void stubs_wake(void)
 
 /* Answers go where a worker would put them: the ring, or the pipe when they do not fit (and
  * after anything already waiting for the pipe, so their order holds). */
-static int stub_give(uint32_t id, const unsigned char *data, size_t len)
+static int stub_give(uint32_t id, uint32_t started, const unsigned char *data, size_t len)
 {
     stub *s = stub_find(id);
     mproc__ring *ring;
@@ -338,6 +352,9 @@ static int stub_give(uint32_t id, const unsigned char *data, size_t len)
     if (s == NULL || s->state != STUB_LIVE)
         return MPROC_OK; /* a worker the engine let go: nobody reads it */
     ring = s->ring.addr;
+    /* The remote side's count, believed only within what was sent. */
+    if (started - s->started <= s->sent - s->started)
+        s->started = started;
     if (mproc__buf_avail(&s->tasks.out) == 0)
         s->piped = 0;
     while (len > 0) {
@@ -407,6 +424,7 @@ typedef struct host {
     struct host *next;
     uint32_t id;
     int ready_told;
+    uint32_t started_told;
     mproc__chan chan; /* rd: the worker's result pipe; wr: its task pipe */
     mproc__proc proc;
     mproc__shm shm;
@@ -570,6 +588,7 @@ static void collect(host *h, int final, const mproc__host_events *ev)
 {
     mproc__ring *ring = h->shm.addr;
     mproc__buf *in = &h->chan.in;
+    uint32_t started;
     int r;
 
     H.frames.len = H.frames.pos = 0;
@@ -595,8 +614,13 @@ static void collect(host *h, int final, const mproc__host_events *ev)
             (void)mproc__buf_append(&H.frames, mproc__buf_head(in), total);
         mproc__buf_consume(in, total);
     }
-    if (mproc__buf_avail(&H.frames) > 0)
-        ev->frames(ev->ctx, h->id, mproc__buf_head(&H.frames), mproc__buf_avail(&H.frames));
+    /* The worker claims each task as it starts it, and nobody takes one back here. */
+    started = mproc__os_load(&ring->claim);
+    if (mproc__buf_avail(&H.frames) > 0 || started != h->started_told) {
+        h->started_told = started;
+        ev->frames(ev->ctx, h->id, started, mproc__buf_head(&H.frames),
+                   mproc__buf_avail(&H.frames));
+    }
     if (H.frames.cap > 1u << 20)
         mproc__buf_free(&H.frames);
 }

@@ -6,9 +6,12 @@
  * per worker, here) reads the task pipe as a worker would, claims each task in the ring as a
  * worker does before it runs it, and hands the frames to the transport; the frames the remote
  * side answers go into the ring (or the pipe when they do not fit) as a worker would write them.
- * The process is a stand-in: a small forked child whose life mirrors the remote worker's. It ends
- * with the remote worker's exit code once its answers are in, and when the engine kills it
- * (terminate, a task timeout, garbage) the stub tells the transport to kill the remote worker.
+ * The stub forwards only a window of tasks beyond those the remote worker has started, so the
+ * engine can still take back the rest for an idle worker (its rebalance), as it does from a
+ * local worker's pipe. The process is a stand-in: a small forked child whose life mirrors the
+ * remote worker's. It ends with the remote worker's exit code once its answers are in, and when the
+ * engine kills it (terminate, a task timeout, garbage) the stub tells the transport to kill the
+ * remote worker.
  *
  * On the serving side a host (one per remote worker, here too) is an ordinary forked pool
  * worker (worker.c) that the transport feeds with the stub's frames, and whose answers, readiness
@@ -49,7 +52,8 @@ typedef struct mproc__stub_events {
 /* What the host side reports, on the thread that runs mproc__hosts_run. */
 typedef struct mproc__host_events {
     void *ctx;
-    void (*frames)(void *ctx, uint32_t id, const unsigned char *data, size_t len);
+    /* Answers, and how many tasks the worker has started so far (for the stub's window). */
+    void (*frames)(void *ctx, uint32_t id, uint32_t started, const unsigned char *data, size_t len);
     void (*ready)(void *ctx, uint32_t id); /* its initializer returned 0 */
     /* The worker ended, after its last frames were reported; exitcode in Python's form. */
     void (*died)(void *ctx, uint32_t id, int exitcode);
@@ -67,8 +71,9 @@ typedef struct mproc__remote_api {
     int (*stubs_run)(long timeout_ms, const mproc__stub_events *ev);
     /* Wakes a stubs_run that waits (any thread). */
     void (*stubs_wake)(void);
-    /* Frames the worker answered (anything: the engine checks them as a worker's). */
-    int (*stub_give)(uint32_t id, const unsigned char *data, size_t len);
+    /* Frames the worker answered (anything: the engine checks them as a worker's), and the
+     * number of tasks it has started. */
+    int (*stub_give)(uint32_t id, uint32_t started, const unsigned char *data, size_t len);
     void (*stub_ready)(uint32_t id);
     /* The worker ended with exitcode: the stand-in follows once the answers are in. */
     void (*stub_end)(uint32_t id, int exitcode);
