@@ -3,8 +3,9 @@
  *   mpi_probe init          every rank prints its mproc_mpi_init() outcome (the build check:
  *                           mpi_probe_b is this file built with another variant, so another
  *                           build id)
- *   mpi_probe kill [return] a task kills its rank mid-task; rank 0 waits for the outcome.
- *                           "return": MPI_ERRORS_RETURN on MPI_COMM_WORLD first
+ *   mpi_probe kill HOW [MARK]  a task kills its rank mid-task; rank 0 waits for the outcome.
+ *                           HOW "return": MPI_ERRORS_RETURN on MPI_COMM_WORLD first, else
+ *                           the default handler; MARK names the run's processes
  *   mpi_probe dynamic       a singleton: the pool spawns its 2 ranks (MPI_Comm_spawn)
  *   mpi_probe hosts N       map N items; print which network namespace each answer came from
  */

@@ -68,7 +68,9 @@ kill)
     # A task kills its rank (SIGKILL to the rank, its worker's parent). Open MPI 4 ends the
     # whole job, under the default error handler and under MPI_ERRORS_RETURN alike: mpiexec
     # exits nonzero naming the rank, rank 0 included, within seconds, nothing left behind.
-    run 120 mpiexec "${flags[@]}" -n 3 "$1" kill "${@:2}"
+    # The last argument marks this run's processes (another run may go on beside it).
+    mark="mark$$"
+    run 120 mpiexec "${flags[@]}" -n 3 "$1" kill "${2:-default}" "$mark"
     cat "$out"
     echo "(ended with $rc after ${secs}s)"
     [ "$rc" != 0 ] || fail "the job succeeded"
@@ -76,8 +78,8 @@ kill)
     grep -Eq "exited on signal 9|killed|terminated" "$out" || fail "mpiexec said nothing of the dead rank"
     [ "$secs" -lt 60 ] || fail "took ${secs}s"
     sleep 1
-    if pgrep -f -- "$1 kill" >/dev/null; then
-        fail "processes left: $(pgrep -af -- "$1 kill")"
+    if pgrep -f -- "$mark" >/dev/null; then
+        fail "processes left: $(pgrep -af -- "$mark")"
     fi
     ;;
 dynamic)
