@@ -212,7 +212,7 @@ typedef enum mproc_start_method {
     /** Pools only: the workers are MPI ranks (the separate mproc_mpi library, mproc_mpi.h; the
      * program calls mproc_mpi_init() instead of mproc_init()). `MPROC_START_METHOD=mpi` selects
      * it for every pool of the run (processes then use the OS default). A pool gives
-     * MPROC_ENOTSUP when mproc_mpi_init() did not run; a process started with it, too. */
+     * MPROC_ENOTSUP when mproc_mpi_init() did not run; a process refuses it (MPROC_EINVAL). */
     MPROC_START_MPI = 3
 } mproc_start_method;
 

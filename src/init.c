@@ -72,13 +72,13 @@ static int same_name(const char *a, const char *b)
 
 int mproc__method_valid(mproc_start_method m)
 {
-    return m == MPROC_START_DEFAULT || m == MPROC_START_FORK || m == MPROC_START_SPAWN ||
-           m == MPROC_START_MPI;
+    return m == MPROC_START_DEFAULT || m == MPROC_START_FORK || m == MPROC_START_SPAWN;
 }
 
 int mproc__resolve_method(mproc_start_method m, int *out)
 {
-    if (!mproc__method_valid(m))
+    /* MPROC_START_MPI is a pool's only: processes refuse it at create (method_valid). */
+    if (!mproc__method_valid(m) && m != MPROC_START_MPI)
         return MPROC_EINVAL;
     if (m == MPROC_START_DEFAULT) {
         /* Unset or empty: no override. Anything else must name a method, as Python's

@@ -227,10 +227,8 @@ int mproc_process_start(mproc_process *p)
     r = mproc__resolve_method(p->method, &method);
     if (r < 0)
         return r;
-    /* MPI ranks serve pools only: asked for, a process cannot have them; MPROC_START_METHOD=mpi
-     * for a whole run leaves processes to the OS default. */
-    if (method == MPROC_START_MPI && p->method == MPROC_START_MPI)
-        return MPROC_ENOTSUP;
+    /* MPI ranks serve pools only (create refuses MPROC_START_MPI): MPROC_START_METHOD=mpi for
+     * a whole run leaves processes to the OS default. */
     if (method == MPROC_START_MPI)
         method = mproc__os_default_method();
     /* The same check under every method: a target that is not code of a loaded module would

@@ -161,6 +161,18 @@ static answer get_answer(const void *data, size_t len)
 
 /* ---- tests -------------------------------------------------------------------------------- */
 
+/* mproc_mpi.h's bad input (docs/bad-input.md says where the core's rows are). */
+static void test_bad_input(void **state)
+{
+    int argc = 0;
+    char **argv = NULL;
+    (void)state;
+    assert_int_equal(mproc_mpi_init(NULL, &argv), MPROC_EINVAL);
+    assert_int_equal(mproc_mpi_init(&argc, NULL), MPROC_EINVAL);
+    assert_int_equal(mproc_mpi_init(&argc, &argv), MPROC_OK); /* a second call: nothing to do */
+    assert_string_equal(mproc_mpi_last_error(), "");
+}
+
 static void test_ranks(void **state)
 {
     (void)state;
@@ -562,6 +574,7 @@ static void test_env_method(void **state)
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_ranks),
         cmocka_unit_test(test_apply),
         cmocka_unit_test(test_apply_async_callbacks),
