@@ -76,7 +76,8 @@ MPROC_MPI_API int mproc_mpi_init(int *argc, char ***argv);
 /**
  * On rank 0: tells the serving ranks to finalize and exit, then finalizes MPI (if
  * mproc_mpi_init() initialized it). Every pool must be destroyed first. It runs at exit() when
- * not called; a second call does nothing.
+ * not called; a second call does nothing. A program that initialized MPI itself calls it before
+ * its own MPI_Finalize (after that, the serving ranks cannot be told).
  *
  * @return MPROC_OK; MPROC_ESTATE before mproc_mpi_init().
  */

@@ -265,11 +265,15 @@ int mproc_mpi_init(int *argc, char ***argv)
 
 int mproc_mpi_finalize(void)
 {
+    int gone = 0;
     if (!initialized)
         return MPROC_ESTATE;
     if (finalized || mproc__mpi.rank != 0)
         return MPROC_OK;
     finalized = 1;
+    MPI_Finalized(&gone);
+    if (gone)
+        return MPROC_OK; /* the program finalized MPI itself: nothing can be sent any more */
     mproc__mpi_master_stop();
     if (mproc__mpi.dynamic)
         MPI_Comm_disconnect(&mproc__mpi.comm);
