@@ -23,8 +23,11 @@
  *
  * A rank that dies (killed, its node lost) is Open MPI's business: with the default error
  * handler, and with MPI_ERRORS_RETURN too (Open MPI 4 has no fault tolerance), `mpiexec` ends
- * every rank at once and exits nonzero with a message naming the rank. See the README, "More
- * than one machine".
+ * every rank at once and exits nonzero with a message naming the rank. Under
+ * `mpiexec --enable-recovery` (with MPI_ERRORS_RETURN) the job lives on: rank 0 takes a serving
+ * rank that has been silent for 10 s for dead (each says it lives every second), its workers'
+ * tasks fail with MPROC_EWORKER_LOST, and no worker is placed there again. See the README,
+ * "More than one machine".
  *
  * Dynamic mode: a program started without `mpiexec` (a singleton) gets its workers from
  * MPI_Comm_spawn of its own executable when it first creates an MPI pool; see

@@ -25,16 +25,20 @@ static struct {
     pthread_mutex_t lock; /* the spawn in dynamic mode */
     placed *map;
     size_t nmap, capmap;
-    int *load; /* workers per peer */
+    int *load;        /* workers per peer */
+    double *heard_at; /* when each peer last sent anything */
+    int *dead;        /* silent for MPROC__MPI_DEAD_MS */
     int busy;
-} M = {0, 0, 0, PTHREAD_MUTEX_INITIALIZER, NULL, 0, 0, NULL, 0};
+} M = {0, 0, 0, PTHREAD_MUTEX_INITIALIZER, NULL, 0, 0, NULL, NULL, NULL, 0};
 
 static int place(uint32_t id)
 {
-    int i, best = 0;
-    for (i = 1; i < mproc__mpi.peers; i++)
-        if (M.load[i] < M.load[best])
+    int i, best = -1;
+    for (i = 0; i < mproc__mpi.peers; i++)
+        if (!M.dead[i] && (best < 0 || M.load[i] < M.load[best]))
             best = i;
+    if (best < 0)
+        return -1; /* every serving rank is gone */
     if (M.nmap == M.capmap) {
         size_t cap = M.capmap ? 2 * M.capmap : 16;
         placed *m = realloc(M.map, cap * sizeof *m);
@@ -117,7 +121,11 @@ static void receive(void)
 
     while (mproc__mpi_recv(&src, &tag, &data, &len)) {
         uint32_t id = len >= 4 ? mproc__mpi_get32(data) : 0;
-        M.busy = 1;
+        int peer = src - mproc__mpi.peer_base;
+        if (peer >= 0 && peer < mproc__mpi.peers)
+            M.heard_at[peer] = mproc__mpi_now_ms();
+        if (tag != MSG_ALIVE)
+            M.busy = 1;
         /* Only the rank a worker was placed on speaks for it. */
         if (len >= 4 && peer_of(id) == src) {
             if (tag == MSG_FRAMES && len >= 8)
@@ -133,6 +141,32 @@ static void receive(void)
     }
 }
 
+/* Open MPI ends the job when a rank dies. Under --enable-recovery it does not, and tells
+ * nobody: a serving rank silent for MPROC__MPI_DEAD_MS (it says it lives every second) is taken
+ * for dead, its workers for lost (their tasks fail with MPROC_EWORKER_LOST, as a local worker's
+ * death), and no worker is placed there again. */
+static void check_peers(void)
+{
+    double now = mproc__mpi_now_ms();
+    int i;
+    for (i = 0; i < mproc__mpi.peers; i++) {
+        size_t k = 0;
+        if (M.dead[i] || now - M.heard_at[i] < MPROC__MPI_DEAD_MS)
+            continue;
+        M.dead[i] = 1;
+        mproc__mpi_forget(mproc__mpi.peer_base + i);
+        while (k < M.nmap) {
+            if (M.map[k].peer == mproc__mpi.peer_base + i) {
+                uint32_t id = M.map[k].id;
+                unplace(id);
+                mproc__mpi_core->stub_end(id, -9);
+            } else {
+                k++;
+            }
+        }
+    }
+}
+
 static void *pump(void *arg)
 {
     mproc__stub_events ev;
@@ -144,6 +178,7 @@ static void *pump(void *arg)
     ev.frames = ev_frames;
     ev.stop = ev_stop;
     ev.kill = ev_kill;
+    double check_at = 0;
     while (!M.stop) {
         M.busy = 0;
         (void)mproc__mpi_core->stubs_run(idle >= SPIN_TURNS ? IDLE_WAIT_MS : 0, &ev);
@@ -151,6 +186,10 @@ static void *pump(void *arg)
             M.busy = 1;
         receive();
         idle = M.busy ? 0 : idle + 1;
+        if (mproc__mpi_now_ms() >= check_at) {
+            check_at = mproc__mpi_now_ms() + MPROC__MPI_ALIVE_MS;
+            check_peers();
+        }
     }
     return NULL;
 }
@@ -158,13 +197,19 @@ static void *pump(void *arg)
 int mproc__mpi_master_start(void)
 {
     sigset_t all, old;
+    size_t n, i;
     int r;
 
     if (M.running)
         return MPROC_OK;
-    M.load = calloc((size_t)(mproc__mpi.peers > 0 ? mproc__mpi.peers : 1), sizeof *M.load);
-    if (M.load == NULL)
+    n = (size_t)(mproc__mpi.peers > 0 ? mproc__mpi.peers : 1);
+    M.load = calloc(n, sizeof *M.load);
+    M.heard_at = calloc(n, sizeof *M.heard_at);
+    M.dead = calloc(n, sizeof *M.dead);
+    if (M.load == NULL || M.heard_at == NULL || M.dead == NULL)
         return MPROC_ENOMEM;
+    for (i = 0; i < n; i++)
+        M.heard_at[i] = mproc__mpi_now_ms();
     /* Signals are the program's: the pump thread takes none. */
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
@@ -188,8 +233,9 @@ void mproc__mpi_master_stop(void)
     /* Pools left alive at exit: their stand-ins end; their workers end with the job. */
     mproc__mpi_core->stubs_close(-9);
     for (i = 0; i < mproc__mpi.peers; i++)
-        (void)mproc__mpi_send(mproc__mpi.peer_base + i, MSG_EXIT, 0, NULL, 0, NULL, 0);
-    mproc__mpi_flush();
+        if (!M.dead[i])
+            (void)mproc__mpi_send(mproc__mpi.peer_base + i, MSG_EXIT, 0, NULL, 0, NULL, 0);
+    mproc__mpi_flush(10000);
 }
 
 /* Dynamic mode: n serving ranks from MPI_Comm_spawn of this executable, with its arguments. */

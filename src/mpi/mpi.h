@@ -24,8 +24,13 @@ enum {
     MSG_EXIT = 5,   /* rank 0 -> server: 0; finalize and exit */
     MSG_READY = 6,  /* server -> rank 0: id */
     MSG_DIED = 7,   /* server -> rank 0: id, i32 exit code */
-    MSG_BUILD = 8   /* rank 0 -> spawned server: build id; the reply is the same tag, one byte */
+    MSG_BUILD = 8,  /* rank 0 -> spawned server: build id; the reply is the same tag, one byte */
+    MSG_ALIVE = 9   /* server -> rank 0: 0; once a second (see master.c) */
 };
+
+/* A serving rank says it lives this often; rank 0 takes one silent for DEAD_MS for dead. */
+#define MPROC__MPI_ALIVE_MS 1000
+#define MPROC__MPI_DEAD_MS 10000
 
 extern const mproc__remote_api *mproc__mpi_core;
 
@@ -50,8 +55,11 @@ int mproc__mpi_send(int dest, int tag, uint32_t id, const void *a, size_t alen, 
                     size_t blen);
 /* Completes what it can; 1 when sends remain. */
 int mproc__mpi_progress(void);
-/* Waits for every send (bounded by the peers' progress). */
-void mproc__mpi_flush(void);
+/* Waits for every send, up to limit_ms (then drops what is left: a peer that does not receive). */
+void mproc__mpi_flush(long limit_ms);
+/* Drops the sends to dest that are not done (a peer known dead). */
+void mproc__mpi_forget(int dest);
+double mproc__mpi_now_ms(void);
 
 /* One received message, or 0 when none is waiting. *data is malloc'd (free it). */
 int mproc__mpi_recv(int *source, int *tag, unsigned char **data, size_t *len);

@@ -8,6 +8,7 @@
 typedef struct sent {
     MPI_Request req;
     unsigned char *buf;
+    int dest;
 } sent;
 
 static sent *box;
@@ -55,6 +56,7 @@ int mproc__mpi_send(int dest, int tag, uint32_t id, const void *a, size_t alen, 
         free(buf);
         return MPROC_ESYS;
     }
+    box[nbox].dest = dest;
     box[nbox++].buf = buf;
     return MPROC_OK;
 }
@@ -76,11 +78,34 @@ int mproc__mpi_progress(void)
     return nbox > 0;
 }
 
-void mproc__mpi_flush(void)
+double mproc__mpi_now_ms(void)
 {
+    return MPI_Wtime() * 1000.0;
+}
+
+void mproc__mpi_flush(long limit_ms)
+{
+    double end = mproc__mpi_now_ms() + (double)limit_ms;
     while (mproc__mpi_progress()) {
-        /* The peers receive as they serve; a message to a peer that is gone completes or
-         * errs under Open MPI, which ends the job when a rank dies. */
+        /* The peers receive as they serve. One that does not (dead, under Open MPI's
+         * --enable-recovery) would hold us here for good: its sends are left behind. */
+        if (mproc__mpi_now_ms() > end) {
+            nbox = 0;
+            return;
+        }
+    }
+}
+
+void mproc__mpi_forget(int dest)
+{
+    size_t i = 0;
+    while (i < nbox) {
+        if (box[i].dest == dest) {
+            /* Never freed: MPI may still read it (a cancel of a send is not to be relied on). */
+            box[i] = box[--nbox];
+        } else {
+            i++;
+        }
     }
 }
 

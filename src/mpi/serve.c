@@ -46,6 +46,7 @@ void mproc__mpi_serve(MPI_Comm comm, int master)
     const mproc__remote_api *core = mproc__mpi_core;
     mproc__host_events ev;
     int idle = 0, done = 0;
+    double alive_at = 0;
 
     (void)comm;
     master_rank = master;
@@ -80,7 +81,11 @@ void mproc__mpi_serve(MPI_Comm comm, int master)
             free(data);
         }
         idle = busy ? 0 : idle + 1;
+        if (mproc__mpi_now_ms() >= alive_at) {
+            alive_at = mproc__mpi_now_ms() + MPROC__MPI_ALIVE_MS;
+            (void)mproc__mpi_send(master_rank, MSG_ALIVE, 0, NULL, 0, NULL, 0);
+        }
     }
     core->hosts_close();
-    mproc__mpi_flush();
+    mproc__mpi_flush(10000);
 }

@@ -5,7 +5,7 @@
  *                           build id)
  *   mpi_probe kill HOW [MARK]  a task kills its rank mid-task; rank 0 waits for the outcome.
  *                           HOW "return": MPI_ERRORS_RETURN on MPI_COMM_WORLD first, else
- *                           the default handler; MARK names the run's processes
+ *                           the default handler; MARK names the run's processes (run.sh)
  *   mpi_probe dynamic       a singleton: the pool spawns its 2 ranks (MPI_Comm_spawn)
  *   mpi_probe hosts N       map N items; print which network namespace each answer came from
  */

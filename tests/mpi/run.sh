@@ -65,17 +65,28 @@ mismatch)
     [ "$(grep -c "mproc_mpi_init: MPROC_OK" "$out")" = 1 ] || fail "one build: rank 0 did not pass"
     ;;
 kill)
-    # A task kills its rank (SIGKILL to the rank, its worker's parent). Open MPI 4 ends the
-    # whole job, under the default error handler and under MPI_ERRORS_RETURN alike: mpiexec
-    # exits nonzero naming the rank, rank 0 included, within seconds, nothing left behind.
+    # A task kills its rank (SIGKILL to the rank, its worker's parent). HOW: default (Open MPI's
+    # error handler), return (MPI_ERRORS_RETURN on MPI_COMM_WORLD) or recovery (that, and
+    # mpiexec --enable-recovery). Open MPI 4 ends the whole job in the first two: mpiexec exits
+    # nonzero naming the rank, rank 0 included, within seconds. Under recovery the job lives on:
+    # rank 0 takes the rank for dead after 10 s of silence, the task fails with
+    # MPROC_EWORKER_LOST, and the job ends normally. Nothing may be left behind.
+    how=${2:-default}
     # The last argument marks this run's processes (another run may go on beside it).
     mark="mark$$"
-    run 120 mpiexec "${flags[@]}" -n 3 "$1" kill "${2:-default}" "$mark"
+    extra=()
+    [ "$how" = recovery ] && extra=(--enable-recovery)
+    run 120 mpiexec "${flags[@]}" "${extra[@]}" -n 3 "$1" kill "$([ "$how" = default ] || echo return)" "$mark"
     cat "$out"
     echo "(ended with $rc after ${secs}s)"
-    [ "$rc" != 0 ] || fail "the job succeeded"
-    grep -q "rank 0 lived on" "$out" && fail "rank 0 outlived its rank's death (documented: it does not)"
-    grep -Eq "exited on signal 9|killed|terminated" "$out" || fail "mpiexec said nothing of the dead rank"
+    if [ "$how" = recovery ]; then
+        grep -qx "rank 0 lived on: wait MPROC_OK, task MPROC_EWORKER_LOST" "$out" ||
+            fail "rank 0 did not see the task fail with MPROC_EWORKER_LOST"
+    else
+        [ "$rc" != 0 ] || fail "the job succeeded"
+        grep -q "rank 0 lived on" "$out" && fail "rank 0 outlived its rank's death (documented: it does not)"
+        grep -Eq "exited on signal 9|killed|terminated" "$out" || fail "mpiexec said nothing of the dead rank"
+    fi
     [ "$secs" -lt 60 ] || fail "took ${secs}s"
     sleep 1
     if pgrep -f -- "$mark" >/dev/null; then
