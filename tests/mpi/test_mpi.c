@@ -551,6 +551,48 @@ static void test_big(void **state)
     finish(p);
 }
 
+/* A task past the pool's task timeout: its (remote) worker is killed, the task fails with
+ * MPROC_ETIMEDOUT, the pool goes on. */
+static void test_task_timeout(void **state)
+{
+    char dir[] = "/tmp/mproc-mpi-XXXXXX", path[600];
+    mproc_pool_options o;
+    mproc_pool *p = NULL;
+    mproc_async *a = NULL;
+    void *res = NULL;
+    size_t len;
+    long pid;
+    int x = 6;
+    uint64_t t0;
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/pid", dir);
+    memset(&o, 0, sizeof o);
+    o.start_method = MPROC_START_MPI;
+    o.task_timeout_ms = 500;
+    assert_int_equal(mproc_pool_create_ex(&p, &o), MPROC_OK);
+    t0 = tu_now_ms();
+    assert_int_equal(mproc_pool_apply_async(p, sleeper, path, strlen(path), NULL, NULL, NULL, &a),
+                     MPROC_OK);
+    assert_int_equal(mproc_async_wait(a, WAIT_MS), MPROC_OK);
+    assert_true(tu_now_ms() - t0 < 30000);
+    assert_non_null(mproc_async_error(a));
+    assert_int_equal(mproc_async_error(a)->code, MPROC_ETIMEDOUT);
+    mproc_async_release(a);
+    pid = read_pid(path);
+    assert_true(pid > 0);
+    t0 = tu_now_ms();
+    while (kill((pid_t)pid, 0) == 0 && tu_now_ms() - t0 < 20000)
+        tu_sleep_ms(20);
+    assert_int_equal(kill((pid_t)pid, 0), -1); /* killed on its rank */
+    assert_int_equal(mproc_pool_apply(p, probe, &x, sizeof x, &res, &len), MPROC_OK);
+    assert_int_equal(get_answer(res, len).sq, 36);
+    mproc_free(res);
+    finish(p);
+    unlink(path);
+    rmdir(dir);
+}
+
 static void test_env_method(void **state)
 {
     mproc_pool *p = NULL;
@@ -587,6 +629,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_initializer),
         cmocka_unit_test(test_max_tasks),
         cmocka_unit_test(test_big),
+        cmocka_unit_test(test_task_timeout),
         cmocka_unit_test(test_env_method),
     };
     int rc = mproc_mpi_init(&argc, &argv);
