@@ -295,9 +295,13 @@ static int stubs_run(long timeout_ms, const mproc__stub_events *ev)
     for (pp = &S.live; (s = *pp) != NULL;) {
         if (s->state == STUB_LIVE && (s->tasks.news || s->more)) {
             s->tasks.news = 0;
-            if (forward_tasks(s, ev) < 0)
+            if (forward_tasks(s, ev) < 0) {
                 s->tasks.eof = 1; /* out of memory: the worker is stopped rather than fed */
-            if (s->tasks.eof && !s->stopped) {
+                s->more = 0;
+            }
+            /* The input ends for the worker once every task sent to it has gone out: those the
+             * window holds back are the worker's too (the engine wrote them to it). */
+            if (s->tasks.eof && !s->more && !s->stopped) {
                 s->stopped = 1;
                 if (ev != NULL)
                     ev->stop(ev->ctx, s->id);
