@@ -33,7 +33,10 @@ typedef struct stub {
     mproc__chan life;  /* rd: end of file when the stand-in ends; wr: its exit code */
     mproc__shm ring;   /* our own mapping of the worker's ring: it outlives the engine's */
     mproc__buf boot;
-    mproc__buf fwd;   /* claimed frames for the transport, one turn's */
+    mproc__buf fwd; /* claimed frames for the transport, one turn's */
+    /* Until the stubs' thread adds the channels to its loop: the task pipe's read end, the
+     * result pipe's write end, the stand-in's life pipe (read) and control pipe (write). */
+    mproc__handle ends[4];
     uint32_t seen;    /* TASK frames read: the claim numbers (ring.h) */
     uint32_t sent;    /* TASK frames forwarded */
     uint32_t started; /* of those, started by the remote worker, as it last said */
@@ -160,24 +163,11 @@ int mproc__remote_start(const mproc__worker_cfg *cfg, mproc__handle ring_h, mpro
     if (r < 0)
         goto fail;
     /* The loop's from here on (closed on failure too); the stubs' thread adds them. */
-    s->tasks.os = NULL;
     s->state = STUB_NEW;
-    s->tasks.eof = 0;
-    {
-        mproc__handle *keep = (mproc__handle *)mproc__calloc(4, sizeof *keep);
-        if (keep == NULL) {
-            r = MPROC_ENOMEM;
-            mproc__os_signal(proc, 1);
-            mproc__os_wait(proc, MPROC_FOREVER);
-            mproc__os_proc_close(proc);
-            goto fail;
-        }
-        keep[0] = *task_rd;
-        keep[1] = *res_wr;
-        keep[2] = life_rd;
-        keep[3] = ctl_wr;
-        s->life.os = keep; /* parked here until the stubs' thread adds the channels */
-    }
+    s->ends[0] = *task_rd;
+    s->ends[1] = *res_wr;
+    s->ends[2] = life_rd;
+    s->ends[3] = ctl_wr;
     *task_rd = *res_wr = MPROC__INVALID_HANDLE;
     mproc__mutex_lock(S.lock);
     s->id = ++S.next_id;
@@ -205,18 +195,15 @@ static int take_incoming(const mproc__stub_events *ev)
     S.incoming = NULL;
     mproc__mutex_unlock(S.lock);
     while ((s = list) != NULL) {
-        mproc__handle *keep = s->life.os;
         int r;
         list = s->next;
-        s->life.os = NULL;
-        r = mproc__loop_add(S.loop, &s->tasks, keep[0], keep[1]);
-        if (r == MPROC_OK)
-            r = mproc__loop_add(S.loop, &s->life, keep[2], keep[3]);
-        else {
-            mproc__os_close(keep[2]);
-            mproc__os_close(keep[3]);
+        r = mproc__loop_add(S.loop, &s->tasks, s->ends[0], s->ends[1]);
+        if (r == MPROC_OK) {
+            r = mproc__loop_add(S.loop, &s->life, s->ends[2], s->ends[3]);
+        } else {
+            mproc__os_close(s->ends[2]);
+            mproc__os_close(s->ends[3]);
         }
-        mproc__free(keep);
         s->next = S.live;
         S.live = s;
         if (r < 0) {
