@@ -17,14 +17,14 @@
 #define NITEMS 100
 
 /* The answer carries the square and the rank that computed it. */
-static int square(const void *arg, size_t len, mproc_result *out)
+static int square(const void *arg, size_t len, mproc_output *out)
 {
     long r[2];
     if (len != sizeof(int))
         return 1;
     r[0] = (long)*(const int *)arg * *(const int *)arg;
     r[1] = mproc_mpi_rank(); /* a worker is a fork of its rank: it knows the rank's number */
-    return mproc_result_set(out, r, sizeof r) == MPROC_OK ? 0 : 1;
+    return mproc_output_set(out, r, sizeof r) == MPROC_OK ? 0 : 1;
 }
 
 static long field(const void *data, int i)
@@ -71,8 +71,8 @@ int main(int argc, char **argv)
     printf("map: sum of squares of 0..%d = %ld\n", NITEMS - 1, sum);
     fflush(stdout);
 
-    ex_check(mproc_pool_imap(pool, square, items, sizeof items[0], 10, 1, 0, &it),
-             "mproc_pool_imap");
+    ex_check(mproc_pool_imap_unordered(pool, square, items, sizeof items[0], 10, 1, &it),
+             "mproc_pool_imap_unordered");
     while ((rc = mproc_iter_next(it, MPROC_FOREVER, &index, &data, &len)) != MPROC_EEND) {
         ex_check(rc, "mproc_iter_next");
         printf("imap_unordered: %lu -> %ld\n", (unsigned long)index, field(data, 0));

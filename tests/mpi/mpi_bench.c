@@ -20,9 +20,9 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static int echo_task(const void *arg, size_t len, mproc_result *out)
+static int echo_task(const void *arg, size_t len, mproc_output *out)
 {
-    return mproc_result_set(out, arg, len) == MPROC_OK ? 0 : 1;
+    return mproc_output_set(out, arg, len) == MPROC_OK ? 0 : 1;
 }
 
 static int value_of(const void *data, size_t len)

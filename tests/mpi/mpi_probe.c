@@ -36,7 +36,7 @@ static void sleep_ms(long ms)
 }
 
 /* Kills the rank whose fork this worker is, then waits to be killed with it. */
-static int kill_rank(const void *arg, size_t len, mproc_result *out)
+static int kill_rank(const void *arg, size_t len, mproc_output *out)
 {
     (void)arg;
     (void)len;
@@ -47,7 +47,7 @@ static int kill_rank(const void *arg, size_t len, mproc_result *out)
 }
 
 /* The rank and the network namespace (its inode) the worker runs in. */
-static int where(const void *arg, size_t len, mproc_result *out)
+static int where(const void *arg, size_t len, mproc_output *out)
 {
     char buf[128], link[96];
     ssize_t n = readlink("/proc/self/ns/net", link, sizeof link - 1);
@@ -55,7 +55,7 @@ static int where(const void *arg, size_t len, mproc_result *out)
     (void)len;
     link[n > 0 ? n : 0] = '\0';
     snprintf(buf, sizeof buf, "rank %d %s", mproc_mpi_rank(), link);
-    return mproc_result_set(out, buf, strlen(buf) + 1) == MPROC_OK ? 0 : 1;
+    return mproc_output_set(out, buf, strlen(buf) + 1) == MPROC_OK ? 0 : 1;
 }
 
 static mproc_pool *pool(int workers)
@@ -68,7 +68,7 @@ static mproc_pool *pool(int workers)
     o.start_method = MPROC_START_MPI;
     rc = mproc_pool_create_ex(&p, &o);
     if (rc < 0) {
-        printf("pool: %s (%s)\n", mproc_err_name(rc), mproc_mpi_last_error());
+        printf("pool: %s (%s)\n", mproc_error_name(rc), mproc_mpi_last_error());
         exit(3);
     }
     return p;
@@ -86,7 +86,7 @@ int main(int argc, char **argv)
     }
     rc = mproc_mpi_init(&argc, &argv);
     if (strcmp(mode, "init") == 0) {
-        printf("variant %d: mproc_mpi_init: %s%s%s\n", variant / 1000, mproc_err_name(rc),
+        printf("variant %d: mproc_mpi_init: %s%s%s\n", variant / 1000, mproc_error_name(rc),
                rc < 0 ? ": " : "", rc < 0 ? mproc_mpi_last_error() : "");
         fflush(stdout);
         /* 0 either way: a rank that exits nonzero has mpiexec kill the others before they print
@@ -94,7 +94,7 @@ int main(int argc, char **argv)
         return 0;
     }
     if (rc < 0) {
-        printf("mproc_mpi_init: %s (%s)\n", mproc_err_name(rc), mproc_mpi_last_error());
+        printf("mproc_mpi_init: %s (%s)\n", mproc_error_name(rc), mproc_mpi_last_error());
         return 1;
     }
     if (strcmp(mode, "kill") == 0) {
@@ -104,8 +104,8 @@ int main(int argc, char **argv)
         mproc_pool_apply_async(p, kill_rank, NULL, 0, NULL, NULL, NULL, &a);
         rc = mproc_async_wait(a, 60000);
         e = mproc_async_error(a);
-        printf("rank 0 lived on: wait %s, task %s\n", mproc_err_name(rc),
-               e ? mproc_err_name(e->code) : "ok");
+        printf("rank 0 lived on: wait %s, task %s\n", mproc_error_name(rc),
+               e ? mproc_error_name(e->code) : "ok");
         fflush(stdout);
         mproc_pool_terminate(p);
         mproc_async_release(a);
@@ -118,7 +118,7 @@ int main(int argc, char **argv)
         mproc_pool *p = pool(strcmp(mode, "dynamic") == 0 ? 2 : 0);
         mproc_results *r = NULL;
         if (xs == NULL || (rc = mproc_pool_map(p, where, xs, sizeof *xs, n, 1, &r)) < 0) {
-            printf("map: %s\n", mproc_err_name(rc));
+            printf("map: %s\n", mproc_error_name(rc));
             return 5;
         }
         printf("ranks: %d\n", mproc_mpi_ranks());

@@ -33,7 +33,7 @@ typedef struct answer {
     long init_value;
 } answer;
 
-static int probe(const void *arg, size_t len, mproc_result *out)
+static int probe(const void *arg, size_t len, mproc_output *out)
 {
     answer a;
     int x = 0;
@@ -44,18 +44,18 @@ static int probe(const void *arg, size_t len, mproc_result *out)
     a.pid = (long)getpid();
     a.init_calls = init_calls;
     a.init_value = init_value;
-    return mproc_result_set(out, &a, sizeof a) == MPROC_OK ? 0 : 1;
+    return mproc_output_set(out, &a, sizeof a) == MPROC_OK ? 0 : 1;
 }
 
-static int failing(const void *arg, size_t len, mproc_result *out)
+static int failing(const void *arg, size_t len, mproc_output *out)
 {
     (void)arg;
     (void)len;
-    mproc_result_fail(out, "failed on rank %d", mproc_mpi_rank());
+    mproc_output_fail(out, "failed on rank %d", mproc_mpi_rank());
     return 7;
 }
 
-static int crashing(const void *arg, size_t len, mproc_result *out)
+static int crashing(const void *arg, size_t len, mproc_output *out)
 {
     (void)arg;
     (void)len;
@@ -63,7 +63,7 @@ static int crashing(const void *arg, size_t len, mproc_result *out)
     abort();
 }
 
-static int garbage(const void *arg, size_t len, mproc_result *out)
+static int garbage(const void *arg, size_t len, mproc_output *out)
 {
     static const unsigned char junk[] = {0xff, 0xff, 0xff, 0x7f, 0x99, 0x42, 1, 2, 3, 4, 5, 6};
     intptr_t ch = mproc__worker_channel();
@@ -78,7 +78,7 @@ static int garbage(const void *arg, size_t len, mproc_result *out)
 }
 
 /* Writes its pid into the file named by the argument, then sleeps for a minute. */
-static int sleeper(const void *arg, size_t len, mproc_result *out)
+static int sleeper(const void *arg, size_t len, mproc_output *out)
 {
     char path[512];
     FILE *f;
@@ -97,18 +97,18 @@ static int sleeper(const void *arg, size_t len, mproc_result *out)
 }
 
 /* The sum of the argument's bytes. */
-static int checksum(const void *arg, size_t len, mproc_result *out)
+static int checksum(const void *arg, size_t len, mproc_output *out)
 {
     const unsigned char *p = arg;
     uint64_t s = 0;
     size_t i;
     for (i = 0; i < len; i++)
         s += p[i];
-    return mproc_result_set(out, &s, sizeof s) == MPROC_OK ? 0 : 1;
+    return mproc_output_set(out, &s, sizeof s) == MPROC_OK ? 0 : 1;
 }
 
 /* A result of the size asked for, byte i = i * 7. */
-static int big_result(const void *arg, size_t len, mproc_result *out)
+static int big_result(const void *arg, size_t len, mproc_output *out)
 {
     size_t n, i;
     unsigned char *b;
@@ -121,7 +121,7 @@ static int big_result(const void *arg, size_t len, mproc_result *out)
         return 2;
     for (i = 0; i < n; i++)
         b[i] = (unsigned char)(i * 7);
-    r = mproc_result_set(out, b, n);
+    r = mproc_output_set(out, b, n);
     free(b);
     return r == MPROC_OK ? 0 : 3;
 }
@@ -294,7 +294,11 @@ static void test_imap(void **state)
         for (i = 0; i < N; i++)
             xs[i] = (int)i;
         memset(seen, 0, sizeof seen);
-        assert_int_equal(mproc_pool_imap(p, probe, xs, sizeof xs[0], N, 3, ordered, &it), MPROC_OK);
+        if (ordered)
+            assert_int_equal(mproc_pool_imap(p, probe, xs, sizeof xs[0], N, 3, &it), MPROC_OK);
+        else
+            assert_int_equal(mproc_pool_imap_unordered(p, probe, xs, sizeof xs[0], N, 3, &it),
+                             MPROC_OK);
         while ((rc = mproc_iter_next(it, WAIT_MS, &index, &data, &len)) != MPROC_EEND) {
             assert_int_equal(rc, MPROC_OK);
             assert_true(index < N);
