@@ -10,8 +10,11 @@
 #include <string.h>
 #include <unistd.h>
 
+/* As serve.c: poll a while after news, then wait 1 ms a turn, and 4 ms after a second idle. */
 #define IDLE_WAIT_MS 1
 #define SPIN_TURNS 64
+#define LONG_IDLE_TURNS 1000
+#define LONG_IDLE_WAIT_MS 4
 
 typedef struct placed {
     uint32_t id;
@@ -181,7 +184,10 @@ static void *pump(void *arg)
     double check_at = 0;
     while (!M.stop) {
         M.busy = 0;
-        (void)mproc__mpi_core->stubs_run(idle >= SPIN_TURNS ? IDLE_WAIT_MS : 0, &ev);
+        (void)mproc__mpi_core->stubs_run(idle >= LONG_IDLE_TURNS ? LONG_IDLE_WAIT_MS
+                                         : idle >= SPIN_TURNS    ? IDLE_WAIT_MS
+                                                                 : 0,
+                                         &ev);
         if (mproc__mpi_progress())
             M.busy = 1;
         receive();

@@ -11,6 +11,9 @@
 #define IDLE_WAIT_MS 1
 /* Turns without news before the loop starts waiting (it polls until then). */
 #define SPIN_TURNS 64
+/* After about a second without news, turns wait longer: an idle job costs little CPU. */
+#define LONG_IDLE_TURNS 1000
+#define LONG_IDLE_WAIT_MS 4
 
 static int master_rank;
 static int busy;
@@ -60,7 +63,10 @@ void mproc__mpi_serve(MPI_Comm comm, int master)
         int src, tag;
 
         busy = 0;
-        (void)core->hosts_run(idle >= SPIN_TURNS ? IDLE_WAIT_MS : 0, &ev);
+        (void)core->hosts_run(idle >= LONG_IDLE_TURNS ? LONG_IDLE_WAIT_MS
+                              : idle >= SPIN_TURNS    ? IDLE_WAIT_MS
+                                                      : 0,
+                              &ev);
         if (mproc__mpi_progress())
             busy = 1;
         while (mproc__mpi_recv(&src, &tag, &data, &len)) {
