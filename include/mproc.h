@@ -73,7 +73,8 @@ extern "C" {
  *          `value` the negative code, `text` the sentence mproc_strerror() gives.
  */
 #define MPROC_ERRNO_MAP(X)                                                                         \
-    X(EINVAL, -1, "invalid argument (or MPROC_START_METHOD names no start method: fork or spawn)") \
+    X(EINVAL, -1,                                                                                  \
+      "invalid argument (or MPROC_START_METHOD names no start method: fork, spawn or mpi)")        \
     X(ENOMEM, -2, "out of memory")                                                                 \
     X(ESTATE, -3, "operation not valid in the object's current state")                             \
     X(ETIMEDOUT, -4, "timed out")                                                                  \
@@ -120,7 +121,7 @@ enum mproc_errno {
  * An argument is invalid: a NULL where an object is needed, NULL bytes with a nonzero length,
  * an unknown start method, a negative option, a timeout below MPROC_FOREVER. Also the start of a
  * process or pool of the default method while `MPROC_START_METHOD` is set to something other
- * than `fork` or `spawn` (in any case; unset or empty means no override). */
+ * than `fork`, `spawn` or `mpi` (in any case; unset or empty means no override). */
 /** @var MPROC_ENOMEM
  * Memory ran out; nothing was done. */
 /** @var MPROC_ESTATE
