@@ -1,7 +1,7 @@
 /* mproc_mpi_init and its kin: MPI at the thread level mproc needs, the build check, the serving
  * ranks' entry, and the end of the job at rank 0's exit. */
 #define _GNU_SOURCE
-#include "mpi.h"
+#include "transport.h"
 
 #include <elf.h>
 #include <link.h>

@@ -2,7 +2,7 @@
  * serving ranks, and places new workers on the ranks (the least loaded first). In dynamic mode
  * it is also where the serving ranks are spawned. */
 #define _GNU_SOURCE
-#include "mpi.h"
+#include "transport.h"
 
 #include <pthread.h>
 #include <signal.h>

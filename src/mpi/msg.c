@@ -1,6 +1,6 @@
 /* The component's messages: an outbox of nonblocking sends, and the receiving of whatever came. */
 #define _GNU_SOURCE
-#include "mpi.h"
+#include "transport.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,7 +1,7 @@
 /* The serving ranks: run the workers rank 0 starts here (each a forked pool worker, through the
  * core's hosts), until rank 0 says the job is over. */
 #define _GNU_SOURCE
-#include "mpi.h"
+#include "transport.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -169,12 +169,12 @@ int mproc__remote_start(const mproc__worker_cfg *cfg, mproc__handle ring_h, mpro
     s->ends[2] = life_rd;
     s->ends[3] = ctl_wr;
     *task_rd = *res_wr = MPROC__INVALID_HANDLE;
-    mproc__mutex_lock(S.lock);
+    mproc__os_mutex_lock(S.lock);
     s->id = ++S.next_id;
     s->next = S.incoming;
     S.incoming = s;
-    mproc__mutex_unlock(S.lock);
-    mproc__loop_wake(S.loop);
+    mproc__os_mutex_unlock(S.lock);
+    mproc__os_loop_wake(S.loop);
     return MPROC_OK;
 
 fail:
@@ -190,16 +190,16 @@ fail:
 static int take_incoming(const mproc__stub_events *ev)
 {
     stub *s, *list;
-    mproc__mutex_lock(S.lock);
+    mproc__os_mutex_lock(S.lock);
     list = S.incoming;
     S.incoming = NULL;
-    mproc__mutex_unlock(S.lock);
+    mproc__os_mutex_unlock(S.lock);
     while ((s = list) != NULL) {
         int r;
         list = s->next;
-        r = mproc__loop_add(S.loop, &s->tasks, s->ends[0], s->ends[1]);
+        r = mproc__os_loop_add(S.loop, &s->tasks, s->ends[0], s->ends[1]);
         if (r == MPROC_OK) {
-            r = mproc__loop_add(S.loop, &s->life, s->ends[2], s->ends[3]);
+            r = mproc__os_loop_add(S.loop, &s->life, s->ends[2], s->ends[3]);
         } else {
             mproc__os_close(s->ends[2]);
             mproc__os_close(s->ends[3]);
@@ -208,8 +208,8 @@ static int take_incoming(const mproc__stub_events *ev)
         S.live = s;
         if (r < 0) {
             /* The stand-in ends at once (its control pipe closed): the worker never began. */
-            mproc__loop_remove(S.loop, &s->tasks);
-            mproc__loop_remove(S.loop, &s->life);
+            mproc__os_loop_remove(S.loop, &s->tasks);
+            mproc__os_loop_remove(S.loop, &s->life);
             s->state = STUB_GONE;
             continue;
         }
@@ -276,7 +276,7 @@ static int stubs_run(long timeout_ms, const mproc__stub_events *ev)
     if (S.loop == NULL)
         return MPROC_ENOTSUP;
     take_incoming(ev);
-    r = mproc__loop_run(S.loop, timeout_ms);
+    r = mproc__os_loop_run(S.loop, timeout_ms);
     if (r < 0)
         return r;
     for (pp = &S.live; (s = *pp) != NULL;) {
@@ -300,8 +300,8 @@ static int stubs_run(long timeout_ms, const mproc__stub_events *ev)
              * worker's death after them. */
             send_code(s);
             s->end_code = INT32_MIN;
-            mproc__loop_shutdown(S.loop, &s->life);
-            mproc__loop_shutdown(S.loop, &s->tasks);
+            mproc__os_loop_shutdown(S.loop, &s->life);
+            mproc__os_loop_shutdown(S.loop, &s->tasks);
         }
         s->life.news = 0;
         if (s->life.eof && s->state == STUB_LIVE) {
@@ -314,9 +314,9 @@ static int stubs_run(long timeout_ms, const mproc__stub_events *ev)
         }
         if (s->state == STUB_GONE) {
             if (s->tasks.os != NULL)
-                mproc__loop_remove(S.loop, &s->tasks);
+                mproc__os_loop_remove(S.loop, &s->tasks);
             if (s->life.os != NULL)
-                mproc__loop_remove(S.loop, &s->life);
+                mproc__os_loop_remove(S.loop, &s->life);
             *pp = s->next;
             stub_free(s);
             continue;
@@ -330,7 +330,7 @@ static int stubs_run(long timeout_ms, const mproc__stub_events *ev)
 static void stubs_wake(void)
 {
     if (S.loop != NULL)
-        mproc__loop_wake(S.loop);
+        mproc__os_loop_wake(S.loop);
 }
 
 /* Answers go where a worker would put them: the ring, or the pipe when they do not fit (and
@@ -451,7 +451,7 @@ static int host_fork_main(void *ctx)
 static void host_free(host *h)
 {
     if (h->chan.os != NULL)
-        mproc__loop_remove(H.loop, &h->chan);
+        mproc__os_loop_remove(H.loop, &h->chan);
     mproc__buf_free(&h->chan.in);
     mproc__buf_free(&h->chan.out);
     mproc__buf_free(&h->ring_in);
@@ -472,7 +472,7 @@ static int host_begin(host *h, const unsigned char *boot, size_t len)
     mproc__fn init = NULL;
     int type, r;
 
-    if (H.loop == NULL && (r = mproc__loop_create(&H.loop)) < 0)
+    if (H.loop == NULL && (r = mproc__os_loop_create(&H.loop)) < 0)
         return r;
     r = mproc__wire_frame(boot, len, &type, &body, &body_len, &total, &need);
     if (r <= 0 || type != MPROC__MSG_BOOT || total != len)
@@ -514,10 +514,10 @@ static int host_begin(host *h, const unsigned char *boot, size_t len)
     task_rd = res_wr = MPROC__INVALID_HANDLE;
     if (r < 0)
         goto fail;
-    r = mproc__loop_add(H.loop, &h->chan, res_rd, task_wr);
+    r = mproc__os_loop_add(H.loop, &h->chan, res_rd, task_wr);
     res_rd = task_wr = MPROC__INVALID_HANDLE;
     if (r == MPROC_OK)
-        r = mproc__loop_watch(H.loop, &h->chan, &h->proc);
+        r = mproc__os_loop_watch(H.loop, &h->chan, &h->proc);
     if (r < 0) {
         mproc__os_signal(&h->proc, 1);
         mproc__os_wait(&h->proc, MPROC_FOREVER);
@@ -563,7 +563,7 @@ static void host_stop(uint32_t id)
 {
     host *h = host_find(id);
     if (h != NULL && h->chan.os != NULL)
-        mproc__loop_shutdown(H.loop, &h->chan);
+        mproc__os_loop_shutdown(H.loop, &h->chan);
 }
 
 static void host_kill(uint32_t id)
@@ -631,7 +631,7 @@ static int hosts_run(long timeout_ms, const mproc__host_events *ev)
         for (h = H.list; h != NULL; h = h->next)
             if (mproc__ring_arm(h->shm.addr, h->ring_tail))
                 timeout_ms = 0;
-    r = mproc__loop_run(H.loop, timeout_ms);
+    r = mproc__os_loop_run(H.loop, timeout_ms);
     for (h = H.list; h != NULL; h = h->next)
         mproc__ring_disarm(h->shm.addr);
     if (r < 0)
@@ -678,9 +678,9 @@ static void hosts_close(void)
 
 static void install(const mproc__remote_method *m)
 {
-    if (S.lock == NULL && mproc__mutex_create(&S.lock) < 0)
+    if (S.lock == NULL && mproc__os_mutex_create(&S.lock) < 0)
         return;
-    if (S.loop == NULL && mproc__loop_create(&S.loop) < 0)
+    if (S.loop == NULL && mproc__os_loop_create(&S.loop) < 0)
         return;
     method = m;
 }

@@ -23,7 +23,7 @@
 #ifndef MPROC_REMOTE_H
 #define MPROC_REMOTE_H
 
-#include "internal.h"
+#include "backend.h"
 
 struct mproc__worker_cfg;
 

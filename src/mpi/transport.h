@@ -8,8 +8,8 @@
  * Every message is one MPI message on the component's own communicator (a duplicate of
  * MPI_COMM_WORLD, or the intercommunicator of a dynamic job): the tag says its kind, the body
  * starts with the worker's id (u32, little-endian), then what the kind carries. */
-#ifndef MPROC_MPI_INTERNAL_H
-#define MPROC_MPI_INTERNAL_H
+#ifndef MPROC_MPI_TRANSPORT_H
+#define MPROC_MPI_TRANSPORT_H
 
 #include "mproc_mpi.h"
 #include "pool/remote.h"
@@ -80,4 +80,4 @@ void mproc__mpi_set_error(const char *fmt, ...);
 uint32_t mproc__mpi_get32(const unsigned char *p);
 void mproc__mpi_put32(unsigned char *p, uint32_t v);
 
-#endif /* MPROC_MPI_INTERNAL_H */
+#endif /* MPROC_MPI_TRANSPORT_H */
