@@ -60,8 +60,9 @@ int mproc__worker_start(mproc_pool *p, mproc__worker *w)
     w->cancel_pos = 0;
     memset(&w->ring_in, 0, sizeof w->ring_in);
 
-    /* The ring, and after it the payload areas (ring.h) where there are any. */
-    r = MPROC__AREAS_ON
+    /* The ring, and after it the payload areas (ring.h) where there are any: not for a remote
+     * worker, which shares no memory with us (its frames carry every byte). */
+    r = MPROC__AREAS_ON && p->method != MPROC_START_MPI
             ? mproc__os_shm_create_reserved(&w->shm, MPROC__RING_SHM_SIZE, sizeof(mproc__ring))
             : MPROC_ENOMEM;
     if (r == MPROC_OK)
