@@ -17,8 +17,10 @@
 #endif
 
 #include "mproc.h"
+#include "work.h"
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -467,6 +469,102 @@ finish:
     return r;
 }
 
+/* def count(b): return len(b), checking the ends: what a 64 MiB argument costs one way. */
+static int arg_task(const void *arg, size_t len, mproc_output *out)
+{
+    uint64_t n = len;
+    const unsigned char *b = arg;
+
+    if (len == 0 || b[0] != 'y' || b[len - 1] != 'y')
+        return 1;
+    return mproc_output_set(out, &n, sizeof n) == MPROC_OK ? 0 : 2;
+}
+
+/* n: the argument's size in MiB; 5 timed applies after two warm-ups. The caller's buffer is
+ * made (and touched) once, as a caller's data is. */
+static int fig_arg_big(long n, long arg2)
+{
+    enum { RUNS = 5 };
+    mproc_pool *pool = NULL;
+    double t[RUNS], t0, med;
+    size_t size = (size_t)n << 20, len;
+    char *big = malloc(size);
+    uint64_t got;
+    void *res;
+    int i, r = 1;
+
+    (void)arg2;
+    if (big == NULL)
+        return 1;
+    memset(big, 'y', size);
+    if (failed(mproc_pool_create(&pool, WORKERS), "mproc_pool_create") || warm_pool(pool, 20))
+        goto finish;
+    for (i = -2; i < RUNS; i++) {
+        t0 = now_s();
+        if (failed(mproc_pool_apply(pool, arg_task, big, size, &res, &len), "mproc_pool_apply"))
+            goto finish;
+        if (i >= 0)
+            t[i] = now_s() - t0;
+        got = 0;
+        if (len == sizeof got)
+            memcpy(&got, res, sizeof got);
+        mproc_free(res);
+        if (got != size) {
+            wrong("arg_64mib: the worker saw %lu bytes, want %lu", (unsigned long)got,
+                  (unsigned long)size);
+            goto finish;
+        }
+    }
+    med = median(t, RUNS);
+    note("arg_64mib: apply of a %ld MiB argument (the task checks its ends, returns its length); "
+         "median %.1f ms of %d after 2 warm-up",
+         n, med * 1e3, RUNS);
+    emit("arg_64mib", (double)n / med, "MiB/s");
+    r = 0;
+finish:
+    mproc_pool_destroy(pool);
+    free(big);
+    return r;
+}
+
+/* The payload floor: a memcpy of n MiB into fresh pages (malloc'd per run, so every page is
+ * faulted in), which is what any design that copies the bytes once on the receiving side pays.
+ * MiB/s, median of 5. */
+static int fig_floor_memcpy(long n, long arg2)
+{
+    enum { RUNS = 5 };
+    size_t size = (size_t)n << 20;
+    char *src = malloc(size), *dst;
+    double t[RUNS], t0;
+    int i;
+
+    (void)arg2;
+    if (src == NULL)
+        return 1;
+    memset(src, 'z', size);
+    for (i = -1; i < RUNS; i++) {
+        t0 = now_s();
+        dst = malloc(size);
+        if (dst == NULL) {
+            free(src);
+            return 1;
+        }
+        memcpy(dst, src, size);
+        if (i >= 0)
+            t[i] = now_s() - t0;
+        if (dst[size / 2] != 'z') {
+            free(dst);
+            free(src);
+            return wrong("floor_memcpy_64mib: bytes differ");
+        }
+        free(dst);
+    }
+    free(src);
+    note("floor_memcpy_64mib: malloc + memcpy of %ld MiB into fresh pages, median of %d", n, RUNS);
+    emit("floor_memcpy_64mib", (double)n / median(t, RUNS), "MiB/s");
+    return 0;
+}
+
 /* The parent's peak resident set so far, in MiB; negative where not measured. */
 static double peak_rss_mib(void)
 {
@@ -684,6 +782,120 @@ static int run_self(const char *arg)
  */
 
 #ifdef _WIN32
+
+enum { WMSG = 16 };
+
+static int w_read_full(HANDLE h, char *p, DWORD n)
+{
+    DWORD got;
+    while (n > 0) {
+        if (!ReadFile(h, p, n, &got, NULL) || got == 0)
+            return -1;
+        p += got;
+        n -= got;
+    }
+    return 0;
+}
+
+static int w_write_full(HANDLE h, const char *p, DWORD n)
+{
+    DWORD put;
+    while (n > 0) {
+        if (!WriteFile(h, p, n, &put, NULL) || put == 0)
+            return -1;
+        p += put;
+        n -= put;
+    }
+    return 0;
+}
+
+/* The echo child of floor_pipe_rtt: `--echo IN OUT` (inherited handle values), before
+ * mproc_init. */
+static int echo_main(const char *in, const char *out)
+{
+    HANDLE rd = (HANDLE)(uintptr_t)strtoull(in, NULL, 10);
+    HANDLE wr = (HANDLE)(uintptr_t)strtoull(out, NULL, 10);
+    char m[WMSG];
+    while (w_read_full(rd, m, WMSG) == 0)
+        if (w_write_full(wr, m, WMSG) != 0)
+            break;
+    return 0;
+}
+
+/* The Windows pipe round trip: 16 bytes through an anonymous pipe to an echo process (this exe,
+ * `--echo`, before mproc_init) and back through another: what apply's shortcut costs at least. */
+static int fig_floor_pipe_rtt(long n, long arg2)
+{
+    double *t = samples_new(n), t0, med;
+    const long warm = 200;
+    SECURITY_ATTRIBUTES sa;
+    HANDLE a_rd = NULL, a_wr = NULL, b_rd = NULL, b_wr = NULL;
+    STARTUPINFOW si;
+    PROCESS_INFORMATION pi;
+    static wchar_t path[32768];
+    wchar_t cmd[33000];
+    char m[WMSG], back[WMSG];
+    long i;
+    int r = 1;
+
+    (void)arg2;
+    if (t == NULL)
+        return 1;
+    memset(&sa, 0, sizeof sa);
+    sa.nLength = sizeof sa;
+    sa.bInheritHandle = TRUE;
+    pi.hProcess = pi.hThread = NULL;
+    if (!CreatePipe(&a_rd, &a_wr, &sa, 0) || !CreatePipe(&b_rd, &b_wr, &sa, 0) ||
+        !SetHandleInformation(a_wr, HANDLE_FLAG_INHERIT, 0) ||
+        !SetHandleInformation(b_rd, HANDLE_FLAG_INHERIT, 0) ||
+        GetModuleFileNameW(NULL, path, 32768) == 0)
+        goto finish;
+    _snwprintf(cmd, sizeof cmd / sizeof cmd[0], L"\"%ls\" --echo %llu %llu", path,
+               (unsigned long long)(uintptr_t)a_rd, (unsigned long long)(uintptr_t)b_wr);
+    cmd[sizeof cmd / sizeof cmd[0] - 1] = 0;
+    memset(&si, 0, sizeof si);
+    si.cb = sizeof si;
+    if (!CreateProcessW(path, cmd, NULL, NULL, TRUE, 0, NULL, NULL, &si, &pi))
+        goto finish;
+    CloseHandle(a_rd);
+    CloseHandle(b_wr);
+    a_rd = b_wr = NULL;
+    memset(m, 0, sizeof m);
+    for (i = -warm; i < n; i++) {
+        memcpy(m, &i, sizeof i);
+        t0 = now_s();
+        if (w_write_full(a_wr, m, WMSG) != 0 || w_read_full(b_rd, back, WMSG) != 0)
+            goto finish;
+        if (i >= 0)
+            t[i] = now_s() - t0;
+        if (memcmp(m, back, WMSG) != 0) {
+            wrong("floor_pipe_rtt: echo differs");
+            goto finish;
+        }
+    }
+    med = median(t, (size_t)n);
+    note("floor_pipe_rtt: 16 bytes -> echo process -> back through anonymous pipes, %ld round "
+         "trips after %ld; p10 %.1f us, p90 %.1f us",
+         n, warm, quantile(t, (size_t)n, 0.10) * 1e6, quantile(t, (size_t)n, 0.90) * 1e6);
+    emit("floor_pipe_rtt", med * 1e6, "us");
+    r = 0;
+finish:
+    if (a_wr != NULL)
+        CloseHandle(a_wr);
+    if (b_rd != NULL)
+        CloseHandle(b_rd);
+    if (a_rd != NULL)
+        CloseHandle(a_rd);
+    if (b_wr != NULL)
+        CloseHandle(b_wr);
+    if (pi.hProcess != NULL) {
+        WaitForSingleObject(pi.hProcess, 10000);
+        CloseHandle(pi.hProcess);
+        CloseHandle(pi.hThread);
+    }
+    free(t);
+    return r;
+}
 
 static int fig_floor_createprocess(long n, long arg2)
 {
@@ -1078,6 +1290,12 @@ finish:
 }
 #endif
 
+/* kib: the item size in KiB; arg2: the number of items (0: 32 MiB worth). */
+static int fig_work(long kib, long arg2)
+{
+    return mproc_bench_fig_work(kib, arg2, WORKERS, now_s);
+}
+
 /* ---- the figure table -------------------------------------------------------------------------
  */
 
@@ -1107,7 +1325,7 @@ static const figure figures[] = {
      "us, median: posix_spawn of this executable with " EXIT_NOW " + waitpid"},
     {"floor_createprocess", WIN_FIG(fig_floor_createprocess), 50, 0, WINDOWS_ONLY,
      "us, median: CreateProcessW of this executable with " EXIT_NOW " + WaitForSingleObject"},
-    {"floor_pipe_rtt", POSIX_FIG(fig_floor_pipe_rtt), 20000, 0, POSIX_ONLY,
+    {"floor_pipe_rtt", fig_floor_pipe_rtt, 20000, 0, ANY,
      "us, median: 16-byte message to an echo process and back through two pipes"},
     {"floor_pipe_pipelined", POSIX_FIG(fig_floor_pipe_pipelined), 200000, 0, POSIX_ONLY,
      "msgs/s: 16-byte messages through an echo process, many in flight"},
@@ -1126,6 +1344,12 @@ static const figure figures[] = {
      "ms, median: pool(2) create -> first apply result -> close+join"},
     {"result_64mib", fig_result_big, 64, 0, ANY,
      "MiB/s: apply of a task returning N MiB (N = the count)"},
+    {"arg_64mib", fig_arg_big, 64, 0, ANY,
+     "MiB/s: apply of a task given an N-MiB argument (N = the count)"},
+    {"floor_memcpy_64mib", fig_floor_memcpy, 64, 0, ANY,
+     "MiB/s: malloc + memcpy of N MiB into fresh pages (N = the count)"},
+    {"work", fig_work, 1024, 0, ANY,
+     "speedup: zlib over N-KiB items, serial vs map, imap, apply_async (second argument: count)"},
     {"imap", fig_imap, 10000000, 1, ANY,
      "items/s + peak RSS: ordered imap over N ints (second argument: chunksize)"},
 };
@@ -1182,6 +1406,10 @@ int main(int argc, char **argv)
     /* The floor child: out before anything else, mproc_init included. */
     if (argc > 1 && strcmp(argv[1], EXIT_NOW) == 0)
         return 0;
+#ifdef _WIN32
+    if (argc > 3 && strcmp(argv[1], "--echo") == 0)
+        return echo_main(argv[2], argv[3]);
+#endif
     /* The guard: a child mproc spawned does its work in here and never comes back. */
     if (failed(mproc_init(argc, argv), "mproc_init"))
         return 1;

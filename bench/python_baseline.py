@@ -21,6 +21,7 @@ import statistics
 import subprocess
 import sys
 import time
+import zlib
 
 WORKERS = 2
 
@@ -199,6 +200,112 @@ def fig_result_64mib(n, _arg2):
     emit("result_64mib", n / med, "MiB/s")
 
 
+WORK_LEVEL = 1
+BLOCK = 65536
+
+
+def make_block():
+    """mproc_bench's work.c block: 64 KiB of letters a-p from a 32-bit xorshift."""
+    x = 0x9E3779B9
+    out = bytearray(BLOCK)
+    for j in range(BLOCK):
+        x ^= (x << 13) & 0xFFFFFFFF
+        x ^= x >> 17
+        x ^= (x << 5) & 0xFFFFFFFF
+        out[j] = 97 + (x & 15)
+    return bytes(out)
+
+
+def make_item(block, size, i):
+    """The block repeated to size bytes, rotated by i * 4099 bytes, as work.c's make_item."""
+    k = (i * 4099) % BLOCK
+    rot = block[k:] + block[:k]
+    return (rot * (size // BLOCK + 1))[:size]
+
+
+def work(b):
+    return zlib.compress(b, WORK_LEVEL)
+
+
+def serial_pass(items, want):
+    """The serial loop; only the compress calls timed. Fills want on the first pass."""
+    t = 0.0
+    for i, x in enumerate(items):
+        t0 = time.perf_counter()
+        r = work(x)
+        t += time.perf_counter() - t0
+        if len(want) <= i:
+            want.append(r)
+        elif r != want[i]:
+            raise SystemExit(f"work: serial result {i} differs")
+    return t
+
+
+def fig_work(kib, count):
+    """As mproc_bench's work: a serial pass right before each call, the speedup over it."""
+    size = kib << 10
+    n = count if count > 0 else max(12, 24576 // kib)
+    block = make_block()
+    items = [make_item(block, size, i) for i in range(n)]
+    want = []
+    with mp.Pool(WORKERS) as pool:
+        pool.map(work, items[:WORKERS], 1)
+        s_map = serial_pass(items, want)
+        t0 = time.perf_counter()
+        got = pool.map(work, items, 1)
+        t_map = time.perf_counter() - t0
+        if got != want:
+            raise SystemExit("work: map results differ")
+        del got
+        s_imap = serial_pass(items, want)
+        t0 = time.perf_counter()
+        for i, r in enumerate(pool.imap(work, items, 1)):
+            if r != want[i]:
+                raise SystemExit(f"work: imap result {i} differs")
+        t_imap = time.perf_counter() - t0
+        s_async = serial_pass(items, want)
+        t0 = time.perf_counter()
+        handles = [pool.apply_async(work, (x,)) for x in items]
+        for i, h in enumerate(handles):
+            if h.get() != want[i]:
+                raise SystemExit(f"work: apply_async result {i} differs")
+        t_async = time.perf_counter() - t0
+    ser = statistics.median([s_map, s_imap, s_async])
+    note(f"work {kib}k: {n} items of {kib} KiB, zlib level {WORK_LEVEL}, {WORKERS} workers, "
+         f"chunksize 1; serial {s_map:.3f} s then map {t_map:.3f} s, serial {s_imap:.3f} s then "
+         f"imap {t_imap:.3f} s, serial {s_async:.3f} s then apply_async {t_async:.3f} s")
+    emit(f"work_task_ms_{kib}k", ser / n * 1e3, "ms")
+    emit(f"work_map_{kib}k", s_map / t_map, "x")
+    emit(f"work_imap_{kib}k", s_imap / t_imap, "x")
+    emit(f"work_async_{kib}k", s_async / t_async, "x")
+
+
+def count(b):
+    """mproc_bench's arg_task: checks the ends, returns the length."""
+    if b[0] != ord("y") or b[-1] != ord("y"):
+        raise ValueError("bad argument")
+    return len(b)
+
+
+def fig_arg_64mib(n, _arg2):
+    size = n << 20
+    big_arg = b"y" * size
+    t = []
+    with mp.Pool(WORKERS) as pool:
+        warm_pool(pool, 20)
+        for i in range(-2, 5):
+            t0 = time.perf_counter()
+            r = pool.apply(count, (big_arg,))
+            t1 = time.perf_counter()
+            if r != size:
+                raise SystemExit("arg_64mib: wrong result")
+            if i >= 0:
+                t.append(t1 - t0)
+    med = statistics.median(t)
+    note(f"arg_64mib: apply of a {n} MiB argument; median {med * 1e3:.1f} ms of 5 after 2 warm-up")
+    emit("arg_64mib", n / med, "MiB/s")
+
+
 def peak_rss_mib():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
@@ -240,6 +347,8 @@ FIGURES = {
                       "interpreter, ~0.4 s here)"),
     "pool_lifecycle": (fig_pool_lifecycle, 50, 0, None),
     "result_64mib": (fig_result_64mib, 64, 0, None),
+    "arg_64mib": (fig_arg_64mib, 64, 0, None),
+    "work": (fig_work, 1024, 0, None),
     "imap": (fig_imap, 1000000, 1,
              "Python's imap (chunksize 1, its default) runs over 1M items, not 10M (~50 s "
              "here); its rate per second is compared as it is, its RSS is for 1M items"),

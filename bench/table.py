@@ -1,27 +1,33 @@
 #!/usr/bin/env python3
-"""Turns the lines of mproc_bench and python_baseline.py into the table of bench/README.md.
+"""Turns bench/run.sh's results into the table of bench/README.md.
 
-    table.py MPROC.tsv PYTHON.tsv [WINE.tsv]
+    table.py RESULTS_DIR
 
-Each input holds `name<TAB>value<TAB>unit` lines (a value of FAILED or TIMEOUT marks a figure
-that did not finish) and `#` notes; notes of the form `# count: ...`, `# machine: ...`,
-`# load: ...` and `# mproc ...` are repeated under the table. Prints Markdown: the Linux table, the Windows-under-Wine table when WINE.tsv is given,
-then the targets missed and by how much.
+RESULTS_DIR holds r1/, r2/, ... (one per round, each with mproc.tsv and python.tsv), once/ (the
+figures taken once), optionally wine.tsv, load.tsv (round, figure, load average before it) and
+meta.txt. Each .tsv holds `name<TAB>value<TAB>unit` lines (FAILED or TIMEOUT for a figure that
+did not finish) and `#` notes; `# count: ...` notes are repeated under the table.
+
+Every ratio (mproc against Python, against its floor) is taken inside a round, where the three
+ran back to back; a cell shows the median across rounds and, in brackets, the lowest and highest
+round. A target is met when the median of its rounds meets it ("every round" targets: when each
+round does); the met column says in how many rounds it was met. Also writes RESULTS_DIR/speedup.dat,
+the plot's data (task time against speedup, for mproc and Python).
 """
+import glob
+import os
+import statistics
 import sys
 
 
-def load(path):
-    figs, counts = {}, []
+def load_tsv(path):
+    figs, notes = {}, []
     try:
         with open(path, encoding="utf-8") as f:
             for line in f:
                 line = line.rstrip("\n")
                 if line.startswith("# count:"):
-                    counts.append(line[len("# count:"):].strip())
-                    continue
-                if line.startswith(("# machine:", "# load:", "# mproc ")):
-                    counts.append(line[2:].strip())
+                    notes.append(line[len("# count:"):].strip())
                     continue
                 if not line or line.startswith("#"):
                     continue
@@ -31,156 +37,271 @@ def load(path):
                 try:
                     figs[parts[0]] = float(parts[1])
                 except ValueError:
-                    figs[parts[0]] = parts[1]  # FAILED / TIMEOUT
+                    figs.setdefault(parts[0], parts[1])  # FAILED / TIMEOUT
     except OSError:
         pass
-    return figs, counts
+    return figs, notes
 
 
-def num(v, unit):
-    if isinstance(v, str):
-        return v
+def fmt(v, unit):
     if v is None:
         return "n/a"
+    if isinstance(v, str):
+        return v
     if unit in ("tasks/s", "items/s", "msgs/s"):
-        return f"{v:,.0f} {unit}"
+        return f"{v:,.0f}"
     if unit == "us":
-        return f"{v:,.1f} µs" if v < 10000 else f"{v / 1000:,.1f} ms"
-    return f"{v:,.1f} {unit}" if v < 1000 else f"{v:,.0f} {unit}"
+        return f"{v:,.1f}" if v < 10000 else f"{v:,.0f}"
+    if unit == "x":
+        return f"{v:.2f}"
+    return f"{v:,.1f}" if v < 1000 else f"{v:,.0f}"
 
 
-def val(figs, name):
-    v = figs.get(name)
-    return v if isinstance(v, float) else None
+def cell(vals, unit, suffix=""):
+    """median [low-high] of the rounds' numbers; the failure text when a round failed."""
+    bad = [v for v in vals if isinstance(v, str)]
+    nums = [v for v in vals if isinstance(v, float)]
+    if not nums:
+        return bad[0] if bad else "n/a"
+    m = statistics.median(nums)
+    s = fmt(m, unit) + suffix
+    if len(nums) > 1:
+        s += f" [{fmt(min(nums), unit)}-{fmt(max(nums), unit)}]"
+    if bad:
+        s += f" ({len(bad)} {bad[0]})"
+    return s
 
 
-# figure, label, unit, higher is better, floor figure, target text, check(m, py, floor) -> ok or
-# None, and a sentence for a miss.
+UNIT_TEXT = {"us": "µs", "ms": "ms", "tasks/s": "tasks/s", "items/s": "items/s",
+             "msgs/s": "msgs/s", "MiB/s": "MiB/s", "MiB": "MiB", "x": "x"}
+
+GB2 = 2048.0  # 2 GB/s, in MiB/s as the figures are
+
+
+def work_rows():
+    rows = []
+    for kib in (64, 256, 1024, 4096):
+        for call, label in (("map", "map"), ("imap", "imap"), ("async", "apply_async")):
+            name = f"work_{call}_{kib}k"
+            target = kib >= 256  # 64 KiB tasks take ~2 ms: below the 5-50 ms of the target
+            rows.append((name, f"zlib {kib} KiB items, {label}, speedup over serial", "x", True,
+                         None, ">= Python and >= 1.9x" if target else "—", False,
+                         (lambda m, p, f: None if None in (m, p) else (m >= p and m >= 1.9))
+                         if target else None))
+    return rows
+
+
+# name, label, unit, higher is better, floor figure, target text, every round?, check(m, p, f)
 ROWS = [
-    ("apply_async", "pool(2) apply_async, 200k trivial tasks", "tasks/s", True,
-     "floor_pipe_pipelined", ">= 50x Python and >= 40 % of floor",
-     lambda m, p, f: None if None in (m, p, f) else (m / p >= 50 and m / f >= 0.40)),
+    ("apply_async", "pool(2) apply_async, trivial tasks", "tasks/s", True,
+     "floor_pipe_pipelined", ">= 100x Python and > floor, every round", True,
+     lambda m, p, f: None if None in (m, p, f) else (m / p >= 100 and m > f)),
     ("apply", "pool(2) apply round trip (median)", "us", False, "floor_pipe_rtt",
-     "<= 1.5x floor", lambda m, p, f: None if None in (m, f) else m / f <= 1.5),
-    ("map_chunk1", "map 1M ints, chunksize 1", "items/s", True, None, ">= 20x Python",
+     "<= 1.5x floor", False, lambda m, p, f: None if None in (m, f) else m / f <= 1.5),
+    ("map_chunk1", "map 1M ints, chunksize 1", "items/s", True, None, ">= 20x Python", False,
      lambda m, p, f: None if None in (m, p) else m / p >= 20),
-    ("map_auto", "map 1M ints, automatic chunksize", "items/s", True, None, ">= Python",
+    ("map_auto", "map 1M ints, automatic chunksize", "items/s", True, None, ">= Python", False,
      lambda m, p, f: None if None in (m, p) else m >= p),
     ("process_fork", "process start+join, fork (median)", "us", False, "floor_fork",
-     "<= 1.3x floor", lambda m, p, f: None if None in (m, f) else m / f <= 1.3),
+     "<= 1.2x floor, every round", True,
+     lambda m, p, f: None if None in (m, f) else m / f <= 1.2),
     ("process_spawn", "process start+join, spawn (median)", "us", False, "floor_posix_spawn",
-     "<= 1.3x floor", lambda m, p, f: None if None in (m, f) else m / f <= 1.3),
-    ("pool_lifecycle", "pool(2) create -> first result -> close+join (median)", "ms", False, None,
-     "<= 2 ms", lambda m, p, f: None if m is None else m <= 2.0),
-    ("result_64mib", "64 MiB result through apply", "MiB/s", True, "floor_pipe_64mib", "—",
-     lambda m, p, f: None),
-    ("imap", "imap, chunksize 1 (10M items for mproc)", "items/s", True, None, "—",
-     lambda m, p, f: None),
-    ("imap_peak_rss", "imap: parent's peak RSS, incl. the 38 MiB items array", "MiB", False, None,
-     "< 64 MiB", lambda m, p, f: None if m is None else m < 64.0),
+     "<= 1.3x floor", False, lambda m, p, f: None if None in (m, f) else m / f <= 1.3),
+    ("pool_lifecycle", "pool(2) create -> first result -> close+join (median)", "ms", False,
+     None, "<= 2 ms", False, lambda m, p, f: None if m is None else m <= 2.0),
+    ("result_64mib", "64 MiB result through apply", "MiB/s", True, "floor_memcpy_64mib",
+     ">= 2 GB/s", False, lambda m, p, f: None if m is None else m >= GB2),
+    ("arg_64mib", "64 MiB argument through apply", "MiB/s", True, "floor_pipe_64mib",
+     ">= 2 GB/s", False, lambda m, p, f: None if m is None else m >= GB2),
+] + work_rows()
+
+ONCE_ROWS = [
+    ("imap", "imap, chunksize 1 (10M items for mproc, 200k for Python)", "items/s", True, None,
+     "—", False, None),
+    ("imap_peak_rss", "imap: parent's peak RSS, incl. the 38 MiB items array", "MiB", False,
+     None, "< 64 MiB", False, lambda m, p, f: None if m is None else m < 64.0),
     ("imap_rss_growth", "imap: peak RSS growth beyond the items array", "MiB", False, None, "—",
-     lambda m, p, f: None),
+     False, None),
 ]
 
 WINE_ROWS = [
     ("process_spawn", "process start+join, spawn (median)", "us", False, "floor_createprocess",
-     "<= 1.3x floor", lambda m, p, f: None if None in (m, f) else m / f <= 1.3),
-    ("apply_async", "pool(2) apply_async, trivial tasks", "tasks/s", True, None, "—",
-     lambda m, p, f: None),
-    ("apply", "pool(2) apply round trip (median)", "us", False, None, "—", lambda m, p, f: None),
-    ("map_auto", "map 1M ints, automatic chunksize", "items/s", True, None, "—",
-     lambda m, p, f: None),
-    ("pool_lifecycle", "pool(2) create -> first result -> close+join (median)", "ms", False, None,
-     "—", lambda m, p, f: None),
-    ("result_64mib", "64 MiB result through apply", "MiB/s", True, None, "—",
-     lambda m, p, f: None),
+     "<= 1.3x floor", False, lambda m, p, f: None if None in (m, f) else m / f <= 1.3),
+    ("apply_async", "pool(2) apply_async, trivial tasks", "tasks/s", True, None, "—", False, None),
+    ("apply", "pool(2) apply round trip (median)", "us", False, "floor_pipe_rtt",
+     "<= 1.2x floor", False, lambda m, p, f: None if None in (m, f) else m / f <= 1.2),
+    ("map_auto", "map 1M ints, automatic chunksize", "items/s", True, None, "—", False, None),
+    ("pool_lifecycle", "pool(2) create -> first result -> close+join (median)", "ms", False,
+     None, "—", False, None),
+    ("result_64mib", "64 MiB result through apply", "MiB/s", True, "floor_memcpy_64mib",
+     ">= 2 GB/s", False, lambda m, p, f: None if m is None else m >= GB2),
+    ("arg_64mib", "64 MiB argument through apply", "MiB/s", True, "floor_memcpy_64mib",
+     ">= 2 GB/s", False, lambda m, p, f: None if m is None else m >= GB2),
 ]
 
 FLOOR_UNITS = {"floor_pipe_pipelined": "msgs/s", "floor_pipe_rtt": "us", "floor_fork": "us",
                "floor_posix_spawn": "us", "floor_pipe_64mib": "MiB/s",
-               "floor_createprocess": "us"}
+               "floor_memcpy_64mib": "MiB/s", "floor_createprocess": "us"}
+
+
+def num(v):
+    return v if isinstance(v, float) else None
 
 
 def vs_python(m, p, higher, unit):
     if m is None or p is None or m == 0 or p == 0:
-        return "—"
-    if unit == "MiB" and not higher:
-        return f"{p / m:,.1f}x less" if m <= p else f"{m / p:,.2f}x more"
-    r = m / p if higher else p / m
-    return f"{r:,.1f}x faster" if r >= 1 else f"{1 / r:,.2f}x slower"
+        return None
+    if unit == "x":
+        return m / p  # speedups: mproc's over Python's
+    return m / p if higher else p / m
 
 
 def vs_floor(m, f, higher):
     if m is None or f is None or f == 0:
-        return "—"
-    return f"{100 * m / f:,.0f} % of floor" if higher else f"{m / f:,.2f}x floor"
+        return None
+    return m / f
 
 
-def table(rows, mfigs, pfigs, with_python, misses, title):
+def table(rows, rounds, title, misses, loads, with_python=True):
     head = ["figure", "mproc"] + (["Python", "mproc vs Python"] if with_python else []) + \
-        ["OS floor", "mproc vs floor", "target", "met?"]
+        ["OS floor", "mproc vs floor", "target", "met?", "load"]
     out = [f"### {title}", "", "| " + " | ".join(head) + " |",
            "|" + "|".join("---" for _ in head) + "|"]
-    for name, label, unit, higher, floor, target, check in rows:
-        m, p = val(mfigs, name), val(pfigs, name)
-        f = val(mfigs, floor) if floor else None
-        ok = check(m, p, f)
-        met = "—" if target == "—" else ("?" if ok is None else ("yes" if ok else "**NO**"))
-        if isinstance(mfigs.get(name), str):
-            met = f"**{mfigs[name]}**"
-            misses.append(f"{title}: {name} did not give a figure: {mfigs[name]}")
-        cells = [label, num(mfigs.get(name), unit)]
+    for name, label, unit, higher, floor, target, every, check in rows:
+        mv = [r[0].get(name) for r in rounds]
+        if all(v is None for v in mv):
+            continue
+        pv = [r[1].get(name) for r in rounds]
+        fv = [r[0].get(floor) if floor else None for r in rounds]
+        ratios_p = [vs_python(num(m), num(p), higher, unit) for m, p in zip(mv, pv)]
+        ratios_f = [vs_floor(num(m), num(f), higher) for m, f in zip(mv, fv)]
+        verdicts = [check(num(m), num(p), num(f)) if check else None
+                    for m, p, f in zip(mv, pv, fv)]
+        known = [v for v in verdicts if v is not None]
+        if check is None or target == "—":
+            met = "—"
+            ok = None
+        elif not known:
+            met = "?"
+            ok = None
+        else:
+            k = sum(1 for v in known if v)
+            if every:
+                ok = k == len(known)
+            else:
+                med = lambda vs: statistics.median([v for v in vs if v is not None]) \
+                    if any(v is not None for v in vs) else None
+                ok = check(med([num(v) for v in mv]), med([num(v) for v in pv]),
+                           med([num(v) for v in fv]))
+                ok = bool(ok) if ok is not None else None
+            met = ("yes" if ok else "**NO**") + f" ({k}/{len(known)})"
+        if any(isinstance(v, str) for v in mv):
+            bad = next(v for v in mv if isinstance(v, str))
+            misses.append(f"{title}: {name} did not give a figure in every round: {bad}")
+        u = UNIT_TEXT.get(unit, unit)
+        cells = [label, cell(mv, unit, " " + u)]
         if with_python:
-            cells += [num(pfigs.get(name), unit), vs_python(m, p, higher, unit)]
-        cells += [num(mfigs.get(floor), FLOOR_UNITS[floor]) + f" ({floor})" if floor else "—",
-                  vs_floor(m, f, higher) if floor else "—", target, met]
+            rp = [r for r in ratios_p if r is not None]
+            cells += [cell(pv, unit, " " + u),
+                      cell(rp, "x", "x") if rp else "—"]
+        rf = [r for r in ratios_f if r is not None]
+        cells += [(cell(fv, FLOOR_UNITS[floor], " " + UNIT_TEXT[FLOOR_UNITS[floor]]) +
+                   f" ({floor})") if floor else "—",
+                  (cell(rf, "x", "x") if rf else "—") if floor else "—", target, met,
+                  loads.get(name, "?")]
         out.append("| " + " | ".join(cells) + " |")
         if ok is False:
-            misses.append(miss_sentence(title, name, unit, m, p, f, target))
+            k = sum(1 for v in known if v)
+            misses.append(f"{title}: {name} ({label}): target {target} missed, met in {k} of "
+                          f"{len(known)} rounds; median mproc {cell(mv, unit, ' ' + u)}" +
+                          (f", vs Python {cell([r for r in ratios_p if r], 'x', 'x')}"
+                           if with_python and any(ratios_p) else "") +
+                          (f", vs floor {cell(rf, 'x', 'x')}" if floor and rf else ""))
     return out
 
 
-def miss_sentence(title, name, unit, m, p, f, target):
-    if name == "apply_async":
-        a, b = m / p, m / f
-        return (f"{title}: apply_async is {a:,.1f}x Python (target 50x: "
-                f"{'met' if a >= 50 else f'missed, {50 / a:,.2f}x short'}) and {100 * b:,.0f} % "
-                f"of the pipelined-pipe floor (target 40 %: {'met' if b >= 0.4 else 'missed'})")
-    if name == "apply":
-        return (f"{title}: apply takes {m / f:,.2f}x the raw pipe round trip (target 1.5x): "
-                f"{m:,.1f} µs against {1.5 * f:,.1f} µs allowed")
-    if name in ("map_chunk1", "map_auto"):
-        want = 20 if name == "map_chunk1" else 1
-        return f"{title}: {name} is {m / p:,.2f}x Python (target {want}x)"
-    if name in ("process_fork", "process_spawn"):
-        return (f"{title}: {name} takes {m / f:,.2f}x its floor (target 1.3x): {m:,.0f} µs "
-                f"against {1.3 * f:,.0f} µs allowed")
-    if name == "pool_lifecycle":
-        return f"{title}: pool_lifecycle takes {m:,.2f} ms (target 2 ms): {m / 2:,.1f}x over"
-    if name == "imap_peak_rss":
-        return f"{title}: imap peak RSS {m:,.1f} MiB (target < 64 MiB)"
-    return f"{title}: {name} {m} {unit} misses {target}"
+def load_loads(path):
+    """figure -> "low-high" of the load averages recorded before it (all rounds)."""
+    by = {}
+    try:
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) == 3:
+                    try:
+                        key = parts[1] if parts[0] != "wine" else "wine:" + parts[1]
+                        by.setdefault(key, []).append(float(parts[2]))
+                    except ValueError:
+                        pass
+    except OSError:
+        pass
+    out = {k: (f"{min(v):.1f}-{max(v):.1f}" if min(v) != max(v) else f"{v[0]:.1f}")
+           for k, v in by.items()}
+    # The work rows and the imap extras come with their figure.
+    for k in list(out):
+        if k == "work":
+            for kib in (64, 256, 1024, 4096):
+                for call in ("map", "imap", "async"):
+                    out[f"work_{call}_{kib}k"] = out[k]
+        if k == "imap":
+            out["imap_peak_rss"] = out["imap_rss_growth"] = out[k]
+    return out
+
+
+def speedup_dat(rounds, path):
+    lines = ["# kib task_ms(mproc) mproc_map mproc_imap mproc_async task_ms(python) "
+             "python_map python_imap python_async (medians of the rounds)"]
+    for kib in (64, 256, 1024, 4096):
+        row = [str(kib)]
+        for side in (0, 1):
+            for key in ("work_task_ms", "work_map", "work_imap", "work_async"):
+                vals = [num(r[side].get(f"{key}_{kib}k")) for r in rounds]
+                vals = [v for v in vals if v is not None]
+                row.append(f"{statistics.median(vals):.3f}" if vals else "NaN")
+        if "NaN" not in row:
+            lines.append(" ".join(row))
+    if len(lines) > 1:
+        with open(path, "w", encoding="utf-8") as f:
+            f.write("\n".join(lines) + "\n")
 
 
 def main(argv):
-    if len(argv) < 3:
+    if len(argv) != 2 or not os.path.isdir(argv[1]):
         print(__doc__, file=sys.stderr)
         return 2
-    mfigs, mcounts = load(argv[1])
-    pfigs, pcounts = load(argv[2])
+    d = argv[1]
+    rdirs = sorted(glob.glob(os.path.join(d, "r[0-9]*")), key=lambda p: int(p.rsplit("r", 1)[1]))
+    rounds, notes = [], []
+    for rd in rdirs:
+        m, mn = load_tsv(os.path.join(rd, "mproc.tsv"))
+        p, pn = load_tsv(os.path.join(rd, "python.tsv"))
+        rounds.append((m, p))
+        for n in mn + pn:
+            if n not in notes:
+                notes.append(n)
+    once_m, n1 = load_tsv(os.path.join(d, "once", "mproc.tsv"))
+    once_p, n2 = load_tsv(os.path.join(d, "once", "python.tsv"))
+    loads = load_loads(os.path.join(d, "load.tsv"))
     misses = []
-    lines = table(ROWS, mfigs, pfigs, True, misses, "Linux")
-    notes = mcounts + pcounts
-    if notes:
-        lines += [""] + [f"- {n}" for n in notes]
-    if len(argv) > 3:
-        wfigs, wcounts = load(argv[3])
-        lines += [""] + table(WINE_ROWS, wfigs, {}, False, misses, "Windows build under Wine")
-        if wcounts:
-            lines += [""] + [f"- {n}" for n in wcounts]
+    lines = table(ROWS, rounds, f"Linux, {len(rounds)} rounds", misses, loads)
+    lines += [""] + table(ONCE_ROWS, [(once_m, once_p)], "Linux, taken once", misses, loads)
+    try:
+        with open(os.path.join(d, "meta.txt"), encoding="utf-8") as f:
+            meta = [ln[2:].strip() for ln in f if ln.startswith("# ")]
+    except OSError:
+        meta = []
+    lines += [""] + [f"- {n}" for n in meta + notes + n1 + n2]
+    wine = os.path.join(d, "wine.tsv")
+    if os.path.exists(wine):
+        wf, wn = load_tsv(wine)
+        wloads = {k[5:]: v for k, v in loads.items() if k.startswith("wine:")}
+        lines += [""] + table(WINE_ROWS, [(wf, {})], "Windows build under Wine, one round",
+                              misses, wloads, with_python=False)
+        lines += [""] + [f"- {n}" for n in wn]
     lines += ["", "### Targets missed", ""]
     lines += [f"- {m}" for m in misses] if misses else ["- none"]
     print("\n".join(lines))
+    speedup_dat(rounds, os.path.join(d, "speedup.dat"))
     return 0
 
 

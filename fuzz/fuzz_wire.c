@@ -143,6 +143,15 @@ static void on_item(void *ctx, size_t i, const mproc__result_item *item)
     CHECK(i < c->count);
     c->next++;
     CHECK(item->code <= 0 && item->code >= MPROC__ERRNO_LAST);
+    if (item->in_area) {
+        /* Bytes said to be in the worker's result area: none in the frame, the reader checks
+         * the length against the area (ring.h). */
+        CHECK(item->data == NULL && item->code == MPROC_OK && item->len <= MPROC__WIRE_MAX_ITEM);
+        mproc__wr_u32(&c->re, (uint32_t)item->code);
+        mproc__wr_u32(&c->re, (uint32_t)item->status);
+        mproc__wr_u32(&c->re, (uint32_t)item->len | MPROC__WIRE_RESULT_IN_AREA);
+        return;
+    }
     CHECK(inside(item->data, item->len, c->body, c->len));
     touch(item->data, item->len);
     mproc__wr_u32(&c->re, (uint32_t)item->code);

@@ -674,7 +674,9 @@ MPROC_API int mproc_pool_create_ex(mproc_pool **out, const mproc_pool_options *o
  *
  * @param p the pool.
  * @param fn the task.
- * @param arg bytes copied before the call returns: the caller keeps ownership. NULL when
+ * @param arg bytes read during the call only: the caller keeps ownership, and keeps them
+ *            unchanged until the call returns (a large one, 256 KiB or more, is copied straight
+ *            into the worker's shared memory, not into a copy of the pool's first). NULL when
  *            arg_len is 0.
  * @param arg_len their number.
  * @param result receives the result, which then belongs to the caller (mproc_free()); NULL when

@@ -4,7 +4,7 @@
 # else); it parses options, prints usage and collects the closing summary.
 #
 #   mproc_deps build tests wine      # any of the groups: build tests wine windows msvc lint
-#                                    # asan valgrind fuzz mpi
+#                                    # asan valgrind fuzz mpi bench
 #   mproc_install PKG...             # installs packages (root) or says how, then exits 1
 #   mproc_cmocka_source DIR          # prints the path of cmocka 1.1.5's source, fetched from
 #                                    # Debian's source package into DIR when not there yet
@@ -85,6 +85,11 @@ mproc_deps() {
             ;;
         valgrind)
             command -v valgrind >/dev/null 2>&1 || missing+=(valgrind)
+            ;;
+        bench)
+            # bench/run.sh: zlib for the real-work figure, gnuplot for its plot.
+            mproc_have_pkg zlib1g-dev || missing+=(zlib1g-dev)
+            command -v gnuplot >/dev/null 2>&1 || missing+=(gnuplot-nox)
             ;;
         mpi)
             # The MPI component and its tests (tests/mpi, label mpi): Open MPI, mpi4py for the

@@ -88,6 +88,15 @@ int mproc__os_shm_create(mproc__shm *s, size_t size);
 int mproc__os_shm_attach(mproc__shm *s, mproc__handle h, size_t size);
 /* Unmaps and closes; a zeroed one is fine. */
 void mproc__os_shm_destroy(mproc__shm *s);
+/* As mproc__os_shm_create, for a large region of which only the first `usable` bytes are
+ * usable at once, the rest after mproc__os_shm_commit (Windows: reserved, not charged to the
+ * paging file; POSIX: all of it, pages allocated as touched). */
+int mproc__os_shm_create_reserved(mproc__shm *s, size_t size, size_t usable);
+/* Makes [addr, addr+len) of a region usable in this process (both sides call it). */
+int mproc__os_shm_commit(void *addr, size_t len);
+/* Gives the memory of the whole pages in [addr, addr+len) back (they read as zeros after);
+ * where the OS cannot, nothing. */
+void mproc__os_shm_release(void *addr, size_t len);
 /* Sequentially consistent loads and stores of a word shared between processes. */
 uint32_t mproc__os_load(const volatile uint32_t *p);
 void mproc__os_store(volatile uint32_t *p, uint32_t v);

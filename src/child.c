@@ -74,10 +74,18 @@ static void run_worker(const mproc__boot *boot, mproc__buf *b, size_t boot_len, 
     cfg.initarg = initarg;
     cfg.initarg_len = boot->initarg_len;
     cfg.max_tasks = boot->max_tasks;
-    /* Without the shared ring the pipe carries every answer: slower, never wrong. */
-    if (extra != MPROC__INVALID_HANDLE &&
-        mproc__os_shm_attach(&shm, extra, sizeof(mproc__ring)) == MPROC_OK)
-        cfg.ring = shm.addr;
+    /* Without the shared ring the pipe carries every answer: slower, never wrong. Without the
+     * payload areas after it (no room here for the mapping), the worker says so before it is
+     * ready, and large payloads take the pipe too. */
+    if (extra != MPROC__INVALID_HANDLE) {
+        int areas = mproc__os_shm_attach(&shm, extra, MPROC__RING_SHM_SIZE) == MPROC_OK;
+        if ((areas || mproc__os_shm_attach(&shm, extra, sizeof(mproc__ring)) == MPROC_OK) &&
+            mproc__os_shm_commit(shm.addr, sizeof(mproc__ring)) == MPROC_OK) {
+            cfg.ring = shm.addr;
+            if (!areas)
+                mproc__os_store(&cfg.ring->areas, 0);
+        }
+    }
     /* Tasks may already follow the record in the buffer: keep them, drop the record. */
     mproc__buf_consume(b, boot_len);
     mproc__os_exit(mproc__worker_main(&cfg));

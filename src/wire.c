@@ -240,9 +240,20 @@ int mproc__wire_read_frame(mproc__handle h, mproc__buf *b, int *type, const unsi
 
 static int read_item(mproc__rd *r, mproc__result_item *item)
 {
+    uint32_t n;
+
     item->code = (int32_t)mproc__rd_u32(r);
     item->status = (int32_t)mproc__rd_u32(r);
-    item->data = mproc__rd_blob(r, &item->len);
+    n = mproc__rd_u32(r);
+    item->in_area = (n & MPROC__WIRE_RESULT_IN_AREA) != 0;
+    item->len = n & ~MPROC__WIRE_RESULT_IN_AREA;
+    if (item->in_area) {
+        item->data = NULL;
+        if (item->code != MPROC_OK || item->len > MPROC__WIRE_MAX_ITEM)
+            return 0;
+    } else {
+        item->data = mproc__rd_bytes(r, item->len);
+    }
     return !r->err && item->code <= 0 && item->code >= MPROC__ERRNO_LAST;
 }
 
@@ -300,6 +311,18 @@ int mproc__task_decode(const unsigned char *body, size_t len, mproc__task_hdr *h
     h->first = mproc__rd_u32(&r);
     h->count = mproc__rd_u32(&r);
     size = mproc__rd_u64(&r);
+    h->slot = 0;
+    if (!r.err && (size & MPROC__WIRE_IN_AREA) != 0) {
+        /* One item, in an argument slot: nothing follows. */
+        h->slot = (size & MPROC__WIRE_SLOT1) != 0 ? 2 : 1;
+        size &= ~(MPROC__WIRE_IN_AREA | MPROC__WIRE_SLOT1);
+        if (size > MPROC__WIRE_MAX_ITEM || h->count != 1 || r.left != 0 ||
+            h->first > UINT32_MAX - 1)
+            return MPROC_EPROTO;
+        h->item_size = (size_t)size;
+        h->items = NULL;
+        return MPROC_OK;
+    }
     if (r.err || size > MPROC__WIRE_MAX_ITEM || h->count == 0 || size > r.left / h->count ||
         size * h->count != r.left || h->first > UINT32_MAX - h->count)
         return MPROC_EPROTO;
@@ -315,6 +338,20 @@ int mproc__task_write(mproc__wr *w, const mproc__task_hdr *h)
 
     if (h->item_size > MPROC__WIRE_MAX_ITEM)
         return MPROC_ETOOBIG;
+    if (h->slot != 0) {
+        size_t start;
+        if (h->count != 1)
+            return MPROC_EINVAL;
+        start = mproc__wr_frame_begin(w, MPROC__MSG_TASK);
+        mproc__wr_u64(w, h->id);
+        mproc__wr_u64(w, h->fn);
+        mproc__wr_u32(w, h->tag);
+        mproc__wr_u32(w, h->first);
+        mproc__wr_u32(w, 1);
+        mproc__wr_u64(w, (uint64_t)h->item_size | MPROC__WIRE_IN_AREA |
+                             (h->slot == 2 ? MPROC__WIRE_SLOT1 : 0));
+        return mproc__wr_frame_end(w, start);
+    }
     if (per == 0)
         per = 1;
     while (done < h->count) {

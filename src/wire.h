@@ -9,9 +9,14 @@
  *          u64 item size, count items: items first .. first+count-1 of the task. A task whose
  *          items do not fit one frame travels in several; tag names the iterator it belongs to
  *          (0: none), so the worker can skip it once the iterator is gone (ring.h).
+ *          An item size with MPROC__WIRE_IN_AREA set: the task's one item is not in the frame
+ *          but in argument slot (MPROC__WIRE_SLOT1 set: 1, else 0) of the worker's shared
+ *          memory (ring.h), the low bits its size.
  *   RESULT (worker -> parent) u64 task id, u32 first, u32 count, count x (i32 code, i32 status,
  *          blob): the answers to items first .. first+count-1. A worker answers each item on
  *          its own as it finishes, so a chunk's answers are as many frames as it has items.
+ *          A blob length with MPROC__WIRE_RESULT_IN_AREA set: the bytes are in the worker's
+ *          result area (ring.h), the low bits their number.
  *   BELL   (worker -> parent) empty: answers wait in the shared ring (ring.h)
  * str/blob: u32 length then bytes; fnref: str module, u64 offset (module "" with offset
  * UINT64_MAX means "no function"). */
@@ -32,6 +37,11 @@
  * path). */
 #define MPROC__WIRE_MAX_BODY (mproc__wire_max_item + 65536)
 extern size_t mproc__wire_max_item;
+
+/* Flags in a TASK's item size and a RESULT's blob length: the bytes are in shared memory. */
+#define MPROC__WIRE_IN_AREA ((uint64_t)1 << 63)
+#define MPROC__WIRE_SLOT1 ((uint64_t)1 << 62)
+#define MPROC__WIRE_RESULT_IN_AREA ((uint32_t)1 << 31)
 
 enum {
     MPROC__MSG_BOOT = 1,
@@ -120,12 +130,15 @@ typedef struct mproc__boot {
 
 int mproc__boot_decode(const unsigned char *body, size_t len, mproc__boot *b);
 
-/* One item of a RESULT body. For a failure (code < 0) data is the message. */
+/* One item of a RESULT body. For a failure (code < 0) data is the message. in_area: a success
+ * whose len bytes are in the worker's result area, not in the frame (data is NULL): the reader
+ * points data there after checking len against the area (mproc__ring_result_bytes). */
 typedef struct mproc__result_item {
     int code;
     int status;
     const unsigned char *data;
     size_t len;
+    int in_area;
 } mproc__result_item;
 
 /* The task a RESULT body answers (0 when too short to say). */
@@ -144,11 +157,14 @@ typedef struct mproc__task_hdr {
     uint64_t id, fn;
     uint32_t tag, first, count;
     size_t item_size;
-    const unsigned char *items; /* count x item_size bytes */
+    const unsigned char *items; /* count x item_size bytes; NULL when slot is not 0 */
+    int slot; /* 0: the items are in the frame; 1 or 2: the one item is in argument slot 0 or 1
+                 of the worker's shared memory (ring.h) */
 } mproc__task_hdr;
 
 int mproc__task_decode(const unsigned char *body, size_t len, mproc__task_hdr *h);
-/* Writes items first .. first+count-1 of a task as TASK frames, as many as they need. */
+/* Writes items first .. first+count-1 of a task as TASK frames, as many as they need; with
+ * h->slot set, the one frame of a one-item task whose item the caller put in that slot. */
 int mproc__task_write(mproc__wr *w, const mproc__task_hdr *h);
 
 /* Reads one whole frame from a blocking handle into b (which may already hold bytes): 1 with

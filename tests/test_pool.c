@@ -875,11 +875,12 @@ static void test_submit_from_four_threads(void **state)
 
 /* ---- apply run by the calling thread (src/pool/lend.c) ---- */
 
-/* Where the OS has a wait on shared memory across processes (a Linux futex), an apply on an
- * idle pool is run by the caller itself; elsewhere every apply goes through the pool thread. */
+/* Where the OS has a wait on shared memory across processes (a Linux futex; on Windows a named
+ * event per word), an apply on an idle pool is run by the caller itself; elsewhere every apply
+ * goes through the pool thread. */
 static int direct_expected(void)
 {
-#ifdef __linux__
+#if defined(__linux__) || defined(_WIN32)
     return 1;
 #else
     return 0;

@@ -1,14 +1,17 @@
 /* apply and apply_async, and the calls on the handle a caller waits on. */
 #include "engine.h"
+#include "ring.h"
 #include "wire.h"
 
 #include <string.h>
 
-/* A task of its own async handle, with its own copy of the argument; not queued yet. refs: the
- * pool's, and the caller's when it keeps the handle. */
+/* A task of its own async handle, with its own copy of the argument (borrow: the caller's
+ * bytes, which stay valid until the task is done: apply waits for that); not queued yet. refs:
+ * the pool's, and the caller's when it keeps the handle. */
 static int new_task(mproc_task fn, const void *arg, size_t len, mproc_callback cb,
-                    mproc_error_callback ecb, void *user, int keep, mproc__task **out)
+                    mproc_error_callback ecb, void *user, int keep, int borrow, mproc__task **out)
 {
+    size_t own = borrow ? 0 : len;
     mproc_async *a;
     mproc__task *t;
 
@@ -16,7 +19,7 @@ static int new_task(mproc_task fn, const void *arg, size_t len, mproc_callback c
         return MPROC_ETOOBIG;
     /* The task carries its argument in the same allocation. */
     a = mproc__calloc(1, sizeof *a);
-    t = len <= SIZE_MAX - sizeof *t ? mproc__malloc(sizeof *t + len) : NULL;
+    t = own <= SIZE_MAX - sizeof *t ? mproc__malloc(sizeof *t + own) : NULL;
     if (a == NULL || t == NULL) {
         mproc__free(a);
         mproc__free(t);
@@ -24,14 +27,16 @@ static int new_task(mproc_task fn, const void *arg, size_t len, mproc_callback c
     }
     memset(t, 0, sizeof *t);
     t->owned = (unsigned char *)(t + 1);
-    if (len > 0)
-        memcpy(t->owned, arg, len);
+    if (own > 0)
+        memcpy(t->owned, arg, own);
     a->refs = keep ? 2 : 1;
     a->cb = cb;
     a->ecb = ecb;
     a->user = user;
     t->fn = fn;
-    t->items = t->owned;
+    /* A large argument of apply is not copied here: it is copied once, into the worker's slot
+     * or pipe, while the caller waits. */
+    t->items = borrow ? (const unsigned char *)arg : t->owned;
     t->item_size = len;
     t->count = 1;
     t->async = a;
@@ -79,7 +84,7 @@ int mproc_pool_apply_async(mproc_pool *p, mproc_task fn, const void *arg, size_t
         return MPROC_EINVAL;
     if (mproc__pool_foreign(p))
         return MPROC_EFOREIGN;
-    r = new_task(fn, arg, len, cb, ecb, user, out != NULL, &t);
+    r = new_task(fn, arg, len, cb, ecb, user, out != NULL, 0, &t);
     if (r < 0)
         return r;
     a = t->async;
@@ -109,7 +114,7 @@ int mproc_pool_apply(mproc_pool *p, mproc_task fn, const void *arg, size_t len, 
     /* From a callback: the result could only arrive on the thread that would be waiting. */
     if (mproc__pool_own_thread(p))
         return MPROC_EDEADLK;
-    r = new_task(fn, arg, len, NULL, NULL, NULL, 1, &t);
+    r = new_task(fn, arg, len, NULL, NULL, NULL, 1, len >= MPROC__PAYLOAD_MIN, &t);
     if (r < 0)
         return r;
     a = t->async;

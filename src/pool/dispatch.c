@@ -193,9 +193,13 @@ static int send_task(mproc_pool *p, mproc__worker *w, mproc__task *t)
     }
     /* Counted from the read cursor, which compaction moves along with the bytes. */
     mark = w->chan.out.len - w->chan.out.pos;
+    mproc__task_place(w, t, t->from, n);
     r = mproc__task_encode(&w->chan.out, t, t->from, n);
     if (r < 0) {
         w->chan.out.len = w->chan.out.pos + mark;
+        if (t->slot != 0)
+            mproc__ring_arg_unused(w->shm.addr, t->slot - 1);
+        t->slot = 0;
         return r;
     }
     t->end = t->from + n;
@@ -245,9 +249,17 @@ void mproc__dispatch(mproc_pool *p)
     for (;;) {
         size_t backlog = p->pq_len;
         size_t d = backlog > (size_t)p->nworkers ? 1 + backlog / (size_t)p->nworkers : 1;
-        mproc__worker *w = least_loaded(p, d > MAX_DEPTH ? MAX_DEPTH : (int)d, now);
+        mproc__worker *w;
         mproc__task *t;
         int r;
+
+        /* A large argument waits in one of the worker's two slots (ring.h), not in its pipe:
+         * two a worker, the one it runs and the next. Deeper, the rest would crawl through the
+         * pipe 64 KiB a wake-up, with the worker waiting on it, and stay there when another
+         * worker runs dry at the end. */
+        if (p->pq_head != NULL && p->pq_head->item_size >= MPROC__PAYLOAD_MIN && d > 2)
+            d = 2;
+        w = least_loaded(p, d > MAX_DEPTH ? MAX_DEPTH : (int)d, now);
 
         if (w == NULL && !p->broken)
             return;
@@ -319,6 +331,9 @@ void mproc__dispatch_rebalance(mproc_pool *p)
             n++;
             items += u->end - u->from; /* max_tasks_per_child counts items */
             mproc__task_rewind(u);     /* its flight never started: none of it ran here */
+            if (u->slot != 0)          /* nor will it: its argument's slot is free */
+                mproc__ring_arg_unused(ring, u->slot - 1);
+            u->slot = 0;
         }
         mproc__tasks_cut(&w->head, &w->tail, prev);
         w->inflight -= (int)n;

@@ -45,8 +45,17 @@ void mproc__results_decode(mproc_pool *p, mproc__worker *w, mproc__buf *in);
 /* Everything w has answered so far: the ring first, then the pipe. */
 void mproc__results_read(mproc_pool *p, mproc__worker *w);
 /* Decodes a single task's one result item into its async handle (mproc__result_decode's
- * callback; ctx is the mproc__task). */
+ * callback; ctx is a mproc__single_ctx: the task, its worker, and MPROC_EPROTO when the answer
+ * claims bytes in the worker's result area that are not there). */
+typedef struct mproc__single_ctx {
+    mproc__task *t;
+    mproc__worker *w;
+    int err;
+} mproc__single_ctx;
 void mproc__task_single_item(void *ctx, size_t i, const mproc__result_item *item);
+/* A decoded answer of w's: its bytes found when they are in w's result area (ring.h).
+ * MPROC_EPROTO when the claim is garbage. Then, once they are copied: mproc__ring_result_done. */
+int mproc__answer_resolve(mproc__worker *w, mproc__result_item *item);
 
 /* ---- boot.c ---- */
 /* Workers that have become ready since last looked end a run of boot failures. */
@@ -60,6 +69,9 @@ void mproc__boot_start_missing(mproc_pool *p, uint64_t now, int needed);
 /* Appends the TASK frames of t's items first .. first+n-1 to b (DEFINE frames are the caller's
  * business). */
 int mproc__task_encode(mproc__buf *b, const mproc__task *t, size_t first, size_t n);
+/* Puts a one-item flight's argument in a free slot of w's shared memory when it is large
+ * (ring.h): t->slot set, for mproc__task_encode; nothing (t->slot 0) otherwise. */
+void mproc__task_place(mproc__worker *w, mproc__task *t, size_t first, size_t n);
 void mproc__task_done(mproc_pool *p, mproc__task *t);    /* a finished apply: callbacks next */
 void mproc__task_deliver(mproc_pool *p, mproc__task *t); /* a finished chunk: delivered next */
 /* Fails every item of t that has no outcome yet with one error; those that have keep it. */

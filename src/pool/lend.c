@@ -19,11 +19,14 @@
  *   - work for the pool thread unparks every free parked worker and waits (want_back) for the
  *     lent ones; terminate recalls every lent worker and waits for it (mproc__lend_reclaim).
  *
- * Only the plain case is done by the borrower: a small argument, an answer that comes through
- * the ring. Anything else (an answer too large for the ring comes through the pipe, the worker
- * dies or sends garbage, the pool is terminated) hands the task back to the pool thread as an
- * ordinary task in flight on that worker, and the caller waits for it the ordinary way. The
- * pool thread so stays the only one to read pipes, reap workers and judge garbage. */
+ * The wait on ring->seq is a futex on Linux, a named event per word on Windows (win32/shm.c).
+ *
+ * Only the plain case is done by the borrower: a small argument (or a large one that fits a
+ * free slot of the worker's shared memory), an answer that comes through the ring. Anything else
+ * (an answer too large for the ring comes through the pipe, the worker dies or sends garbage, the
+ * pool is terminated) hands the task back to the pool thread as an ordinary task in flight on that
+ * worker, and the caller waits for it the ordinary way. The pool thread so stays the only one to
+ * read pipes, reap workers and judge garbage. */
 #include "engine.h"
 #include "ring.h"
 #include "wire.h"
@@ -153,8 +156,15 @@ static int take_answer(mproc__worker *w, mproc__task *t)
                           &body_len, &total, &need);
     if (r <= 0 || type != MPROC__MSG_RESULT || total != mproc__buf_avail(&w->ring_in))
         return -1;
-    if (mproc__result_decode(body, body_len, t->id, 1, mproc__task_single_item, t) < 0)
-        return -1;
+    {
+        mproc__single_ctx sx;
+        sx.t = t;
+        sx.w = w;
+        sx.err = 0;
+        if (mproc__result_decode(body, body_len, t->id, 1, mproc__task_single_item, &sx) < 0 ||
+            sx.err < 0)
+            return -1;
+    }
     mproc__buf_consume(&w->ring_in, total);
     return 1;
 }
@@ -176,7 +186,9 @@ int mproc__lend_apply(mproc_pool *p, mproc__task *t)
     mproc__ring *ring;
     int r, wake;
 
-    if (!p->can_lend || t->item_size > MPROC__SEND_NOW_MAX - TASK_OVERHEAD)
+    /* A large argument can go too, through a slot of the worker's shared memory (ring.h). */
+    if (!p->can_lend || (t->item_size > MPROC__SEND_NOW_MAX - TASK_OVERHEAD &&
+                         (t->item_size < MPROC__PAYLOAD_MIN || !MPROC__AREAS_ON)))
         return MPROC__LEND_NOT_TAKEN;
     mproc__os_mutex_lock(p->lock);
     /* Queued tasks go first: a borrower does not overtake them. */
@@ -192,7 +204,10 @@ int mproc__lend_apply(mproc_pool *p, mproc__task *t)
     /* The worker and its fields are ours until given back. */
     ring = w->shm.addr;
     w->direct_out.len = w->direct_out.pos = 0;
-    r = mproc__task_encode(&w->direct_out, t, 0, 1);
+    mproc__task_place(w, t, 0, 1);
+    r = t->item_size > MPROC__SEND_NOW_MAX - TASK_OVERHEAD && t->slot == 0
+            ? MPROC_ESTATE /* no slot free: the pipe it is, the ordinary way */
+            : mproc__task_encode(&w->direct_out, t, 0, 1);
     t->seq = w->seq + 1; /* its number for the worker's claim (ring.h), once it is sent */
     if (r == MPROC_OK) {
         mproc__os_store(&ring->waiter, 1);
@@ -200,6 +215,9 @@ int mproc__lend_apply(mproc_pool *p, mproc__task *t)
     }
     if (r < 0) {
         /* Nothing was sent: the task takes the ordinary way. */
+        if (t->slot != 0)
+            mproc__ring_arg_unused(ring, t->slot - 1);
+        t->slot = 0;
         mproc__os_store(&ring->waiter, 0);
         mproc__os_mutex_lock(p->lock);
         wake = give_back(p, w);

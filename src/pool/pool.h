@@ -74,6 +74,8 @@ typedef struct mproc__task {
     mproc__chunk *result; /* a chunk's results, until delivered under the lock */
     int suspect;          /* the oldest unanswered task once when a worker sent garbage */
     uint32_t seq;         /* its number among the tasks written to its worker (ring.h claim) */
+    int slot;             /* its flight's argument is in slot slot-1 of its worker (ring.h); 0:
+                             in the frame */
 } mproc__task;
 
 struct mproc_async {

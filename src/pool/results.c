@@ -21,25 +21,55 @@ static mproc__task *find_answered(mproc__worker *w, const unsigned char *body, s
     return t;
 }
 
+int mproc__answer_resolve(mproc__worker *w, mproc__result_item *item)
+{
+    return mproc__ring_item_resolve(w->shm.addr, item);
+}
+
 void mproc__task_single_item(void *ctx, size_t i, const mproc__result_item *item)
 {
-    mproc__task *t = ctx;
+    mproc__single_ctx *x = ctx;
+    mproc__result_item it = *item;
     (void)i;
-    mproc__async_complete(t->async, item->code, item->status, 0, item->data, item->len);
+    if (mproc__answer_resolve(x->w, &it) < 0) {
+        x->err = MPROC_EPROTO;
+        return;
+    }
+    mproc__async_complete(x->t->async, it.code, it.status, 0, it.data, it.len);
+    if (it.in_area)
+        mproc__ring_result_done(x->w->shm.addr, it.len);
 }
 
 typedef struct chunk_ctx {
     mproc__task *t;
+    mproc__worker *w;
     int err; /* an answer for an item not in flight, or no memory */
 } chunk_ctx;
 
+static void chunk_item_at(chunk_ctx *x, size_t i, const mproc__result_item *item);
+
+/* An answer whose bytes are in the worker's result area is copied from there, and the area is
+ * the worker's again. */
 static void chunk_item(void *ctx, size_t i, const mproc__result_item *item)
 {
     chunk_ctx *x = ctx;
-    mproc__chunk *c = x->t->result;
+    mproc__result_item it = *item;
 
     if (x->err != 0)
         return;
+    if (mproc__answer_resolve(x->w, &it) < 0) {
+        x->err = MPROC_EPROTO;
+        return;
+    }
+    chunk_item_at(x, i, &it);
+    if (it.in_area)
+        mproc__ring_result_done(x->w->shm.addr, it.len);
+}
+
+static void chunk_item_at(chunk_ctx *x, size_t i, const mproc__result_item *item)
+{
+    mproc__chunk *c = x->t->result;
+
     if (i < x->t->from || i >= x->t->end || c->at[i] != 0) {
         x->err = MPROC_EPROTO;
         return;
@@ -101,7 +131,16 @@ static int one_item(const unsigned char *body, size_t len, chunk_ctx *x)
         return 0;
     item.code = (int32_t)mproc__rd_u32(&r);
     item.status = (int32_t)mproc__rd_u32(&r);
-    item.data = mproc__rd_blob(&r, &item.len);
+    item.len = mproc__rd_u32(&r);
+    item.in_area = (item.len & MPROC__WIRE_RESULT_IN_AREA) != 0;
+    if (item.in_area) {
+        item.len &= ~(size_t)MPROC__WIRE_RESULT_IN_AREA;
+        item.data = NULL;
+        if (item.code != MPROC_OK)
+            return MPROC_EPROTO;
+    } else {
+        item.data = mproc__rd_bytes(&r, item.len);
+    }
     if (r.err || r.left != 0 || item.code > 0 || item.code < MPROC__ERRNO_LAST ||
         first >= x->t->count)
         return MPROC_EPROTO;
@@ -119,14 +158,22 @@ static int take_result(mproc_pool *p, mproc__worker *w, const unsigned char *bod
     if (t == NULL)
         return MPROC_EPROTO;
     if (t->async != NULL) {
-        r = mproc__result_decode(body, len, t->id, 1, mproc__task_single_item, t);
+        mproc__single_ctx sx;
+        sx.t = t;
+        sx.w = w;
+        sx.err = 0;
+        r = mproc__result_decode(body, len, t->id, 1, mproc__task_single_item, &sx);
+        if (r == MPROC_OK)
+            r = sx.err;
         if (r < 0)
             return r;
+        t->slot = 0;
         mproc__inflight_unlink(w, t, prev);
         mproc__task_done(p, t);
         return MPROC_OK;
     }
     x.t = t;
+    x.w = w;
     x.err = 0;
     /* One reservation for the frame (its body bounds the bytes it carries, and a store block's
      * header may go first): chunk_item then copies each item without a call. A failure here

@@ -202,17 +202,37 @@ static void put_u32le(unsigned char *p, uint32_t v)
 #define BATCH_HEAD 16 /* id, first, count */
 #define ITEM_HEAD 12  /* code, status, length */
 
-static void put_item_at(unsigned char *p, int code, int status, const void *data, size_t len)
+/* wire_len: the length field (len, or a result-area answer's flagged length with len 0). */
+static void put_item_at(unsigned char *p, int code, int status, const void *data, size_t len,
+                        uint32_t wire_len)
 {
     put_u32le(p, (uint32_t)code);
     put_u32le(p + 4, (uint32_t)status);
-    put_u32le(p + 8, (uint32_t)len);
+    put_u32le(p + 8, wire_len);
     if (len > 0)
         memcpy(p + ITEM_HEAD, data, len);
 }
 
+static int batch_add(mproc__ring *r, mproc__ring_batch *b, uint64_t id, uint32_t index, int code,
+                     int status, const void *data, size_t len, uint32_t wire_len);
+
 int mproc__ring_batch_add(mproc__ring *r, mproc__ring_batch *b, uint64_t id, uint32_t index,
                           int code, int status, const void *data, size_t len)
+{
+    if (len > MPROC__RING_BYTES)
+        return 0;
+    return batch_add(r, b, id, index, code, status, data, len, (uint32_t)len);
+}
+
+int mproc__ring_batch_add_area(mproc__ring *r, mproc__ring_batch *b, uint64_t id, uint32_t index,
+                               size_t len)
+{
+    return batch_add(r, b, id, index, MPROC_OK, 0, NULL, 0,
+                     (uint32_t)len | MPROC__WIRE_RESULT_IN_AREA);
+}
+
+static int batch_add(mproc__ring *r, mproc__ring_batch *b, uint64_t id, uint32_t index, int code,
+                     int status, const void *data, size_t len, uint32_t wire_len)
 {
     uint32_t tail = mproc__os_load(&r->tail);
     size_t rec = ITEM_HEAD + len, pos;
@@ -242,7 +262,7 @@ int mproc__ring_batch_add(mproc__ring *r, mproc__ring_batch *b, uint64_t id, uin
         h[6] = h[7] = 0;
         mproc__put_u64(h + 8, id);
         put_u32le(h + 16, index);
-        put_item_at(h + MPROC__WIRE_HEADER + BATCH_HEAD, code, status, data, len);
+        put_item_at(h + MPROC__WIRE_HEADER + BATCH_HEAD, code, status, data, len, wire_len);
         b->open = 1;
         b->id = id;
         b->first = index;
@@ -259,7 +279,7 @@ int mproc__ring_batch_add(mproc__ring *r, mproc__ring_batch *b, uint64_t id, uin
         pos + MPROC__WIRE_HEADER + b->body + rec > MPROC__RING_BYTES ||
         (b->at - tail) + pad8(MPROC__WIRE_HEADER + b->body + rec) > MPROC__RING_BYTES)
         return 0;
-    put_item_at(r->data + pos + MPROC__WIRE_HEADER + b->body, code, status, data, len);
+    put_item_at(r->data + pos + MPROC__WIRE_HEADER + b->body, code, status, data, len, wire_len);
     b->body += (uint32_t)rec;
     b->count++;
     /* The count, then the length: a worker killed between the two leaves a frame that does
@@ -331,4 +351,84 @@ int mproc__ring_drain_open(mproc__ring *r, uint32_t tail, mproc__buf *out)
         out->len -= total - at;
     }
     return 1;
+}
+
+/* ---- payload areas ---- */
+
+unsigned char *mproc__ring_area(mproc__ring *r, int slot)
+{
+    size_t at = MPROC__AREAS_AT;
+    if (slot >= 0)
+        at += MPROC__AREA_RESULT + (size_t)slot * MPROC__AREA_ARG;
+    return (unsigned char *)r + at;
+}
+
+/* Gives back the pages of an area past what is kept for the next payload. */
+static void trim(unsigned char *area, size_t len)
+{
+    if (len > MPROC__PAYLOAD_KEEP)
+        mproc__os_shm_release(area + MPROC__PAYLOAD_KEEP, len - MPROC__PAYLOAD_KEEP);
+}
+
+const unsigned char *mproc__ring_result_bytes(mproc__ring *r, size_t len)
+{
+    unsigned char *area;
+
+    if (!mproc__os_load(&r->areas) || len > MPROC__AREA_RESULT || !mproc__os_load(&r->result_busy))
+        return NULL;
+    area = mproc__ring_area(r, -1);
+    return len == 0 || mproc__os_shm_commit(area, len) == MPROC_OK ? area : NULL;
+}
+
+void mproc__ring_result_done(mproc__ring *r, size_t len)
+{
+    trim(mproc__ring_area(r, -1), len);
+    mproc__os_store(&r->result_busy, 0);
+}
+
+int mproc__ring_arg_slot(mproc__ring *r, size_t len)
+{
+    int i;
+
+    /* Only once the worker is ready: it has said by then whether it has the areas. */
+    if (!mproc__os_load(&r->ready) || !mproc__os_load(&r->areas) || len < MPROC__PAYLOAD_MIN ||
+        len > MPROC__AREA_ARG)
+        return -1;
+    for (i = 0; i < 2; i++)
+        if (!mproc__os_load(&r->arg_busy[i]) &&
+            mproc__os_shm_commit(mproc__ring_area(r, i), len) == MPROC_OK) {
+            mproc__os_store(&r->arg_busy[i], 1);
+            return i;
+        }
+    return -1;
+}
+
+void mproc__ring_arg_unused(mproc__ring *r, int slot)
+{
+    mproc__os_store(&r->arg_busy[slot & 1], 0);
+}
+
+void mproc__ring_arg_done(mproc__ring *r, int slot, size_t len)
+{
+    trim(mproc__ring_area(r, slot & 1), len);
+    mproc__os_store(&r->arg_busy[slot & 1], 0);
+}
+
+unsigned char *mproc__ring_result_area(mproc__ring *r, size_t len)
+{
+    unsigned char *area;
+
+    if (r == NULL || !mproc__os_load(&r->areas) || len < MPROC__PAYLOAD_MIN ||
+        len > MPROC__AREA_RESULT || mproc__os_load(&r->result_busy))
+        return NULL;
+    area = mproc__ring_area(r, -1);
+    return mproc__os_shm_commit(area, len) == MPROC_OK ? area : NULL;
+}
+
+int mproc__ring_item_resolve(mproc__ring *r, mproc__result_item *item)
+{
+    if (!item->in_area)
+        return MPROC_OK;
+    item->data = r != NULL ? mproc__ring_result_bytes(r, item->len) : NULL;
+    return item->data != NULL || item->len == 0 ? MPROC_OK : MPROC_EPROTO;
 }

@@ -9,6 +9,7 @@
 #define MPROC_RING_H
 
 #include "backend.h"
+#include "wire.h"
 
 #define MPROC__RING_BYTES (128u * 1024u) /* a power of two */
 #define MPROC__RING_CANCELS 8
@@ -54,8 +55,62 @@ typedef struct mproc__ring {
      * mproc__ring_take_back): whoever moves it past a task first has it. */
     volatile uint32_t claim;
     unsigned char pad8[60];
+    /* The payload areas (below). areas: set by the parent before the worker starts, when the
+     * segment has them. result_busy: the worker answered with bytes in the result area; the
+     * parent clears it once it has copied them out. arg_busy[i]: the parent put a task's
+     * argument in slot i; the worker clears it once the task has run (or was skipped), the
+     * parent when it took the task back unstarted. */
+    volatile uint32_t areas;
+    volatile uint32_t result_busy;
+    volatile uint32_t arg_busy[2];
+    unsigned char pad9[48];
     unsigned char data[MPROC__RING_BYTES];
 } mproc__ring;
+
+/* Large payloads. After the ring, a worker's shared memory holds a result area and two
+ * argument slots. An argument or a result of MPROC__PAYLOAD_MIN bytes or more that fits one
+ * crosses there instead of through the pipe: one copy on each side (a task uses its argument in
+ * place), where the pipe costs a copy on each side, the kernel's two, and a wake-up of the other
+ * side every 64 KiB. Two slots, so a worker has the next argument ready while it runs one.
+ * The memory is the worker's segment: when the worker dies, in the middle of a transfer or
+ * not, it goes with it. Pages are allocated as they are first touched and kept for the next
+ * payload (a payload faulting in fresh pages moves at half the speed), up to
+ * MPROC__PAYLOAD_KEEP bytes of each area; beyond that they are given back after each use. On a
+ * 32-bit system there are no areas (the address space is too small to spare). */
+#define MPROC__PAYLOAD_MIN ((size_t)256 * 1024)
+#define MPROC__PAYLOAD_KEEP ((size_t)64 << 20)
+#define MPROC__AREA_RESULT ((size_t)256 << 20)
+#define MPROC__AREA_ARG ((size_t)128 << 20)
+#define MPROC__AREAS_AT ((sizeof(mproc__ring) + 65535u) / 65536u * 65536u)
+#define MPROC__AREAS_ON (sizeof(void *) >= 8)
+/* The size of a worker's segment: with the areas where there are any, else the ring alone. */
+#define MPROC__RING_SHM_SIZE                                                                       \
+    (MPROC__AREAS_ON ? MPROC__AREAS_AT + MPROC__AREA_RESULT + 2 * MPROC__AREA_ARG                  \
+                     : sizeof(mproc__ring))
+
+/* The result area (slot -1) or argument slot 0 or 1 of a segment that has the areas. */
+unsigned char *mproc__ring_area(mproc__ring *r, int slot);
+/* Parent: the bytes of an answer the worker put in its result area, once checked (len within
+ * the area, the area busy, Windows: usable here); NULL otherwise (garbage: the worker's). */
+const unsigned char *mproc__ring_result_bytes(mproc__ring *r, size_t len);
+/* Parent: points a decoded answer that is in the result area (item->in_area) at its bytes:
+ * MPROC_OK (also for any other answer), or MPROC_EPROTO when the worker's claim does not hold
+ * (r NULL: no ring). Call mproc__ring_result_done once the bytes are copied. */
+int mproc__ring_item_resolve(mproc__ring *r, mproc__result_item *item);
+/* Parent, once it has copied those bytes out: the area is the worker's again (pages past
+ * MPROC__PAYLOAD_KEEP given back). */
+void mproc__ring_result_done(mproc__ring *r, size_t len);
+/* Parent: a free argument slot for len bytes, made usable and marked busy, or -1 (use the
+ * pipe). */
+int mproc__ring_arg_slot(mproc__ring *r, size_t len);
+/* Parent: the slot's task was taken back before it started: the slot is free again. */
+void mproc__ring_arg_unused(mproc__ring *r, int slot);
+/* Worker: the task in slot has run (or was skipped): the slot is the parent's again. */
+void mproc__ring_arg_done(mproc__ring *r, int slot, size_t len);
+/* Worker: the result area, made usable for len bytes, when a result of that size should go
+ * there (the segment has areas, len is large and fits, the parent has copied the last one
+ * out); else NULL. */
+unsigned char *mproc__ring_result_area(mproc__ring *r, size_t len);
 
 /* Worker: copies one frame in. 1 when it went in (*bell: ring the doorbell now), 0 when there
  * is no room (send it through the pipe). quiet: an answer the parent does not need at once (an
@@ -86,6 +141,9 @@ typedef struct mproc__ring_batch {
  * open: wait for room or use the pipe). */
 int mproc__ring_batch_add(mproc__ring *r, mproc__ring_batch *b, uint64_t id, uint32_t index,
                           int code, int status, const void *data, size_t len);
+/* As mproc__ring_batch_add, for a success whose len bytes the worker put in its result area. */
+int mproc__ring_batch_add_area(mproc__ring *r, mproc__ring_batch *b, uint64_t id, uint32_t index,
+                               size_t len);
 /* Publishes the open frame, if any. *bell: ring the doorbell now. */
 void mproc__ring_batch_flush(mproc__ring *r, mproc__ring_batch *b, int *bell);
 /* The bytes written beyond the parent's tail, open frame included, exceed half the ring. */

@@ -60,7 +60,15 @@ int mproc__worker_start(mproc_pool *p, mproc__worker *w)
     w->cancel_pos = 0;
     memset(&w->ring_in, 0, sizeof w->ring_in);
 
-    r = mproc__os_shm_create(&w->shm, sizeof(mproc__ring));
+    /* The ring, and after it the payload areas (ring.h) where there are any: not for a remote
+     * worker, which shares no memory with us (its frames carry every byte). */
+    r = MPROC__AREAS_ON && p->method != MPROC_START_MPI
+            ? mproc__os_shm_create_reserved(&w->shm, MPROC__RING_SHM_SIZE, sizeof(mproc__ring))
+            : MPROC_ENOMEM;
+    if (r == MPROC_OK)
+        mproc__os_store(&((mproc__ring *)w->shm.addr)->areas, 1);
+    else
+        r = mproc__os_shm_create(&w->shm, sizeof(mproc__ring));
     if (r < 0)
         goto fail;
     /* Each item's start costs the worker a clock read: only when a timeout needs it. */

@@ -1,6 +1,7 @@
 /* A task on its way: its TASK frames, its place in a worker's in-flight list, its return to the
  * queue, and the outcome it gets when its worker cannot give one (death, terminate, no memory). */
 #include "engine.h"
+#include "ring.h"
 
 #include <string.h>
 
@@ -17,8 +18,23 @@ int mproc__task_encode(mproc__buf *b, const mproc__task *t, size_t first, size_t
     h.first = (uint32_t)first;
     h.count = (uint32_t)n;
     h.item_size = t->item_size;
-    h.items = t->items + first * t->item_size;
+    h.slot = t->slot;
+    h.items = t->slot != 0 ? NULL : t->items + first * t->item_size;
     return mproc__task_write(&wr, &h);
+}
+
+void mproc__task_place(mproc__worker *w, mproc__task *t, size_t first, size_t n)
+{
+    int slot;
+
+    t->slot = 0;
+    if (n != 1 || t->item_size < MPROC__PAYLOAD_MIN || w->shm.addr == NULL)
+        return;
+    slot = mproc__ring_arg_slot(w->shm.addr, t->item_size);
+    if (slot < 0)
+        return;
+    memcpy(mproc__ring_area(w->shm.addr, slot), t->items + first * t->item_size, t->item_size);
+    t->slot = slot + 1;
 }
 
 void mproc__task_done(mproc_pool *p, mproc__task *t)

@@ -19,6 +19,11 @@ struct mproc_output {
     mproc__buf data;
     int failed;
     int error; /* a code of our own (ETOOBIG) that overrides the task's outcome */
+    /* A large result goes straight into the result area of the worker's shared memory (ring.h)
+     * when it is free: in_area, and area_len its size (data is empty then). */
+    mproc__ring *ring;
+    int in_area;
+    size_t area_len;
     char message[MESSAGE_MAX];
 };
 
@@ -32,6 +37,16 @@ int mproc_output_set(mproc_output *r, const void *data, size_t len)
     }
     r->error = 0;
     r->data.len = r->data.pos = 0;
+    r->in_area = 0;
+    if (len >= MPROC__PAYLOAD_MIN) {
+        unsigned char *area = mproc__ring_result_area(r->ring, len);
+        if (area != NULL) {
+            memmove(area, data, len); /* one copy: the parent reads it there */
+            r->in_area = 1;
+            r->area_len = len;
+            return MPROC_OK;
+        }
+    }
     if (mproc__buf_append(&r->data, data, len) < 0) {
         r->error = MPROC_ENOMEM;
         return MPROC_ENOMEM;
@@ -174,9 +189,46 @@ static int answer_item(worker *w, uint64_t id, uint32_t index, int code, int sta
     return mproc__os_write_all(w->cfg->out, w->out.data, w->out.len);
 }
 
+/* A success whose bytes are in the result area: a small frame, through the ring when there is
+ * room, else the pipe. The area is the parent's to read from the moment the frame can be seen. */
+static int answer_in_area(worker *w, uint64_t id, uint32_t index, size_t len)
+{
+    mproc__ring *ring = w->cfg->ring;
+    unsigned char *p;
+    int r;
+
+    mproc__os_store(&ring->result_busy, 1);
+    for (;;) {
+        if (mproc__ring_batch_add_area(ring, &w->batch, id, index, len))
+            return mproc__ring_batch_pressure(ring, &w->batch) ? flush_answers(w, 0) : MPROC_OK;
+        if (!w->batch.open)
+            break;
+        if ((r = flush_answers(w, 0)) < 0)
+            return r;
+    }
+    w->out.len = w->out.pos = 0;
+    if (mproc__buf_reserve(&w->out, ANSWER_HEAD) < 0) {
+        mproc__os_store(&ring->result_busy, 0); /* nothing announced it */
+        return MPROC_ENOMEM;
+    }
+    p = w->out.data;
+    put32(p, (uint32_t)(ANSWER_HEAD - MPROC__WIRE_HEADER));
+    p[4] = MPROC__MSG_RESULT;
+    p[5] = MPROC__WIRE_VERSION;
+    p[6] = p[7] = 0;
+    mproc__put_u64(p + 8, id);
+    put32(p + 16, index);
+    put32(p + 20, 1);
+    put32(p + 24, (uint32_t)MPROC_OK);
+    put32(p + 28, 0);
+    put32(p + 32, (uint32_t)len | MPROC__WIRE_RESULT_IN_AREA);
+    w->out.len = ANSWER_HEAD;
+    return mproc__os_write_all(w->cfg->out, w->out.data, w->out.len);
+}
+
 /* Runs one item and answers it. */
 static int run_item(worker *w, uint64_t id, uint32_t index, mproc_task fn,
-                    const unsigned char *item, size_t size)
+                    const unsigned char *item, size_t size, int slot)
 {
     mproc_output *res = &w->res;
     const void *arg = NULL;
@@ -184,17 +236,25 @@ static int run_item(worker *w, uint64_t id, uint32_t index, mproc_task fn,
 
     if (fn == NULL) {
         static const char msg[] = "the task function cannot be found in the worker";
+        if (slot > 0)
+            mproc__ring_arg_done(w->cfg->ring, slot - 1, size);
         return answer_item(w, id, index, MPROC_ENOFUNC, 0, msg, sizeof msg - 1);
     }
-    if (size > 0) {
+    if (slot > 0) {
+        arg = item; /* in its slot, aligned: used in place */
+    } else if (size > 0) {
         memcpy(w->scratch, item, size);
         arg = w->scratch;
     }
     res->data.len = res->data.pos = 0;
     res->failed = 0;
     res->error = 0;
+    res->in_area = 0;
+    res->ring = w->cfg->ring;
     res->message[0] = '\0';
     status = fn(arg, size, res);
+    if (slot > 0)
+        mproc__ring_arg_done(w->cfg->ring, slot - 1, size);
     if (res->error != 0)
         return answer_item(w, id, index, res->error, status, mproc_strerror(res->error),
                            strlen(mproc_strerror(res->error)));
@@ -203,6 +263,8 @@ static int run_item(worker *w, uint64_t id, uint32_t index, mproc_task fn,
             snprintf(res->message, sizeof res->message, "task returned %d", status);
         return answer_item(w, id, index, MPROC_ETASK, status, res->message, strlen(res->message));
     }
+    if (res->in_area)
+        return answer_in_area(w, id, index, res->area_len);
     return answer_item(w, id, index, MPROC_OK, 0, res->data.data, res->data.len);
 }
 
@@ -219,7 +281,14 @@ static int run_task(worker *w, const unsigned char *body, size_t len, uint32_t *
     if (mproc__task_decode(body, len, &h) < 0)
         return MPROC_EPROTO;
     *count = h.count;
-    if (h.item_size > w->scratch_cap) {
+    if (h.slot > 0) {
+        /* The argument waits in its slot of our shared memory. */
+        if (w->cfg->ring == NULL || !mproc__os_load(&w->cfg->ring->areas) ||
+            h.item_size > MPROC__AREA_ARG ||
+            mproc__os_shm_commit(mproc__ring_area(w->cfg->ring, h.slot - 1), h.item_size) < 0)
+            return MPROC_EPROTO;
+        h.items = mproc__ring_area(w->cfg->ring, h.slot - 1);
+    } else if (h.item_size > w->scratch_cap) {
         void *s = mproc__realloc(w->scratch, h.item_size);
         if (s == NULL) {
             /* No room for an argument's copy: each item fails with MPROC_ENOMEM and the worker
@@ -239,6 +308,8 @@ static int run_task(worker *w, const unsigned char *body, size_t len, uint32_t *
         if (w->cfg->ring != NULL) {
             if (mproc__ring_canceled(w->cfg->ring, h.tag)) {
                 /* Its iterator is gone: the rest are answered as skipped, nothing runs. */
+                if (h.slot > 0)
+                    mproc__ring_arg_done(w->cfg->ring, h.slot - 1, h.item_size);
                 for (; i < h.count; i++)
                     if ((r = answer_item(w, h.id, h.first + i, MPROC_ECANCELED, 0, NULL, 0)) < 0)
                         return r;
@@ -247,7 +318,7 @@ static int run_task(worker *w, const unsigned char *body, size_t len, uint32_t *
             if (w->stamps)
                 mproc__os_store(&w->cfg->ring->item_ms, (uint32_t)mproc__os_now_ms());
         }
-        r = run_item(w, h.id, h.first + i, fn, h.items + h.item_size * i, h.item_size);
+        r = run_item(w, h.id, h.first + i, fn, h.items + h.item_size * i, h.item_size, h.slot);
         if (r == MPROC_ENOMEM || r == MPROC_ETOOBIG) {
             /* No memory for the answer: the item says so. */
             const char *msg = mproc_strerror(r);

@@ -333,8 +333,13 @@ void mproc__os_child_setup(int daemon, long parent_pid)
 #endif
 }
 
+/* Called through a pointer set when the program is loaded (volatile, so the compiler does call
+ * through it): a call by name would be bound on its first use (without -z now), in each fork
+ * child again, since a child's binding dies with it (see bind_child_calls in process.c). */
+static void (*volatile exit_now)(int) = _exit;
+
 void mproc__os_exit(int code)
 {
     fflush(NULL);
-    _exit(code & 0xff);
+    exit_now(code & 0xff);
 }

@@ -104,6 +104,36 @@ int mproc__os_shm_attach(mproc__shm *s, mproc__handle h, size_t size)
     return MPROC_OK;
 }
 
+int mproc__os_shm_create_reserved(mproc__shm *s, size_t size, size_t usable)
+{
+    /* A memfd's pages are allocated as they are touched: all of it is usable now. */
+    (void)usable;
+    return mproc__os_shm_create(s, size);
+}
+
+int mproc__os_shm_commit(void *addr, size_t len)
+{
+    (void)addr;
+    (void)len;
+    return MPROC_OK;
+}
+
+void mproc__os_shm_release(void *addr, size_t len)
+{
+#if defined(__linux__) && defined(MADV_REMOVE)
+    /* Whole pages inside the range only: the file's pages are freed, reading them gives zeros. */
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    uintptr_t a = (uintptr_t)addr, start = (a + page - 1) / page * page,
+              end = (a + len) / page * page;
+    if (end > start)
+        (void)madvise((void *)start, end - start, MADV_REMOVE);
+#else
+    /* Elsewhere the pages stay until the region goes. */
+    (void)addr;
+    (void)len;
+#endif
+}
+
 void mproc__os_shm_destroy(mproc__shm *s)
 {
     if (s->addr != NULL)

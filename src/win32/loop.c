@@ -54,6 +54,7 @@ struct wchan {
     HANDLE wr, writer;
     CONDITION_VARIABLE wcv; /* the writer sleeps here */
     mproc__buf pending;     /* handed over by the loop, not yet written */
+    int writing;            /* the writer, or a caller of mproc__loop_send_now, is writing */
     int shutdown;           /* close wr once pending is written */
     int wdone;              /* the writer has ended (wr closed or broken) */
 
@@ -204,7 +205,7 @@ static unsigned __stdcall writer_main(void *arg)
     AcquireSRWLockExclusive(&l->lock);
     for (;;) {
         int ok;
-        while (!w->stop && !w->shutdown && mproc__buf_avail(&w->pending) == 0)
+        while (!w->stop && (w->writing || (!w->shutdown && mproc__buf_avail(&w->pending) == 0)))
             SleepConditionVariableSRW(&w->wcv, &l->lock, INFINITE, 0);
         if (w->stop)
             break;
@@ -216,10 +217,12 @@ static unsigned __stdcall writer_main(void *arg)
         }
         /* Take all that is pending; the loop refills the (empty) other buffer meanwhile. */
         swap_bufs(&mine, &w->pending);
+        w->writing = 1;
         ReleaseSRWLockExclusive(&l->lock);
         ok = write_all(w->wr, mine.data + mine.pos, mproc__buf_avail(&mine));
         mine.len = mine.pos = 0;
         AcquireSRWLockExclusive(&l->lock);
+        w->writing = 0;
         /* The child stopped reading (it ended): what it would have got is dropped, and its
          * end of file on the read side tells the front end. */
         if (!ok)
@@ -512,14 +515,33 @@ void mproc__os_loop_shutdown(mproc__loop *l, mproc__chan *c)
     ReleaseSRWLockExclusive(&l->lock);
 }
 
-/* The channel's writer thread owns the pipe: nothing writes past it. */
+/* The calling thread writes the frame itself when the channel's writer has nothing to write:
+ * a borrower of a parked worker (lend) so skips the writer thread's wake-up. The writer waits
+ * while it does (writing), so the pipe has one writer at a time and frames are never torn. A
+ * parked worker has read everything it was sent, so the pipe has room and the write does not
+ * block. */
 int mproc__os_loop_send_now(mproc__loop *l, mproc__chan *c, const void *frame, size_t len)
 {
-    (void)l;
-    (void)c;
-    (void)frame;
-    (void)len;
-    return MPROC_ENOTSUP;
+    wchan *w;
+    int ok;
+
+    if (l == NULL || c == NULL || (w = c->os) == NULL || len > MPROC__SEND_NOW_MAX ||
+        mproc__buf_avail(&c->out) != 0)
+        return MPROC_ESTATE;
+    AcquireSRWLockExclusive(&l->lock);
+    if (w->stop || w->shutdown || w->wdone || w->writing || w->wr == NULL ||
+        mproc__buf_avail(&w->pending) != 0) {
+        ReleaseSRWLockExclusive(&l->lock);
+        return MPROC_ESTATE;
+    }
+    w->writing = 1;
+    ReleaseSRWLockExclusive(&l->lock);
+    ok = write_all(w->wr, frame, len);
+    AcquireSRWLockExclusive(&l->lock);
+    w->writing = 0;
+    WakeConditionVariable(&w->wcv); /* what the loop handed over meanwhile */
+    ReleaseSRWLockExclusive(&l->lock);
+    return ok ? MPROC_OK : MPROC_ESTATE;
 }
 
 void mproc__os_loop_wake(mproc__loop *l)

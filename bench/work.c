@@ -1,0 +1,396 @@
+/* mproc_bench's real-work figure: zlib compression of large items, serial and through map, imap
+ * and apply_async, in one process; bench/python_baseline.py does the same bytes with Pool. */
+#if !defined(_WIN32)
+    #define _POSIX_C_SOURCE 200809L
+#endif
+
+#include "work.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef MPROC_BENCH_ZLIB
+    #include <zlib.h>
+#endif
+
+#if defined(MPROC_BENCH_ZLIB) && defined(__linux__)
+    #include <dirent.h>
+    #include <unistd.h>
+
+/* The CPU time and the time spent runnable but waiting for a CPU (another program's, on a
+ * shared machine) of a process or thread, from /proc/.../schedstat, in seconds. The parent pid
+ * from /proc/<pid>/stat when ppid is not NULL. 0 when readable. */
+static int sched_times(const char *dir, double *cpu, double *wait, long *ppid)
+{
+    char path[300], buf[1024], *p;
+    unsigned long long run = 0, rq = 0;
+    FILE *f;
+    size_t k;
+    int ok;
+
+    snprintf(path, sizeof path, "%s/schedstat", dir);
+    if ((f = fopen(path, "r")) == NULL)
+        return -1;
+    ok = fscanf(f, "%llu %llu", &run, &rq) == 2;
+    fclose(f);
+    if (!ok)
+        return -1;
+    *cpu = (double)run * 1e-9;
+    *wait = (double)rq * 1e-9;
+    if (ppid == NULL)
+        return 0;
+    snprintf(path, sizeof path, "%s/stat", dir);
+    if ((f = fopen(path, "r")) == NULL)
+        return -1;
+    k = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[k] = 0;
+    p = strrchr(buf, ')'); /* the name may hold spaces */
+    return p != NULL && sscanf(p + 2, "%*c %ld", ppid) == 1 ? 0 : -1;
+}
+
+/* CPU and run-queue wait of this process's threads (the caller, the pool's own threads summed)
+ * and of its child processes (the pool's workers): where a call's wall time went. A worker's
+ * wall time minus both is the time it sat with nothing to do. */
+typedef struct cpu_snap {
+    double caller[2], pool[2], worker[8][2];
+    int nworkers;
+} cpu_snap;
+
+static void cpu_take(cpu_snap *c)
+{
+    char path[300];
+    struct dirent *d;
+    DIR *dir;
+    long self = (long)getpid(), pp;
+    double cpu, wait;
+
+    memset(c, 0, sizeof *c);
+    if ((dir = opendir("/proc/self/task")) != NULL) {
+        while ((d = readdir(dir)) != NULL) {
+            if (d->d_name[0] == '.')
+                continue;
+            snprintf(path, sizeof path, "/proc/self/task/%s", d->d_name);
+            if (sched_times(path, &cpu, &wait, NULL) != 0)
+                continue;
+            if (atol(d->d_name) == self) {
+                c->caller[0] = cpu;
+                c->caller[1] = wait;
+            } else {
+                c->pool[0] += cpu;
+                c->pool[1] += wait;
+            }
+        }
+        closedir(dir);
+    }
+    if ((dir = opendir("/proc")) != NULL) {
+        while ((d = readdir(dir)) != NULL && c->nworkers < 8) {
+            if (d->d_name[0] < '0' || d->d_name[0] > '9')
+                continue;
+            snprintf(path, sizeof path, "/proc/%s", d->d_name);
+            if (sched_times(path, &cpu, &wait, &pp) == 0 && pp == self) {
+                c->worker[c->nworkers][0] = cpu;
+                c->worker[c->nworkers][1] = wait;
+                c->nworkers++;
+            }
+        }
+        closedir(dir);
+    }
+}
+
+/* One note: what each side did during a call of `wall` seconds: CPU / waiting for a CPU. */
+static void cpu_note(const char *call, const cpu_snap *a, const cpu_snap *b, double wall)
+{
+    int i;
+
+    printf("# sched %s (wall %.3f s; cpu/runqueue-wait s): caller %.3f/%.3f, pool threads "
+           "%.3f/%.3f",
+           call, wall, b->caller[0] - a->caller[0], b->caller[1] - a->caller[1],
+           b->pool[0] - a->pool[0], b->pool[1] - a->pool[1]);
+    for (i = 0; i < b->nworkers && i < a->nworkers; i++)
+        printf(", worker %d %.3f/%.3f (idle %.3f)", i, b->worker[i][0] - a->worker[i][0],
+               b->worker[i][1] - a->worker[i][1],
+               wall - (b->worker[i][0] - a->worker[i][0]) - (b->worker[i][1] - a->worker[i][1]));
+    printf("\n");
+}
+#elif defined(MPROC_BENCH_ZLIB)
+typedef struct cpu_snap {
+    int unused;
+} cpu_snap;
+static void cpu_take(cpu_snap *c)
+{
+    c->unused = 0;
+}
+static void cpu_note(const char *call, const cpu_snap *a, const cpu_snap *b, double wall)
+{
+    (void)call;
+    (void)a;
+    (void)b;
+    (void)wall;
+}
+#endif
+
+/* The compression level: 1 gives 2-60 ms for 64 KiB-4 MiB items here (level 6 is 3x slower). */
+#define WORK_LEVEL 1
+#define BLOCK 65536u
+
+#ifdef MPROC_BENCH_ZLIB
+
+/* The item bytes, the same in python_baseline.py: a 64 KiB block of letters a-p from a 32-bit
+ * xorshift, repeated, item i rotated by i * 4099 bytes. The period is twice zlib's window, so
+ * the repetition saves zlib nothing; about 4 bits a byte, so results are ~58 % of the item. */
+static void make_block(unsigned char *b)
+{
+    uint32_t x = 0x9E3779B9u;
+    size_t j;
+
+    for (j = 0; j < BLOCK; j++) {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        b[j] = (unsigned char)(97u + (x & 15u));
+    }
+}
+
+static void make_item(unsigned char *dst, const unsigned char *block, size_t size, size_t i)
+{
+    size_t k = (i * 4099u) % BLOCK, off;
+
+    for (off = 0; off < size; off += BLOCK) {
+        size_t n = size - off < BLOCK ? size - off : BLOCK;
+        /* rotated block: block[k..] then block[..k] */
+        size_t first = BLOCK - k < n ? BLOCK - k : n;
+        memcpy(dst + off, block + k, first);
+        if (n > first)
+            memcpy(dst + off + first, block, n - first);
+    }
+}
+
+/* The worker's output buffer, grown once. */
+static unsigned char *zbuf;
+static size_t zcap;
+
+/* def work(b): return zlib.compress(b, 1) */
+static int zlib_task(const void *arg, size_t len, mproc_output *out)
+{
+    uLongf n = compressBound((uLong)len);
+
+    if (zcap < n) {
+        free(zbuf);
+        zbuf = malloc(n);
+        zcap = zbuf != NULL ? n : 0;
+        if (zbuf == NULL)
+            return 1;
+    }
+    if (compress2(zbuf, &n, arg, (uLong)len, WORK_LEVEL) != Z_OK)
+        return 2;
+    return mproc_output_set(out, zbuf, n) == MPROC_OK ? 0 : 3;
+}
+
+typedef struct expect {
+    size_t count;
+    unsigned char **data; /* the serial loop's outputs */
+    size_t *len;
+} expect;
+
+static int same(const expect *e, size_t i, const void *data, size_t len)
+{
+    return i < e->count && len == e->len[i] && memcmp(data, e->data[i], len) == 0;
+}
+
+/* One serial loop over the items, into one reused buffer as a C caller writes it (only the
+ * compress calls timed, into *t). The first pass stores the outputs, later ones check them. */
+static int serial_pass(expect *e, const unsigned char *items, size_t size, double (*now)(void),
+                       double *t)
+{
+    size_t i;
+    double t0;
+    int rc;
+
+    *t = 0.0;
+    for (i = 0; i < e->count; i++) {
+        uLongf zn = compressBound((uLong)size);
+        if (zcap < zn) {
+            free(zbuf);
+            zbuf = malloc(zn);
+            zcap = zbuf != NULL ? zn : 0;
+            if (zbuf == NULL)
+                return -1;
+        }
+        t0 = now();
+        rc = compress2(zbuf, &zn, items + i * size, (uLong)size, WORK_LEVEL);
+        *t += now() - t0;
+        if (rc != Z_OK)
+            return -1;
+        if (e->data[i] == NULL) {
+            if ((e->data[i] = malloc(zn)) == NULL)
+                return -1;
+            memcpy(e->data[i], zbuf, zn);
+            e->len[i] = zn;
+        } else if (!same(e, i, zbuf, zn)) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void emit_speedup(const char *call, size_t kib, double serial, double t)
+{
+    printf("work_%s_%luk\t%.3f\tx\n", call, (unsigned long)kib, serial / t);
+    fflush(stdout);
+}
+
+int mproc_bench_fig_work(long kib, long count, int workers, double (*now)(void))
+{
+    size_t size = (size_t)kib << 10, n, i;
+    unsigned char *items = NULL, block[BLOCK];
+    expect e;
+    mproc_async **handles = NULL;
+    mproc_pool *pool = NULL;
+    mproc_results *res = NULL;
+    mproc_iter *it = NULL;
+    double t0, serial[3], t_map, t_imap, t_async, ser;
+    const void *data;
+    size_t len, index;
+    int r = 1, rc;
+    cpu_snap c0, c1;
+
+    if (kib <= 0)
+        return 1;
+    /* count 0: 24 MiB of items, at least 12 (6 a worker). */
+    n = count > 0 ? (size_t)count : (size_t)24576 / (size_t)kib;
+    if (n < 12)
+        n = 12;
+    memset(&e, 0, sizeof e);
+    e.count = n;
+    items = malloc(n * size);
+    e.data = calloc(n, sizeof *e.data);
+    e.len = calloc(n, sizeof *e.len);
+    handles = calloc(n, sizeof *handles);
+    if (items == NULL || e.data == NULL || e.len == NULL || handles == NULL)
+        goto finish;
+    make_block(block);
+    for (i = 0; i < n; i++)
+        make_item(items + i * size, block, size, i);
+
+    if (mproc_pool_create(&pool, workers) < 0)
+        goto finish;
+    /* Warm-up: each worker's first task (its output buffer, the code paged in). */
+    if (mproc_pool_map(pool, zlib_task, items, size, (size_t)workers, 1, &res) < 0)
+        goto finish;
+    mproc_results_destroy(res);
+    res = NULL;
+
+    /* The serial loop, in this process, once before each call: each call's speedup is over
+     * the serial time measured just before it, so a machine that grows busier during the figure
+     * does not make the later calls look better or worse. The first pass keeps the outputs to
+     * check every call's. */
+    if (serial_pass(&e, items, size, now, &serial[0]) != 0)
+        goto finish;
+
+    cpu_take(&c0);
+    t0 = now();
+    if (mproc_pool_map(pool, zlib_task, items, size, n, 1, &res) < 0)
+        goto finish;
+    t_map = now() - t0;
+    cpu_take(&c1);
+    cpu_note("map", &c0, &c1, t_map);
+    for (i = 0; i < n; i++)
+        if (mproc_results_get(res, i, &data, &len) < 0 || !same(&e, i, data, len)) {
+            fprintf(stderr, "mproc_bench: work: map item %lu differs\n", (unsigned long)i);
+            goto finish;
+        }
+    mproc_results_destroy(res);
+    res = NULL;
+
+    if (serial_pass(&e, items, size, now, &serial[1]) != 0)
+        goto finish;
+    cpu_take(&c0);
+    t0 = now();
+    if (mproc_pool_imap(pool, zlib_task, items, size, n, 1, &it) < 0)
+        goto finish;
+    for (i = 0;; i++) {
+        rc = mproc_iter_next(it, MPROC_FOREVER, &index, &data, &len);
+        if (rc == MPROC_EEND)
+            break;
+        if (rc < 0 || index != i || !same(&e, i, data, len)) {
+            fprintf(stderr, "mproc_bench: work: imap result %lu differs\n", (unsigned long)i);
+            goto finish;
+        }
+    }
+    t_imap = now() - t0;
+    cpu_take(&c1);
+    cpu_note("imap", &c0, &c1, t_imap);
+    mproc_iter_destroy(it);
+    it = NULL;
+    if (i != n)
+        goto finish;
+
+    /* apply_async: submit every item, then get each result in turn (Python:
+     * [pool.apply_async(f, (x,)) for x in items], then .get() of each). */
+    if (serial_pass(&e, items, size, now, &serial[2]) != 0)
+        goto finish;
+    cpu_take(&c0);
+    t0 = now();
+    for (i = 0; i < n; i++)
+        if (mproc_pool_apply_async(pool, zlib_task, items + i * size, size, NULL, NULL, NULL,
+                                   &handles[i]) < 0)
+            goto finish;
+    for (i = 0; i < n; i++)
+        if (mproc_async_get(handles[i], MPROC_FOREVER, &data, &len) < 0 ||
+            !same(&e, i, data, len)) {
+            fprintf(stderr, "mproc_bench: work: apply_async result %lu differs\n",
+                    (unsigned long)i);
+            goto finish;
+        }
+    t_async = now() - t0;
+    cpu_take(&c1);
+    cpu_note("apply_async", &c0, &c1, t_async);
+
+    /* The task time: the median of the three passes. */
+    ser =
+        serial[0] < serial[1]
+            ? (serial[1] < serial[2] ? serial[1] : (serial[0] < serial[2] ? serial[2] : serial[0]))
+            : (serial[0] < serial[2] ? serial[0] : (serial[1] < serial[2] ? serial[2] : serial[1]));
+    printf("# work %luk: %lu items of %lu KiB, zlib level %d, %d workers, chunksize 1; serial "
+           "%.3f s then map %.3f s, serial %.3f s then imap %.3f s, serial %.3f s then "
+           "apply_async %.3f s\n",
+           (unsigned long)kib, (unsigned long)n, (unsigned long)kib, WORK_LEVEL, workers, serial[0],
+           t_map, serial[1], t_imap, serial[2], t_async);
+    printf("work_task_ms_%luk\t%.3f\tms\n", (unsigned long)kib, ser / (double)n * 1e3);
+    emit_speedup("map", (size_t)kib, serial[0], t_map);
+    emit_speedup("imap", (size_t)kib, serial[1], t_imap);
+    emit_speedup("async", (size_t)kib, serial[2], t_async);
+    r = 0;
+finish:
+    mproc_iter_destroy(it);
+    mproc_results_destroy(res);
+    mproc_pool_destroy(pool);
+    if (e.data != NULL)
+        for (i = 0; i < n; i++)
+            free(e.data[i]);
+    free(e.data);
+    free(e.len);
+    if (handles != NULL)
+        for (i = 0; i < n; i++)
+            mproc_async_release(handles[i]);
+    free(handles);
+    free(items);
+    return r;
+}
+
+#else
+
+int mproc_bench_fig_work(long kib, long count, int workers, double (*now)(void))
+{
+    (void)kib;
+    (void)count;
+    (void)workers;
+    (void)now;
+    printf("# work: skipped: mproc_bench was built without zlib (Debian: zlib1g-dev)\n");
+    return 0;
+}
+
+#endif

@@ -1,0 +1,369 @@
+/* Large arguments and results, which cross in the worker's shared memory (src/ring.h): their
+ * bytes arrive whole through apply, apply_async, map and imap, a slot or the area that is busy
+ * sends the next one through the pipe, and a worker that dies in the middle of a transfer
+ * costs its task only and leaves nothing behind (descriptors or handles, mappings). */
+#ifndef _WIN32
+    #define _GNU_SOURCE
+#endif
+#include "testutil.h"
+
+#include <stdlib.h>
+
+#define WORKERS 2
+#define KIB 1024u
+#define MIB (1024u * 1024u)
+#define DIED_EXIT 23
+
+/* Byte i of the pattern of `seed`. */
+static unsigned char pat(uint32_t seed, size_t i)
+{
+    return (unsigned char)((i * 131u + seed * 7u + (i >> 12)) & 0xffu);
+}
+
+static void fill(unsigned char *b, size_t n, uint32_t seed)
+{
+    size_t i;
+    for (i = 0; i < n; i++)
+        b[i] = pat(seed, i);
+}
+
+/* The index of the first byte that is not the pattern, or n. */
+static size_t first_wrong(const unsigned char *b, size_t n, uint32_t seed)
+{
+    size_t i;
+    for (i = 0; i < n; i++)
+        if (b[i] != pat(seed, i))
+            return i;
+    return n;
+}
+
+/* A request: make `size` bytes of pattern `seed`; die (how: 1 at once, 2 after setting the
+ * result) instead of answering. */
+typedef struct req {
+    uint32_t size, seed, die;
+} req;
+
+static void die_now(void)
+{
+#ifdef _WIN32
+    TerminateProcess(GetCurrentProcess(), DIED_EXIT);
+#else
+    _exit(DIED_EXIT);
+#endif
+}
+
+static int make_task(const void *arg, size_t len, mproc_output *out)
+{
+    req q;
+    unsigned char *b;
+    int r;
+
+    if (len != sizeof q)
+        return 1;
+    memcpy(&q, arg, sizeof q);
+    if (q.die == 1)
+        die_now();
+    b = malloc(q.size > 0 ? q.size : 1);
+    if (b == NULL)
+        return 2;
+    fill(b, q.size, q.seed);
+    r = mproc_output_set(out, b, q.size);
+    free(b);
+    if (q.die == 2)
+        die_now(); /* the bytes are in the shared area, the answer never sent */
+    return r == MPROC_OK ? 0 : 3;
+}
+
+/* An argument: a 12-byte head (its seed, whether to die, and the result's size), then the
+ * pattern. Answers with the pattern checked, then `result size` bytes of seed + 1. */
+typedef struct head {
+    uint32_t seed, die, result;
+} head;
+
+static int check_task(const void *arg, size_t len, mproc_output *out)
+{
+    const unsigned char *p = arg;
+    head h;
+    unsigned char *b;
+    int r;
+
+    if (len < sizeof h)
+        return 1;
+    memcpy(&h, p, sizeof h);
+    if (h.die)
+        die_now();
+    if (first_wrong(p + sizeof h, len - sizeof h, h.seed) != len - sizeof h)
+        return 2;
+    if (((uintptr_t)arg & 7u) != 0)
+        return 3; /* an argument is aligned */
+    b = malloc(h.result > 0 ? h.result : 1);
+    if (b == NULL)
+        return 4;
+    fill(b, h.result, h.seed + 1);
+    r = mproc_output_set(out, b, h.result);
+    free(b);
+    return r == MPROC_OK ? 0 : 5;
+}
+
+static unsigned char *make_arg(size_t len, uint32_t seed, uint32_t die, uint32_t result)
+{
+    unsigned char *a = malloc(len);
+    head h;
+
+    assert_non_null(a);
+    assert_true(len >= sizeof h);
+    h.seed = seed;
+    h.die = die;
+    h.result = result;
+    memcpy(a, &h, sizeof h);
+    fill(a + sizeof h, len - sizeof h, seed);
+    return a;
+}
+
+/* Sizes around the shared-memory threshold (256 KiB) and well past it. */
+static const size_t sizes[] = {100 * KIB, 256 * KIB - 1, 256 * KIB, 256 * KIB + 1, 3 * MIB};
+#define NSIZES (sizeof sizes / sizeof sizes[0])
+
+static void test_apply_arguments_and_results(void **state)
+{
+    mproc_pool *p;
+    size_t i, len;
+    void *res;
+    int round;
+
+    (void)state;
+    assert_int_equal(mproc_pool_create(&p, WORKERS), MPROC_OK);
+    for (round = 0; round < 3; round++) {
+        for (i = 0; i < NSIZES; i++) {
+            uint32_t seed = (uint32_t)(round * 10 + (int)i);
+            unsigned char *a = make_arg(sizes[i], seed, 0, (uint32_t)sizes[NSIZES - 1 - i]);
+            assert_int_equal(mproc_pool_apply(p, check_task, a, sizes[i], &res, &len), MPROC_OK);
+            assert_int_equal(len, sizes[NSIZES - 1 - i]);
+            assert_int_equal(first_wrong(res, len, seed + 1), len);
+            mproc_free(res);
+            free(a);
+        }
+    }
+    mproc_pool_destroy(p);
+}
+
+/* Many in flight: both slots and the area busy at once, so some go through the pipe. */
+static void test_apply_async_many(void **state)
+{
+    enum { N = 12 };
+    mproc_pool *p;
+    mproc_async *a[N];
+    unsigned char *args[N];
+    const void *data;
+    size_t len, size;
+    int i;
+
+    (void)state;
+    assert_int_equal(mproc_pool_create(&p, WORKERS), MPROC_OK);
+    for (i = 0; i < N; i++) {
+        size = (size_t)(300 + 100 * i) * KIB;
+        args[i] = make_arg(size, (uint32_t)i, 0, (uint32_t)(size / 2));
+        assert_int_equal(
+            mproc_pool_apply_async(p, check_task, args[i], size, NULL, NULL, NULL, &a[i]),
+            MPROC_OK);
+        /* The argument was copied: the caller may change its bytes at once. */
+        memset(args[i] + sizeof(head), 0, size - sizeof(head));
+    }
+    for (i = 0; i < N; i++) {
+        size = (size_t)(300 + 100 * i) * KIB;
+        assert_int_equal(mproc_async_get(a[i], 60000, &data, &len), MPROC_OK);
+        assert_int_equal(len, size / 2);
+        assert_int_equal(first_wrong(data, len, (uint32_t)i + 1), len);
+        mproc_async_release(a[i]);
+        free(args[i]);
+    }
+    mproc_pool_destroy(p);
+}
+
+static void check_map(mproc_pool *p, size_t item, size_t count, size_t chunksize)
+{
+    unsigned char *items = malloc(item * count);
+    mproc_results *r = NULL;
+    mproc_iter *it = NULL;
+    const void *data;
+    size_t i, len, index;
+    int rc;
+
+    assert_non_null(items);
+    for (i = 0; i < count; i++) {
+        head h;
+        h.seed = (uint32_t)i;
+        h.die = 0;
+        h.result = (uint32_t)(item + i);
+        memcpy(items + i * item, &h, sizeof h);
+        fill(items + i * item + sizeof h, item - sizeof h, (uint32_t)i);
+    }
+    assert_int_equal(mproc_pool_map(p, check_task, items, item, count, chunksize, &r), MPROC_OK);
+    assert_int_equal(mproc_results_count(r), count);
+    for (i = 0; i < count; i++) {
+        assert_int_equal(mproc_results_get(r, i, &data, &len), MPROC_OK);
+        assert_int_equal(len, item + i);
+        assert_int_equal(first_wrong(data, len, (uint32_t)i + 1), len);
+    }
+    mproc_results_destroy(r);
+    assert_int_equal(mproc_pool_imap(p, check_task, items, item, count, chunksize, &it), MPROC_OK);
+    for (i = 0;; i++) {
+        rc = mproc_iter_next(it, 60000, &index, &data, &len);
+        if (rc == MPROC_EEND)
+            break;
+        assert_int_equal(rc, MPROC_OK);
+        assert_int_equal(index, i);
+        assert_int_equal(len, item + i);
+        assert_int_equal(first_wrong(data, len, (uint32_t)i + 1), len);
+    }
+    assert_int_equal(i, count);
+    mproc_iter_destroy(it);
+    free(items);
+}
+
+static void test_map_and_imap(void **state)
+{
+    mproc_pool *p;
+
+    (void)state;
+    assert_int_equal(mproc_pool_create(&p, WORKERS), MPROC_OK);
+    check_map(p, 512 * KIB, 16, 1); /* one item a task: slots and area */
+    check_map(p, 300 * KIB, 10, 3); /* chunks: arguments in the frame, results mixed */
+    mproc_pool_destroy(p);
+}
+
+/* A result larger than what the area keeps afterwards, twice: its pages given back after the
+ * first, faulted in again for the second. */
+static void test_result_past_kept_size(void **state)
+{
+    mproc_pool *p;
+    req q;
+    void *res;
+    size_t len;
+    int i;
+
+    (void)state;
+    if (tu_under_valgrind())
+        skip();
+    assert_int_equal(mproc_pool_create(&p, 1), MPROC_OK);
+    for (i = 0; i < 2; i++) {
+        q.size = 72 * MIB;
+        q.seed = (uint32_t)(40 + i);
+        q.die = 0;
+        assert_int_equal(mproc_pool_apply(p, make_task, &q, sizeof q, &res, &len), MPROC_OK);
+        assert_int_equal(len, q.size);
+        assert_int_equal(first_wrong(res, len, q.seed), len);
+        mproc_free(res);
+    }
+    mproc_pool_destroy(p);
+}
+
+#if defined(__linux__)
+/* Mappings of mproc's shared memory in this process (a leaked segment stays mapped). */
+static long count_segments(void)
+{
+    char line[512];
+    long n = 0;
+    FILE *f = fopen("/proc/self/maps", "r");
+
+    if (f == NULL)
+        return -1;
+    while (fgets(line, sizeof line, f) != NULL)
+        n += strstr(line, "memfd:mproc") != NULL;
+    fclose(f);
+    return n;
+}
+#else
+static long count_segments(void)
+{
+    return 0; /* Windows: a segment is a handle, counted by tu_counts */
+}
+#endif
+
+/* A worker that dies with its result in the shared area but unannounced (die 2), or with its
+ * argument in a slot (die 1): only that task fails, as a lost worker; the pool goes on with a
+ * new worker whose transfers work; once the pool is gone, so are all the segments. */
+static void die_mid_transfer(int how)
+{
+    tu_counts base;
+    long segments = count_segments();
+    mproc_pool *p;
+    mproc_async *a;
+    const mproc_error *e;
+    unsigned char *arg = NULL;
+    void *res;
+    size_t len;
+    req q;
+    int round;
+
+    tu_no_core_dumps();
+    base = tu_counts_now();
+    assert_int_equal(mproc_pool_create(&p, WORKERS), MPROC_OK);
+    for (round = 0; round < 3; round++) {
+        if (how == 2) {
+            q.size = 8 * MIB;
+            q.seed = (uint32_t)round;
+            q.die = 2;
+            assert_int_equal(
+                mproc_pool_apply_async(p, make_task, &q, sizeof q, NULL, NULL, NULL, &a), MPROC_OK);
+        } else {
+            arg = make_arg(6 * MIB, (uint32_t)round, 1, 0);
+            assert_int_equal(
+                mproc_pool_apply_async(p, check_task, arg, 6 * MIB, NULL, NULL, NULL, &a),
+                MPROC_OK);
+        }
+        assert_int_equal(mproc_async_get(a, 60000, NULL, NULL), MPROC_EWORKER_LOST);
+        e = mproc_async_error(a);
+        assert_non_null(e);
+        assert_int_equal(e->exitcode, DIED_EXIT);
+        mproc_async_release(a);
+        free(arg);
+        arg = NULL;
+
+        /* The next large transfers both ways work, on whichever worker takes them. */
+        q.size = 5 * MIB;
+        q.seed = (uint32_t)(100 + round);
+        q.die = 0;
+        assert_int_equal(mproc_pool_apply(p, make_task, &q, sizeof q, &res, &len), MPROC_OK);
+        assert_int_equal(len, q.size);
+        assert_int_equal(first_wrong(res, len, q.seed), len);
+        mproc_free(res);
+        arg = make_arg(5 * MIB, (uint32_t)(200 + round), 0, 300 * KIB);
+        assert_int_equal(mproc_pool_apply(p, check_task, arg, 5 * MIB, &res, &len), MPROC_OK);
+        assert_int_equal(len, 300 * KIB);
+        assert_int_equal(first_wrong(res, len, (uint32_t)(201 + round)), len);
+        mproc_free(res);
+        free(arg);
+        arg = NULL;
+    }
+    assert_int_equal(mproc_pool_close(p), MPROC_OK);
+    assert_int_equal(mproc_pool_join(p), MPROC_OK);
+    mproc_pool_destroy(p);
+    tu_assert_counts_back(&base, 10000);
+    assert_int_equal(count_segments(), segments);
+}
+
+static void test_die_with_result_in_area(void **state)
+{
+    (void)state;
+    die_mid_transfer(2);
+}
+
+static void test_die_with_argument_in_slot(void **state)
+{
+    (void)state;
+    die_mid_transfer(1);
+}
+
+int main(int argc, char **argv)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_apply_arguments_and_results),
+        cmocka_unit_test(test_apply_async_many),
+        cmocka_unit_test(test_map_and_imap),
+        cmocka_unit_test(test_result_past_kept_size),
+        cmocka_unit_test(test_die_with_result_in_area),
+        cmocka_unit_test(test_die_with_argument_in_slot),
+    };
+    return TU_RUN_SUITE(argc, argv, "payload", tests);
+}
