@@ -367,6 +367,9 @@ static inline int tu_proc_stat(const char *pid, char *state, long *ppid)
 static inline long tu_children(long *pids, size_t cap, long *zombies)
 {
     long n = 0, z = 0;
+    if (zombies != NULL) {
+        *zombies = 0; /* also when the listing fails */
+    }
 #ifdef _WIN32
     DWORD self = GetCurrentProcessId();
     PROCESSENTRY32 e;

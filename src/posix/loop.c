@@ -244,6 +244,7 @@ fail:
 int mproc__os_loop_watch(mproc__loop *l, mproc__chan *c, mproc__proc *proc)
 {
     assert(l != NULL && c != NULL && proc != NULL);
+    (void)l; /* the loop is only checked: each channel knows its own */
     if (c->os == NULL)
         return MPROC_EINVAL;
     ((chan_os *)c->os)->proc = proc;

@@ -414,6 +414,7 @@ int mproc__os_loop_watch(mproc__loop *l, mproc__chan *c, mproc__proc *proc)
     wchan *w;
     HANDLE dup;
     assert(l != NULL && c != NULL && proc != NULL);
+    (void)l; /* the loop is only checked: each channel knows its own */
 
     if ((w = c->os) == NULL || proc->h == MPROC__INVALID_HANDLE || w->watcher != NULL)
         return MPROC_EINVAL;
