@@ -33,6 +33,7 @@ set(MPROC_SOURCES_FRONT
     src/pool/results.c
     src/pool/ring.c
     src/pool/start.c
+    src/pool/stats.c
     src/pool/task.c
     src/pool/tasklist.c
     src/pool/thread.c

@@ -141,7 +141,8 @@ enum mproc_errno {
  * code (MPROC_ENOSTATUS when the application took its status: see mproc_process_exitcode()).
  * The pool replaced it and goes on. */
 /** @var MPROC_ECANCELED
- * The pool was terminated (or destroyed) before the task completed. */
+ * The pool was terminated (or destroyed) before the task completed, or the task was withdrawn
+ * with mproc_async_cancel(). */
 /** @var MPROC_ENOFUNC
  * The target, task or initializer is not code of a module loaded in this process (the
  * executable, or a shared library / DLL), or cannot be found again in the child (e.g. it lives
@@ -616,6 +617,20 @@ typedef struct mproc_pool_options {
                                   no chunk timeout); the chunk's finished items keep their results,
                                   the item running fails, and the items after it run on another
                                   worker */
+    long max_pending;        /**< > 0: backpressure. At most this many items (an apply is one, each
+                                  item of a map or imap chunk one) are unfinished at once:
+                                  mproc_pool_apply_async() and mproc_pool_apply() wait for room
+                                  (mproc_pool_apply_async_timed() up to a timeout), and map and
+                                  imap send no new chunk while the pool is full, so the parent's
+                                  memory for N submitted tasks is bounded by this, not N. 0: no
+                                  bound (Python's eager pool) */
+    size_t max_memory_per_child; /**< > 0: a worker whose resident memory (Linux
+                                      /proc/self/statm, Windows GetProcessMemoryInfo) is above
+                                      this many bytes after an item ends before its next one and
+                                      is replaced; the item that crossed the limit keeps its
+                                      result, the items it had not started run elsewhere. A
+                                      forked worker's RSS counts the parent's pages it touched.
+                                      Counted in mproc_pool_stats::workers_replaced. 0: none */
 } mproc_pool_options;
 
 /**
@@ -644,8 +659,8 @@ MPROC_API int mproc_pool_create(mproc_pool **out, int workers);
  * @param out receives the pool, freed with mproc_pool_destroy(); NULL on failure.
  * @param opts read during the call only: initarg's bytes are copied.
  * @return MPROC_OK, MPROC_EINVAL (opts NULL, initarg NULL with initarg_len > 0, a negative
- *         max_tasks_per_child or task_timeout_ms, an unknown start method), MPROC_ETOOBIG,
- *         MPROC_ENOFUNC (the initializer is not code of a loaded module, under every start
+ *         max_tasks_per_child, task_timeout_ms or max_pending, an unknown start method),
+ * MPROC_ETOOBIG, MPROC_ENOFUNC (the initializer is not code of a loaded module, under every start
  *         method), MPROC_ENOINIT, MPROC_EGUARD, MPROC_ENOMEM, MPROC_ESYS.
  */
 MPROC_API int mproc_pool_create_ex(mproc_pool **out, const mproc_pool_options *opts);
@@ -706,6 +721,43 @@ MPROC_API int mproc_pool_apply_async(mproc_pool *p, mproc_task fn, const void *a
                                      mproc_async **out);
 
 /**
+ * As mproc_pool_apply_async(), waiting at most timeout_ms for room when the pool is full
+ * (mproc_pool_options::max_pending); mproc_pool_apply_async() waits as long as it takes. A
+ * submitter waiting for room is woken by mproc_pool_close(), mproc_pool_terminate() and
+ * mproc_pool_destroy() from another thread, and returns MPROC_ESTATE; from a callback of the
+ * pool a full pool gives MPROC_EDEADLK at once (room comes only from that thread).
+ *
+ * @param p the pool.
+ * @param fn the task.
+ * @param arg bytes copied before the call returns; NULL when len is 0.
+ * @param len their number.
+ * @param cb called with the result; may be NULL.
+ * @param ecb called with the error; may be NULL.
+ * @param user handed to cb or ecb as it is.
+ * @param out receives a handle, or NULL for none (as for mproc_pool_apply_async()).
+ * @param timeout_ms how long to wait for room: milliseconds, MPROC_FOREVER or 0 (no wait).
+ * @return as mproc_pool_apply_async(), and MPROC_ETIMEDOUT (no room in time; nothing was
+ *         submitted), MPROC_EDEADLK, MPROC_EINVAL for timeout_ms below MPROC_FOREVER.
+ */
+MPROC_API int mproc_pool_apply_async_timed(mproc_pool *p, mproc_task fn, const void *arg,
+                                           size_t len, mproc_callback cb, mproc_error_callback ecb,
+                                           void *user, mproc_async **out, long timeout_ms);
+
+/**
+ * Withdraws a task that has not been sent to a worker yet: it never runs, it fails with
+ * MPROC_ECANCELED (its error callback runs once, on the pool's thread, soon after) and the
+ * handle becomes ready. A task already sent to a worker (running, or waiting in the worker's
+ * pipe behind another), or ended, cannot be withdrawn: MPROC_ESTATE, and it goes on. Asking
+ * again for a task already withdrawn gives MPROC_OK and changes nothing. Thread-safe, from a
+ * callback too.
+ *
+ * @param a the handle.
+ * @return MPROC_OK (withdrawn), MPROC_ESTATE (too late), MPROC_EINVAL (a NULL),
+ *         MPROC_EFOREIGN.
+ */
+MPROC_API int mproc_async_cancel(mproc_async *a);
+
+/**
  * Waits for the task to end: MPROC_OK, or MPROC_ETIMEDOUT. Thread-safe. From a callback of the
  * task's own pool, a task not yet ended gives MPROC_EDEADLK at once unless timeout_ms is 0 (a
  * poll answers as usual).
@@ -757,6 +809,33 @@ MPROC_API const mproc_error *mproc_async_error(mproc_async *a);
  * @param a the handle, or NULL; invalid after the call, and so are the bytes and error it gave.
  */
 MPROC_API void mproc_async_release(mproc_async *a);
+
+/** A snapshot of a pool's work, in items (an apply is one, each item of a map or imap one). */
+typedef struct mproc_pool_stats {
+    size_t submitted;        /**< made into tasks so far (a map's items as its chunks are sent) */
+    size_t done;             /**< ended with MPROC_OK */
+    size_t failed;           /**< ended with another error (MPROC_ETASK, MPROC_ETIMEDOUT, ...) */
+    size_t lost;             /**< ended with MPROC_EWORKER_LOST: their worker died */
+    size_t canceled;         /**< ended with MPROC_ECANCELED (canceled, terminated, iterator
+                                  destroyed early) */
+    size_t running;          /**< sent to a worker, no outcome handed out yet */
+    size_t queued;           /**< waiting in the pool; submitted = done + failed + lost +
+                                  canceled + running + queued, in every snapshot */
+    size_t workers_started;  /**< worker processes started, the first ones included */
+    size_t workers_replaced; /**< of those, the ones started in place of one that ended (death,
+                                  max_tasks_per_child, a failed boot) */
+} mproc_pool_stats;
+
+/**
+ * Fills *s with a consistent snapshot of the pool's counts (one lock, no system call: cheap
+ * enough to call in a loop). The running count is the pool thread's view as of its last turn.
+ * Thread-safe.
+ *
+ * @param p the pool.
+ * @param s receives the counts (zeroed on failure).
+ * @return MPROC_OK, MPROC_EINVAL (p or s NULL), MPROC_EFOREIGN.
+ */
+MPROC_API int mproc_pool_stats_get(mproc_pool *p, mproc_pool_stats *s);
 
 /**
  * Applies fn to each of `count` items of `item_size` bytes (contiguous in `items`) and waits.

@@ -2540,6 +2540,71 @@ static int close_pool(void **state)
     return 0;
 }
 
+/* ---- the pool's second floor (issue 13): backpressure, cancel, statistics ---- */
+
+static void row_155_pool_create_ex_negative_max_pending(void **state)
+{
+    mproc_pool_options o;
+    mproc_pool *p = (mproc_pool *)&o;
+    (void)state;
+    memset(&o, 0, sizeof o);
+    o.workers = 1;
+    o.max_pending = -1;
+    assert_int_equal(mproc_pool_create_ex(&p, &o), MPROC_EINVAL);
+    assert_null(p);
+}
+
+static void row_156_pool_apply_async_timed_bad_arguments(void **state)
+{
+    mproc_pool *p = (mproc_pool *)*state;
+    mproc_async *a = (mproc_async *)&a;
+    int v = 3;
+    assert_int_equal(
+        mproc_pool_apply_async_timed(NULL, task_square, &v, sizeof v, NULL, NULL, NULL, &a, 0),
+        MPROC_EINVAL);
+    assert_null(a);
+    a = (mproc_async *)&a;
+    assert_int_equal(mproc_pool_apply_async_timed(p, NULL, &v, sizeof v, NULL, NULL, NULL, &a, 0),
+                     MPROC_EINVAL);
+    assert_null(a);
+    a = (mproc_async *)&a;
+    assert_int_equal(
+        mproc_pool_apply_async_timed(p, task_square, &v, sizeof v, NULL, NULL, NULL, &a, -2),
+        MPROC_EINVAL);
+    assert_null(a);
+    assert_int_equal(mproc_pool_apply_async_timed(p, task_square, NULL, 4, NULL, NULL, NULL, &a, 0),
+                     MPROC_EINVAL);
+}
+
+static void row_157_async_cancel_null(void **state)
+{
+    (void)state;
+    assert_int_equal(mproc_async_cancel(NULL), MPROC_EINVAL);
+}
+
+static void row_158_async_cancel_finished_task(void **state)
+{
+    mproc_pool *p = (mproc_pool *)*state;
+    mproc_async *a = NULL;
+    int v = 3;
+    assert_int_equal(mproc_pool_apply_async(p, task_square, &v, sizeof v, NULL, NULL, NULL, &a),
+                     MPROC_OK);
+    assert_int_equal(mproc_async_wait(a, 60000), MPROC_OK);
+    assert_int_equal(mproc_async_cancel(a), MPROC_ESTATE);
+    assert_int_equal(mproc_async_get(a, 0, NULL, NULL), MPROC_OK);
+    mproc_async_release(a);
+}
+
+static void row_159_pool_stats_get_null(void **state)
+{
+    mproc_pool *p = (mproc_pool *)*state;
+    mproc_pool_stats s;
+    memset(&s, 0xff, sizeof s);
+    assert_int_equal(mproc_pool_stats_get(NULL, &s), MPROC_EINVAL);
+    assert_true(s.submitted == 0 && s.queued == 0 && s.workers_started == 0);
+    assert_int_equal(mproc_pool_stats_get(p, NULL), MPROC_EINVAL);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -2699,6 +2764,12 @@ int main(int argc, char **argv)
         cmocka_unit_test(row_152_pool_create_ex_initializer_not_code),
         cmocka_unit_test(row_153_exitcode_status_taken_by_sigchld_ignored),
         cmocka_unit_test(row_154_exitcode_return_value_survives_sigchld_ignored),
+        /* the pool's second floor (issue 13) */
+        cmocka_unit_test(row_155_pool_create_ex_negative_max_pending),
+        cmocka_unit_test(row_156_pool_apply_async_timed_bad_arguments),
+        cmocka_unit_test(row_157_async_cancel_null),
+        cmocka_unit_test(row_158_async_cancel_finished_task),
+        cmocka_unit_test(row_159_pool_stats_get_null),
     };
     /* Row 144's child: its guard is bypassed on purpose, and it reports what start gave. */
     if (getenv(GUARD_BYPASS_ENV) != NULL) {
