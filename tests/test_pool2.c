@@ -13,38 +13,38 @@
 #define BOUND_TASKS_WINE 60000L
 #define RSS_LIMIT ((size_t)16 << 20)
 
-static int echo(const void *arg, size_t len, mproc_result *out)
+static int echo(const void *arg, size_t len, mproc_output *out)
 {
-    return mproc_result_set(out, arg, len);
+    return mproc_output_set(out, arg, len);
 }
 
 /* Sleeps the int it is given, in milliseconds, then answers it. */
-static int nap(const void *arg, size_t len, mproc_result *out)
+static int nap(const void *arg, size_t len, mproc_output *out)
 {
     int ms = tu_read_int(arg, len);
     tu_sleep_ms(ms);
-    return mproc_result_set(out, &ms, sizeof ms);
+    return mproc_output_set(out, &ms, sizeof ms);
 }
 
 /* A task that plays a crash when given a negative int. */
-static int crash_if_negative(const void *arg, size_t len, mproc_result *out)
+static int crash_if_negative(const void *arg, size_t len, mproc_output *out)
 {
     int v = tu_read_int(arg, len);
     if (v < 0)
         tu_die_by_kill();
-    return mproc_result_set(out, &v, sizeof v);
+    return mproc_output_set(out, &v, sizeof v);
 }
 
 /* Leaks 64 MiB per call, touched so it is resident. */
 #define LEAK ((size_t)64 << 20)
-static int leak64(const void *arg, size_t len, mproc_result *out)
+static int leak64(const void *arg, size_t len, mproc_output *out)
 {
     char *p = malloc(LEAK);
     int v = tu_read_int(arg, len);
     if (p == NULL)
-        return mproc_result_fail(out, "no memory for the leak"), 1;
+        return mproc_output_fail(out, "no memory for the leak"), 1;
     memset(p, v + 1, LEAK);
-    return mproc_result_set(out, &v, sizeof v);
+    return mproc_output_set(out, &v, sizeof v);
 }
 
 static volatile long ok_calls, err_calls, canceled_calls;
