@@ -27,6 +27,7 @@ set(MPROC_SOURCES_FRONT
     src/pool/dispatch.c
     src/pool/handle.c
     src/pool/iter.c
+    src/pool/lazy.c
     src/pool/lend.c
     src/pool/map.c
     src/pool/pool.c

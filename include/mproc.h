@@ -611,6 +611,34 @@ typedef struct mproc_pool_options {
 } mproc_pool_options;
 
 /**
+ * Gives the items of mproc_pool_imap_lazy(), one a call, on the thread that reads the iterator.
+ *
+ * @param user the `user` pointer given to mproc_pool_imap_lazy(), as it was.
+ * @param index the item's number: 0, 1, 2, ...
+ * @param item receives the item's bytes, read before the next call (they are copied).
+ * @param len receives their number (at most 1 GiB).
+ * @return 0 with an item, 1 at the end (no item), or a negative code: the stream ends, and
+ *         mproc_iter_next() gives that code once after the results of the items before it.
+ */
+typedef int (*mproc_producer)(void *user, size_t index, const void **item, size_t *len);
+
+/** A snapshot of a pool's work, in items (an apply is one, each item of a map or imap one). */
+typedef struct mproc_pool_stats {
+    size_t submitted;        /**< made into tasks so far (a map's items as its chunks are sent) */
+    size_t done;             /**< ended with MPROC_OK */
+    size_t failed;           /**< ended with another error (MPROC_ETASK, MPROC_ETIMEDOUT, ...) */
+    size_t lost;             /**< ended with MPROC_EWORKER_LOST: their worker died */
+    size_t canceled;         /**< ended with MPROC_ECANCELED (canceled, terminated, iterator
+                                  destroyed early) */
+    size_t running;          /**< sent to a worker, no outcome handed out yet */
+    size_t queued;           /**< waiting in the pool; submitted = done + failed + lost +
+                                  canceled + running + queued, in every snapshot */
+    size_t workers_started;  /**< worker processes started, the first ones included */
+    size_t workers_replaced; /**< of those, the ones started in place of one that ended (death,
+                                  max_tasks_per_child, a failed boot) */
+} mproc_pool_stats;
+
+/**
  * Sets the task's result bytes (copied); a later call replaces them. MPROC_EINVAL for NULL out
  * or NULL result with result_len > 0; MPROC_ETOOBIG past 1 GiB. Called in the worker, from the
  * task. After MPROC_ETOOBIG or MPROC_ENOMEM the task fails with that code, unless a later call
@@ -812,22 +840,6 @@ MPROC_API const mproc_error *mproc_async_error(mproc_async *a);
  */
 MPROC_API void mproc_async_release(mproc_async *a);
 
-/** A snapshot of a pool's work, in items (an apply is one, each item of a map or imap one). */
-typedef struct mproc_pool_stats {
-    size_t submitted;        /**< made into tasks so far (a map's items as its chunks are sent) */
-    size_t done;             /**< ended with MPROC_OK */
-    size_t failed;           /**< ended with another error (MPROC_ETASK, MPROC_ETIMEDOUT, ...) */
-    size_t lost;             /**< ended with MPROC_EWORKER_LOST: their worker died */
-    size_t canceled;         /**< ended with MPROC_ECANCELED (canceled, terminated, iterator
-                                  destroyed early) */
-    size_t running;          /**< sent to a worker, no outcome handed out yet */
-    size_t queued;           /**< waiting in the pool; submitted = done + failed + lost +
-                                  canceled + running + queued, in every snapshot */
-    size_t workers_started;  /**< worker processes started, the first ones included */
-    size_t workers_replaced; /**< of those, the ones started in place of one that ended (death,
-                                  max_tasks_per_child, a failed boot) */
-} mproc_pool_stats;
-
 /**
  * Fills *s with a consistent snapshot of the pool's counts (one lock, no system call: cheap
  * enough to call in a loop). The running count is the pool thread's view as of its last turn.
@@ -911,6 +923,44 @@ MPROC_API int mproc_pool_imap(mproc_pool *p, mproc_task fn, const void *items, s
 MPROC_API int mproc_pool_imap_unordered(mproc_pool *p, mproc_task fn, const void *items,
                                         size_t item_size, size_t count, size_t chunksize,
                                         mproc_iter **out);
+
+/**
+ * imap over items that a producer gives one at a time, as they are needed: at most
+ * `buffersize` items are submitted and not yet read (Python 3.14's `buffersize`), so a billion
+ * items cost the parent `buffersize` tasks. Each item is a task of its own (chunksize 1). The
+ * producer runs on the thread that calls this and mproc_iter_next(), never on the pool's. The
+ * results come in item order; mproc_iter_next() gives MPROC_EEND after the last. The stream
+ * ends cleanly, with no waiter left blocked and no item run twice, when the producer ends (1),
+ * when it fails (its code, once, after the results before it), when the pool is closed (the
+ * items submitted still come, then MPROC_ESTATE once) or terminated (MPROC_ECANCELED), and when
+ * the iterator is destroyed early (the producer is not called again). max_pending applies.
+ *
+ * @param p the pool.
+ * @param fn the task, called once per item.
+ * @param next the producer.
+ * @param user handed to next as it is.
+ * @param buffersize items ahead of the reader, at least 1.
+ * @param out receives the iterator, which belongs to the caller (mproc_iter_destroy()).
+ * @return MPROC_OK, MPROC_EINVAL (p, fn, next or out NULL, buffersize 0), MPROC_ENOMEM,
+ *         MPROC_ESTATE, MPROC_EFOREIGN.
+ */
+MPROC_API int mproc_pool_imap_lazy(mproc_pool *p, mproc_task fn, mproc_producer next, void *user,
+                                   size_t buffersize, mproc_iter **out);
+
+/**
+ * As mproc_pool_imap_lazy(), each result given as soon as it is done, in completion order;
+ * mproc_iter_next() says which item each one is.
+ *
+ * @param p the pool.
+ * @param fn the task, called once per item.
+ * @param next the producer.
+ * @param user handed to next as it is.
+ * @param buffersize items ahead of the reader, at least 1.
+ * @param out receives the iterator, which belongs to the caller (mproc_iter_destroy()).
+ * @return as mproc_pool_imap_lazy().
+ */
+MPROC_API int mproc_pool_imap_lazy_unordered(mproc_pool *p, mproc_task fn, mproc_producer next,
+                                             void *user, size_t buffersize, mproc_iter **out);
 
 /**
  * The number of results.

@@ -2602,6 +2602,59 @@ static void row_159_pool_stats_get_null(void **state)
     assert_int_equal(mproc_pool_stats_get(p, NULL), MPROC_EINVAL);
 }
 
+/* A producer that says it has an item, but gives NULL bytes of nonzero length. */
+static int bi_bad_item(void *user, size_t index, const void **item, size_t *len)
+{
+    (void)user;
+    (void)index;
+    *item = NULL;
+    *len = 8;
+    return 0;
+}
+
+static int bi_producer(void *user, size_t index, const void **item, size_t *len)
+{
+    (void)user;
+    (void)index;
+    (void)item;
+    (void)len;
+    return 1;
+}
+
+static void row_160_pool_imap_lazy_bad_arguments(void **state)
+{
+    mproc_pool *p = (mproc_pool *)*state;
+    mproc_iter *it = (mproc_iter *)&it;
+    int k;
+    for (k = 0; k < 2; k++) {
+        int (*start)(mproc_pool *, mproc_task, mproc_producer, void *, size_t, mproc_iter **) =
+            k == 0 ? mproc_pool_imap_lazy : mproc_pool_imap_lazy_unordered;
+        it = (mproc_iter *)&it;
+        assert_int_equal(start(NULL, tu_square, bi_producer, NULL, 4, &it), MPROC_EINVAL);
+        assert_null(it);
+        it = (mproc_iter *)&it;
+        assert_int_equal(start(p, NULL, bi_producer, NULL, 4, &it), MPROC_EINVAL);
+        assert_null(it);
+        it = (mproc_iter *)&it;
+        assert_int_equal(start(p, tu_square, NULL, NULL, 4, &it), MPROC_EINVAL);
+        assert_null(it);
+        it = (mproc_iter *)&it;
+        assert_int_equal(start(p, tu_square, bi_producer, NULL, 0, &it), MPROC_EINVAL);
+        assert_null(it);
+        assert_int_equal(start(p, tu_square, bi_producer, NULL, 4, NULL), MPROC_EINVAL);
+    }
+}
+
+static void row_161_pool_imap_lazy_producer_bad_item(void **state)
+{
+    mproc_pool *p = (mproc_pool *)*state;
+    mproc_iter *it = NULL;
+    assert_int_equal(mproc_pool_imap_lazy(p, tu_square, bi_bad_item, NULL, 4, &it), MPROC_OK);
+    assert_int_equal(mproc_iter_next(it, 60000, NULL, NULL, NULL), MPROC_EINVAL);
+    assert_int_equal(mproc_iter_next(it, 60000, NULL, NULL, NULL), MPROC_EEND);
+    mproc_iter_destroy(it);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -2767,6 +2820,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(row_157_async_cancel_null),
         cmocka_unit_test(row_158_async_cancel_finished_task),
         cmocka_unit_test(row_159_pool_stats_get_null),
+        cmocka_unit_test(row_160_pool_imap_lazy_bad_arguments),
+        cmocka_unit_test(row_161_pool_imap_lazy_producer_bad_item),
     };
     /* Row 144's child: its guard is bypassed on purpose, and it reports what start gave. */
     if (getenv(GUARD_BYPASS_ENV) != NULL) {

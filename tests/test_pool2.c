@@ -426,9 +426,10 @@ static void test_stats_crash_storm(void **state)
     assert_int_equal(mproc_pool_close(p), MPROC_OK);
     assert_int_equal(mproc_pool_join(p), MPROC_OK);
     assert_int_equal(mproc_pool_stats_get(p, &s), MPROC_OK);
-    print_message("test_pool2: crash storm: %d crashes, stats lost %zu, done %zu, workers "
-                  "started %zu, replaced %zu (%ld snapshots)\n",
-                  crashes, s.lost, s.done, s.workers_started, s.workers_replaced, snapshots);
+    print_message("test_pool2: crash storm: %d crashes, stats lost %lu, done %lu, workers "
+                  "started %lu, replaced %lu (%ld snapshots)\n",
+                  crashes, (unsigned long)s.lost, (unsigned long)s.done,
+                  (unsigned long)s.workers_started, (unsigned long)s.workers_replaced, snapshots);
     assert_true(s.lost == (size_t)crashes);
     assert_true(s.done == (size_t)(N - crashes));
     assert_true(s.failed == 0 && s.canceled == 0);
@@ -496,14 +497,246 @@ static void test_memory_recycling(void **state)
     assert_int_equal(mproc_pool_close(p), MPROC_OK);
     assert_int_equal(mproc_pool_join(p), MPROC_OK);
     assert_int_equal(mproc_pool_stats_get(p, &s), MPROC_OK);
-    print_message("test_pool2: %d tasks leaking 64 MiB each, limit 256 MiB: %zu workers "
+    print_message("test_pool2: %d tasks leaking 64 MiB each, limit 256 MiB: %lu workers "
                   "replaced\n",
-                  N, s.workers_replaced);
+                  N, (unsigned long)s.workers_replaced);
     assert_true(s.done == N && s.lost == 0 && s.failed == 0);
     /* Each worker passes 256 MiB after at most 4 such tasks (its own baseline adds to it). */
     assert_true(s.workers_replaced >= N / 4 - 2);
     assert_int_equal(tu_atomic_load(&err_calls), 0);
     mproc_pool_destroy(p);
+}
+
+/* ---- lazy imap ---- */
+
+typedef struct source {
+    size_t n;       /* items to give, then the end */
+    size_t fail_at; /* 0: never; else the index at which it fails with MPROC_ETASK */
+    volatile long calls;
+    int item; /* the bytes of the last item given */
+} source;
+
+static int produce(void *user, size_t index, const void **item, size_t *len)
+{
+    source *src = user;
+    tu_atomic_add(&src->calls, 1);
+    if (src->fail_at != 0 && index == src->fail_at)
+        return MPROC_ETASK;
+    if (index >= src->n)
+        return 1;
+    src->item = (int)(index % 40000);
+    *item = &src->item;
+    *len = sizeof src->item;
+    return 0;
+}
+
+static int square_of(size_t index)
+{
+    int v = (int)(index % 40000);
+    return v * v;
+}
+
+/* Reads an iterator to its end: the results, each index once, then MPROC_EEND; the code it
+ * ended with (MPROC_EEND, or the one before it). */
+static int drain(mproc_iter *it, size_t n, int ordered, size_t *got)
+{
+    unsigned char *seen = calloc(n > 0 ? n : 1, 1);
+    size_t count = 0, idx;
+    const void *d;
+    size_t len;
+    int r, v;
+
+    assert_non_null(seen);
+    for (;;) {
+        r = mproc_iter_next(it, 60000, &idx, &d, &len);
+        if (r != MPROC_OK)
+            break;
+        assert_true(idx < n && !seen[idx]);
+        if (ordered)
+            assert_true(idx == count);
+        seen[idx] = 1;
+        assert_int_equal(len, sizeof v);
+        memcpy(&v, d, sizeof v);
+        assert_int_equal(v, square_of(idx));
+        count++;
+    }
+    free(seen);
+    *got = count;
+    return r;
+}
+
+static void lazy_each_item_once(int ordered)
+{
+    enum { N = 20000, BUF = 64 };
+    mproc_pool *p = NULL;
+    mproc_iter *it = NULL;
+    mproc_pool_stats s;
+    source src;
+    size_t got = 0;
+
+    memset(&src, 0, sizeof src);
+    src.n = N;
+    assert_int_equal(mproc_pool_create(&p, 2), MPROC_OK);
+    assert_int_equal(ordered
+                         ? mproc_pool_imap_lazy(p, tu_square, produce, &src, BUF, &it)
+                         : mproc_pool_imap_lazy_unordered(p, tu_square, produce, &src, BUF, &it),
+                     MPROC_OK);
+    /* Started: the first BUF items are out, and no more. */
+    assert_true(tu_atomic_load(&src.calls) == BUF);
+    assert_int_equal(drain(it, N, ordered, &got), MPROC_EEND);
+    assert_int_equal(got, N);
+    assert_int_equal(mproc_iter_next(it, 0, NULL, NULL, NULL), MPROC_EEND);
+    assert_true(tu_atomic_load(&src.calls) == N + 1); /* each item once, and the end */
+    mproc_iter_destroy(it);
+    assert_int_equal(mproc_pool_stats_get(p, &s), MPROC_OK);
+    assert_true(s.submitted == N && s.done == N);
+    mproc_pool_destroy(p);
+}
+
+static void test_lazy_imap_ordered(void **state)
+{
+    (void)state;
+    lazy_each_item_once(1);
+}
+
+static void test_lazy_imap_unordered(void **state)
+{
+    (void)state;
+    lazy_each_item_once(0);
+}
+
+/* Many items in bounded memory: the parent's RSS does not grow with the count. */
+static void test_lazy_imap_bounded_memory(void **state)
+{
+    mproc_pool *p = NULL;
+    mproc_iter *it = NULL;
+    source src;
+    size_t got = 0, base, peak;
+    long n = bound_tasks();
+    (void)state;
+
+    memset(&src, 0, sizeof src);
+    src.n = (size_t)n;
+    assert_int_equal(mproc_pool_create(&p, 2), MPROC_OK);
+    base = tu_rss_bytes();
+    assert_int_equal(mproc_pool_imap_lazy(p, tu_square, produce, &src, 256, &it), MPROC_OK);
+    assert_int_equal(drain(it, (size_t)n, 1, &got), MPROC_EEND);
+    peak = tu_rss_bytes();
+    assert_int_equal(got, (size_t)n);
+    print_message("test_pool2: lazy imap of %ld items, buffersize 256: parent RSS growth %.1f MiB "
+                  "(limit %.0f)\n",
+                  n, peak > base ? (peak - base) / 1048576.0 : 0.0, RSS_LIMIT / 1048576.0);
+    if (base > 0)
+        assert_true(peak < base + RSS_LIMIT);
+    mproc_iter_destroy(it);
+    mproc_pool_destroy(p);
+}
+
+/* Destroyed early: the producer is not called again, the pool goes on. */
+static void test_lazy_imap_destroy_early(void **state)
+{
+    mproc_pool *p = NULL;
+    mproc_iter *it = NULL;
+    source src;
+    long calls;
+    int i, v = 5;
+    void *res = NULL;
+    size_t len = 0;
+    (void)state;
+
+    memset(&src, 0, sizeof src);
+    src.n = 1000000;
+    assert_int_equal(mproc_pool_create(&p, 2), MPROC_OK);
+    assert_int_equal(mproc_pool_imap_lazy(p, tu_square, produce, &src, 32, &it), MPROC_OK);
+    for (i = 0; i < 100; i++)
+        assert_int_equal(mproc_iter_next(it, 60000, NULL, NULL, NULL), MPROC_OK);
+    mproc_iter_destroy(it);
+    calls = tu_atomic_load(&src.calls);
+    assert_true(calls <= 100 + 32 + 1);
+    assert_int_equal(mproc_pool_apply(p, tu_square, &v, sizeof v, &res, &len), MPROC_OK);
+    mproc_free(res);
+    tu_sleep_ms(50);
+    assert_int_equal(tu_atomic_load(&src.calls), calls);
+    mproc_pool_destroy(p);
+}
+
+/* A producer that fails: the results before it, then its code once, then MPROC_EEND. */
+static void test_lazy_imap_producer_fails(void **state)
+{
+    mproc_pool *p = NULL;
+    mproc_iter *it = NULL;
+    source src;
+    size_t got = 0;
+    (void)state;
+
+    memset(&src, 0, sizeof src);
+    src.n = 100000;
+    src.fail_at = 500;
+    assert_int_equal(mproc_pool_create(&p, 2), MPROC_OK);
+    assert_int_equal(mproc_pool_imap_lazy(p, tu_square, produce, &src, 16, &it), MPROC_OK);
+    assert_int_equal(drain(it, 500, 1, &got), MPROC_ETASK);
+    assert_int_equal(got, 500);
+    assert_int_equal(mproc_iter_next(it, 60000, NULL, NULL, NULL), MPROC_EEND);
+    assert_int_equal(tu_atomic_load(&src.calls), 501);
+    mproc_iter_destroy(it);
+    mproc_pool_destroy(p);
+}
+
+/* close mid-stream (CPython's imap with buffersize deadlocks there): what was submitted still
+ * comes, then MPROC_ESTATE once, then MPROC_EEND; terminate: MPROC_ECANCELED; nothing hangs. */
+static void lazy_stopped(int terminate)
+{
+    mproc_pool *p = NULL;
+    mproc_iter *it = NULL;
+    source src;
+    size_t idx;
+    int r = MPROC_OK, i;
+
+    memset(&src, 0, sizeof src);
+    src.n = 1000000;
+    assert_int_equal(mproc_pool_create(&p, 2), MPROC_OK);
+    assert_int_equal(mproc_pool_imap_lazy(p, tu_square, produce, &src, 32, &it), MPROC_OK);
+    for (i = 0; i < 100; i++)
+        assert_int_equal(mproc_iter_next(it, 60000, &idx, NULL, NULL), MPROC_OK);
+    if (terminate)
+        assert_int_equal(mproc_pool_terminate(p), MPROC_OK);
+    else
+        assert_int_equal(mproc_pool_close(p), MPROC_OK);
+    for (i = 0; i < 1000; i++) {
+        r = mproc_iter_next(it, 60000, &idx, NULL, NULL);
+        if (r != MPROC_OK)
+            break;
+    }
+    if (terminate) {
+        /* Items in flight fail with MPROC_ECANCELED, those done before keep their results (in
+         * order, either may come first), then the stream's own MPROC_ECANCELED, then the end. */
+        int canceled = 0;
+        for (i = 0; i < 1000 && (r == MPROC_OK || r == MPROC_ECANCELED); i++) {
+            canceled += r == MPROC_ECANCELED;
+            r = mproc_iter_next(it, 60000, &idx, NULL, NULL);
+        }
+        assert_int_equal(r, MPROC_EEND);
+        assert_true(canceled >= 1);
+    } else {
+        assert_int_equal(r, MPROC_ESTATE);
+        assert_true(i <= 32 + 1);
+        assert_int_equal(mproc_iter_next(it, 60000, NULL, NULL, NULL), MPROC_EEND);
+        assert_int_equal(mproc_pool_join(p), MPROC_OK);
+    }
+    mproc_iter_destroy(it);
+    mproc_pool_destroy(p);
+}
+
+static void test_lazy_imap_close_mid_stream(void **state)
+{
+    (void)state;
+    lazy_stopped(0);
+}
+
+static void test_lazy_imap_terminate_mid_stream(void **state)
+{
+    (void)state;
+    lazy_stopped(1);
 }
 
 int main(int argc, char **argv)
@@ -520,6 +753,13 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup(test_stats_crash_storm, reset),
         cmocka_unit_test_setup(test_stats_after_terminate, reset),
         cmocka_unit_test_setup(test_memory_recycling, reset),
+        cmocka_unit_test_setup(test_lazy_imap_ordered, reset),
+        cmocka_unit_test_setup(test_lazy_imap_unordered, reset),
+        cmocka_unit_test_setup(test_lazy_imap_bounded_memory, reset),
+        cmocka_unit_test_setup(test_lazy_imap_destroy_early, reset),
+        cmocka_unit_test_setup(test_lazy_imap_producer_fails, reset),
+        cmocka_unit_test_setup(test_lazy_imap_close_mid_stream, reset),
+        cmocka_unit_test_setup(test_lazy_imap_terminate_mid_stream, reset),
     };
     return TU_RUN_SUITE(argc, argv, "test_pool2", tests);
 }

@@ -115,6 +115,15 @@ struct mproc_iter {
     int collect;   /* map: results go to all[], no window */
     int abandoned; /* lock: the caller destroyed it */
     int canceled;  /* lock: the pool was terminated */
+    /* lazy (lazy.c): items come from producer(user, index, ...), called on the consumer's
+     * thread; nchunks is SIZE_MAX until the stream ends */
+    int lazy;
+    mproc_producer producer;
+    void *user;
+    int producing; /* lock: a thread runs the producer now */
+    int ended;     /* lock: no more items (the producer ended or failed, or the pool stopped) */
+    int end_code;  /* lock: told once after the last result: a failure, ESTATE, ECANCELED */
+    int end_told;
     /* collect */
     mproc__item *all;
     mproc__store store; /* the bytes and errors all[] points into */
@@ -312,5 +321,13 @@ mproc__task *mproc__iter_next_task(mproc_iter *it);
 void mproc__iter_deliver(mproc_iter *it, mproc__chunk *c);
 void mproc__iter_unref(mproc_iter *it); /* lock held */
 void mproc__iter_free(mproc_iter *it);  /* what it holds, whatever its references */
+
+/* ---- lazy.c ---- */
+/* Lock held (released while the producer runs). Submits items of a lazy iterator until it is
+ * buffersize tasks ahead of its consumer, the pool is full (max_pending) or the stream ends. */
+void mproc__lazy_refill(mproc_iter *it);
+/* Lock held. Ends a lazy stream: what was submitted is still handed out, then code once (when
+ * negative), then MPROC_EEND. */
+void mproc__lazy_end(mproc_iter *it, int code);
 
 #endif /* MPROC_POOL_H */
