@@ -268,8 +268,6 @@ void mproc__pool_free(mproc_pool *p);
 int mproc__pool_wait(mproc_pool *p, const int *flag, long timeout_ms);
 
 /* ---- stats.c: statistics and backpressure ---- */
-/* Lock held. Items submitted and not yet finished (done, failed, lost or canceled). */
-size_t mproc__stats_pending(const mproc_pool *p);
 /* Lock held. 1 when a new task may be made now (no max_pending, or fewer items unfinished). */
 int mproc__stats_room(const mproc_pool *p);
 /* Lock held. Counts n items that finished with code (MPROC_OK: done; MPROC_EWORKER_LOST: lost;

@@ -4,14 +4,15 @@
 
 #include <string.h>
 
-size_t mproc__stats_pending(const mproc_pool *p)
+/* Lock held. Items submitted and not yet finished (done, failed, lost or canceled). */
+static size_t pending(const mproc_pool *p)
 {
     return p->st_submitted - p->st_done - p->st_failed - p->st_lost - p->st_canceled;
 }
 
 int mproc__stats_room(const mproc_pool *p)
 {
-    return p->max_pending <= 0 || mproc__stats_pending(p) < (size_t)p->max_pending;
+    return p->max_pending <= 0 || pending(p) < (size_t)p->max_pending;
 }
 
 void mproc__stats_outcome(mproc_pool *p, int code, size_t n)
