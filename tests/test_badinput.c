@@ -2531,6 +2531,63 @@ static int open_pool(void **state)
     return 0;
 }
 
+/* ---- the MPI start method (issue 14): rows 155-157 ---------------------------------------- */
+
+static void row_155_pool_mpi_without_mproc_mpi_init(void **state)
+{
+    const char *saved = getenv("MPROC_START_METHOD");
+    char keep[32] = "";
+    mproc_pool_options o;
+    mproc_pool *p = (mproc_pool *)&p;
+    (void)state;
+    if (saved != NULL) {
+        snprintf(keep, sizeof keep, "%s", saved);
+    }
+    memset(&o, 0, sizeof o);
+    o.start_method = MPROC_START_MPI;
+    assert_int_equal(mproc_pool_create_ex(&p, &o), MPROC_ENOTSUP);
+    assert_null(p);
+    p = (mproc_pool *)&p;
+    set_env("MPROC_START_METHOD", "mpi");
+    assert_int_equal(mproc_pool_create(&p, 2), MPROC_ENOTSUP);
+    assert_null(p);
+    set_env("MPROC_START_METHOD", saved != NULL ? keep : NULL);
+}
+
+static void row_156_process_create_ex_mpi_method(void **state)
+{
+    mproc_process_options o;
+    (void)state;
+    memset(&o, 0, sizeof o);
+    o.target = tu_return;
+    o.start_method = MPROC_START_MPI;
+    process_options_refused(&o, MPROC_EINVAL);
+}
+
+static void row_157_start_method_env_mpi_process(void **state)
+{
+    static const char *const names[] = {"mpi", "MPI"};
+    const char *saved = getenv("MPROC_START_METHOD");
+    char keep[32] = "";
+    size_t i;
+    (void)state;
+    if (saved != NULL) {
+        snprintf(keep, sizeof keep, "%s", saved);
+    }
+    for (i = 0; i < sizeof names / sizeof names[0]; i++) {
+        mproc_process *p = NULL;
+        int code = -1;
+        set_env("MPROC_START_METHOD", names[i]);
+        assert_int_equal(mproc_process_create(&p, tu_return, NULL, 0), MPROC_OK);
+        assert_int_equal(mproc_process_start(p), MPROC_OK);
+        assert_int_equal(mproc_process_join(p, 60000), MPROC_OK);
+        assert_int_equal(mproc_process_exitcode(p, &code), MPROC_OK);
+        assert_int_equal(code, 0);
+        mproc_process_destroy(p);
+    }
+    set_env("MPROC_START_METHOD", saved != NULL ? keep : NULL);
+}
+
 static int close_pool(void **state)
 {
     mproc_pool_destroy((mproc_pool *)*state);
@@ -2539,7 +2596,7 @@ static int close_pool(void **state)
 
 /* ---- the pool's second floor (issue 13): backpressure, cancel, statistics ---- */
 
-static void row_155_pool_create_ex_negative_max_pending(void **state)
+static void row_158_pool_create_ex_negative_max_pending(void **state)
 {
     mproc_pool_options o;
     mproc_pool *p = (mproc_pool *)&o;
@@ -2551,7 +2608,7 @@ static void row_155_pool_create_ex_negative_max_pending(void **state)
     assert_null(p);
 }
 
-static void row_156_pool_apply_async_timed_bad_arguments(void **state)
+static void row_159_pool_apply_async_timed_bad_arguments(void **state)
 {
     mproc_pool *p = (mproc_pool *)*state;
     mproc_async *a = (mproc_async *)&a;
@@ -2573,13 +2630,13 @@ static void row_156_pool_apply_async_timed_bad_arguments(void **state)
                      MPROC_EINVAL);
 }
 
-static void row_157_async_cancel_null(void **state)
+static void row_160_async_cancel_null(void **state)
 {
     (void)state;
     assert_int_equal(mproc_async_cancel(NULL), MPROC_EINVAL);
 }
 
-static void row_158_async_cancel_finished_task(void **state)
+static void row_161_async_cancel_finished_task(void **state)
 {
     mproc_pool *p = (mproc_pool *)*state;
     mproc_async *a = NULL;
@@ -2592,7 +2649,7 @@ static void row_158_async_cancel_finished_task(void **state)
     mproc_async_release(a);
 }
 
-static void row_159_pool_stats_get_null(void **state)
+static void row_162_pool_stats_get_null(void **state)
 {
     mproc_pool *p = (mproc_pool *)*state;
     mproc_pool_stats s;
@@ -2621,7 +2678,7 @@ static int bi_producer(void *user, size_t index, const void **item, size_t *len)
     return 1;
 }
 
-static void row_160_pool_imap_lazy_bad_arguments(void **state)
+static void row_163_pool_imap_lazy_bad_arguments(void **state)
 {
     mproc_pool *p = (mproc_pool *)*state;
     mproc_iter *it = (mproc_iter *)&it;
@@ -2645,7 +2702,7 @@ static void row_160_pool_imap_lazy_bad_arguments(void **state)
     }
 }
 
-static void row_161_pool_imap_lazy_producer_bad_item(void **state)
+static void row_164_pool_imap_lazy_producer_bad_item(void **state)
 {
     mproc_pool *p = (mproc_pool *)*state;
     mproc_iter *it = NULL;
@@ -2814,14 +2871,18 @@ int main(int argc, char **argv)
         cmocka_unit_test(row_152_pool_create_ex_initializer_not_code),
         cmocka_unit_test(row_153_exitcode_status_taken_by_sigchld_ignored),
         cmocka_unit_test(row_154_exitcode_return_value_survives_sigchld_ignored),
+        /* the MPI start method (issue 14) */
+        cmocka_unit_test(row_155_pool_mpi_without_mproc_mpi_init),
+        cmocka_unit_test(row_156_process_create_ex_mpi_method),
+        cmocka_unit_test(row_157_start_method_env_mpi_process),
         /* the pool's second floor (issue 13) */
-        cmocka_unit_test(row_155_pool_create_ex_negative_max_pending),
-        cmocka_unit_test(row_156_pool_apply_async_timed_bad_arguments),
-        cmocka_unit_test(row_157_async_cancel_null),
-        cmocka_unit_test(row_158_async_cancel_finished_task),
-        cmocka_unit_test(row_159_pool_stats_get_null),
-        cmocka_unit_test(row_160_pool_imap_lazy_bad_arguments),
-        cmocka_unit_test(row_161_pool_imap_lazy_producer_bad_item),
+        cmocka_unit_test(row_158_pool_create_ex_negative_max_pending),
+        cmocka_unit_test(row_159_pool_apply_async_timed_bad_arguments),
+        cmocka_unit_test(row_160_async_cancel_null),
+        cmocka_unit_test(row_161_async_cancel_finished_task),
+        cmocka_unit_test(row_162_pool_stats_get_null),
+        cmocka_unit_test(row_163_pool_imap_lazy_bad_arguments),
+        cmocka_unit_test(row_164_pool_imap_lazy_producer_bad_item),
     };
     /* Row 144's child: its guard is bypassed on purpose, and it reports what start gave. */
     if (getenv(GUARD_BYPASS_ENV) != NULL) {
