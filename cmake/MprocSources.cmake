@@ -28,6 +28,7 @@ set(MPROC_SOURCES_FRONT
     src/pool/dispatch.c
     src/pool/handle.c
     src/pool/iter.c
+    src/pool/lazy.c
     src/pool/lend.c
     src/pool/map.c
     src/pool/pool.c
@@ -35,6 +36,7 @@ set(MPROC_SOURCES_FRONT
     src/pool/results.c
     src/pool/ring.c
     src/pool/start.c
+    src/pool/stats.c
     src/pool/task.c
     src/pool/tasklist.c
     src/pool/thread.c

@@ -13,12 +13,14 @@
         #define WIN32_LEAN_AND_MEAN
     #endif
     #include <windows.h>
+    #include <io.h>
 #else
     #ifndef _POSIX_C_SOURCE
         #define _POSIX_C_SOURCE 200809L
     #endif
     #include <errno.h>
     #include <time.h>
+    #include <unistd.h>
 #endif
 
 #include <stdio.h>
@@ -64,6 +66,16 @@ EX_MAYBE_UNUSED static double ex_now(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+#endif
+}
+
+/* 1 when standard error is a terminal (a progress bar may redraw its line), else 0. */
+EX_MAYBE_UNUSED static int ex_stderr_is_terminal(void)
+{
+#ifdef _WIN32
+    return _isatty(_fileno(stderr)) != 0;
+#else
+    return isatty(fileno(stderr)) != 0;
 #endif
 }
 

@@ -144,7 +144,8 @@ enum mproc_errno {
  * code (MPROC_ENOSTATUS when the application took its status: see mproc_process_exitcode()).
  * The pool replaced it and goes on. */
 /** @var MPROC_ECANCELED
- * The pool was terminated (or destroyed) before the task completed. */
+ * The pool was terminated (or destroyed) before the task completed, or the task was withdrawn
+ * with mproc_async_cancel(). */
 /** @var MPROC_ENOFUNC
  * The target, task or initializer is not code of a module loaded in this process (the
  * executable, or a shared library / DLL), or cannot be found again in the child (e.g. it lives
@@ -605,7 +606,49 @@ typedef struct mproc_pool_options {
                                   no chunk timeout); the chunk's finished items keep their results,
                                   the item running fails, and the items after it run on another
                                   worker */
+    long max_pending;        /**< > 0: backpressure. At most this many items (an apply is one, each
+                                  item of a map or imap chunk one) are unfinished at once:
+                                  mproc_pool_apply_async() and mproc_pool_apply() wait for room
+                                  (mproc_pool_apply_async_timed() up to a timeout), and map and
+                                  imap send no new chunk while the pool is full, so the parent's
+                                  memory for N submitted tasks is bounded by this, not N. 0: no
+                                  bound (Python's eager pool) */
+    size_t max_memory_per_child; /**< > 0: a worker whose resident memory (Linux
+                                      /proc/self/statm, Windows GetProcessMemoryInfo) is above
+                                      this many bytes after an item ends before its next one and
+                                      is replaced; the item that crossed the limit keeps its
+                                      result, the items it had not started run elsewhere. A
+                                      forked worker's RSS counts the parent's pages it touched.
+                                      Counted in mproc_pool_stats::workers_replaced. 0: none */
 } mproc_pool_options;
+
+/**
+ * Gives the items of mproc_pool_imap_lazy(), one a call, on the thread that reads the iterator.
+ *
+ * @param user the `user` pointer given to mproc_pool_imap_lazy(), as it was.
+ * @param index the item's number: 0, 1, 2, ...
+ * @param item receives the item's bytes, read before the next call (they are copied).
+ * @param len receives their number (at most 1 GiB).
+ * @return 0 with an item, 1 at the end (no item), or a negative code: the stream ends, and
+ *         mproc_iter_next() gives that code once after the results of the items before it.
+ */
+typedef int (*mproc_producer)(void *user, size_t index, const void **item, size_t *len);
+
+/** A snapshot of a pool's work, in items (an apply is one, each item of a map or imap one). */
+typedef struct mproc_pool_stats {
+    size_t submitted;        /**< made into tasks so far (a map's items as its chunks are sent) */
+    size_t done;             /**< ended with MPROC_OK */
+    size_t failed;           /**< ended with another error (MPROC_ETASK, MPROC_ETIMEDOUT, ...) */
+    size_t lost;             /**< ended with MPROC_EWORKER_LOST: their worker died */
+    size_t canceled;         /**< ended with MPROC_ECANCELED (canceled, terminated, iterator
+                                  destroyed early) */
+    size_t running;          /**< sent to a worker, no outcome handed out yet */
+    size_t queued;           /**< waiting in the pool; submitted = done + failed + lost +
+                                  canceled + running + queued, in every snapshot */
+    size_t workers_started;  /**< worker processes started, the first ones included */
+    size_t workers_replaced; /**< of those, the ones started in place of one that ended (death,
+                                  max_tasks_per_child, a failed boot) */
+} mproc_pool_stats;
 
 /**
  * Sets the task's result bytes (copied); a later call replaces them. MPROC_EINVAL for NULL out
@@ -657,8 +700,8 @@ MPROC_API int mproc_pool_create(mproc_pool **out, int workers);
  * @param out receives the pool, freed with mproc_pool_destroy(); NULL on failure.
  * @param opts read during the call only: initarg's bytes are copied.
  * @return MPROC_OK, MPROC_EINVAL (opts NULL, initarg NULL with initarg_len > 0, a negative
- *         max_tasks_per_child or task_timeout_ms, an unknown start method), MPROC_ETOOBIG,
- *         MPROC_ENOFUNC (the initializer is not code of a loaded module, under every start
+ *         max_tasks_per_child, task_timeout_ms or max_pending, an unknown start method),
+ * MPROC_ETOOBIG, MPROC_ENOFUNC (the initializer is not code of a loaded module, under every start
  *         method), MPROC_ENOINIT, MPROC_EGUARD, MPROC_ENOMEM, MPROC_ESYS.
  */
 MPROC_API int mproc_pool_create_ex(mproc_pool **out, const mproc_pool_options *opts);
@@ -721,6 +764,43 @@ MPROC_API int mproc_pool_apply_async(mproc_pool *p, mproc_task fn, const void *a
                                      mproc_async **out);
 
 /**
+ * As mproc_pool_apply_async(), waiting at most timeout_ms for room when the pool is full
+ * (mproc_pool_options::max_pending); mproc_pool_apply_async() waits as long as it takes. A
+ * submitter waiting for room is woken by mproc_pool_close(), mproc_pool_terminate() and
+ * mproc_pool_destroy() from another thread, and returns MPROC_ESTATE; from a callback of the
+ * pool a full pool gives MPROC_EDEADLK at once (room comes only from that thread).
+ *
+ * @param p the pool.
+ * @param fn the task.
+ * @param arg bytes copied before the call returns; NULL when len is 0.
+ * @param len their number.
+ * @param cb called with the result; may be NULL.
+ * @param ecb called with the error; may be NULL.
+ * @param user handed to cb or ecb as it is.
+ * @param out receives a handle, or NULL for none (as for mproc_pool_apply_async()).
+ * @param timeout_ms how long to wait for room: milliseconds, MPROC_FOREVER or 0 (no wait).
+ * @return as mproc_pool_apply_async(), and MPROC_ETIMEDOUT (no room in time; nothing was
+ *         submitted), MPROC_EDEADLK, MPROC_EINVAL for timeout_ms below MPROC_FOREVER.
+ */
+MPROC_API int mproc_pool_apply_async_timed(mproc_pool *p, mproc_task fn, const void *arg,
+                                           size_t len, mproc_callback cb, mproc_error_callback ecb,
+                                           void *user, mproc_async **out, long timeout_ms);
+
+/**
+ * Withdraws a task that has not been sent to a worker yet: it never runs, it fails with
+ * MPROC_ECANCELED (its error callback runs once, on the pool's thread, soon after) and the
+ * handle becomes ready. A task already sent to a worker (running, or waiting in the worker's
+ * pipe behind another), or ended, cannot be withdrawn: MPROC_ESTATE, and it goes on. Asking
+ * again for a task already withdrawn gives MPROC_OK and changes nothing. Thread-safe, from a
+ * callback too.
+ *
+ * @param a the handle.
+ * @return MPROC_OK (withdrawn), MPROC_ESTATE (too late), MPROC_EINVAL (a NULL),
+ *         MPROC_EFOREIGN.
+ */
+MPROC_API int mproc_async_cancel(mproc_async *a);
+
+/**
  * Waits for the task to end: MPROC_OK, or MPROC_ETIMEDOUT. Thread-safe. From a callback of the
  * task's own pool, a task not yet ended gives MPROC_EDEADLK at once unless timeout_ms is 0 (a
  * poll answers as usual).
@@ -773,6 +853,17 @@ MPROC_API const mproc_error *mproc_async_error(mproc_async *a);
  * @param a the handle, or NULL; invalid after the call, and so are the bytes and error it gave.
  */
 MPROC_API void mproc_async_release(mproc_async *a);
+
+/**
+ * Fills *s with a consistent snapshot of the pool's counts (one lock, no system call: cheap
+ * enough to call in a loop). The running count is the pool thread's view as of its last turn.
+ * Thread-safe.
+ *
+ * @param p the pool.
+ * @param s receives the counts (zeroed on failure).
+ * @return MPROC_OK, MPROC_EINVAL (p or s NULL), MPROC_EFOREIGN.
+ */
+MPROC_API int mproc_pool_stats_get(mproc_pool *p, mproc_pool_stats *s);
 
 /**
  * Applies fn to each of `count` items of `item_size` bytes (contiguous in `items`) and waits.
@@ -846,6 +937,44 @@ MPROC_API int mproc_pool_imap(mproc_pool *p, mproc_task fn, const void *items, s
 MPROC_API int mproc_pool_imap_unordered(mproc_pool *p, mproc_task fn, const void *items,
                                         size_t item_size, size_t count, size_t chunksize,
                                         mproc_iter **out);
+
+/**
+ * imap over items that a producer gives one at a time, as they are needed: at most
+ * `buffersize` items are submitted and not yet read (Python 3.14's `buffersize`), so a billion
+ * items cost the parent `buffersize` tasks. Each item is a task of its own (chunksize 1). The
+ * producer runs on the thread that calls this and mproc_iter_next(), never on the pool's. The
+ * results come in item order; mproc_iter_next() gives MPROC_EEND after the last. The stream
+ * ends cleanly, with no waiter left blocked and no item run twice, when the producer ends (1),
+ * when it fails (its code, once, after the results before it), when the pool is closed (the
+ * items submitted still come, then MPROC_ESTATE once) or terminated (MPROC_ECANCELED), and when
+ * the iterator is destroyed early (the producer is not called again). max_pending applies.
+ *
+ * @param p the pool.
+ * @param fn the task, called once per item.
+ * @param next the producer.
+ * @param user handed to next as it is.
+ * @param buffersize items ahead of the reader, at least 1.
+ * @param out receives the iterator, which belongs to the caller (mproc_iter_destroy()).
+ * @return MPROC_OK, MPROC_EINVAL (p, fn, next or out NULL, buffersize 0), MPROC_ENOMEM,
+ *         MPROC_ESTATE, MPROC_EFOREIGN.
+ */
+MPROC_API int mproc_pool_imap_lazy(mproc_pool *p, mproc_task fn, mproc_producer next, void *user,
+                                   size_t buffersize, mproc_iter **out);
+
+/**
+ * As mproc_pool_imap_lazy(), each result given as soon as it is done, in completion order;
+ * mproc_iter_next() says which item each one is.
+ *
+ * @param p the pool.
+ * @param fn the task, called once per item.
+ * @param next the producer.
+ * @param user handed to next as it is.
+ * @param buffersize items ahead of the reader, at least 1.
+ * @param out receives the iterator, which belongs to the caller (mproc_iter_destroy()).
+ * @return as mproc_pool_imap_lazy().
+ */
+MPROC_API int mproc_pool_imap_lazy_unordered(mproc_pool *p, mproc_task fn, mproc_producer next,
+                                             void *user, size_t buffersize, mproc_iter **out);
 
 /**
  * The number of results.

@@ -43,6 +43,9 @@ int mproc__os_default_method(void); /* MPROC_START_FORK on POSIX, MPROC_START_SP
 long mproc__os_getpid(void);
 long mproc__os_getppid(void);
 int mproc__os_cpu_count(void);
+/* This process's resident memory now, in bytes (Linux /proc/self/statm, Windows
+ * GetProcessMemoryInfo); 0 where the system does not say. */
+size_t mproc__os_rss_bytes(void);
 
 /* -- the guard (src/marker.c scans, the backend checks and adopts) -- */
 /* A marker as written: "--mproc-child=<in>,<out>,<extra><tail>"; -1 for an absent handle. */

@@ -33,7 +33,9 @@ static const char *parse_value(const char *s, intptr_t *out)
     return s;
 }
 
-int mproc__marker_parse(const char *s, mproc__marker *m)
+/* 1 with m filled when s is "--mproc-child=" and three handle values (each "-1" or a decimal
+ * without leading zero), whatever follows (m->tail); else 0. */
+static int parse(const char *s, mproc__marker *m)
 {
     if (strncmp(s, MARKER, sizeof MARKER - 1) != 0)
         return 0;
@@ -70,7 +72,7 @@ int mproc__marker_child_args(int argc, char **argv, mproc__handle *in, mproc__ha
     int i, r;
 
     for (i = 0; (r = source(i, argc, argv, text, sizeof text)) >= 0; i++)
-        if (r == 1 && mproc__marker_parse(text, &m) && mproc__os_marker_take(&m, in, out, extra))
+        if (r == 1 && parse(text, &m) && mproc__os_marker_take(&m, in, out, extra))
             return 1;
     return 0;
 }

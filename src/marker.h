@@ -4,9 +4,6 @@
 
 #include "backend.h"
 
-/* 1 with m filled when s is "--mproc-child=" and three handle values (each "-1" or a decimal
- * without leading zero), whatever follows (m->tail); else 0. */
-int mproc__marker_parse(const char *s, mproc__marker *m);
 /* Is this run a child we spawned? 1 with the channel handles when argv[1], or else the command
  * line as the OS keeps it (or the POSIX environment), carries a marker the backend takes up;
  * else 0. argc may be 0. */

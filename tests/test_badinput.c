@@ -2594,6 +2594,124 @@ static int close_pool(void **state)
     return 0;
 }
 
+/* ---- the pool's second floor (issue 13): backpressure, cancel, statistics ---- */
+
+static void row_158_pool_create_ex_negative_max_pending(void **state)
+{
+    mproc_pool_options o;
+    mproc_pool *p = (mproc_pool *)&o;
+    (void)state;
+    memset(&o, 0, sizeof o);
+    o.workers = 1;
+    o.max_pending = -1;
+    assert_int_equal(mproc_pool_create_ex(&p, &o), MPROC_EINVAL);
+    assert_null(p);
+}
+
+static void row_159_pool_apply_async_timed_bad_arguments(void **state)
+{
+    mproc_pool *p = (mproc_pool *)*state;
+    mproc_async *a = (mproc_async *)&a;
+    int v = 3;
+    assert_int_equal(
+        mproc_pool_apply_async_timed(NULL, tu_square, &v, sizeof v, NULL, NULL, NULL, &a, 0),
+        MPROC_EINVAL);
+    assert_null(a);
+    a = (mproc_async *)&a;
+    assert_int_equal(mproc_pool_apply_async_timed(p, NULL, &v, sizeof v, NULL, NULL, NULL, &a, 0),
+                     MPROC_EINVAL);
+    assert_null(a);
+    a = (mproc_async *)&a;
+    assert_int_equal(
+        mproc_pool_apply_async_timed(p, tu_square, &v, sizeof v, NULL, NULL, NULL, &a, -2),
+        MPROC_EINVAL);
+    assert_null(a);
+    assert_int_equal(mproc_pool_apply_async_timed(p, tu_square, NULL, 4, NULL, NULL, NULL, &a, 0),
+                     MPROC_EINVAL);
+}
+
+static void row_160_async_cancel_null(void **state)
+{
+    (void)state;
+    assert_int_equal(mproc_async_cancel(NULL), MPROC_EINVAL);
+}
+
+static void row_161_async_cancel_finished_task(void **state)
+{
+    mproc_pool *p = (mproc_pool *)*state;
+    mproc_async *a = NULL;
+    int v = 3;
+    assert_int_equal(mproc_pool_apply_async(p, tu_square, &v, sizeof v, NULL, NULL, NULL, &a),
+                     MPROC_OK);
+    assert_int_equal(mproc_async_wait(a, 60000), MPROC_OK);
+    assert_int_equal(mproc_async_cancel(a), MPROC_ESTATE);
+    assert_int_equal(mproc_async_get(a, 0, NULL, NULL), MPROC_OK);
+    mproc_async_release(a);
+}
+
+static void row_162_pool_stats_get_null(void **state)
+{
+    mproc_pool *p = (mproc_pool *)*state;
+    mproc_pool_stats s;
+    memset(&s, 0xff, sizeof s);
+    assert_int_equal(mproc_pool_stats_get(NULL, &s), MPROC_EINVAL);
+    assert_true(s.submitted == 0 && s.queued == 0 && s.workers_started == 0);
+    assert_int_equal(mproc_pool_stats_get(p, NULL), MPROC_EINVAL);
+}
+
+/* A producer that says it has an item, but gives NULL bytes of nonzero length. */
+static int bi_bad_item(void *user, size_t index, const void **item, size_t *len)
+{
+    (void)user;
+    (void)index;
+    *item = NULL;
+    *len = 8;
+    return 0;
+}
+
+static int bi_producer(void *user, size_t index, const void **item, size_t *len)
+{
+    (void)user;
+    (void)index;
+    (void)item;
+    (void)len;
+    return 1;
+}
+
+static void row_163_pool_imap_lazy_bad_arguments(void **state)
+{
+    mproc_pool *p = (mproc_pool *)*state;
+    mproc_iter *it = (mproc_iter *)&it;
+    int k;
+    for (k = 0; k < 2; k++) {
+        int (*start)(mproc_pool *, mproc_task, mproc_producer, void *, size_t, mproc_iter **) =
+            k == 0 ? mproc_pool_imap_lazy : mproc_pool_imap_lazy_unordered;
+        it = (mproc_iter *)&it;
+        assert_int_equal(start(NULL, tu_square, bi_producer, NULL, 4, &it), MPROC_EINVAL);
+        assert_null(it);
+        it = (mproc_iter *)&it;
+        assert_int_equal(start(p, NULL, bi_producer, NULL, 4, &it), MPROC_EINVAL);
+        assert_null(it);
+        it = (mproc_iter *)&it;
+        assert_int_equal(start(p, tu_square, NULL, NULL, 4, &it), MPROC_EINVAL);
+        assert_null(it);
+        it = (mproc_iter *)&it;
+        assert_int_equal(start(p, tu_square, bi_producer, NULL, 0, &it), MPROC_EINVAL);
+        assert_null(it);
+        assert_int_equal(start(p, tu_square, bi_producer, NULL, 4, NULL), MPROC_EINVAL);
+    }
+}
+
+static void row_164_pool_imap_lazy_producer_bad_item(void **state)
+{
+    mproc_pool *p = (mproc_pool *)*state;
+    mproc_iter *it = NULL;
+    assert_int_equal(mproc_pool_imap_lazy(p, tu_square, bi_bad_item, NULL, 4, &it), MPROC_OK);
+    assert_int_equal(mproc_iter_next(it, 60000, NULL, NULL, NULL), MPROC_EINVAL);
+    assert_int_equal(mproc_iter_next(it, 60000, NULL, NULL, NULL), MPROC_EEND);
+    mproc_iter_destroy(it);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -2757,6 +2875,14 @@ int main(int argc, char **argv)
         cmocka_unit_test(row_155_pool_mpi_without_mproc_mpi_init),
         cmocka_unit_test(row_156_process_create_ex_mpi_method),
         cmocka_unit_test(row_157_start_method_env_mpi_process),
+        /* the pool's second floor (issue 13) */
+        cmocka_unit_test(row_158_pool_create_ex_negative_max_pending),
+        cmocka_unit_test(row_159_pool_apply_async_timed_bad_arguments),
+        cmocka_unit_test(row_160_async_cancel_null),
+        cmocka_unit_test(row_161_async_cancel_finished_task),
+        cmocka_unit_test(row_162_pool_stats_get_null),
+        cmocka_unit_test(row_163_pool_imap_lazy_bad_arguments),
+        cmocka_unit_test(row_164_pool_imap_lazy_producer_bad_item),
     };
     /* Row 144's child: its guard is bypassed on purpose, and it reports what start gave. */
     if (getenv(GUARD_BYPASS_ENV) != NULL) {

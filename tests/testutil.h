@@ -30,6 +30,7 @@
     #include <fcntl.h>
     #include <io.h>
     #include <process.h>
+    #include <psapi.h>
     #include <tlhelp32.h>
 #else
     #include <dirent.h>
@@ -714,6 +715,29 @@ static inline int tu_square_ll(const void *arg, size_t len, mproc_output *out)
     memcpy(&i, arg, sizeof i);
     v = (long long)i * i;
     return mproc_output_set(out, &v, sizeof v);
+}
+
+/* ---- memory ---------------------------------------------------------------------------------- */
+
+/* This process's resident memory now, in bytes (Linux: /proc/self/statm; Windows:
+ * GetProcessMemoryInfo); 0 when the system does not say. */
+static inline size_t tu_rss_bytes(void)
+{
+#ifdef _WIN32
+    PROCESS_MEMORY_COUNTERS pmc;
+    memset(&pmc, 0, sizeof pmc);
+    pmc.cb = sizeof pmc;
+    return K32GetProcessMemoryInfo(GetCurrentProcess(), &pmc, sizeof pmc) ? pmc.WorkingSetSize : 0;
+#else
+    char buf[128];
+    unsigned long size = 0, resident = 0;
+    long page = sysconf(_SC_PAGESIZE);
+    if (tu_read_file("/proc/self/statm", buf, sizeof buf) <= 0 ||
+        sscanf(buf, "%lu %lu", &size, &resident) != 2 || page <= 0) {
+        return 0;
+    }
+    return (size_t)resident * (size_t)page;
+#endif
 }
 
 /* ---- a suite's main ------------------------------------------------------------------------- */

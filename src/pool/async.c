@@ -44,23 +44,27 @@ static int new_task(mproc_task fn, const void *arg, size_t len, mproc_callback c
     return MPROC_OK;
 }
 
-/* Queues t for the pool thread; frees it when the pool is not open. */
-static int submit(mproc_pool *p, mproc__task *t)
+/* Queues t for the pool thread once there is room (max_pending); frees it when the pool is not
+ * open, or is full for timeout_ms. */
+static int submit(mproc_pool *p, mproc__task *t, long timeout_ms)
 {
     mproc_async *a = t->async;
-    int r, wake;
+    int r, wake, last;
 
     a->pool = p;
     mproc__os_mutex_lock(p->lock);
-    r = mproc__pool_check_open(p);
+    r = mproc__stats_wait_room(p, timeout_ms, &last);
     if (r < 0) {
         mproc__os_mutex_unlock(p->lock);
         mproc__free(a);
         mproc__free(t);
+        if (last)
+            mproc__pool_free(p);
         return r;
     }
     t->id = ++p->next_id;
     mproc__tasks_append(&p->qhead, &p->qtail, t);
+    p->st_submitted++;
     if (a->refs > 1)
         p->refs++;
     wake = mproc__pool_need_wake(p);
@@ -70,9 +74,8 @@ static int submit(mproc_pool *p, mproc__task *t)
     return MPROC_OK;
 }
 
-int mproc_pool_apply_async(mproc_pool *p, mproc_task fn, const void *arg, size_t len,
-                           mproc_callback cb, mproc_error_callback ecb, void *user,
-                           mproc_async **out)
+static int apply_async(mproc_pool *p, mproc_task fn, const void *arg, size_t len, mproc_callback cb,
+                       mproc_error_callback ecb, void *user, mproc_async **out, long timeout_ms)
 {
     mproc__task *t;
     mproc_async *a;
@@ -80,7 +83,7 @@ int mproc_pool_apply_async(mproc_pool *p, mproc_task fn, const void *arg, size_t
 
     if (out != NULL)
         *out = NULL;
-    if (p == NULL || fn == NULL || (arg == NULL && len > 0))
+    if (p == NULL || fn == NULL || (arg == NULL && len > 0) || timeout_ms < MPROC_FOREVER)
         return MPROC_EINVAL;
     if (mproc__pool_foreign(p))
         return MPROC_EFOREIGN;
@@ -88,12 +91,26 @@ int mproc_pool_apply_async(mproc_pool *p, mproc_task fn, const void *arg, size_t
     if (r < 0)
         return r;
     a = t->async;
-    r = submit(p, t);
+    r = submit(p, t, timeout_ms);
     if (r < 0)
         return r;
     if (out != NULL)
         *out = a;
     return MPROC_OK;
+}
+
+int mproc_pool_apply_async(mproc_pool *p, mproc_task fn, const void *arg, size_t len,
+                           mproc_callback cb, mproc_error_callback ecb, void *user,
+                           mproc_async **out)
+{
+    return apply_async(p, fn, arg, len, cb, ecb, user, out, MPROC_FOREVER);
+}
+
+int mproc_pool_apply_async_timed(mproc_pool *p, mproc_task fn, const void *arg, size_t len,
+                                 mproc_callback cb, mproc_error_callback ecb, void *user,
+                                 mproc_async **out, long timeout_ms)
+{
+    return apply_async(p, fn, arg, len, cb, ecb, user, out, timeout_ms);
 }
 
 int mproc_pool_apply(mproc_pool *p, mproc_task fn, const void *arg, size_t len, void **result,
@@ -121,7 +138,7 @@ int mproc_pool_apply(mproc_pool *p, mproc_task fn, const void *arg, size_t len, 
     a->pool = p;
     /* When the pool is idle the calling thread runs the round trip itself (lend.c). */
     if (mproc__lend_apply(p, t) == MPROC__LEND_NOT_TAKEN) {
-        r = submit(p, t);
+        r = submit(p, t, MPROC_FOREVER);
         if (r < 0)
             return r;
     }
@@ -214,4 +231,36 @@ void mproc_async_release(mproc_async *a)
     mproc__os_mutex_unlock(p->lock);
     if (last)
         mproc__pool_free(p);
+}
+
+int mproc_async_cancel(mproc_async *a)
+{
+    mproc_pool *p;
+    uint32_t was;
+    int r, wake = 0;
+
+    if (a == NULL)
+        return MPROC_EINVAL;
+    p = a->pool;
+    if (mproc__pool_foreign(p))
+        return MPROC_EFOREIGN;
+    mproc__os_mutex_lock(p->lock);
+    /* An ended task stays as it ended: withdrawn already (OK again), or not (too late). */
+    if (a->done)
+        was = mproc__os_load(&a->claim) == MPROC__CLAIM_CANCELED ? MPROC__CLAIM_CANCELED
+                                                                 : MPROC__CLAIM_SENT;
+    else
+        was = mproc__os_cas(&a->claim, MPROC__CLAIM_QUEUED, MPROC__CLAIM_CANCELED);
+    if (was == MPROC__CLAIM_QUEUED) {
+        /* Withdrawn: the pool thread fails it in its next locked phase (or at dispatch, if it
+         * took the task meanwhile), which runs the error callback once. */
+        p->cancels = 1;
+        wake = mproc__pool_need_wake(p);
+    }
+    /* Asked twice: the first request stands. Sent to a worker, running or ended: too late. */
+    r = was == MPROC__CLAIM_SENT ? MPROC_ESTATE : MPROC_OK;
+    mproc__os_mutex_unlock(p->lock);
+    if (wake)
+        mproc__os_loop_wake(p->loop);
+    return r;
 }

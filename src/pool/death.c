@@ -53,7 +53,7 @@ void mproc__worker_died(mproc_pool *p, mproc__worker *w)
 {
     mproc__task *t, *last;
     size_t n = 0;
-    int exitcode, booting;
+    int exitcode, booting, retired;
     char msg[128];
 
     /* End of file comes as the process exits; reaping it cannot take long, but a child that
@@ -71,6 +71,10 @@ void mproc__worker_died(mproc_pool *p, mproc__worker *w)
     mproc__boot_note(p);
     booting = w->kill_reason == 0 && !w->booted &&
               mproc__os_load(&((mproc__ring *)w->shm.addr)->ready) == 0;
+    /* It ended on its own above max_memory_per_child, after answering its last item: nothing
+     * was running, everything it still holds goes elsewhere. */
+    retired = w->kill_reason == 0 && exitcode == 0 &&
+              mproc__os_load(&((mproc__ring *)w->shm.addr)->retired) != 0;
 
     /* Garbage read from the pipe cannot be placed exactly: the worker's answers also come
      * through the ring, so the item that wrote it may have answered already, and the oldest
@@ -78,7 +82,7 @@ void mproc__worker_died(mproc_pool *p, mproc__worker *w)
      * comes again while it is the oldest, it is the one. */
     if (w->head != NULL && w->kill_reason == MPROC_EPROTO && !w->head->suspect) {
         w->head->suspect = 1;
-    } else if (w->head != NULL && !booting) {
+    } else if (w->head != NULL && !booting && !retired) {
         int code = w->kill_reason ? w->kill_reason : MPROC_EWORKER_LOST;
         if (code == MPROC_ETIMEDOUT)
             sprintf(msg, "the task ran past the pool's task timeout; its worker was killed");

@@ -57,6 +57,7 @@ void mproc__dispatch_take(mproc_pool *p)
             if (t->iter != NULL && t->iter->abandoned) {
                 *tp = t->next;
                 p->pq_len--;
+                mproc__stats_outcome(p, MPROC_ECANCELED, t->count); /* never reported */
                 mproc__iter_unref(t->iter);
                 mproc__chunk_free(t->result); /* what an earlier flight gathered */
                 mproc__free(t);
@@ -77,8 +78,28 @@ void mproc__dispatch_take(mproc_pool *p)
         p->pq_len += n;
         p->qhead = p->qtail = NULL;
     }
+    if (p->cancels) {
+        /* Canceled while queued (mproc_async_cancel): they fail now, their error callbacks run
+         * this turn. */
+        mproc__task **tp = &p->pq_head;
+        p->cancels = 0;
+        p->pq_tail = NULL;
+        while (*tp != NULL) {
+            mproc__task *t = *tp;
+            if (t->async != NULL && mproc__os_load(&t->async->claim) == MPROC__CLAIM_CANCELED) {
+                *tp = t->next;
+                t->next = NULL;
+                p->pq_len--;
+                mproc__task_fail(p, t, MPROC_ECANCELED, 0, MPROC__CANCELED_MSG);
+            } else {
+                p->pq_tail = t;
+                tp = &t->next;
+            }
+        }
+    }
     link = &p->sources;
-    while (*link != NULL && p->pq_len < want) {
+    /* With max_pending, no chunk is made while that many items are unfinished. */
+    while (*link != NULL && p->pq_len < want && mproc__stats_room(p)) {
         mproc_iter *it = *link;
         mproc__task *t;
         if (it->abandoned || it->canceled || it->submitted == it->nchunks) {
@@ -243,9 +264,10 @@ static mproc__worker *least_loaded(mproc_pool *p, int depth, uint64_t now)
     return best;
 }
 
-void mproc__dispatch(mproc_pool *p)
+size_t mproc__dispatch(mproc_pool *p)
 {
     uint64_t now = mproc__os_now_ms();
+    size_t sent = 0;
     for (;;) {
         size_t backlog = p->pq_len;
         size_t d = backlog > (size_t)p->nworkers ? 1 + backlog / (size_t)p->nworkers : 1;
@@ -262,15 +284,23 @@ void mproc__dispatch(mproc_pool *p)
         w = least_loaded(p, d > MAX_DEPTH ? MAX_DEPTH : (int)d, now);
 
         if (w == NULL && !p->broken)
-            return;
+            return sent;
         t = next_task(p);
         if (t == NULL)
-            return;
+            return sent;
+        /* An apply canceled since the last locked phase loses the race here. A task that went
+         * out before (taken back, or re-queued after a death) stays SENT. */
+        if (t->async != NULL && mproc__os_cas(&t->async->claim, MPROC__CLAIM_QUEUED,
+                                              MPROC__CLAIM_SENT) == MPROC__CLAIM_CANCELED) {
+            mproc__task_fail(p, t, MPROC_ECANCELED, 0, MPROC__CANCELED_MSG);
+            continue;
+        }
         if (p->broken) {
             mproc__task_fail(p, t, MPROC_EWORKER_LOST, p->broken_exit, p->broken_msg);
             continue;
         }
         r = send_task(p, w, t);
+        sent += r == MPROC_OK;
         if (r < 0)
             mproc__task_fail(p, t, r, 0,
                              r == MPROC_ENOFUNC ? "the task function is not code of a loaded module"

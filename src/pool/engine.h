@@ -32,8 +32,8 @@ int mproc__lend_note(mproc__worker *w);
 void mproc__dispatch_take(mproc_pool *p);
 /* Lock held. Idle workers take back unstarted tasks queued behind busy ones. */
 void mproc__dispatch_rebalance(mproc_pool *p);
-/* Unlocked phase: writes queued tasks to the least loaded workers. */
-void mproc__dispatch(mproc_pool *p);
+/* Unlocked phase: writes queued tasks to the least loaded workers; returns how many it wrote. */
+size_t mproc__dispatch(mproc_pool *p);
 
 /* ---- death.c ---- */
 /* w's process ended (or its channel did): reaps it, fails or re-queues its tasks, frees it. */

@@ -80,6 +80,7 @@ mproc__task *mproc__iter_next_task(mproc_iter *it)
     t->iter = it;
     t->tag = it->tag;
     it->refs++;
+    it->pool->st_submitted += count;
     return t;
 }
 

@@ -192,13 +192,16 @@ int mproc__lend_apply(mproc_pool *p, mproc__task *t)
         return MPROC__LEND_NOT_TAKEN;
     mproc__os_mutex_lock(p->lock);
     /* Queued tasks go first: a borrower does not overtake them. */
-    w = p->state == POOL_OPEN && p->qhead == NULL ? borrowable(p, t->fn) : NULL;
+    w = p->state == POOL_OPEN && p->qhead == NULL && mproc__stats_room(p) ? borrowable(p, t->fn)
+                                                                          : NULL;
     if (w == NULL) {
         mproc__os_mutex_unlock(p->lock);
         return MPROC__LEND_NOT_TAKEN;
     }
     w->lent = 1;
     t->id = ++p->next_id;
+    p->st_submitted++;
+    p->st_direct++;
     mproc__os_mutex_unlock(p->lock);
 
     /* The worker and its fields are ours until given back. */
@@ -220,6 +223,8 @@ int mproc__lend_apply(mproc_pool *p, mproc__task *t)
         t->slot = 0;
         mproc__os_store(&ring->waiter, 0);
         mproc__os_mutex_lock(p->lock);
+        p->st_submitted--; /* counted again where it is queued */
+        p->st_direct--;
         wake = give_back(p, w);
         mproc__os_mutex_unlock(p->lock);
         if (wake)
@@ -241,8 +246,10 @@ int mproc__lend_apply(mproc_pool *p, mproc__task *t)
 
     mproc__os_mutex_lock(p->lock);
     p->refs++; /* the caller's hold on the handle, as a submission takes */
+    p->st_direct--;
     if (r == 1) {
         p->direct_done++;
+        mproc__stats_outcome(p, t->async->code, 1);
         w->answered = 1;
         mproc__async_done(t->async);
     } else {

@@ -170,6 +170,11 @@ int mproc_iter_next(mproc_iter *it, long timeout_ms, size_t *index, const void *
             wake = mproc__pool_need_wake(p);
     }
     for (;;) {
+        if (it->lazy) {
+            if (it->canceled && !it->ended)
+                mproc__lazy_end(it, MPROC_ECANCELED);
+            mproc__lazy_refill(it);
+        }
         if (it->cur == NULL) {
             it->cur = take_chunk(it);
             it->cur_pos = 0;
@@ -195,9 +200,14 @@ int mproc_iter_next(mproc_iter *it, long timeout_ms, size_t *index, const void *
         }
         if (it->yielded >= it->nchunks) {
             r = MPROC_EEND;
+            /* A lazy stream that did not end by its producer's word says why, once. */
+            if (it->end_code < 0 && !it->end_told) {
+                it->end_told = 1;
+                r = it->end_code;
+            }
             break;
         }
-        if (it->canceled && it->delivered == it->submitted) {
+        if (!it->lazy && it->canceled && it->delivered == it->submitted) {
             /* Everything sent has been read: each chunk never sent says so once, in order. */
             if (it->submitted < it->nchunks) {
                 if (index != NULL)

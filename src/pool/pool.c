@@ -45,7 +45,7 @@ int mproc_pool_create_ex(mproc_pool **out, const mproc_pool_options *opts)
         return MPROC_EINVAL;
     *out = NULL;
     if (opts == NULL || (opts->initarg == NULL && opts->initarg_len > 0) ||
-        opts->max_tasks_per_child < 0 || opts->task_timeout_ms < 0)
+        opts->max_tasks_per_child < 0 || opts->task_timeout_ms < 0 || opts->max_pending < 0)
         return MPROC_EINVAL;
     if (opts->initarg_len > MPROC__WIRE_MAX_ITEM)
         return MPROC_ETOOBIG;
@@ -78,6 +78,8 @@ int mproc_pool_create_ex(mproc_pool **out, const mproc_pool_options *opts)
     p->init = opts->initializer;
     p->max_tasks = opts->max_tasks_per_child;
     p->task_timeout_ms = opts->task_timeout_ms;
+    p->max_pending = opts->max_pending;
+    p->max_memory = opts->max_memory_per_child;
     /* A borrower cannot time its task out: with a task timeout every task goes through the
      * pool thread. */
     p->can_lend = mproc__os_word_wait_works() && p->task_timeout_ms == 0;
@@ -141,6 +143,8 @@ int mproc_pool_close(mproc_pool *p)
     mproc__os_mutex_lock(p->lock);
     if (p->state == POOL_OPEN)
         p->state = POOL_CLOSED;
+    /* Submitters waiting for room (max_pending) give up: the pool takes no more. */
+    mproc__os_cond_broadcast(p->cv);
     wake = mproc__pool_need_wake(p);
     mproc__os_mutex_unlock(p->lock);
     if (wake)
@@ -174,6 +178,7 @@ static void request_terminate(mproc_pool *p)
     mproc__os_mutex_lock(p->lock);
     if (p->state == POOL_OPEN || p->state == POOL_CLOSED)
         p->state = POOL_TERMINATING;
+    mproc__os_cond_broadcast(p->cv); /* and submitters waiting for room */
     mproc__os_mutex_unlock(p->lock);
     mproc__os_loop_wake(p->loop);
 }

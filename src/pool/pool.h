@@ -90,7 +90,13 @@ struct mproc_async {
     mproc_callback cb;
     mproc_error_callback ecb;
     void *user;
+    /* MPROC__CLAIM_*: mproc_async_cancel and the pool thread's dispatch race for it (a CAS);
+     * whoever moves it off QUEUED decides whether the task runs. */
+    volatile uint32_t claim;
 };
+
+enum { MPROC__CLAIM_QUEUED = 0, MPROC__CLAIM_SENT = 1, MPROC__CLAIM_CANCELED = 2 };
+#define MPROC__CANCELED_MSG "the task was canceled before it started"
 
 struct mproc_iter {
     mproc_pool *pool;
@@ -111,6 +117,15 @@ struct mproc_iter {
     int collect;   /* map: results go to all[], no window */
     int abandoned; /* lock: the caller destroyed it */
     int canceled;  /* lock: the pool was terminated */
+    /* lazy (lazy.c): items come from producer(user, index, ...), called on the consumer's
+     * thread; nchunks is SIZE_MAX until the stream ends */
+    int lazy;
+    mproc_producer producer;
+    void *user;
+    int producing; /* lock: a thread runs the producer now */
+    int ended;     /* lock: no more items (the producer ended or failed, or the pool stopped) */
+    int end_code;  /* lock: told once after the last result: a failure, ESTATE, ECANCELED */
+    int end_told;
     /* collect */
     mproc__item *all;
     mproc__store store; /* the bytes and errors all[] points into */
@@ -215,6 +230,18 @@ struct mproc_pool {
     uint64_t respawn_at; /* when to try again after a failed start (0: now) */
     int alloc_retry;     /* a chunk could not be allocated: the loop must not sleep for good */
 
+    /* Statistics and backpressure (stats.c), items counted: an apply is one, a map's chunk as
+     * many as it has. Lock, except where said. */
+    long max_pending;    /* > 0: submitters wait while this many items are unfinished */
+    size_t max_memory;   /* max_memory_per_child (0: none) */
+    size_t st_submitted; /* items made into tasks */
+    size_t st_done, st_failed, st_lost, st_canceled; /* outcomes published, by kind */
+    size_t st_running; /* in flight on workers, as the pool thread saw at its locked phase */
+    size_t st_direct;  /* applies running on a borrowed worker (lend.c) */
+    size_t st_started; /* workers started, as of the thread's last locked phase */
+    size_t started;    /* the pool thread's own count of workers started */
+    int cancels;       /* a queued task was canceled: the next locked phase fails it */
+
     /* Lending (lend.c). */
     int can_lend;     /* callers of apply may borrow parked workers */
     int want_back;    /* lock: the pool thread waits for a lent worker to come back */
@@ -241,6 +268,23 @@ void mproc__pool_free_parts(mproc_pool *p, int own);
 void mproc__pool_free(mproc_pool *p);
 /* Waits on p->cv until *flag is nonzero or the deadline passes (lock held). */
 int mproc__pool_wait(mproc_pool *p, const int *flag, long timeout_ms);
+
+/* ---- stats.c: statistics and backpressure ---- */
+/* Lock held. 1 when a new task may be made now (no max_pending, or fewer items unfinished). */
+int mproc__stats_room(const mproc_pool *p);
+/* Lock held. Counts n items that finished with code (MPROC_OK: done; MPROC_EWORKER_LOST: lost;
+ * MPROC_ECANCELED: canceled; any other: failed). */
+void mproc__stats_outcome(mproc_pool *p, int code, size_t n);
+/* Lock held. Counts the outcomes of a finished task, before it is handed to its caller: an
+ * apply's code, a chunk's items (a chunk without results counts as canceled). */
+void mproc__stats_task(mproc_pool *p, const mproc__task *t);
+/* Lock held, the pool thread. Takes note of what it runs now and how many workers it started. */
+void mproc__stats_thread(mproc_pool *p);
+/* Lock held. Waits until a task may be made (mproc__stats_room), the pool stops being open
+ * (MPROC_ESTATE) or timeout_ms passes (MPROC_ETIMEDOUT; 0 polls); from the pool's own thread a
+ * full pool gives MPROC_EDEADLK at once. The waiter holds a pool reference meanwhile: *last is
+ * set when it was the last one (free the pool after unlocking). */
+int mproc__stats_wait_room(mproc_pool *p, long timeout_ms, int *last);
 
 /* ---- handle.c: the async handle ---- */
 /* The pool thread delivers a single task's outcome (lock held); for a failure, data is the
@@ -277,5 +321,13 @@ mproc__task *mproc__iter_next_task(mproc_iter *it);
 void mproc__iter_deliver(mproc_iter *it, mproc__chunk *c);
 void mproc__iter_unref(mproc_iter *it); /* lock held */
 void mproc__iter_free(mproc_iter *it);  /* what it holds, whatever its references */
+
+/* ---- lazy.c ---- */
+/* Lock held (released while the producer runs). Submits items of a lazy iterator until it is
+ * buffersize tasks ahead of its consumer, the pool is full (max_pending) or the stream ends. */
+void mproc__lazy_refill(mproc_iter *it);
+/* Lock held. Ends a lazy stream: what was submitted is still handed out, then code once (when
+ * negative), then MPROC_EEND. */
+void mproc__lazy_end(mproc_iter *it, int code);
 
 #endif /* MPROC_POOL_H */

@@ -54,7 +54,12 @@ typedef struct mproc__ring {
      * last one the worker has started or the parent has taken back (mproc__ring_claim and
      * mproc__ring_take_back): whoever moves it past a task first has it. */
     volatile uint32_t claim;
-    unsigned char pad8[60];
+    /* max_memory_per_child, in KiB (0: none), set by the parent before the worker starts; the
+     * worker sets retired when it ends on its own for having passed it, after answering its
+     * last item: what it was sent after that never started. */
+    volatile uint32_t max_kib;
+    volatile uint32_t retired;
+    unsigned char pad8[52];
     /* The payload areas (below). areas: set by the parent before the worker starts, when the
      * segment has them. result_busy: the worker answered with bytes in the result area; the
      * parent clears it once it has copied them out. arg_busy[i]: the parent put a task's

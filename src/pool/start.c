@@ -36,6 +36,18 @@ static int encode_worker_boot(const mproc_pool *p, mproc__buf *b)
     return mproc__wr_frame_end(&w, start);
 }
 
+/* The limit in KiB for the ring: at least 1 (a limit under 1 KiB is still a limit), at most
+ * what the word holds. */
+static uint32_t max_kib(size_t bytes)
+{
+    size_t kib = bytes / 1024;
+    if (bytes == 0)
+        return 0;
+    if (kib == 0)
+        return 1;
+    return kib > UINT32_MAX ? UINT32_MAX : (uint32_t)kib;
+}
+
 int mproc__worker_start(mproc_pool *p, mproc__worker *w)
 {
     mproc__handle task_rd = MPROC__INVALID_HANDLE, task_wr = MPROC__INVALID_HANDLE;
@@ -74,6 +86,7 @@ int mproc__worker_start(mproc_pool *p, mproc__worker *w)
     /* Each item's start costs the worker a clock read: only when a timeout needs it. */
     mproc__os_store(&((mproc__ring *)w->shm.addr)->stamps, p->task_timeout_ms > 0);
     mproc__os_store(&((mproc__ring *)w->shm.addr)->drained, 1);
+    mproc__os_store(&((mproc__ring *)w->shm.addr)->max_kib, max_kib(p->max_memory));
     r = mproc__os_pipe(&task_rd, &task_wr);
     if (r < 0)
         goto fail;
@@ -132,6 +145,7 @@ int mproc__worker_start(mproc_pool *p, mproc__worker *w)
         goto fail;
     }
     w->alive = 1;
+    p->started++;
     return MPROC_OK;
 
 fail:

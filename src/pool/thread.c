@@ -41,10 +41,12 @@ static void publish(mproc_pool *p)
     int any = p->done_head != NULL || p->dlv_head != NULL;
 
     while ((t = mproc__tasks_pop(&p->done_head, &p->done_tail)) != NULL) {
+        mproc__stats_task(p, t);
         mproc__async_done(t->async);
         mproc__free(t);
     }
     while ((t = mproc__tasks_pop(&p->dlv_head, &p->dlv_tail)) != NULL) {
+        mproc__stats_task(p, t);
         mproc__iter_deliver(t->iter, t->result);
         mproc__iter_unref(t->iter);
         mproc__free(t);
@@ -190,6 +192,7 @@ void mproc__pool_thread(void *arg)
             run_callbacks(p);
             mproc__os_mutex_lock(p->lock);
             publish(p);
+            mproc__stats_thread(p);
             break;
         }
         mproc__dispatch_take(p);
@@ -210,13 +213,19 @@ void mproc__pool_thread(void *arg)
         }
         /* From here on a submitter wakes the loop; a wake that comes early only makes the next
          * wait return at once. */
+        mproc__stats_thread(p);
         p->sleeping = 1;
         mproc__os_mutex_unlock(p->lock);
 
         /* ---- unlocked phase: this thread's own state ---- */
         now = mproc__os_now_ms();
         mproc__boot_start_missing(p, now, needed);
-        mproc__dispatch(p);
+        if (mproc__dispatch(p) > 0) {
+            /* What went out shows as running at once, not after the next wait. */
+            mproc__os_mutex_lock(p->lock);
+            mproc__stats_thread(p);
+            mproc__os_mutex_unlock(p->lock);
+        }
         timeout =
             p->done_head != NULL || p->dlv_head != NULL || unparked_news ? 0 : next_timeout(p, now);
         /* Set by this thread's locked phase (take_submissions), read and cleared here. */
@@ -248,6 +257,7 @@ void mproc__pool_thread(void *arg)
         mproc__os_mutex_lock(p->lock);
         p->sleeping = 0;
     }
+    mproc__stats_thread(p);
     p->thread_done = 1;
     p->state = POOL_DONE;
     mproc__os_cond_broadcast(p->cv);

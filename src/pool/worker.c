@@ -80,6 +80,8 @@ typedef struct worker {
     mproc_output res;
     mproc__buf out;
     int stamps;              /* the ring wants each item's start (ring.h) */
+    uint64_t max_bytes;      /* max_memory_per_child (0: none) */
+    int retire;              /* passed it: end after this item */
     mproc__ring_batch batch; /* the answers gathered in the ring, not yet published */
 } worker;
 
@@ -326,6 +328,12 @@ static int run_task(worker *w, const unsigned char *body, size_t len, uint32_t *
         }
         if (r < 0)
             return r;
+        /* Above max_memory_per_child after an item: it keeps its answer, and the worker ends
+         * before the next one; the parent starts another and sends it what is left. */
+        if (w->max_bytes > 0 && (uint64_t)mproc__os_rss_bytes() > w->max_bytes) {
+            w->retire = 1;
+            break;
+        }
     }
     return w->cfg->ring != NULL ? flush_answers(w, 1) : MPROC_OK;
 }
@@ -355,6 +363,7 @@ int mproc__worker_main(const mproc__worker_cfg *cfg)
     /* From here on an exit is the tasks' doing, whatever its code. */
     if (cfg->ring != NULL) {
         w.stamps = (int)mproc__os_load(&cfg->ring->stamps);
+        w.max_bytes = (uint64_t)mproc__os_load(&cfg->ring->max_kib) * 1024u;
         mproc__os_store(&cfg->ring->ready, 1);
     }
     for (;;) {
@@ -389,6 +398,12 @@ int mproc__worker_main(const mproc__worker_cfg *cfg)
         done += items;
         if (type == MPROC__MSG_TASK && cfg->max_tasks > 0 && done >= cfg->max_tasks)
             break;
+        if (w.retire) {
+            /* After the answers (run_task flushed them): the parent reads retired only once
+             * it sees this process end. */
+            mproc__os_store(&cfg->ring->retired, 1);
+            break;
+        }
     }
     mproc__free(w.fns);
     mproc__free(w.scratch);

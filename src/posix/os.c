@@ -3,6 +3,7 @@
 #include "posix.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <time.h>
@@ -211,6 +212,36 @@ static long long cgroup_cpus(void)
     return -1;
 }
 #endif
+
+size_t mproc__os_rss_bytes(void)
+{
+#if defined(__linux__)
+    char buf[128];
+    unsigned long size = 0, resident = 0;
+    long page = sysconf(_SC_PAGESIZE);
+    ssize_t n;
+    int fd;
+
+    do {
+        fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+    } while (fd < 0 && errno == EINTR);
+    if (fd < 0)
+        return 0;
+    do {
+        n = read(fd, buf, sizeof buf - 1);
+    } while (n < 0 && errno == EINTR);
+    close(fd);
+    if (n <= 0 || page <= 0)
+        return 0;
+    buf[n] = '\0';
+    if (sscanf(buf, "%lu %lu", &size, &resident) != 2)
+        return 0;
+    return (size_t)resident * (size_t)page;
+#else
+    /* Other systems tell a process's current RSS only through calls of their own. */
+    return 0;
+#endif
+}
 
 int mproc__os_cpu_count(void)
 {

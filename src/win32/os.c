@@ -1,6 +1,8 @@
 /* Errors, time, identity and the CPU count on Windows. */
 #include "win32.h"
 
+#include <psapi.h>
+#include <string.h>
 #include <tlhelp32.h>
 
 /* ---- errors ---- */
@@ -164,6 +166,17 @@ long mproc__os_getppid(void)
         SetLastError(saved);
     }
     return ppid;
+}
+
+size_t mproc__os_rss_bytes(void)
+{
+    PROCESS_MEMORY_COUNTERS pmc;
+    memset(&pmc, 0, sizeof pmc);
+    pmc.cb = sizeof pmc;
+    /* kernel32's own copy of psapi's call (Windows 7 on): no psapi.lib to link. */
+    if (!K32GetProcessMemoryInfo(GetCurrentProcess(), &pmc, sizeof pmc))
+        return 0;
+    return (size_t)pmc.WorkingSetSize;
 }
 
 int mproc__os_cpu_count(void)
