@@ -85,7 +85,9 @@ void mproc__share_init(mproc_shared *s, const mproc__share_ops *ops, void *obj);
 void mproc__share_forget(mproc_shared *s);
 
 /* ---- the registry: one line per kind that is built ---- */
-#define MPROC__SHARE_REGISTRY(X) X(mproc__shm_share_ops)
+#define MPROC__SHARE_REGISTRY(X)                                                                   \
+    X(mproc__shm_share_ops)                                                                        \
+    X(mproc__pipe_share_ops)
 
 #define MPROC__SHARE_DECLARE(ops) extern const mproc__share_ops ops;
 MPROC__SHARE_REGISTRY(MPROC__SHARE_DECLARE)
