@@ -6,10 +6,11 @@
 
 #include "../internal.h"
 
-/* One end. POSIX: two pipes' ends (rd the peer writes into, wr the peer reads from). Windows:
- * one duplex named pipe handle in both, overlapped; os holds its events. */
+/* One end. POSIX: two pipes' ends (rd the peer writes into, wr the peer reads from) and guard
+ * (see posix/conn.c). Windows: one duplex named pipe handle in rd and wr, overlapped; os holds
+ * its events. */
 typedef struct mproc__conn {
-    mproc__handle rd, wr;
+    mproc__handle rd, wr, guard;
     void *os;
 } mproc__conn;
 
@@ -25,7 +26,7 @@ int mproc__os_conn_write(mproc__conn *c, const void *hdr, size_t hlen, const voi
 long mproc__os_conn_read(mproc__conn *c, void *buf, size_t cap, long timeout_ms);
 /* 1 when a read would not wait (bytes, or end of file), 0 after timeout_ms, or a code. */
 int mproc__os_conn_poll(mproc__conn *c, long timeout_ms);
-/* The handles that carry this end to another process (at most 2), and the inverse there:
+/* The handles that carry this end to another process (at most 3), and the inverse there:
  * takes the handles over (MPROC_OK) or touches nothing (a code). */
 size_t mproc__os_conn_handles(const mproc__conn *c, mproc__handle *h);
 int mproc__os_conn_adopt(mproc__conn *c, const mproc__handle *h, size_t n);

@@ -56,7 +56,7 @@ int mproc__pipe_header_decode(const unsigned char *h, uint64_t *len)
 
 static int foreign(const mproc_pipe *p)
 {
-    return p->shared.pid != mproc__os_getpid();
+    return p->shared.pid != mproc__os_self_pid();
 }
 
 static mproc_pipe *pipe_new(void)
@@ -65,7 +65,7 @@ static mproc_pipe *pipe_new(void)
     if (p == NULL)
         return NULL;
     mproc__share_init(&p->shared, &mproc__pipe_share_ops, p);
-    p->c.rd = p->c.wr = MPROC__INVALID_HANDLE;
+    p->c.rd = p->c.wr = p->c.guard = MPROC__INVALID_HANDLE;
     return p;
 }
 

@@ -123,6 +123,9 @@ int mproc__share_child_begin(mproc__share_list *l);
 int mproc__share_child_get(size_t index, int kind, void **out);
 
 /* ---- backend (src/posix/share.c, src/win32/share.c) ---- */
+/* This process's id without a system call each time (the foreign-copy checks of every send and
+ * receive): cached, and refreshed in a child of any fork. */
+long mproc__os_self_pid(void);
 /* A duplicate of h of the library's own kind (close-on-exec and registered, or not inheritable). */
 int mproc__os_handle_dup(mproc__handle h, mproc__handle *out);
 /* mproc__os_spawn, with share[0 .. nshare-1] handed to the child under the same values (kept

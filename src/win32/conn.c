@@ -66,7 +66,7 @@ int mproc__os_conn_pair(mproc__conn *a, mproc__conn *b)
 
     memset(a, 0, sizeof *a);
     memset(b, 0, sizeof *b);
-    a->rd = a->wr = b->rd = b->wr = MPROC__INVALID_HANDLE;
+    a->rd = a->wr = a->guard = b->rd = b->wr = b->guard = MPROC__INVALID_HANDLE;
     sa.nLength = sizeof sa;
     sa.lpSecurityDescriptor = NULL;
     sa.bInheritHandle = FALSE;
@@ -278,7 +278,7 @@ int mproc__os_conn_adopt(mproc__conn *c, const mproc__handle *h, size_t n)
 {
     DWORD type;
     memset(c, 0, sizeof *c);
-    c->rd = c->wr = MPROC__INVALID_HANDLE;
+    c->rd = c->wr = c->guard = MPROC__INVALID_HANDLE;
     if (n != 1 || h[0] == MPROC__INVALID_HANDLE || h[0] == 0)
         return MPROC_EPROTO;
     type = GetFileType(MPROC__H(h[0]));
@@ -297,5 +297,5 @@ void mproc__os_conn_close(mproc__conn *c, int own)
         CloseHandle(MPROC__H(c->rd));
     wconn_free(c->os);
     c->os = NULL;
-    c->rd = c->wr = MPROC__INVALID_HANDLE;
+    c->rd = c->wr = c->guard = MPROC__INVALID_HANDLE;
 }
