@@ -2572,7 +2572,7 @@ static void row_159_process_share_list_bad(void **state)
     (void)state;
     assert_int_equal(mproc_shm_create(&s, 64), MPROC_OK);
     memset(&o, 0, sizeof o);
-    o.target = t_return;
+    o.target = tu_return;
     o.share_count = 1; /* share NULL */
     assert_int_equal(mproc_process_create_ex(&p, &o), MPROC_EINVAL);
     assert_null(p);
@@ -2719,7 +2719,7 @@ static void row_166_share_pipe_end_that_read_bytes(void **state)
     assert_int_equal(mproc_pipe_poll(b, 10000), 1); /* b has read the message */
     list[0] = mproc_pipe_shared(b);
     memset(&o, 0, sizeof o);
-    o.target = t_return;
+    o.target = tu_return;
     o.share = list;
     o.share_count = 1;
     assert_int_equal(mproc_process_create_ex(&p, &o), MPROC_ESTATE);
@@ -2748,7 +2748,7 @@ static int copy_uses_ipc(void *ctx)
         return 3;
     list[0] = mproc_shm_shared(s);
     memset(&o, 0, sizeof o);
-    o.target = t_return;
+    o.target = tu_return;
     o.share = list;
     o.share_count = 1;
     if (mproc_process_create_ex(&p, &o) != MPROC_EFOREIGN || p != NULL)
