@@ -15,4 +15,7 @@ void mproc__pipe_header(unsigned char *h, uint64_t len);
 /* Checks a header from the other end: MPROC_OK with the length, or MPROC_EPROTO. */
 int mproc__pipe_header_decode(const unsigned char *h, uint64_t *len);
 
+/* The byte streams under an end (for the fuzzer, which writes raw bytes into one). */
+struct mproc__conn *mproc__pipe_conn(mproc_pipe *p);
+
 #endif /* MPROC_IPC_PIPE_H */
