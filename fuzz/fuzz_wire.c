@@ -16,7 +16,7 @@
  *      mproc__worker_main, so the worker's static decoders (define_fn, run_task) are
  *      exercised. Its answers (into a shared ring while they fit, then the pipe) are then read
  *      back as the parent would.
- *   4  the shared ring (src/ring.h) as a hostile worker may leave it: head, tail and bytes
+ *   4  the shared ring (src/pool/ring.h) as a hostile worker may leave it: head, tail and bytes
  *      from the input, drained by mproc__ring_drain, whose copies then go through the reader
  *      of mode 0; then the frame a dead worker was filling (mproc__ring_drain_open, its open
  *      and open_at words from the input's last 5 bytes), read the same way.
@@ -38,13 +38,13 @@
  * MPROC_FUZZ_WRITE_SEEDS=DIR in the environment writes a seed corpus of valid inputs, built
  * with the library's own writers, into DIR and exits. */
 #define _GNU_SOURCE
-#include "internal.h"
+#include "backend.h"
 #include "ipc/conn.h"
 #include "ipc/pipe.h"
 #include "ipc/share.h"
-#include "ring.h"
+#include "pool/ring.h"
 #include "wire.h"
-#include "worker.h"
+#include "pool/worker.h"
 
 #include <fcntl.h>
 #include <stdint.h>
@@ -211,9 +211,9 @@ typedef struct inflight {
     int answered[MAX_INFLIGHT + 1];
 } inflight;
 
-/* One frame as decode_frames (src/pool_thread.c) takes it: a RESULT for some items of a task in
- * flight, found by its id, or a BELL; anything else would get the worker killed. A task counts
- * as answered once a frame answers its last item. */
+/* One frame as mproc__results_decode (src/pool/results.c) takes it: a RESULT for some items of a
+ * task in flight, found by its id, or a BELL; anything else would get the worker killed. A task
+ * counts as answered once a frame answers its last item. */
 static void take_frame(inflight *f, int type, const unsigned char *body, size_t len)
 {
     mproc__rd r;
@@ -268,7 +268,7 @@ static void fuzz_results(const unsigned char *data, size_t size)
     if (!claims_ok(data, size))
         return;
 
-    /* The parent's loop (decode_frames): frames from the bytes at hand. The parent stops at
+    /* The parent's loop (mproc__results_decode): frames from the bytes at hand. The parent stops at
      * the first refusal (and kills the worker); going on past it here only tries more. */
     for (;;) {
         int type;

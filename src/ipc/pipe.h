@@ -2,7 +2,7 @@
 #ifndef MPROC_IPC_PIPE_H
 #define MPROC_IPC_PIPE_H
 
-#include "../internal.h"
+#include "../backend.h"
 #include "../wire.h"
 
 #define MPROC__PIPE_HEADER 16
