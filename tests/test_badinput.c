@@ -2787,6 +2787,26 @@ static void row_167_ipc_objects_used_in_a_fork_copy(void **state)
 #endif
 }
 
+static void row_168_pool_share_list_bad(void **state)
+{
+    mproc_pool_options o;
+    mproc_pool *p = (mproc_pool *)&p;
+    mproc_shared *list[1];
+    (void)state;
+    memset(&o, 0, sizeof o);
+    o.workers = 1;
+    o.share_count = 1; /* share NULL */
+    assert_int_equal(mproc_pool_create_ex(&p, &o), MPROC_EINVAL);
+    assert_null(p);
+    list[0] = NULL;
+    o.share = list;
+    assert_int_equal(mproc_pool_create_ex(&p, &o), MPROC_EINVAL);
+    assert_null(p);
+    o.share_count = 65;
+    assert_int_equal(mproc_pool_create_ex(&p, &o), MPROC_EINVAL);
+    assert_null(p);
+}
+
 /* ---- the suite ---- */
 
 static int open_pool(void **state)
@@ -2978,6 +2998,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(row_165_pipe_other_end_gone),
         cmocka_unit_test(row_166_share_pipe_end_that_read_bytes),
         cmocka_unit_test(row_167_ipc_objects_used_in_a_fork_copy),
+        cmocka_unit_test(row_168_pool_share_list_bad),
     };
     /* Row 144's child: its guard is bypassed on purpose, and it reports what start gave. */
     if (getenv(GUARD_BYPASS_ENV) != NULL) {
