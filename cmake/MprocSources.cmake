@@ -10,7 +10,8 @@
 #   (front, posix, win32, mpi; each +_headers; public, public_mpi)
 
 set(MPROC_HEADERS_PUBLIC
-    include/mproc.h)
+    include/mproc.h
+    include/mproc/ipc.h)
 
 set(MPROC_SOURCES_FRONT
     src/alloc.c
@@ -19,6 +20,9 @@ set(MPROC_SOURCES_FRONT
     src/error.c
     src/fn.c
     src/init.c
+    src/ipc/pipe.c
+    src/ipc/share.c
+    src/ipc/shm.c
     src/marker.c
     src/pool/async.c
     src/pool/boot.c
@@ -47,6 +51,9 @@ set(MPROC_SOURCES_FRONT
 set(MPROC_HEADERS_FRONT
     src/backend.h
     src/child.h
+    src/ipc/conn.h
+    src/ipc/pipe.h
+    src/ipc/share.h
     src/marker.h
     src/pool/engine.h
     src/pool/pool.h
@@ -61,6 +68,7 @@ set(MPROC_HEADERS_FRONT
 
 set(MPROC_SOURCES_POSIX
     src/posix/child.c
+    src/posix/conn.c
     src/posix/defaults.c
     src/posix/exe.c
     src/posix/fn.c
@@ -68,6 +76,7 @@ set(MPROC_SOURCES_POSIX
     src/posix/os.c
     src/posix/pipe.c
     src/posix/process.c
+    src/posix/share.c
     src/posix/shm.c
     src/posix/thread.c)
 set(MPROC_HEADERS_POSIX
@@ -75,12 +84,14 @@ set(MPROC_HEADERS_POSIX
 
 set(MPROC_SOURCES_WIN32
     src/win32/child.c
+    src/win32/conn.c
     src/win32/defaults.c
     src/win32/fn.c
     src/win32/loop.c
     src/win32/os.c
     src/win32/pipe.c
     src/win32/process.c
+    src/win32/share.c
     src/win32/shm.c
     src/win32/thread.c)
 set(MPROC_HEADERS_WIN32

@@ -7,8 +7,9 @@
  *      mproc__result_decode against that task's item count (from the input); BELL frames are
  *      skipped. The same stream is also read by mproc__wire_read_frame from a file descriptor:
  *      both framings must agree.
- *   1  mproc__boot_decode of one BOOT body, then mproc__fn_resolve of the references where
- *      that needs no dlopen (see below).
+ *   1  mproc__boot_decode of one BOOT body, then mproc__share_list_decode of the objects it
+ *      hands the child, then mproc__fn_resolve of the references where that needs no dlopen
+ *      (see below).
  *   2  the bounded reader itself (mproc__rd_*, mproc__rd_fn): a list of reads over data.
  *   3  a worker's input: what a spawned child reads (BOOT, then DEFINE and TASK frames), or
  *      what a forked worker reads (DEFINE and TASK frames), run through the real
@@ -19,6 +20,11 @@
  *      from the input, drained by mproc__ring_drain, whose copies then go through the reader
  *      of mode 0; then the frame a dead worker was filling (mproc__ring_drain_open, its open
  *      and open_at words from the input's last 5 bytes), read the same way.
+ *   5  a Pipe's incoming stream (src/ipc/pipe.c) as a hostile or dying peer may leave it: the
+ *      bytes are written raw into one end, that end is destroyed, and the other end's
+ *      mproc_pipe_recv (and _poll) hands out what it accepts; every message must be the one a
+ *      reference reading of the same bytes finds, whole, then MPROC_EEND (the stream ended, in
+ *      the middle of a message or not) or MPROC_EPROTO (a header no pipe writes), every time.
  *
  * Decoded data is checked, not only survived: pointers stay inside the input, decode then
  * re-encode with the writers gives the same bytes back (the format has no slack), and a
@@ -33,6 +39,9 @@
  * with the library's own writers, into DIR and exits. */
 #define _GNU_SOURCE
 #include "backend.h"
+#include "ipc/conn.h"
+#include "ipc/pipe.h"
+#include "ipc/share.h"
 #include "pool/ring.h"
 #include "wire.h"
 #include "pool/worker.h"
@@ -53,7 +62,7 @@
         }                                                                                          \
     } while (0)
 
-enum { MODE_RESULTS, MODE_BOOT, MODE_READER, MODE_WORKER, MODE_RING, MODE_COUNT };
+enum { MODE_RESULTS, MODE_BOOT, MODE_READER, MODE_WORKER, MODE_RING, MODE_PIPE, MODE_COUNT };
 
 /* Reading every byte a decoder hands out lets ASan check it lies in the input. */
 static volatile unsigned sink;
@@ -446,6 +455,41 @@ static void maybe_resolve(const mproc__fnref *ref)
         CHECK(fn == NULL);
 }
 
+/* The objects a BOOT record hands the child (src/ipc/share.c): decoded, then written again by
+ * the parent's writer, which must give the same bytes. The handles it names are numbers from
+ * the input: never closed here. */
+static void fuzz_shares(const unsigned char *p, size_t len)
+{
+    mproc__share_list l;
+    mproc__buf re = {0};
+    mproc__wr w;
+    size_t i, j;
+    int r = mproc__share_list_decode(p, len, &l);
+
+    CHECK(r == MPROC_OK || r == MPROC_EPROTO || r == MPROC_ENOMEM);
+    if (r < 0) {
+        CHECK(l.n == 0 && l.recs == NULL);
+        return;
+    }
+    CHECK(l.n <= MPROC__SHARE_MAX_OBJECTS);
+    for (i = 0; i < l.n; i++) {
+        CHECK(l.recs[i].nh <= MPROC__SHARE_MAX_HANDLES);
+        CHECK(l.recs[i].blob_len <= MPROC__SHARE_MAX_BLOB);
+        for (j = 0; j < l.recs[i].nh; j++)
+            CHECK(l.recs[i].h[j] > 2);
+    }
+    w.b = &re;
+    w.err = 0;
+    if (len > 0)
+        mproc__share_list_write(&w, &l);
+    CHECK(w.err == 0);
+    CHECK(re.len == len && (len == 0 || memcmp(re.data, p, len) == 0));
+    mproc__buf_free(&re);
+    for (i = 0; i < l.n; i++)
+        l.recs[i].nh = 0;
+    mproc__share_list_free(&l);
+}
+
 static void fuzz_boot(const unsigned char *body, size_t len)
 {
     mproc__boot boot;
@@ -474,12 +518,63 @@ static void fuzz_boot(const unsigned char *body, size_t len)
     mproc__wr_blob(&w, boot.arg, boot.arg_len);
     wr_fnref(&w, &boot.init);
     mproc__wr_blob(&w, boot.initarg, boot.initarg_len);
+    CHECK(inside(boot.shares, boot.shares_len, body, len));
+    mproc__wr_bytes(&w, boot.shares, boot.shares_len);
     CHECK(w.err == 0);
     CHECK(re.len == len && memcmp(re.data, body, len) == 0);
     mproc__buf_free(&re);
 
+    fuzz_shares(boot.shares, boot.shares_len);
     maybe_resolve(&boot.target);
     maybe_resolve(&boot.init);
+}
+
+/* ---- 5: a Pipe's incoming stream ---- */
+
+static void fuzz_pipe(const unsigned char *data, size_t size)
+{
+    mproc_pipe *a = NULL, *b = NULL;
+    size_t at = 0;
+    int r, i;
+
+    /* A pipe holds 64 KiB: more would wait for a reader that is this same thread. */
+    if (size > 60000)
+        size = 60000;
+    CHECK(mproc_pipe_create(&a, &b) == MPROC_OK);
+    CHECK(mproc__os_conn_write(mproc__pipe_conn(a), data, size, NULL, 0) == MPROC_OK);
+    mproc_pipe_destroy(a);
+    for (;;) {
+        void *msg = NULL;
+        size_t len = 0;
+        uint64_t want;
+        int ready = mproc_pipe_poll(b, 0);
+        CHECK(ready == 1);
+        r = mproc_pipe_recv(b, 0, &msg, &len);
+        /* The reference: the next header at `at`, and its body after it. */
+        if (size - at < MPROC__PIPE_HEADER) {
+            CHECK(r == MPROC_EEND);
+            break;
+        }
+        if (mproc__pipe_header_decode(data + at, &want) < 0) {
+            CHECK(r == MPROC_EPROTO);
+            break;
+        }
+        if (size - at - MPROC__PIPE_HEADER < want) {
+            CHECK(r == MPROC_EEND);
+            break;
+        }
+        CHECK(r == MPROC_OK && len == want);
+        CHECK(len == 0 || memcmp(msg, data + at + MPROC__PIPE_HEADER, len) == 0);
+        mproc_free(msg);
+        at += MPROC__PIPE_HEADER + (size_t)want;
+    }
+    /* The same answer again: the end (or the refusal) stays. */
+    for (i = 0; i < 2; i++) {
+        void *msg = (void *)&i;
+        size_t len = 1;
+        CHECK(mproc_pipe_recv(b, 0, &msg, &len) == r && msg == NULL && len == 0);
+    }
+    mproc_pipe_destroy(b);
 }
 
 /* ---- 2: the bounded reader ---- */
@@ -882,6 +977,24 @@ static void write_seeds(const char *dir)
     seed_ring(dir, "ring-wrap", MPROC__RING_BYTES - 24);
     seed_ring(dir, "ring-wrapped-counter", UINT32_MAX - 15);
 
+    /* 5: a Pipe's stream: messages of 0, 5 and 70 000 bytes (a big one, cut short), as
+     * mproc_pipe_send frames them. */
+    {
+        static unsigned char body[70000];
+        unsigned char h[MPROC__PIPE_HEADER];
+        b.len = 0;
+        mproc__pipe_header(h, 0);
+        mproc__wr_bytes(&w, h, sizeof h);
+        mproc__pipe_header(h, 5);
+        mproc__wr_bytes(&w, h, sizeof h);
+        mproc__wr_bytes(&w, "hello", 5);
+        write_seed(dir, "pipe-small", MODE_PIPE, &b);
+        mproc__pipe_header(h, sizeof body);
+        mproc__wr_bytes(&w, h, sizeof h);
+        mproc__wr_bytes(&w, body, 30000);
+        write_seed(dir, "pipe-big-cut", MODE_PIPE, &b);
+    }
+
     /* 1: BOOT bodies. */
     b.len = 0;
     put_boot_body(&w, MPROC__BOOT_PROCESS, (mproc__fn)seed_target, "argument bytes");
@@ -889,6 +1002,27 @@ static void write_seeds(const char *dir)
     b.len = 0;
     put_boot_body(&w, MPROC__BOOT_WORKER, NULL, "");
     write_seed(dir, "boot-worker", MODE_BOOT, &b);
+    {
+        /* With two objects handed over (a block, a pipe end), as share.c writes them. */
+        mproc__share_list l;
+        mproc__share_rec recs[2];
+        memset(recs, 0, sizeof recs);
+        recs[0].kind = MPROC__SHARE_SHM;
+        recs[0].nh = 1;
+        recs[0].h[0] = 7;
+        recs[0].blob_len = 8;
+        mproc__put_u64(recs[0].blob, 4096);
+        recs[1].kind = MPROC__SHARE_PIPE;
+        recs[1].nh = 2;
+        recs[1].h[0] = 9;
+        recs[1].h[1] = 12;
+        l.n = 2;
+        l.recs = recs;
+        b.len = 0;
+        put_boot_body(&w, MPROC__BOOT_PROCESS, (mproc__fn)seed_target, "shared");
+        mproc__share_list_write(&w, &l);
+        write_seed(dir, "boot-shares", MODE_BOOT, &b);
+    }
 
     /* 2: reads (u8, u32, u64, bytes 2, blob, fnref) over a small buffer. */
     b.len = 0;
@@ -948,6 +1082,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         break;
     case MODE_RING:
         fuzz_ring(data + 1, size - 1);
+        break;
+    case MODE_PIPE:
+        fuzz_pipe(data + 1, size - 1);
         break;
     default:
         fuzz_worker(data + 1, size - 1);

@@ -339,6 +339,11 @@ typedef int (*mproc_target)(const void *arg, size_t arg_len);
 /** A child process handle (opaque): Python's multiprocessing.Process. */
 typedef struct mproc_process mproc_process;
 
+/** An object that may be handed to a child (opaque): what mproc_shm_shared(), mproc_pipe_shared()
+ * and the like give, for mproc_process_options::share and mproc_pool_options::share (see
+ * mproc/ipc.h). */
+typedef struct mproc_shared mproc_shared;
+
 /** Options for mproc_process_create_ex(); a zero field means its default. */
 typedef struct mproc_process_options {
     mproc_target target;             /**< required */
@@ -357,6 +362,12 @@ typedef struct mproc_process_options {
      * breaks away from the job object that holds daemons and workers; where an outer job the
      * application runs in forbids breaking away, it stays in that job and dies with them. */
     int daemon;
+    /** The objects the child may use (at most 64), which it takes back by position with
+     * mproc_child_shm(), mproc_child_pipe(), ...; nothing else crosses. The process holds a
+     * hold of its own on each from mproc_process_create_ex() until the start (the caller may
+     * destroy its objects after creating the process). May be NULL when share_count is 0. */
+    mproc_shared *const *share;
+    size_t share_count; /**< the number of entries at share */
 } mproc_process_options;
 
 /**
@@ -620,6 +631,13 @@ typedef struct mproc_pool_options {
                                       result, the items it had not started run elsewhere. A
                                       forked worker's RSS counts the parent's pages it touched.
                                       Counted in mproc_pool_stats::workers_replaced. 0: none */
+    /** The objects every worker may use (Python's initargs for a Queue or Lock; at most 64),
+     * which the initializer and each task take back by position with mproc_child_shm(),
+     * mproc_child_pipe(), ...; nothing else crosses. The pool holds a hold of its own on each for
+     * its whole life (replacement workers get them too): the caller may destroy its objects
+     * after mproc_pool_create_ex(). May be NULL when share_count is 0. */
+    mproc_shared *const *share;
+    size_t share_count; /**< the number of entries at share */
 } mproc_pool_options;
 
 /**
@@ -1110,5 +1128,8 @@ MPROC_API int mproc_pool_workers(const mproc_pool *p);
 #ifdef __cplusplus
 }
 #endif
+
+/* The components' calls: objects processes share (mproc/ipc.h). */
+#include "mproc/ipc.h"
 
 #endif /* MPROC_H */

@@ -65,6 +65,11 @@ void mproc__pool_free_parts(mproc_pool *p, int own)
         }
     mproc__free(p->workers);
     mproc__free(p->initarg);
+    /* A fork's copy: the list's descriptors were closed at the fork, their numbers may be
+     * another's now. */
+    for (i = 0; !own && i < p->shares.n; i++)
+        p->shares.recs[i].nh = 0;
+    mproc__share_list_free(&p->shares);
     if (p->loop != NULL)
         mproc__os_loop_destroy(p->loop);
     if (own && p->cv != NULL)

@@ -45,7 +45,9 @@ int mproc_pool_create_ex(mproc_pool **out, const mproc_pool_options *opts)
         return MPROC_EINVAL;
     *out = NULL;
     if (opts == NULL || (opts->initarg == NULL && opts->initarg_len > 0) ||
-        opts->max_tasks_per_child < 0 || opts->task_timeout_ms < 0 || opts->max_pending < 0)
+        opts->max_tasks_per_child < 0 || opts->task_timeout_ms < 0 || opts->max_pending < 0 ||
+        (opts->share == NULL && opts->share_count > 0) ||
+        opts->share_count > MPROC__SHARE_MAX_OBJECTS)
         return MPROC_EINVAL;
     if (opts->initarg_len > MPROC__WIRE_MAX_ITEM)
         return MPROC_ETOOBIG;
@@ -91,6 +93,8 @@ int mproc_pool_create_ex(mproc_pool **out, const mproc_pool_options *opts)
         goto fail;
     if (opts->initarg_len > 0)
         memcpy(p->initarg, opts->initarg, opts->initarg_len);
+    if ((r = mproc__share_list_make(&p->shares, opts->share, opts->share_count)) < 0)
+        goto fail;
     if ((r = mproc__os_mutex_create(&p->lock)) < 0 || (r = mproc__os_cond_create(&p->cv)) < 0 ||
         (r = mproc__os_loop_create(&p->loop)) < 0)
         goto fail;

@@ -6,6 +6,7 @@
 #define MPROC_POOL_H
 
 #include "backend.h"
+#include "ipc/share.h"
 #include "tasklist.h"
 #include "wire.h"
 #include "worker.h"
@@ -199,6 +200,9 @@ struct mproc_pool {
     size_t initarg_len;
     long max_tasks;
     long task_timeout_ms;
+    /* The objects every worker is handed (mproc_pool_options::share), with the pool's own
+     * handles, for its whole life: replacements get them too. */
+    mproc__share_list shares;
 
     long creator_pid; /* the process that created it: a fork's copy is refused (EFOREIGN) */
 

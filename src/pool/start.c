@@ -9,7 +9,12 @@
 
 static int worker_fork_main(void *ctx)
 {
-    return mproc__worker_main(ctx);
+    const mproc__worker_cfg *cfg = ctx;
+    /* The pool's objects (only their descriptors survived the fork), and none of what a table
+     * this process inherited named. */
+    if (mproc__share_child_begin(cfg->shares) < 0)
+        return MPROC__EXIT_SHARE;
+    return mproc__worker_main(cfg);
 }
 
 static int encode_worker_boot(const mproc_pool *p, mproc__buf *b)
@@ -31,6 +36,7 @@ static int encode_worker_boot(const mproc_pool *p, mproc__buf *b)
     mproc__wr_blob(&w, NULL, 0);
     mproc__wr_fn(&w, (mproc__fn)p->init, &fnstatus);
     mproc__wr_blob(&w, p->initarg, p->initarg_len);
+    mproc__share_list_write(&w, &p->shares);
     if (fnstatus < 0)
         return fnstatus;
     return mproc__wr_frame_end(&w, start);
@@ -46,6 +52,25 @@ static uint32_t max_kib(size_t bytes)
     if (kib == 0)
         return 1;
     return kib > UINT32_MAX ? UINT32_MAX : (uint32_t)kib;
+}
+
+/* mproc__os_spawn with the pool's objects handed to the worker. */
+static int start_shared(const mproc_pool *p, const mproc__spawn_spec *spec, mproc__proc *proc)
+{
+    mproc__handle small[16], *h = small;
+    size_t n;
+    int r;
+
+    if (p->shares.n * MPROC__SHARE_MAX_HANDLES > sizeof small / sizeof small[0]) {
+        h = mproc__malloc(p->shares.n * MPROC__SHARE_MAX_HANDLES * sizeof *h);
+        if (h == NULL)
+            return MPROC_ENOMEM;
+    }
+    n = mproc__share_list_handles(&p->shares, h);
+    r = mproc__os_spawn_shared(spec, h, n, proc);
+    if (h != small)
+        mproc__free(h);
+    return r;
 }
 
 int mproc__worker_start(mproc_pool *p, mproc__worker *w)
@@ -118,12 +143,13 @@ int mproc__worker_start(mproc_pool *p, mproc__worker *w)
     w->cfg.initarg = p->initarg;
     w->cfg.initarg_len = p->initarg_len;
     w->cfg.max_tasks = (uint32_t)(p->max_tasks > 0 ? p->max_tasks : 0);
+    w->cfg.shares = &p->shares;
     spec.fork_main = worker_fork_main;
     spec.fork_ctx = &w->cfg;
     if (p->method == MPROC_START_MPI) /* a remote worker: its stub takes the two ends */
         r = mproc__remote_start(&w->cfg, w->shm.h, &task_rd, &res_wr, &w->proc);
     else
-        r = mproc__os_spawn(&spec, &w->proc);
+        r = start_shared(p, &spec, &w->proc);
     mproc__os_close(task_rd);
     mproc__os_close(res_wr);
     task_rd = res_wr = MPROC__INVALID_HANDLE;
