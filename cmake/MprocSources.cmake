@@ -9,7 +9,8 @@
 #   cmake -DMPROC_PRINT=win32 -P cmake/MprocSources.cmake   (front, posix, win32; +_headers; public)
 
 set(MPROC_HEADERS_PUBLIC
-    include/mproc.h)
+    include/mproc.h
+    include/mproc/ipc.h)
 
 set(MPROC_SOURCES_FRONT
     src/alloc.c
@@ -20,6 +21,7 @@ set(MPROC_SOURCES_FRONT
     src/error.c
     src/fn.c
     src/init.c
+    src/ipc/queue.c
     src/map.c
     src/pool.c
     src/pool_thread.c
@@ -30,6 +32,7 @@ set(MPROC_SOURCES_FRONT
     src/worker.c)
 set(MPROC_HEADERS_FRONT
     src/internal.h
+    src/ipc/queue.h
     src/pool.h
     src/ring.h
     src/tasklist.h
@@ -46,6 +49,7 @@ set(MPROC_SOURCES_POSIX
     src/posix/os.c
     src/posix/pipe.c
     src/posix/process.c
+    src/posix/queue_os.c
     src/posix/shm.c
     src/posix/thread.c)
 set(MPROC_HEADERS_POSIX
@@ -59,6 +63,7 @@ set(MPROC_SOURCES_WIN32
     src/win32/os.c
     src/win32/pipe.c
     src/win32/process.c
+    src/win32/queue_os.c
     src/win32/shm.c
     src/win32/thread.c)
 set(MPROC_HEADERS_WIN32

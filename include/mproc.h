@@ -946,4 +946,7 @@ MPROC_API int mproc_pool_workers(const mproc_pool *p);
 }
 #endif
 
+/* The components' declarations (each with its own extern "C"). */
+#include "mproc/ipc.h"
+
 #endif /* MPROC_H */
