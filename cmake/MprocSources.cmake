@@ -22,6 +22,8 @@ set(MPROC_SOURCES_FRONT
     src/fn.c
     src/init.c
     src/ipc/queue.c
+    src/ipc/share.c
+    src/ipc/shm.c
     src/map.c
     src/pool.c
     src/pool_thread.c
@@ -33,6 +35,7 @@ set(MPROC_SOURCES_FRONT
 set(MPROC_HEADERS_FRONT
     src/internal.h
     src/ipc/queue.h
+    src/ipc/share.h
     src/pool.h
     src/ring.h
     src/tasklist.h
@@ -50,6 +53,7 @@ set(MPROC_SOURCES_POSIX
     src/posix/pipe.c
     src/posix/process.c
     src/posix/queue_os.c
+    src/posix/share.c
     src/posix/shm.c
     src/posix/thread.c)
 set(MPROC_HEADERS_POSIX
@@ -64,6 +68,7 @@ set(MPROC_SOURCES_WIN32
     src/win32/pipe.c
     src/win32/process.c
     src/win32/queue_os.c
+    src/win32/share.c
     src/win32/shm.c
     src/win32/thread.c)
 set(MPROC_HEADERS_WIN32

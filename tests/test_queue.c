@@ -22,26 +22,30 @@ static int scaled(int linux_n, int wine_n)
 
 /* ---- handing the queues to a child ---------------------------------------------------------- */
 
-static mproc_queue *g_q[2];
-
 /* The queue the parent listed at index i. */
 static mproc_queue *child_q(int i)
 {
-    return g_q[i];
+    mproc_queue *q = NULL;
+    if (mproc_child_queue((size_t)i, &q) != MPROC_OK)
+        return NULL;
+    return q;
 }
 
+/* Starts t with a (and b when not NULL) handed down, by this run's start method. */
 static mproc_process *start_child(mproc_target t, const void *arg, size_t len, mproc_queue *a,
                                   mproc_queue *b)
 {
     mproc_process_options o;
     mproc_process *p = NULL;
+    mproc_shared *list[2];
     memset(&o, 0, sizeof o);
     o.target = t;
     o.arg = arg;
     o.arg_len = len;
-    o.start_method = MPROC_START_FORK;
-    g_q[0] = a;
-    g_q[1] = b;
+    list[0] = mproc_queue_shared(a);
+    list[1] = mproc_queue_shared(b);
+    o.share = list;
+    o.share_count = b != NULL ? 2 : 1;
     assert_int_equal(mproc_process_create_ex(&p, &o), MPROC_OK);
     assert_int_equal(mproc_process_start(p), MPROC_OK);
     return p;

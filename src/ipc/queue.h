@@ -5,6 +5,7 @@
 #define MPROC_IPC_QUEUE_H
 
 #include "../internal.h"
+#include "share.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -101,6 +102,12 @@ typedef struct mproc__qos {
 /* Creates the OS objects for a fresh header (POSIX: initializes the robust process-shared
  * mutexes in hdr->lock_area; Windows: unnamed mutexes and semaphores). */
 int mproc__qos_create(mproc__qos *o, mproc__qhdr *hdr);
+/* In a child: takes over the n handles a parent's mproc__qos_handles gave (the backend's own
+ * count: MPROC_EPROTO for another). */
+int mproc__qos_adopt(mproc__qos *o, const mproc__handle *h, size_t n);
+/* The handles a child needs, into out (room for MPROC__QLOCK_COUNT + MPROC__QWAIT_COUNT):
+ * their count (0 on POSIX, where everything is in the shared region). */
+size_t mproc__qos_handles(const mproc__qos *o, mproc__handle *out);
 /* Releases this process's hold (the header's locks stay usable by the others). */
 void mproc__qos_close(mproc__qos *o);
 /* Takes lock i, waiting up to timeout_ms (0: try; MPROC_FOREVER). MPROC_OK; MPROC_EOWNERDEAD:

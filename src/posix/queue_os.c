@@ -49,6 +49,24 @@ int mproc__qos_create(mproc__qos *o, mproc__qhdr *hdr)
     return MPROC_OK;
 }
 
+int mproc__qos_adopt(mproc__qos *o, const mproc__handle *h, size_t n)
+{
+    int i;
+    (void)h;
+    for (i = 0; i < MPROC__QLOCK_COUNT; i++)
+        o->lock[i] = MPROC__INVALID_HANDLE;
+    for (i = 0; i < MPROC__QWAIT_COUNT; i++)
+        o->wake[i] = MPROC__INVALID_HANDLE;
+    return n == 0 ? MPROC_OK : MPROC_EPROTO;
+}
+
+size_t mproc__qos_handles(const mproc__qos *o, mproc__handle *out)
+{
+    (void)o;
+    (void)out;
+    return 0;
+}
+
 void mproc__qos_close(mproc__qos *o)
 {
     /* The mutexes belong to the region: nothing of this process's own to release. */

@@ -39,6 +39,31 @@ fail : {
 }
 }
 
+int mproc__qos_adopt(mproc__qos *o, const mproc__handle *h, size_t n)
+{
+    int i;
+    if (n != MPROC__QLOCK_COUNT + MPROC__QWAIT_COUNT)
+        return MPROC_EPROTO;
+    for (i = 0; i < (int)n; i++)
+        if (h[i] == MPROC__INVALID_HANDLE || h[i] == 0)
+            return MPROC_EPROTO;
+    for (i = 0; i < MPROC__QLOCK_COUNT; i++)
+        o->lock[i] = h[i];
+    for (i = 0; i < MPROC__QWAIT_COUNT; i++)
+        o->wake[i] = h[MPROC__QLOCK_COUNT + i];
+    return MPROC_OK;
+}
+
+size_t mproc__qos_handles(const mproc__qos *o, mproc__handle *out)
+{
+    int i;
+    for (i = 0; i < MPROC__QLOCK_COUNT; i++)
+        out[i] = o->lock[i];
+    for (i = 0; i < MPROC__QWAIT_COUNT; i++)
+        out[MPROC__QLOCK_COUNT + i] = o->wake[i];
+    return MPROC__QLOCK_COUNT + MPROC__QWAIT_COUNT;
+}
+
 void mproc__qos_close(mproc__qos *o)
 {
     int i;
