@@ -122,9 +122,6 @@ void mproc__qos_wait(mproc__qos *o, mproc__qhdr *hdr, int w, uint32_t seen, long
 /* Bumps hdr->seq[w] and wakes its sleepers. */
 void mproc__qos_wake(mproc__qos *o, mproc__qhdr *hdr, int w);
 
-/* The queue's shared region (the fuzzer writes into it). */
-void mproc__queue_region(mproc_queue *q, void **addr, size_t *size);
-
 /* Checks a header another process wrote (queue.c): MPROC_OK, or MPROC_EPROTO when its
  * constants or offsets cannot be right for a region of size bytes. The fuzzer calls it. */
 int mproc__queue_check_header(const mproc__qhdr *h, size_t size);
