@@ -20,6 +20,8 @@
  *      from the input, drained by mproc__ring_drain, whose copies then go through the reader
  *      of mode 0; then the frame a dead worker was filling (mproc__ring_drain_open, its open
  *      and open_at words from the input's last 5 bytes), read the same way.
+ *   5  a queue's shared region (src/ipc/queue.h) as a hostile or dying process may leave it
+ *      (fuzz_queue.h).
  *
  * Decoded data is checked, not only survived: pointers stay inside the input, decode then
  * re-encode with the writers gives the same bytes back (the format has no slack), and a
@@ -55,7 +57,7 @@
         }                                                                                          \
     } while (0)
 
-enum { MODE_RESULTS, MODE_BOOT, MODE_READER, MODE_WORKER, MODE_RING, MODE_COUNT };
+enum { MODE_RESULTS, MODE_BOOT, MODE_READER, MODE_WORKER, MODE_RING, MODE_QUEUE, MODE_COUNT };
 
 /* Reading every byte a decoder hands out lets ASan check it lies in the input. */
 static volatile unsigned sink;
@@ -763,6 +765,8 @@ static void write_seed(const char *dir, const char *name, int mode, const mproc_
     CHECK(fclose(f) == 0);
 }
 
+#include "fuzz_queue.h" /* the queue mode (5) and its seeds */
+
 static int seed_target(const void *arg, size_t len)
 {
     (void)arg;
@@ -979,6 +983,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     (void)argv;
     if (dir != NULL && dir[0] != '\0') {
         write_seeds(dir);
+        write_queue_seeds(dir);
         exit(0);
     }
     return 0;
@@ -1000,6 +1005,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         break;
     case MODE_RING:
         fuzz_ring(data + 1, size - 1);
+        break;
+    case MODE_QUEUE:
+        fuzz_queue(data + 1, size - 1);
         break;
     default:
         fuzz_worker(data + 1, size - 1);

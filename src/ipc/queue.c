@@ -58,9 +58,10 @@ int mproc__queue_check_header(const mproc__qhdr *h, size_t size)
     uint64_t used;
     if (h->magic != MPROC__QUEUE_MAGIC || h->version != MPROC__QUEUE_VERSION)
         return MPROC_EPROTO;
-    if (h->ring_cap == 0 || h->ring_cap % 16u != 0 || h->ring_cap > ((uint64_t)1 << 40) ||
-        h->big_cap == 0 || h->big_cap > ((uint64_t)1 << 40) ||
-        (uint64_t)size < QHDR_BYTES + h->ring_cap + h->big_cap)
+    /* The capacities are the library's constants: this process's pointers into the region were
+     * placed by them, so another value would send a copy outside. */
+    if (h->ring_cap != QRING_CAP || h->big_cap != QBIG_CAP ||
+        (uint64_t)size < QHDR_BYTES + QRING_CAP + QBIG_CAP)
         return MPROC_EPROTO;
     if (h->head > h->tail || h->head % 16u != 0 || h->tail % 16u != 0)
         return MPROC_EPROTO;
@@ -510,7 +511,10 @@ static int get_big(mproc_queue *q, uint32_t gen, unsigned char *buf, uint64_t le
             mproc__qos_wake(&q->os, h, MPROC__QWAIT_BIGSPACE);
             return 1;
         }
-        avail = h->big_w - got;
+        /* Never more than the message's length: big_w is another process's word. */
+        avail = h->big_w > got ? h->big_w - got : 0;
+        if (avail > len - got)
+            avail = len - got;
         if (avail > 0) {
             uint64_t pos = got % h->big_cap, n = h->big_cap - pos;
             if (n > avail)
