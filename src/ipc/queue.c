@@ -18,6 +18,8 @@
 #define QBIG_REC 32u                     /* header + the offer's generation, padded */
 #define QSMALL_MAX ((uint64_t)256 << 10) /* a record this size or smaller goes in the ring */
 #define QBIG_CHUNK ((uint64_t)1 << 20)
+/* How many times a waiter looks at the word it waits on before it sleeps (a few us). */
+#define QSPIN 4000
 /* How often a side waiting on the big stream looks whether the other side died. */
 #define QPROBE_MS 100L
 
@@ -37,12 +39,18 @@ static uint64_t round16(uint64_t n)
     return (n + 15u) & ~(uint64_t)15u;
 }
 
-static long remaining(uint64_t start, long timeout_ms)
+/* What is left of timeout_ms. The clock starts at the first call (*start 0: not yet), when a
+ * call first has to wait: a call that never waits never reads the clock. */
+static long remaining(uint64_t *start, long timeout_ms)
 {
     uint64_t el;
-    if (timeout_ms < 0)
-        return MPROC_FOREVER;
-    el = mproc__os_now_ms() - start;
+    if (timeout_ms <= 0)
+        return timeout_ms < 0 ? MPROC_FOREVER : 0;
+    if (*start == 0) {
+        *start = mproc__os_now_ms() + 1; /* + 1: never 0 again */
+        return timeout_ms;
+    }
+    el = mproc__os_now_ms() + 1 - *start;
     return el >= (uint64_t)timeout_ms ? 0 : timeout_ms - (long)el;
 }
 
@@ -185,12 +193,19 @@ static void qunlock(mproc_queue *q)
 static int qsleep(mproc_queue *q, int w, long ms)
 {
     mproc__qhdr *h = q->h;
-    uint32_t seen;
-    (void)mproc__os_add(&h->waiters[w], 1);
-    seen = mproc__os_load(&h->seq[w]);
+    uint32_t seen = mproc__os_load(&h->seq[w]);
+    int i;
     qunlock(q);
-    mproc__qos_wait(&q->os, h, w, seen, ms);
-    (void)mproc__os_add(&h->waiters[w], (uint32_t)-1);
+    /* A short look first (some microseconds): a queue that keeps up changes within that, and
+     * neither side then pays for a sleep and a wake in the kernel. Not counted as a waiter, so
+     * the other side makes no system call either. */
+    for (i = 0; i < QSPIN && mproc__os_load(&h->seq[w]) == seen; i++) {
+    }
+    if (i == QSPIN) {
+        (void)mproc__os_add(&h->waiters[w], 1);
+        mproc__qos_wait(&q->os, h, w, seen, ms);
+        (void)mproc__os_add(&h->waiters[w], (uint32_t)-1);
+    }
     return qlock(q);
 }
 
@@ -266,7 +281,7 @@ static int room_for(const mproc__qhdr *h, uint64_t step, uint64_t *pad)
 
 /* Waits (lock held) until a record of step bytes fits: MPROC_OK, ETIMEDOUT, ESTATE (closed),
  * or an error (lock released). */
-static int wait_room(mproc_queue *q, uint64_t step, uint64_t *pad, uint64_t start, long timeout_ms)
+static int wait_room(mproc_queue *q, uint64_t step, uint64_t *pad, uint64_t *start, long timeout_ms)
 {
     for (;;) {
         long left;
@@ -295,7 +310,7 @@ static uint64_t place(mproc_queue *q, uint64_t pad)
     return at;
 }
 
-static int put_small(mproc_queue *q, const void *data, size_t len, uint64_t start, long timeout_ms)
+static int put_small(mproc_queue *q, const void *data, size_t len, uint64_t *start, long timeout_ms)
 {
     mproc__qhdr *h = q->h;
     uint64_t step = QREC_HDR + round16(len), pad, at;
@@ -348,14 +363,14 @@ static int holder_alive(mproc_queue *q, int lock)
 /* A message too big for the ring: the producer offers it with a marker in the ring, then
  * streams it to the consumer that took the marker, and returns once that one has every byte.
  * A consumer that dies or gives up makes it offer the message again. */
-static int put_big(mproc_queue *q, const unsigned char *data, size_t len, uint64_t start,
+static int put_big(mproc_queue *q, const unsigned char *data, size_t len, uint64_t *start,
                    long timeout_ms)
 {
     mproc__qhdr *h = q->h;
     int r, first = 1;
     uint64_t pad, at, sent;
 
-    r = mproc__qos_lock(&q->os, h, MPROC__QLOCK_WRITER, timeout_ms);
+    r = mproc__qos_lock(&q->os, h, MPROC__QLOCK_WRITER, remaining(start, timeout_ms));
     if (r == MPROC_EOWNERDEAD) {
         /* The previous big producer died: its message is lost. */
         mproc__qos_consistent(&q->os, h, MPROC__QLOCK_WRITER);
@@ -474,14 +489,14 @@ out_writer:
 
 MPROC_API int mproc_queue_put(mproc_queue *q, const void *data, size_t len, long timeout_ms)
 {
-    uint64_t start = mproc__os_now_ms();
+    uint64_t start = 0;
     if (q == NULL || (data == NULL && len != 0) || timeout_ms < MPROC_FOREVER)
         return MPROC_EINVAL;
     if ((uint64_t)len > ((uint64_t)1 << 62))
         return MPROC_ETOOBIG;
     if (QREC_HDR + round16(len) <= QSMALL_MAX)
-        return put_small(q, data, len, start, timeout_ms);
-    return put_big(q, (const unsigned char *)data, len, start, timeout_ms);
+        return put_small(q, data, len, &start, timeout_ms);
+    return put_big(q, (const unsigned char *)data, len, &start, timeout_ms);
 }
 
 /* ---- get ----------------------------------------------------------------------------------- */
@@ -489,7 +504,7 @@ MPROC_API int mproc_queue_put(mproc_queue *q, const void *data, size_t len, long
 /* The consumer's side of a big message (reader lock held, claimed): 1 when every byte is in
  * buf, 0 when the offer ended otherwise (the caller looks for the next message), or a negative
  * code (MPROC_ETIMEDOUT: given back, the producer offers it again). */
-static int get_big(mproc_queue *q, uint32_t gen, unsigned char *buf, uint64_t len, uint64_t start,
+static int get_big(mproc_queue *q, uint32_t gen, unsigned char *buf, uint64_t len, uint64_t *start,
                    long timeout_ms)
 {
     mproc__qhdr *h = q->h;
@@ -559,7 +574,7 @@ static int get_big(mproc_queue *q, uint32_t gen, unsigned char *buf, uint64_t le
 MPROC_API int mproc_queue_get(mproc_queue *q, long timeout_ms, void **data, size_t *len)
 {
     mproc__qhdr *h;
-    uint64_t start = mproc__os_now_ms();
+    uint64_t start = 0;
     int r;
     if (data != NULL)
         *data = NULL;
@@ -580,7 +595,7 @@ MPROC_API int mproc_queue_get(mproc_queue *q, long timeout_ms, void **data, size
                 qunlock(q);
                 return MPROC_EEND;
             }
-            left = remaining(start, timeout_ms);
+            left = remaining(&start, timeout_ms);
             if (left == 0) {
                 qunlock(q);
                 return MPROC_ETIMEDOUT;
@@ -650,7 +665,7 @@ MPROC_API int mproc_queue_get(mproc_queue *q, long timeout_ms, void **data, size
             qunlock(q);
             mproc__qos_wake(&q->os, h, MPROC__QWAIT_NOTFULL);
             mproc__qos_wake(&q->os, h, MPROC__QWAIT_BIGSPACE);
-            r = get_big(q, gen, buf, n, start, timeout_ms);
+            r = get_big(q, gen, buf, n, &start, timeout_ms);
             mproc__qos_unlock(&q->os, h, MPROC__QLOCK_READER);
             if (r == 1) {
                 *data = buf;
@@ -721,7 +736,7 @@ MPROC_API int mproc_queue_task_done(mproc_queue *q)
 
 MPROC_API int mproc_queue_join(mproc_queue *q, long timeout_ms)
 {
-    uint64_t start = mproc__os_now_ms();
+    uint64_t start = 0;
     int r;
     if (q == NULL || timeout_ms < MPROC_FOREVER)
         return MPROC_EINVAL;
@@ -729,7 +744,7 @@ MPROC_API int mproc_queue_join(mproc_queue *q, long timeout_ms)
     if (r < 0)
         return r;
     while (q->h->unfinished != 0) {
-        long left = remaining(start, timeout_ms);
+        long left = remaining(&start, timeout_ms);
         if (left == 0) {
             qunlock(q);
             return MPROC_ETIMEDOUT;
