@@ -2,7 +2,7 @@
  * consumer process and with 4 x 4, one message's ping-pong latency, and a 64 MiB message against
  * memcpy of the same bytes. bench/queue_baseline.py measures the same with Python's mp.Queue.
  *
- *   queue_bench [1x1|4x4|pingpong|big|all] [count]
+ *   queue_bench [1x1|pipe|4x4|pingpong|big|all] [count]   (pipe: POSIX only)
  *
  * Prints `name<TAB>value<TAB>unit` lines, notes start with '#'. Children reach the queues by
  * .share, so the figures hold for fork (the Linux default) and spawn alike. */
@@ -18,7 +18,9 @@
     #define WIN32_LEAN_AND_MEAN
     #include <windows.h>
 #else
+    #include <sys/wait.h>
     #include <time.h>
+    #include <unistd.h>
 #endif
 
 #define MSG 64
@@ -322,6 +324,47 @@ static void fig_big(long reps)
     mproc_queue_destroy(b);
 }
 
+#ifndef _WIN32
+/* The floor the queue's data path is measured against: n messages of 64 B through a raw pipe
+ * from a forked child (one write, one read each; no framing, no locking, one consumer). */
+static void fig_pipe(long n)
+{
+    int fd[2];
+    long i;
+    pid_t pid;
+    unsigned char m[MSG];
+    double t0, t;
+    if (pipe(fd) != 0)
+        exit(1);
+    memset(m, 7, sizeof m);
+    pid = fork();
+    if (pid == 0) {
+        close(fd[0]);
+        for (i = 0; i < n; i++)
+            if (write(fd[1], m, sizeof m) != (ssize_t)sizeof m)
+                _exit(1);
+        _exit(0);
+    }
+    close(fd[1]);
+    t0 = now_s();
+    for (i = 0; i < n; i++) {
+        size_t got = 0;
+        while (got < sizeof m) {
+            ssize_t k = read(fd[0], m + got, sizeof m - got);
+            if (k <= 0)
+                exit(1);
+            got += (size_t)k;
+        }
+    }
+    t = now_s() - t0;
+    close(fd[0]);
+    waitpid(pid, NULL, 0);
+    printf("pipe_1x1\t%.0f\tmsgs/s\n# pipe_1x1: %ld raw 64 B writes and reads through a pipe in "
+           "%.3f s\n",
+           n / t, n, t);
+}
+#endif
+
 int main(int argc, char **argv)
 {
     const char *fig = argc > 1 ? argv[1] : "all";
@@ -330,6 +373,10 @@ int main(int argc, char **argv)
     check(mproc_init(argc, argv), "mproc_init");
     if (all || strcmp(fig, "1x1") == 0)
         fig_1x1(n > 0 ? n : 2000000);
+#ifndef _WIN32
+    if (all || strcmp(fig, "pipe") == 0)
+        fig_pipe(n > 0 ? n : 2000000);
+#endif
     if (all || strcmp(fig, "4x4") == 0)
         fig_4x4(n > 0 ? n : 2000000);
     if (all || strcmp(fig, "pingpong") == 0)

@@ -19,7 +19,7 @@
 #define QSMALL_MAX ((uint64_t)256 << 10) /* a record this size or smaller goes in the ring */
 #define QBIG_CHUNK ((uint64_t)1 << 20)
 /* How many times a waiter looks at the word it waits on before it sleeps (a few us). */
-#define QSPIN 4000
+#define QSPIN 300
 /* How often a side waiting on the big stream looks whether the other side died. */
 #define QPROBE_MS 100L
 
@@ -199,8 +199,8 @@ static int qsleep(mproc_queue *q, int w, long ms)
     /* A short look first (some microseconds): a queue that keeps up changes within that, and
      * neither side then pays for a sleep and a wake in the kernel. Not counted as a waiter, so
      * the other side makes no system call either. */
-    for (i = 0; i < QSPIN && mproc__os_load(&h->seq[w]) == seen; i++) {
-    }
+    for (i = 0; i < QSPIN && mproc__os_load(&h->seq[w]) == seen; i++)
+        mproc__qos_relax();
     if (i == QSPIN) {
         (void)mproc__os_add(&h->waiters[w], 1);
         mproc__qos_wait(&q->os, h, w, seen, ms);

@@ -157,3 +157,12 @@ void mproc__qos_wake(mproc__qos *o, mproc__qhdr *hdr, int w)
         (void)syscall(SYS_futex, &hdr->seq[w], FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
 #endif
 }
+
+void mproc__qos_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}

@@ -127,3 +127,8 @@ void mproc__qos_wake(mproc__qos *o, mproc__qhdr *hdr, int w)
     if (n != 0)
         ReleaseSemaphore(MPROC__H(o->wake[w]), (LONG)(n < QWAKE_MAX ? n : QWAKE_MAX), NULL);
 }
+
+void mproc__qos_relax(void)
+{
+    YieldProcessor();
+}
