@@ -421,7 +421,7 @@ static int t_churn(const void *arg, size_t len)
     for (i = 0; i < a.puts; i++) {
         int r = put_msg(q, 7, i, 16);
         if (r != MPROC_OK) {
-            fprintf(stderr, "put %u: %s\n", i, mproc_err_name(r));
+            fprintf(stderr, "put %u: %s\n", i, mproc_error_name(r));
             return 3;
         }
         if (g < a.gets && i % 2 == 1) {
