@@ -880,19 +880,23 @@ static void test_big_beside_small(void **state)
 static tu_counts g_base;
 static long g_shm_base;
 
-/* Entries in /dev/shm (-1 where there is none): an anonymous queue adds none. */
+/* Entries of this process in /dev/shm (-1 where there is none): the library names its POSIX
+ * shared memory "mproc-<pid>-<n>" where it cannot make it anonymous (memfd), and unlinks it at
+ * once; a queue adds none. Other programs' entries come and go: only ours count. */
 static long dev_shm_entries(void)
 {
 #ifdef _WIN32
     return -1;
 #else
     long n = 0;
+    char prefix[64];
     struct dirent *e;
     DIR *d = opendir("/dev/shm");
     if (d == NULL)
         return -1;
+    snprintf(prefix, sizeof prefix, "mproc-%ld-", (long)getpid());
     while ((e = readdir(d)) != NULL)
-        n += e->d_name[0] != '.';
+        n += strncmp(e->d_name, prefix, strlen(prefix)) == 0;
     closedir(d);
     return n;
 #endif
