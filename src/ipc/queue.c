@@ -17,7 +17,7 @@
 #define QREC_HDR 16u
 #define QBIG_REC 32u                     /* header + the offer's generation, padded */
 #define QSMALL_MAX ((uint64_t)256 << 10) /* a record this size or smaller goes in the ring */
-#define QBIG_CHUNK ((uint64_t)1 << 20)
+#define QBIG_CHUNK ((uint64_t)2 << 20)
 /* How many times a waiter looks at the word it waits on before it sleeps (a few us). */
 #define QSPIN 300
 /* How often a side waiting on the big stream looks whether the other side died. */
@@ -645,6 +645,7 @@ MPROC_API int mproc_queue_get(mproc_queue *q, long timeout_ms, void **data, size
                 qunlock(q);
                 return MPROC_ENOMEM;
             }
+            mproc__qos_big_buffer(buf, (size_t)n);
             r = mproc__qos_lock(&q->os, h, MPROC__QLOCK_READER, 0);
             if (r == MPROC_EOWNERDEAD) {
                 mproc__qos_consistent(&q->os, h, MPROC__QLOCK_READER);

@@ -132,3 +132,9 @@ void mproc__qos_relax(void)
 {
     YieldProcessor();
 }
+
+void mproc__qos_big_buffer(void *p, size_t len)
+{
+    (void)p;
+    (void)len;
+}
