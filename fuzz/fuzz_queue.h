@@ -1,4 +1,4 @@
-/* fuzz_wire.c's queue mode: a queue's shared region as a hostile or dying process may leave it.
+/* fuzz_wire.c's queue mode (6): a queue's shared region as a hostile or dying process may leave it.
  * Included once by fuzz_wire.c (it uses its CHECK, write_seed and mode numbers).
  *
  * The input is the header's state (head and everything after it up to the wait words: offsets,

@@ -2519,16 +2519,284 @@ static void row_154_exitcode_return_value_survives_sigchld_ignored(void **state)
     assert_int_equal(code, 42);
 }
 
+/* ---- objects processes share (issue 11): handing, shared memory, pipes ---- */
+
+static void row_155_shm_create_null_out_or_zero_size(void **state)
+{
+    mproc_shm *s = (mproc_shm *)&s;
+    (void)state;
+    assert_int_equal(mproc_shm_create(NULL, 16), MPROC_EINVAL);
+    assert_int_equal(mproc_shm_create(&s, 0), MPROC_EINVAL);
+    assert_null(s);
+}
+
+static void row_156_shm_create_size_max(void **state)
+{
+    mproc_shm *s = (mproc_shm *)&s;
+    int r;
+    (void)state;
+    r = mproc_shm_create(&s, (size_t)-1);
+    assert_true(r == MPROC_ESYS || r == MPROC_ENOMEM);
+    assert_null(s);
+}
+
+static void row_157_shm_getters_and_destroy_of_null(void **state)
+{
+    (void)state;
+    assert_null(mproc_shm_ptr(NULL));
+    assert_int_equal(mproc_shm_size(NULL), 0);
+    assert_null(mproc_shm_shared(NULL));
+    mproc_shm_destroy(NULL);
+}
+
+static void row_158_child_calls_in_the_main_program(void **state)
+{
+    mproc_shm *s = (mproc_shm *)&s;
+    mproc_pipe *p = (mproc_pipe *)&p;
+    (void)state;
+    assert_int_equal(mproc_child_share_count(), 0);
+    assert_int_equal(mproc_child_shm(0, &s), MPROC_EINVAL);
+    assert_null(s);
+    assert_int_equal(mproc_child_pipe(0, &p), MPROC_EINVAL);
+    assert_null(p);
+    assert_int_equal(mproc_child_shm(0, NULL), MPROC_EINVAL);
+    assert_int_equal(mproc_child_pipe(0, NULL), MPROC_EINVAL);
+}
+
+static void row_159_process_share_list_bad(void **state)
+{
+    mproc_process_options o;
+    mproc_process *p = (mproc_process *)&p;
+    mproc_shared *list[2];
+    mproc_shm *s = NULL;
+    (void)state;
+    assert_int_equal(mproc_shm_create(&s, 64), MPROC_OK);
+    memset(&o, 0, sizeof o);
+    o.target = tu_return;
+    o.share_count = 1; /* share NULL */
+    assert_int_equal(mproc_process_create_ex(&p, &o), MPROC_EINVAL);
+    assert_null(p);
+    list[0] = NULL;
+    o.share = list;
+    assert_int_equal(mproc_process_create_ex(&p, &o), MPROC_EINVAL);
+    list[0] = list[1] = mproc_shm_shared(s);
+    o.share_count = 2;
+    assert_int_equal(mproc_process_create_ex(&p, &o), MPROC_EINVAL);
+    o.share_count = 65;
+    assert_int_equal(mproc_process_create_ex(&p, &o), MPROC_EINVAL);
+    assert_null(p);
+    mproc_shm_destroy(s);
+}
+
+/* In the child: each wrong question about what it was handed (a pipe end at index 0). Exit 0
+ * when each gave its code, else the number of the first that did not. */
+static int t_child_asks_wrongly(const void *arg, size_t len)
+{
+    mproc_shm *s = (mproc_shm *)&s;
+    mproc_pipe *p = NULL;
+    (void)arg;
+    (void)len;
+    if (mproc_child_share_count() != 1)
+        return 1;
+    if (mproc_child_shm(0, &s) != MPROC_EINVAL || s != NULL)
+        return 2; /* another kind */
+    if (mproc_child_pipe(1, &p) != MPROC_EINVAL || p != NULL)
+        return 3; /* past the list */
+    if (mproc_child_pipe((size_t)-1, &p) != MPROC_EINVAL)
+        return 4;
+    if (mproc_child_pipe(0, &p) != MPROC_OK || p == NULL)
+        return 5;
+    mproc_pipe_destroy(p);
+    if (mproc_child_pipe(0, &p) != MPROC_ESTATE || p != NULL)
+        return 6; /* destroyed already */
+    return 0;
+}
+
+static void row_160_child_asks_for_wrong_index_or_kind(void **state)
+{
+    mproc_process_options o;
+    mproc_process *p = NULL;
+    mproc_pipe *a = NULL, *b = NULL;
+    mproc_shared *list[1];
+    int code = -1;
+    (void)state;
+    assert_int_equal(mproc_pipe_create(&a, &b), MPROC_OK);
+    list[0] = mproc_pipe_shared(b);
+    memset(&o, 0, sizeof o);
+    o.target = t_child_asks_wrongly;
+    o.share = list;
+    o.share_count = 1;
+    assert_int_equal(mproc_process_create_ex(&p, &o), MPROC_OK);
+    assert_int_equal(mproc_process_start(p), MPROC_OK);
+    assert_int_equal(mproc_process_join(p, 60000), MPROC_OK);
+    assert_int_equal(mproc_process_exitcode(p, &code), MPROC_OK);
+    assert_int_equal(code, 0);
+    mproc_process_destroy(p);
+    mproc_pipe_destroy(a);
+    mproc_pipe_destroy(b);
+}
+
+static void row_161_pipe_create_bad_outs(void **state)
+{
+    mproc_pipe *a = (mproc_pipe *)&a, *b = (mproc_pipe *)&b;
+    (void)state;
+    assert_int_equal(mproc_pipe_create(NULL, &b), MPROC_EINVAL);
+    assert_null(b);
+    assert_int_equal(mproc_pipe_create(&a, NULL), MPROC_EINVAL);
+    assert_null(a);
+    assert_int_equal(mproc_pipe_create(&a, &a), MPROC_EINVAL);
+    assert_null(a);
+}
+
+static void row_162_pipe_send_bad(void **state)
+{
+    mproc_pipe *a = NULL, *b = NULL;
+    (void)state;
+    assert_int_equal(mproc_pipe_send(NULL, "x", 1), MPROC_EINVAL);
+    assert_int_equal(mproc_pipe_create(&a, &b), MPROC_OK);
+    assert_int_equal(mproc_pipe_send(a, NULL, 1), MPROC_EINVAL);
+#if SIZE_MAX > 0xFFFFFFFFu
+    assert_int_equal(mproc_pipe_send(a, "x", ((size_t)1 << 40) + 1), MPROC_ETOOBIG);
+#endif
+    assert_int_equal(mproc_pipe_poll(b, 0), 0); /* nothing was sent */
+    mproc_pipe_destroy(a);
+    mproc_pipe_destroy(b);
+}
+
+static void row_163_pipe_recv_and_poll_bad(void **state)
+{
+    mproc_pipe *a = NULL, *b = NULL;
+    void *d = (void *)&d;
+    size_t n = 5;
+    (void)state;
+    assert_int_equal(mproc_pipe_recv(NULL, 0, &d, &n), MPROC_EINVAL);
+    assert_null(d);
+    assert_int_equal(n, 0);
+    assert_int_equal(mproc_pipe_poll(NULL, 0), MPROC_EINVAL);
+    assert_int_equal(mproc_pipe_create(&a, &b), MPROC_OK);
+    assert_int_equal(mproc_pipe_recv(a, 0, NULL, &n), MPROC_EINVAL);
+    assert_int_equal(mproc_pipe_recv(a, 0, &d, NULL), MPROC_EINVAL);
+    assert_int_equal(mproc_pipe_recv(a, -2, &d, &n), MPROC_EINVAL);
+    assert_int_equal(mproc_pipe_recv(a, LONG_MIN, &d, &n), MPROC_EINVAL);
+    assert_int_equal(mproc_pipe_poll(a, -2), MPROC_EINVAL);
+    assert_int_equal(mproc_pipe_recv(a, 0, &d, &n), MPROC_ETIMEDOUT);
+    mproc_pipe_destroy(a);
+    mproc_pipe_destroy(b);
+}
+
+static void row_164_pipe_shared_and_destroy_of_null(void **state)
+{
+    (void)state;
+    assert_null(mproc_pipe_shared(NULL));
+    mproc_pipe_destroy(NULL);
+}
+
+static void row_165_pipe_other_end_gone(void **state)
+{
+    mproc_pipe *a = NULL, *b = NULL;
+    void *d = NULL;
+    size_t n = 0;
+    (void)state;
+    assert_int_equal(mproc_pipe_create(&a, &b), MPROC_OK);
+    mproc_pipe_destroy(b);
+    assert_int_equal(mproc_pipe_send(a, "x", 1), MPROC_EEND); /* no SIGPIPE */
+    assert_int_equal(mproc_pipe_poll(a, 0), 1);
+    assert_int_equal(mproc_pipe_recv(a, MPROC_FOREVER, &d, &n), MPROC_EEND);
+    assert_int_equal(mproc_pipe_recv(a, 0, &d, &n), MPROC_EEND);
+    assert_null(d);
+    mproc_pipe_destroy(a);
+}
+
+static void row_166_share_pipe_end_that_read_bytes(void **state)
+{
+    mproc_process_options o;
+    mproc_process *p = (mproc_process *)&p;
+    mproc_pipe *a = NULL, *b = NULL;
+    mproc_shared *list[1];
+    (void)state;
+    assert_int_equal(mproc_pipe_create(&a, &b), MPROC_OK);
+    assert_int_equal(mproc_pipe_send(a, "ab", 2), MPROC_OK);
+    assert_int_equal(mproc_pipe_poll(b, 10000), 1); /* b has read the message */
+    list[0] = mproc_pipe_shared(b);
+    memset(&o, 0, sizeof o);
+    o.target = tu_return;
+    o.share = list;
+    o.share_count = 1;
+    assert_int_equal(mproc_process_create_ex(&p, &o), MPROC_ESTATE);
+    assert_null(p);
+    mproc_pipe_destroy(a);
+    mproc_pipe_destroy(b);
+}
+
+#ifndef _WIN32
+/* In an application fork's copy: an end it was not handed gives MPROC_EFOREIGN, and so does
+ * listing a block it was not handed. Exit 0 when so. */
+static int copy_uses_ipc(void *ctx)
+{
+    mproc_pipe *a = ((mproc_pipe **)ctx)[0];
+    mproc_shm *s = ((mproc_shm **)ctx)[1];
+    mproc_process_options o;
+    mproc_process *p = (mproc_process *)&p;
+    mproc_shared *list[1];
+    void *d = NULL;
+    size_t n = 0;
+    if (mproc_pipe_send(a, "x", 1) != MPROC_EFOREIGN)
+        return 1;
+    if (mproc_pipe_recv(a, 0, &d, &n) != MPROC_EFOREIGN)
+        return 2;
+    if (mproc_pipe_poll(a, 0) != MPROC_EFOREIGN)
+        return 3;
+    list[0] = mproc_shm_shared(s);
+    memset(&o, 0, sizeof o);
+    o.target = tu_return;
+    o.share = list;
+    o.share_count = 1;
+    if (mproc_process_create_ex(&p, &o) != MPROC_EFOREIGN || p != NULL)
+        return 4;
+    mproc_pipe_destroy(a); /* the copy's memory only */
+    mproc_shm_destroy(s);
+    return 0;
+}
+#endif
+
+static void row_167_ipc_objects_used_in_a_fork_copy(void **state)
+{
+#ifdef _WIN32
+    (void)state;
+    skip(); /* Windows has no fork() */
+#else
+    void *ctx[2];
+    mproc_pipe *a = NULL, *b = NULL;
+    mproc_shm *s = NULL;
+    void *d = NULL;
+    size_t n = 0;
+    (void)state;
+    assert_int_equal(mproc_pipe_create(&a, &b), MPROC_OK);
+    assert_int_equal(mproc_shm_create(&s, 64), MPROC_OK);
+    ctx[0] = a;
+    ctx[1] = s;
+    assert_int_equal(in_own_fork(copy_uses_ipc, ctx), 0);
+    /* The creator's objects are untouched by the copy's destroy. */
+    assert_int_equal(mproc_pipe_send(a, "ok", 2), MPROC_OK);
+    assert_int_equal(mproc_pipe_recv(b, 10000, &d, &n), MPROC_OK);
+    assert_int_equal(n, 2);
+    mproc_free(d);
+    mproc_pipe_destroy(a);
+    mproc_pipe_destroy(b);
+    mproc_shm_destroy(s);
+#endif
+}
+
 /* ---- Queue and JoinableQueue (issue 11, i11-queue) ---- */
 
-static void row_155_queue_create_null_out(void **state)
+static void row_168_queue_create_null_out(void **state)
 {
     (void)state;
     assert_int_equal(mproc_queue_create(NULL, 0), MPROC_EINVAL);
     assert_int_equal(mproc_queue_create(NULL, 5), MPROC_EINVAL);
 }
 
-static void row_156_queue_create_huge_maxsize(void **state)
+static void row_169_queue_create_huge_maxsize(void **state)
 {
     mproc_queue *q = NULL;
     size_t n = 1;
@@ -2540,7 +2808,7 @@ static void row_156_queue_create_huge_maxsize(void **state)
     mproc_queue_destroy(q);
 }
 
-static void row_157_queue_calls_null_queue(void **state)
+static void row_170_queue_calls_null_queue(void **state)
 {
     void *d = (void *)1;
     size_t n = 7;
@@ -2559,7 +2827,7 @@ static void row_157_queue_calls_null_queue(void **state)
     mproc_queue_destroy(NULL);
 }
 
-static void row_158_queue_put_null_data(void **state)
+static void row_171_queue_put_null_data(void **state)
 {
     mproc_queue *q = NULL;
     void *d = NULL;
@@ -2576,7 +2844,7 @@ static void row_158_queue_put_null_data(void **state)
     mproc_queue_destroy(q);
 }
 
-static void row_159_queue_negative_timeouts(void **state)
+static void row_172_queue_negative_timeouts(void **state)
 {
     mproc_queue *q = NULL;
     void *d;
@@ -2594,7 +2862,7 @@ static void row_159_queue_negative_timeouts(void **state)
     mproc_queue_destroy(q);
 }
 
-static void row_160_queue_get_null_outputs(void **state)
+static void row_173_queue_get_null_outputs(void **state)
 {
     mproc_queue *q = NULL;
     void *d = (void *)1;
@@ -2612,7 +2880,7 @@ static void row_160_queue_get_null_outputs(void **state)
     mproc_queue_destroy(q);
 }
 
-static void row_161_queue_put_huge_len(void **state)
+static void row_174_queue_put_huge_len(void **state)
 {
     mproc_queue *q = NULL;
     (void)state;
@@ -2622,7 +2890,7 @@ static void row_161_queue_put_huge_len(void **state)
     mproc_queue_destroy(q);
 }
 
-static void row_162_queue_closed(void **state)
+static void row_175_queue_closed(void **state)
 {
     mproc_queue *q = NULL;
     void *d = (void *)1;
@@ -2641,7 +2909,7 @@ static void row_162_queue_closed(void **state)
     mproc_queue_destroy(q);
 }
 
-static void row_163_queue_task_done_too_many(void **state)
+static void row_176_queue_task_done_too_many(void **state)
 {
     mproc_queue *q = NULL;
     (void)state;
@@ -2654,7 +2922,7 @@ static void row_163_queue_task_done_too_many(void **state)
     mproc_queue_destroy(q);
 }
 
-static void row_164_queue_zero_timeouts(void **state)
+static void row_177_queue_zero_timeouts(void **state)
 {
     mproc_queue *q = NULL;
     void *d = (void *)1;
@@ -2670,7 +2938,7 @@ static void row_164_queue_zero_timeouts(void **state)
     mproc_queue_destroy(q);
 }
 
-static void row_165_queue_damaged_header(void **state)
+static void row_178_queue_damaged_header(void **state)
 {
     mproc_queue *q = NULL;
     void *addr, *d = (void *)1;
@@ -2698,7 +2966,7 @@ static void row_165_queue_damaged_header(void **state)
     mproc_queue_destroy(q);
 }
 
-static void row_166_queue_damaged_record(void **state)
+static void row_179_queue_damaged_record(void **state)
 {
     mproc_queue *q = NULL;
     void *addr, *d = (void *)1;
@@ -2738,7 +3006,7 @@ static int t_child_queue_of_shm(const void *arg, size_t len)
     return 0;
 }
 
-static void row_167_child_queue_wrong_index_or_kind(void **state)
+static void row_180_child_queue_wrong_index_or_kind(void **state)
 {
     mproc_queue *q = (mproc_queue *)1;
     mproc_shm *s = NULL;
@@ -2942,20 +3210,34 @@ int main(int argc, char **argv)
         cmocka_unit_test(row_152_pool_create_ex_initializer_not_code),
         cmocka_unit_test(row_153_exitcode_status_taken_by_sigchld_ignored),
         cmocka_unit_test(row_154_exitcode_return_value_survives_sigchld_ignored),
+        /* objects processes share (issue 11) */
+        cmocka_unit_test(row_155_shm_create_null_out_or_zero_size),
+        cmocka_unit_test(row_156_shm_create_size_max),
+        cmocka_unit_test(row_157_shm_getters_and_destroy_of_null),
+        cmocka_unit_test(row_158_child_calls_in_the_main_program),
+        cmocka_unit_test(row_159_process_share_list_bad),
+        cmocka_unit_test(row_160_child_asks_for_wrong_index_or_kind),
+        cmocka_unit_test(row_161_pipe_create_bad_outs),
+        cmocka_unit_test(row_162_pipe_send_bad),
+        cmocka_unit_test(row_163_pipe_recv_and_poll_bad),
+        cmocka_unit_test(row_164_pipe_shared_and_destroy_of_null),
+        cmocka_unit_test(row_165_pipe_other_end_gone),
+        cmocka_unit_test(row_166_share_pipe_end_that_read_bytes),
+        cmocka_unit_test(row_167_ipc_objects_used_in_a_fork_copy),
         /* Queue and JoinableQueue (issue 11) */
-        cmocka_unit_test(row_155_queue_create_null_out),
-        cmocka_unit_test(row_156_queue_create_huge_maxsize),
-        cmocka_unit_test(row_157_queue_calls_null_queue),
-        cmocka_unit_test(row_158_queue_put_null_data),
-        cmocka_unit_test(row_159_queue_negative_timeouts),
-        cmocka_unit_test(row_160_queue_get_null_outputs),
-        cmocka_unit_test(row_161_queue_put_huge_len),
-        cmocka_unit_test(row_162_queue_closed),
-        cmocka_unit_test(row_163_queue_task_done_too_many),
-        cmocka_unit_test(row_164_queue_zero_timeouts),
-        cmocka_unit_test(row_165_queue_damaged_header),
-        cmocka_unit_test(row_166_queue_damaged_record),
-        cmocka_unit_test(row_167_child_queue_wrong_index_or_kind),
+        cmocka_unit_test(row_168_queue_create_null_out),
+        cmocka_unit_test(row_169_queue_create_huge_maxsize),
+        cmocka_unit_test(row_170_queue_calls_null_queue),
+        cmocka_unit_test(row_171_queue_put_null_data),
+        cmocka_unit_test(row_172_queue_negative_timeouts),
+        cmocka_unit_test(row_173_queue_get_null_outputs),
+        cmocka_unit_test(row_174_queue_put_huge_len),
+        cmocka_unit_test(row_175_queue_closed),
+        cmocka_unit_test(row_176_queue_task_done_too_many),
+        cmocka_unit_test(row_177_queue_zero_timeouts),
+        cmocka_unit_test(row_178_queue_damaged_header),
+        cmocka_unit_test(row_179_queue_damaged_record),
+        cmocka_unit_test(row_180_child_queue_wrong_index_or_kind),
     };
     /* Row 144's child: its guard is bypassed on purpose, and it reports what start gave. */
     if (getenv(GUARD_BYPASS_ENV) != NULL) {

@@ -4,7 +4,7 @@
 #ifndef MPROC_IPC_QUEUE_H
 #define MPROC_IPC_QUEUE_H
 
-#include "../internal.h"
+#include "../backend.h"
 #include "share.h"
 
 #include <stddef.h>

@@ -31,7 +31,7 @@
 #ifndef MPROC_IPC_SHARE_H
 #define MPROC_IPC_SHARE_H
 
-#include "../internal.h"
+#include "../backend.h"
 #include "../wire.h"
 
 /* The kinds, as they travel. Reserved numbers stay reserved whether built or not. */
@@ -86,7 +86,10 @@ void mproc__share_init(mproc_shared *s, const mproc__share_ops *ops, void *obj);
 void mproc__share_forget(mproc_shared *s);
 
 /* ---- the registry: one line per kind that is built ---- */
-#define MPROC__SHARE_REGISTRY(X) X(mproc__shm_share_ops) X(mproc__queue_share_ops)
+#define MPROC__SHARE_REGISTRY(X)                                                                   \
+    X(mproc__shm_share_ops)                                                                        \
+    X(mproc__pipe_share_ops)                                                                       \
+    X(mproc__queue_share_ops)
 
 #define MPROC__SHARE_DECLARE(ops) extern const mproc__share_ops ops;
 MPROC__SHARE_REGISTRY(MPROC__SHARE_DECLARE)
@@ -122,6 +125,9 @@ int mproc__share_child_begin(mproc__share_list *l);
 int mproc__share_child_get(size_t index, int kind, void **out);
 
 /* ---- backend (src/posix/share.c, src/win32/share.c) ---- */
+/* This process's id without a system call each time (the foreign-copy checks of every send and
+ * receive): cached, and refreshed in a child of any fork. */
+long mproc__os_self_pid(void);
 /* A duplicate of h of the library's own kind (close-on-exec and registered, or not inheritable). */
 int mproc__os_handle_dup(mproc__handle h, mproc__handle *out);
 /* mproc__os_spawn, with share[0 .. nshare-1] handed to the child under the same values (kept

@@ -2,7 +2,7 @@
 #ifndef MPROC_WORKER_H
 #define MPROC_WORKER_H
 
-#include "internal.h"
+#include "backend.h"
 
 /* A spawned child that cannot boot (garbled record, unresolvable function) exits with this. */
 #define MPROC__EXIT_BOOT 120
