@@ -808,6 +808,8 @@ static void test_consumer_killed(void **state)
             missing += !seen[i];
         /* At most the one the consumer had taken whole when it died, before its ack. */
         assert_true(missing <= 1);
+        assert_int_equal(mproc_queue_size(q, &n), MPROC_OK);
+        assert_int_equal(n, 0);
         print_message("consumer killed after %u acks: parent got %u, lost with it %u\n", acked, got,
                       missing);
         mproc_queue_destroy(q);

@@ -367,7 +367,7 @@ static int put_big(mproc_queue *q, const unsigned char *data, size_t len, uint64
                    long timeout_ms)
 {
     mproc__qhdr *h = q->h;
-    int r, first = 1;
+    int r, first = 1, owed = 0; /* owed: our offer's count of unfinished tasks is still ours */
     uint64_t pad, at, sent;
 
     r = mproc__qos_lock(&q->os, h, MPROC__QLOCK_WRITER, remaining(start, timeout_ms));
@@ -414,6 +414,7 @@ offer:
     commit(h, h->head, at + QBIG_REC, h->count + 1, h->unfinished + (first ? 1 : 0),
            MPROC__QBIG_OFFERED);
     first = 0;
+    owed = 1;
     qunlock(q);
     mproc__qos_wake(&q->os, h, MPROC__QWAIT_NOTEMPTY);
 
@@ -429,6 +430,7 @@ offer:
         if (st == MPROC__QBIG_DONE) {
             h->big_state = MPROC__QBIG_IDLE;
             qunlock(q);
+            owed = 0; /* the consumer's task_done settles it */
             r = MPROC_OK;
             goto out_writer;
         }
@@ -463,6 +465,7 @@ offer:
             /* Given up: the message is dropped wherever it is. */
             big_drop(q);
             qunlock(q);
+            owed = 0; /* big_drop took it back */
             r = MPROC_ETIMEDOUT;
             goto out_writer;
         }
@@ -483,6 +486,13 @@ offer:
     }
 
 out_writer:
+    if (owed && qlock(q) == MPROC_OK) {
+        /* Offered again after its consumer died or gave up, and then not put: the message is
+         * lost, so is its count. */
+        if (h->unfinished > 0 && --h->unfinished == 0)
+            mproc__qos_wake(&q->os, h, MPROC__QWAIT_JOIN);
+        qunlock(q);
+    }
     mproc__qos_unlock(&q->os, h, MPROC__QLOCK_WRITER);
     return r;
 }
