@@ -591,6 +591,7 @@ typedef struct drain {
     volatile long stop;
     int64_t next[KILLED_BASE + MAX_KILLS]; /* next number expected from each producer */
     long torn, dup, gaps, msgs, ended;
+    volatile long failed; /* the drain stopped on an error */
 } drain;
 
 static void drain_main(void *arg)
@@ -607,7 +608,9 @@ static void drain_main(void *arg)
             continue;
         }
         if (r != MPROC_OK) {
+            fprintf(stderr, "kill loop: get gave %s\n", mproc_error_name(r));
             dr->torn++;
+            tu_atomic_store(&dr->failed, 1);
             return;
         }
         if (n == 8) {
@@ -664,7 +667,7 @@ static void test_producer_kill_loop(void **state)
     for (i = 0; i < STEADY; i++)
         assert_int_equal(join_code(steady[i]), 0);
     /* Whatever is still queued comes out; then the drain ends. */
-    while (tu_atomic_load((volatile long *)&dr.ended) < STEADY)
+    while (tu_atomic_load((volatile long *)&dr.ended) < STEADY && !tu_atomic_load(&dr.failed))
         tu_sleep_ms(10);
     tu_atomic_store(&dr.stop, 1);
     tu_thread_join(&th);

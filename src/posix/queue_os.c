@@ -21,6 +21,8 @@
     #define HAVE_FUTEX 1
 #endif
 
+#define QLOCK_SLICE_MS 100L
+
 typedef char qlock_fits[sizeof(pthread_mutex_t) <= MPROC__QLOCK_BYTES ? 1 : -1];
 
 static pthread_mutex_t *mutex_of(mproc__qhdr *hdr, int i)
@@ -42,6 +44,14 @@ int mproc__qos_create(mproc__qos *o, mproc__qhdr *hdr)
     if (pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED) != 0 ||
         pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST) != 0)
         e = ENOTSUP;
+        /* Priority inheritance: the kernel hands the lock over (FUTEX_UNLOCK_PI), so a waiter
+         * killed just after its wake-up cannot take the wake-up with it and leave the others asleep
+         * on a free lock, as a plain robust futex can. Where it is refused, the plain kind, whose
+         * waits below are cut into slices for that reason. */
+#if defined(_POSIX_THREAD_PRIO_INHERIT) && _POSIX_THREAD_PRIO_INHERIT > 0
+    if (e == 0)
+        (void)pthread_mutexattr_setprotocol(&a, PTHREAD_PRIO_INHERIT);
+#endif
     for (i = 0; e == 0 && i < MPROC__QLOCK_COUNT; i++)
         e = pthread_mutex_init(mutex_of(hdr, i), &a);
     pthread_mutexattr_destroy(&a);
@@ -93,7 +103,12 @@ int mproc__qos_lock(mproc__qos *o, mproc__qhdr *hdr, int i, long timeout_ms)
     if (timeout_ms == 0) {
         e = pthread_mutex_trylock(m);
     } else if (timeout_ms < 0) {
-        e = pthread_mutex_lock(m);
+        /* In slices: a lost wake-up (see mproc__qos_create) costs one slice, never forever. */
+        do {
+            struct timespec ts;
+            deadline_in(&ts, QLOCK_SLICE_MS);
+            e = pthread_mutex_timedlock(m, &ts);
+        } while (e == ETIMEDOUT || e == EINTR);
     } else {
         struct timespec ts;
         deadline_in(&ts, timeout_ms);
