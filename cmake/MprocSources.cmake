@@ -21,6 +21,7 @@ set(MPROC_SOURCES_FRONT
     src/fn.c
     src/init.c
     src/ipc/pipe.c
+    src/ipc/queue.c
     src/ipc/share.c
     src/ipc/shm.c
     src/marker.c
@@ -53,6 +54,7 @@ set(MPROC_HEADERS_FRONT
     src/child.h
     src/ipc/conn.h
     src/ipc/pipe.h
+    src/ipc/queue.h
     src/ipc/share.h
     src/marker.h
     src/pool/engine.h
@@ -76,6 +78,7 @@ set(MPROC_SOURCES_POSIX
     src/posix/os.c
     src/posix/pipe.c
     src/posix/process.c
+    src/posix/queue_os.c
     src/posix/share.c
     src/posix/shm.c
     src/posix/thread.c)
@@ -91,6 +94,7 @@ set(MPROC_SOURCES_WIN32
     src/win32/os.c
     src/win32/pipe.c
     src/win32/process.c
+    src/win32/queue_os.c
     src/win32/share.c
     src/win32/shm.c
     src/win32/thread.c)

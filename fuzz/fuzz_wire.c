@@ -25,6 +25,8 @@
  *      mproc_pipe_recv (and _poll) hands out what it accepts; every message must be the one a
  *      reference reading of the same bytes finds, whole, then MPROC_EEND (the stream ended, in
  *      the middle of a message or not) or MPROC_EPROTO (a header no pipe writes), every time.
+ *   6  a queue's shared region (src/ipc/queue.h) as a hostile or dying process may leave it
+ *      (fuzz_queue.h).
  *
  * Decoded data is checked, not only survived: pointers stay inside the input, decode then
  * re-encode with the writers gives the same bytes back (the format has no slack), and a
@@ -62,7 +64,16 @@
         }                                                                                          \
     } while (0)
 
-enum { MODE_RESULTS, MODE_BOOT, MODE_READER, MODE_WORKER, MODE_RING, MODE_PIPE, MODE_COUNT };
+enum {
+    MODE_RESULTS,
+    MODE_BOOT,
+    MODE_READER,
+    MODE_WORKER,
+    MODE_RING,
+    MODE_PIPE,
+    MODE_QUEUE,
+    MODE_COUNT
+};
 
 /* Reading every byte a decoder hands out lets ASan check it lies in the input. */
 static volatile unsigned sink;
@@ -827,6 +838,8 @@ static void write_seed(const char *dir, const char *name, int mode, const mproc_
     CHECK(fclose(f) == 0);
 }
 
+#include "fuzz_queue.h" /* the queue mode (6) and its seeds */
+
 static int seed_target(const void *arg, size_t len)
 {
     (void)arg;
@@ -1061,6 +1074,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     (void)argv;
     if (dir != NULL && dir[0] != '\0') {
         write_seeds(dir);
+        write_queue_seeds(dir);
         exit(0);
     }
     return 0;
@@ -1085,6 +1099,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         break;
     case MODE_PIPE:
         fuzz_pipe(data + 1, size - 1);
+        break;
+    case MODE_QUEUE:
+        fuzz_queue(data + 1, size - 1);
         break;
     default:
         fuzz_worker(data + 1, size - 1);

@@ -41,4 +41,8 @@ void mproc__pool_direct_stats(mproc_pool *p, long *done, long *back);
  * address-space collision does (ERROR_INTERNAL_ERROR), so the retry can be seen. */
 void mproc__spawn_test_fail(int n);
 
+/* ipc/queue.c: a queue's shared region (header, ring, stream buffer), for the suites and the
+ * fuzzer that write into it as a damaged or hostile process would. */
+void mproc__queue_region(mproc_queue *q, void **addr, size_t *size);
+
 #endif /* MPROC_TESTHOOKS_H */

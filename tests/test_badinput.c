@@ -2807,6 +2807,252 @@ static void row_171_pool_share_list_bad(void **state)
     assert_null(p);
 }
 
+/* ---- Queue and JoinableQueue (issue 11, i11-queue) ---- */
+
+static void row_171_queue_create_null_out(void **state)
+{
+    (void)state;
+    assert_int_equal(mproc_queue_create(NULL, 0), MPROC_EINVAL);
+    assert_int_equal(mproc_queue_create(NULL, 5), MPROC_EINVAL);
+}
+
+static void row_172_queue_create_huge_maxsize(void **state)
+{
+    mproc_queue *q = NULL;
+    size_t n = 1;
+    (void)state;
+    assert_int_equal(mproc_queue_create(&q, SIZE_MAX), MPROC_OK);
+    assert_int_equal(mproc_queue_put(q, "x", 1, 0), MPROC_OK);
+    assert_int_equal(mproc_queue_size(q, &n), MPROC_OK);
+    assert_int_equal(n, 1);
+    mproc_queue_destroy(q);
+}
+
+static void row_173_queue_calls_null_queue(void **state)
+{
+    void *d = (void *)1;
+    size_t n = 7;
+    (void)state;
+    assert_int_equal(mproc_queue_put(NULL, "x", 1, 0), MPROC_EINVAL);
+    assert_int_equal(mproc_queue_get(NULL, 0, &d, &n), MPROC_EINVAL);
+    assert_null(d);
+    assert_int_equal(n, 0);
+    n = 7;
+    assert_int_equal(mproc_queue_size(NULL, &n), MPROC_EINVAL);
+    assert_int_equal(n, 0);
+    assert_int_equal(mproc_queue_close(NULL), MPROC_EINVAL);
+    assert_int_equal(mproc_queue_task_done(NULL), MPROC_EINVAL);
+    assert_int_equal(mproc_queue_join(NULL, 0), MPROC_EINVAL);
+    assert_null(mproc_queue_shared(NULL));
+    mproc_queue_destroy(NULL);
+}
+
+static void row_174_queue_put_null_data(void **state)
+{
+    mproc_queue *q = NULL;
+    void *d = NULL;
+    size_t n = 7;
+    (void)state;
+    assert_int_equal(mproc_queue_create(&q, 0), MPROC_OK);
+    assert_int_equal(mproc_queue_put(q, NULL, 5, 0), MPROC_EINVAL);
+    assert_int_equal(mproc_queue_put(q, NULL, SIZE_MAX, 0), MPROC_EINVAL);
+    assert_int_equal(mproc_queue_put(q, NULL, 0, 0), MPROC_OK);
+    assert_int_equal(mproc_queue_get(q, 0, &d, &n), MPROC_OK);
+    assert_non_null(d);
+    assert_int_equal(n, 0);
+    mproc_free(d);
+    mproc_queue_destroy(q);
+}
+
+static void row_175_queue_negative_timeouts(void **state)
+{
+    mproc_queue *q = NULL;
+    void *d;
+    size_t n;
+    (void)state;
+    assert_int_equal(mproc_queue_create(&q, 0), MPROC_OK);
+    assert_int_equal(mproc_queue_put(q, "x", 1, -2), MPROC_EINVAL);
+    assert_int_equal(mproc_queue_put(q, "x", 1, LONG_MIN), MPROC_EINVAL);
+    assert_int_equal(mproc_queue_get(q, -2, &d, &n), MPROC_EINVAL);
+    assert_int_equal(mproc_queue_get(q, LONG_MIN, &d, &n), MPROC_EINVAL);
+    assert_int_equal(mproc_queue_join(q, -2), MPROC_EINVAL);
+    assert_int_equal(mproc_queue_join(q, LONG_MIN), MPROC_EINVAL);
+    assert_int_equal(mproc_queue_size(q, &n), MPROC_OK);
+    assert_int_equal(n, 0);
+    mproc_queue_destroy(q);
+}
+
+static void row_176_queue_get_null_outputs(void **state)
+{
+    mproc_queue *q = NULL;
+    void *d = (void *)1;
+    size_t n = 7;
+    (void)state;
+    assert_int_equal(mproc_queue_create(&q, 0), MPROC_OK);
+    assert_int_equal(mproc_queue_put(q, "x", 1, 0), MPROC_OK);
+    assert_int_equal(mproc_queue_get(q, 0, NULL, &n), MPROC_EINVAL);
+    assert_int_equal(n, 0);
+    assert_int_equal(mproc_queue_get(q, 0, &d, NULL), MPROC_EINVAL);
+    assert_null(d);
+    assert_int_equal(mproc_queue_size(q, NULL), MPROC_EINVAL);
+    assert_int_equal(mproc_queue_size(q, &n), MPROC_OK);
+    assert_int_equal(n, 1); /* nothing was taken */
+    mproc_queue_destroy(q);
+}
+
+static void row_177_queue_put_huge_len(void **state)
+{
+    mproc_queue *q = NULL;
+    (void)state;
+    assert_int_equal(mproc_queue_create(&q, 0), MPROC_OK);
+    if (sizeof(size_t) > 4)
+        assert_int_equal(mproc_queue_put(q, "x", SIZE_MAX, 0), MPROC_ETOOBIG);
+    mproc_queue_destroy(q);
+}
+
+static void row_178_queue_closed(void **state)
+{
+    mproc_queue *q = NULL;
+    void *d = (void *)1;
+    size_t n;
+    (void)state;
+    assert_int_equal(mproc_queue_create(&q, 0), MPROC_OK);
+    assert_int_equal(mproc_queue_put(q, "x", 1, 0), MPROC_OK);
+    assert_int_equal(mproc_queue_close(q), MPROC_OK);
+    assert_int_equal(mproc_queue_close(q), MPROC_OK);
+    assert_int_equal(mproc_queue_put(q, "y", 1, 0), MPROC_ESTATE);
+    assert_int_equal(mproc_queue_put(q, "y", 1, MPROC_FOREVER), MPROC_ESTATE);
+    assert_int_equal(mproc_queue_get(q, 0, &d, &n), MPROC_OK);
+    mproc_free(d);
+    assert_int_equal(mproc_queue_get(q, MPROC_FOREVER, &d, &n), MPROC_EEND);
+    assert_null(d);
+    mproc_queue_destroy(q);
+}
+
+static void row_179_queue_task_done_too_many(void **state)
+{
+    mproc_queue *q = NULL;
+    (void)state;
+    assert_int_equal(mproc_queue_create(&q, 0), MPROC_OK);
+    assert_int_equal(mproc_queue_task_done(q), MPROC_ESTATE);
+    assert_int_equal(mproc_queue_put(q, "x", 1, 0), MPROC_OK);
+    assert_int_equal(mproc_queue_task_done(q), MPROC_OK);
+    assert_int_equal(mproc_queue_task_done(q), MPROC_ESTATE);
+    assert_int_equal(mproc_queue_join(q, 0), MPROC_OK);
+    mproc_queue_destroy(q);
+}
+
+static void row_180_queue_zero_timeouts(void **state)
+{
+    mproc_queue *q = NULL;
+    void *d = (void *)1;
+    size_t n = 7;
+    (void)state;
+    assert_int_equal(mproc_queue_create(&q, 1), MPROC_OK);
+    assert_int_equal(mproc_queue_get(q, 0, &d, &n), MPROC_ETIMEDOUT);
+    assert_null(d);
+    assert_int_equal(n, 0);
+    assert_int_equal(mproc_queue_put(q, "x", 1, 0), MPROC_OK);
+    assert_int_equal(mproc_queue_put(q, "y", 1, 0), MPROC_ETIMEDOUT);
+    assert_int_equal(mproc_queue_join(q, 0), MPROC_ETIMEDOUT);
+    mproc_queue_destroy(q);
+}
+
+static void row_181_queue_damaged_header(void **state)
+{
+    mproc_queue *q = NULL;
+    void *addr, *d = (void *)1;
+    size_t size, n = 7;
+    uint64_t *words;
+    (void)state;
+    assert_int_equal(mproc_queue_create(&q, 0), MPROC_OK);
+    assert_int_equal(mproc_queue_put(q, "x", 1, 0), MPROC_OK);
+    mproc__queue_region(q, &addr, &size);
+    words = (uint64_t *)addr;
+    /* The head offset past the tail (words 4 and 5: after magic/version, the two capacities
+     * and maxsize): what another process might leave. */
+    words[4] = words[5] + 4096;
+    assert_int_equal(mproc_queue_put(q, "y", 1, 0), MPROC_EPROTO);
+    assert_int_equal(mproc_queue_get(q, 0, &d, &n), MPROC_EPROTO);
+    assert_null(d);
+    assert_int_equal(mproc_queue_size(q, &n), MPROC_EPROTO);
+    assert_int_equal(mproc_queue_close(q), MPROC_EPROTO);
+    assert_int_equal(mproc_queue_task_done(q), MPROC_EPROTO);
+    assert_int_equal(mproc_queue_join(q, 0), MPROC_EPROTO);
+    /* A wrong magic number. */
+    words[4] = words[5];
+    ((uint32_t *)addr)[0] ^= 0x100u;
+    assert_int_equal(mproc_queue_size(q, &n), MPROC_EPROTO);
+    mproc_queue_destroy(q);
+}
+
+static void row_182_queue_damaged_record(void **state)
+{
+    mproc_queue *q = NULL;
+    void *addr, *d = (void *)1;
+    size_t size, n = 7;
+    unsigned char *ring;
+    (void)state;
+    assert_int_equal(mproc_queue_create(&q, 0), MPROC_OK);
+    assert_int_equal(mproc_queue_put(q, "abc", 3, 0), MPROC_OK);
+    mproc__queue_region(q, &addr, &size);
+    ring = (unsigned char *)addr + 4096; /* the ring follows the 4 KiB header */
+    ring[8] ^= 0xFFu;                    /* the record's length: its check word no longer fits */
+    assert_int_equal(mproc_queue_get(q, 0, &d, &n), MPROC_EPROTO);
+    assert_null(d);
+    assert_int_equal(mproc_queue_size(q, &n), MPROC_OK);
+    assert_int_equal(n, 1);
+    ring[8] ^= 0xFFu;
+    assert_int_equal(mproc_queue_get(q, 0, &d, &n), MPROC_OK);
+    assert_int_equal(n, 3);
+    mproc_free(d);
+    mproc_queue_destroy(q);
+}
+
+static int t_child_queue_of_shm(const void *arg, size_t len)
+{
+    mproc_queue *q = (mproc_queue *)1;
+    mproc_shm *s = NULL;
+    (void)arg;
+    (void)len;
+    if (mproc_child_queue(0, &q) != MPROC_EINVAL || q != NULL)
+        return 1;
+    if (mproc_child_queue(1, &q) != MPROC_EINVAL || q != NULL)
+        return 2;
+    if (mproc_child_queue(0, NULL) != MPROC_EINVAL)
+        return 3;
+    if (mproc_child_shm(0, &s) != MPROC_OK)
+        return 4;
+    return 0;
+}
+
+static void row_183_child_queue_wrong_index_or_kind(void **state)
+{
+    mproc_queue *q = (mproc_queue *)1;
+    mproc_shm *s = NULL;
+    mproc_shared *list[1];
+    mproc_process_options o;
+    mproc_process *p = NULL;
+    int code = -1;
+    (void)state;
+    assert_int_equal(mproc_child_queue(0, &q), MPROC_EINVAL);
+    assert_null(q);
+    assert_int_equal(mproc_child_queue(0, NULL), MPROC_EINVAL);
+    assert_int_equal(mproc_shm_create(&s, 64), MPROC_OK);
+    list[0] = mproc_shm_shared(s);
+    memset(&o, 0, sizeof o);
+    o.target = t_child_queue_of_shm;
+    o.share = list;
+    o.share_count = 1;
+    assert_int_equal(mproc_process_create_ex(&p, &o), MPROC_OK);
+    assert_int_equal(mproc_process_start(p), MPROC_OK);
+    assert_int_equal(mproc_process_join(p, 60000), MPROC_OK);
+    assert_int_equal(mproc_process_exitcode(p, &code), MPROC_OK);
+    assert_int_equal(code, 0);
+    mproc_process_destroy(p);
+    mproc_shm_destroy(s);
+}
+
 /* ---- the suite ---- */
 
 static int open_pool(void **state)
@@ -3186,6 +3432,20 @@ int main(int argc, char **argv)
         cmocka_unit_test(row_169_share_pipe_end_that_read_bytes),
         cmocka_unit_test(row_170_ipc_objects_used_in_a_fork_copy),
         cmocka_unit_test(row_171_pool_share_list_bad),
+        /* Queue and JoinableQueue (issue 11) */
+        cmocka_unit_test(row_171_queue_create_null_out),
+        cmocka_unit_test(row_172_queue_create_huge_maxsize),
+        cmocka_unit_test(row_173_queue_calls_null_queue),
+        cmocka_unit_test(row_174_queue_put_null_data),
+        cmocka_unit_test(row_175_queue_negative_timeouts),
+        cmocka_unit_test(row_176_queue_get_null_outputs),
+        cmocka_unit_test(row_177_queue_put_huge_len),
+        cmocka_unit_test(row_178_queue_closed),
+        cmocka_unit_test(row_179_queue_task_done_too_many),
+        cmocka_unit_test(row_180_queue_zero_timeouts),
+        cmocka_unit_test(row_181_queue_damaged_header),
+        cmocka_unit_test(row_182_queue_damaged_record),
+        cmocka_unit_test(row_183_child_queue_wrong_index_or_kind),
     };
     /* Row 144's child: its guard is bypassed on purpose, and it reports what start gave. */
     if (getenv(GUARD_BYPASS_ENV) != NULL) {

@@ -199,6 +199,146 @@ MPROC_API int mproc_child_pipe(size_t index, mproc_pipe **out);
 MPROC_API void mproc_pipe_destroy(mproc_pipe *p);
 /**@}*/
 
+/* ==== Queue and JoinableQueue (i11-queue) ================================================== */
+
+/** @name Queue
+ * A FIFO of byte messages between any number of producer and consumer processes (Python's
+ * multiprocessing.Queue and JoinableQueue in one object). Its data lives in anonymous shared
+ * memory: no name in /dev/shm or in the Windows namespace, gone when the last process holding
+ * it ends.
+ *
+ * - put returns once the message is in the queue: there is no feeder thread, so a process may
+ *   exit right after put and nothing is lost.
+ * - FIFO per producer: two messages put by one thread come out in the order they went in.
+ * - A process killed at any moment, even inside put or get, leaves the queue whole for the
+ *   others: each message is delivered whole exactly once, or not at all when its put never
+ *   returned MPROC_OK; a message a consumer was taking when it died stays in the queue for the
+ *   others. Nobody waits forever on a lock the dead one held.
+ * - A message of more than 256 KiB is streamed to one consumer through a buffer of its own;
+ *   its put returns when that consumer has all of it (so it waits for a get), and the small
+ *   messages flow past it meanwhile. Big messages go one at a time.
+ * - Whatever another process left in the shared memory is checked before use: a damaged queue
+ *   gives MPROC_EPROTO, never a crash.
+ *
+ * Every call is thread-safe. The queue's state (closed, the unfinished count) is shared by all
+ * processes that hold it.
+ */
+/**@{*/
+
+/** A queue (opaque). */
+typedef struct mproc_queue mproc_queue;
+
+/**
+ * Creates an empty queue.
+ *
+ * @param q receives the queue (NULL on failure); mproc_queue_destroy() releases it.
+ * @param maxsize the most messages it holds at once (put waits for room past that); 0: no
+ *        bound but the shared buffer's size (16 MiB of small messages).
+ * @return MPROC_OK; MPROC_EINVAL (q NULL), MPROC_ENOMEM, MPROC_ENOTSUP (no process-shared
+ *         robust mutexes), MPROC_ESYS.
+ */
+MPROC_API int mproc_queue_create(mproc_queue **q, size_t maxsize);
+
+/**
+ * Puts a copy of len bytes at data into the queue.
+ *
+ * @param q the queue.
+ * @param data the message (not kept); may be NULL when len is 0.
+ * @param len its size in bytes (0 is a valid message).
+ * @param timeout_ms how long to wait for room (maxsize reached, buffer full) or, for a message
+ *        over 256 KiB, for a consumer to take all of it: milliseconds, 0 (do not wait) or
+ *        MPROC_FOREVER.
+ * @return MPROC_OK once the message is in the queue; MPROC_ETIMEDOUT (not put); MPROC_ESTATE
+ *         (the queue is closed); MPROC_EINVAL (q NULL, data NULL with len > 0, timeout below
+ *         MPROC_FOREVER); MPROC_ETOOBIG (len over 2^62); MPROC_EPROTO (the shared state is
+ *         damaged).
+ */
+MPROC_API int mproc_queue_put(mproc_queue *q, const void *data, size_t len, long timeout_ms);
+
+/**
+ * Takes the oldest message.
+ *
+ * @param q the queue.
+ * @param timeout_ms how long to wait for one: milliseconds, 0 or MPROC_FOREVER.
+ * @param data receives the message, malloc'd by the library: release it with mproc_free()
+ *        (NULL on failure).
+ * @param len receives its size (0 on failure).
+ * @return MPROC_OK; MPROC_ETIMEDOUT (nothing came); MPROC_EEND (the queue is closed and
+ *         empty); MPROC_ENOMEM (the message stays in the queue); MPROC_EINVAL (q, data or len
+ *         NULL, timeout below MPROC_FOREVER); MPROC_EPROTO (the shared state is damaged).
+ */
+MPROC_API int mproc_queue_get(mproc_queue *q, long timeout_ms, void **data, size_t *len);
+
+/**
+ * The number of messages in the queue now, exact (on every OS; Python's qsize is approximate
+ * and fails on macOS).
+ *
+ * @param q the queue.
+ * @param n receives the count (0 on failure).
+ * @return MPROC_OK; MPROC_EINVAL (q or n NULL); MPROC_EPROTO.
+ */
+MPROC_API int mproc_queue_size(mproc_queue *q, size_t *n);
+
+/**
+ * Closes the queue for every process: put fails with MPROC_ESTATE from now on, getters take
+ * what is left, then get MPROC_EEND. Wakes every waiter. Closing twice is fine.
+ *
+ * @param q the queue.
+ * @return MPROC_OK; MPROC_EINVAL (q NULL); MPROC_EPROTO.
+ */
+MPROC_API int mproc_queue_close(mproc_queue *q);
+
+/**
+ * JoinableQueue: marks one message taken by get as processed.
+ *
+ * @param q the queue.
+ * @return MPROC_OK; MPROC_ESTATE when called more times than messages were put (Python's
+ *         ValueError); MPROC_EINVAL (q NULL); MPROC_EPROTO.
+ */
+MPROC_API int mproc_queue_task_done(mproc_queue *q);
+
+/**
+ * JoinableQueue: waits until every message put has been marked with mproc_queue_task_done().
+ *
+ * @param q the queue.
+ * @param timeout_ms milliseconds, 0 or MPROC_FOREVER.
+ * @return MPROC_OK; MPROC_ETIMEDOUT; MPROC_EINVAL (q NULL, timeout below MPROC_FOREVER);
+ *         MPROC_EPROTO.
+ */
+MPROC_API int mproc_queue_join(mproc_queue *q, long timeout_ms);
+
+/**
+ * Releases this process's hold on the queue (its mapping and handles). The queue lives on in
+ * the other processes that hold it; the memory is freed when the last one lets go or ends.
+ *
+ * @param q the queue, or NULL; invalid after the call.
+ */
+MPROC_API void mproc_queue_destroy(mproc_queue *q);
+
+/**
+ * The queue as an entry of mproc_process_options::share or mproc_pool_options::share: the
+ * child or worker takes it back with mproc_child_queue().
+ *
+ * @param q the queue, or NULL (NULL, which the options refuse with MPROC_EINVAL).
+ * @return a pointer owned by q, valid as long as q.
+ */
+MPROC_API mproc_shared *mproc_queue_shared(mproc_queue *q);
+
+/**
+ * In a child: the queue its parent handed it at position `index` of the share list; the
+ * child's own (its mproc_queue_destroy() drops only the child's hold). Every call for the same
+ * index gives the same queue until the child destroys it.
+ *
+ * @param index the position in the parent's share list.
+ * @param out receives the queue; NULL on failure.
+ * @return MPROC_OK, MPROC_EINVAL (out NULL, no object at index, or one of another kind),
+ *         MPROC_ESTATE (this process destroyed it already).
+ */
+MPROC_API int mproc_child_queue(size_t index, mproc_queue **out);
+/**@}*/
+
+/* ==== end of Queue ========================================================================= */
+
 #ifdef __cplusplus
 }
 #endif

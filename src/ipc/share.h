@@ -48,7 +48,8 @@ enum {
     MPROC__SHARE_KIND_MAX = 31
 };
 
-#define MPROC__SHARE_MAX_HANDLES 4
+/* A queue on Windows hands 9: its mapping, 3 mutexes and 5 semaphores. */
+#define MPROC__SHARE_MAX_HANDLES 10
 #define MPROC__SHARE_MAX_BLOB 256
 /* Objects handed to one child (or to every worker of one pool). */
 #define MPROC__SHARE_MAX_OBJECTS 64
@@ -87,7 +88,8 @@ void mproc__share_forget(mproc_shared *s);
 /* ---- the registry: one line per kind that is built ---- */
 #define MPROC__SHARE_REGISTRY(X)                                                                   \
     X(mproc__shm_share_ops)                                                                        \
-    X(mproc__pipe_share_ops)
+    X(mproc__pipe_share_ops)                                                                       \
+    X(mproc__queue_share_ops)
 
 #define MPROC__SHARE_DECLARE(ops) extern const mproc__share_ops ops;
 MPROC__SHARE_REGISTRY(MPROC__SHARE_DECLARE)
