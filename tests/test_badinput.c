@@ -2521,7 +2521,7 @@ static void row_154_exitcode_return_value_survives_sigchld_ignored(void **state)
 
 /* ---- objects processes share (issue 11): handing, shared memory, pipes ---- */
 
-static void row_158_shm_create_null_out_or_zero_size(void **state)
+static void row_165_shm_create_null_out_or_zero_size(void **state)
 {
     mproc_shm *s = (mproc_shm *)&s;
     (void)state;
@@ -2530,7 +2530,7 @@ static void row_158_shm_create_null_out_or_zero_size(void **state)
     assert_null(s);
 }
 
-static void row_159_shm_create_size_max(void **state)
+static void row_166_shm_create_size_max(void **state)
 {
     mproc_shm *s = (mproc_shm *)&s;
     int r;
@@ -2540,7 +2540,7 @@ static void row_159_shm_create_size_max(void **state)
     assert_null(s);
 }
 
-static void row_160_shm_getters_and_destroy_of_null(void **state)
+static void row_167_shm_getters_and_destroy_of_null(void **state)
 {
     (void)state;
     assert_null(mproc_shm_ptr(NULL));
@@ -2549,7 +2549,7 @@ static void row_160_shm_getters_and_destroy_of_null(void **state)
     mproc_shm_destroy(NULL);
 }
 
-static void row_161_child_calls_in_the_main_program(void **state)
+static void row_168_child_calls_in_the_main_program(void **state)
 {
     mproc_shm *s = (mproc_shm *)&s;
     mproc_pipe *p = (mproc_pipe *)&p;
@@ -2563,7 +2563,7 @@ static void row_161_child_calls_in_the_main_program(void **state)
     assert_int_equal(mproc_child_pipe(0, NULL), MPROC_EINVAL);
 }
 
-static void row_162_process_share_list_bad(void **state)
+static void row_169_process_share_list_bad(void **state)
 {
     mproc_process_options o;
     mproc_process *p = (mproc_process *)&p;
@@ -2612,7 +2612,7 @@ static int t_child_asks_wrongly(const void *arg, size_t len)
     return 0;
 }
 
-static void row_163_child_asks_for_wrong_index_or_kind(void **state)
+static void row_170_child_asks_for_wrong_index_or_kind(void **state)
 {
     mproc_process_options o;
     mproc_process *p = NULL;
@@ -2636,7 +2636,7 @@ static void row_163_child_asks_for_wrong_index_or_kind(void **state)
     mproc_pipe_destroy(b);
 }
 
-static void row_164_pipe_create_bad_outs(void **state)
+static void row_171_pipe_create_bad_outs(void **state)
 {
     mproc_pipe *a = (mproc_pipe *)&a, *b = (mproc_pipe *)&b;
     (void)state;
@@ -2648,7 +2648,7 @@ static void row_164_pipe_create_bad_outs(void **state)
     assert_null(a);
 }
 
-static void row_165_pipe_send_bad(void **state)
+static void row_172_pipe_send_bad(void **state)
 {
     mproc_pipe *a = NULL, *b = NULL;
     (void)state;
@@ -2663,7 +2663,7 @@ static void row_165_pipe_send_bad(void **state)
     mproc_pipe_destroy(b);
 }
 
-static void row_166_pipe_recv_and_poll_bad(void **state)
+static void row_173_pipe_recv_and_poll_bad(void **state)
 {
     mproc_pipe *a = NULL, *b = NULL;
     void *d = (void *)&d;
@@ -2684,14 +2684,14 @@ static void row_166_pipe_recv_and_poll_bad(void **state)
     mproc_pipe_destroy(b);
 }
 
-static void row_167_pipe_shared_and_destroy_of_null(void **state)
+static void row_174_pipe_shared_and_destroy_of_null(void **state)
 {
     (void)state;
     assert_null(mproc_pipe_shared(NULL));
     mproc_pipe_destroy(NULL);
 }
 
-static void row_168_pipe_other_end_gone(void **state)
+static void row_175_pipe_other_end_gone(void **state)
 {
     mproc_pipe *a = NULL, *b = NULL;
     void *d = NULL;
@@ -2707,7 +2707,7 @@ static void row_168_pipe_other_end_gone(void **state)
     mproc_pipe_destroy(a);
 }
 
-static void row_169_share_pipe_end_that_read_bytes(void **state)
+static void row_176_share_pipe_end_that_read_bytes(void **state)
 {
     mproc_process_options o;
     mproc_process *p = (mproc_process *)&p;
@@ -2759,7 +2759,7 @@ static int copy_uses_ipc(void *ctx)
 }
 #endif
 
-static void row_170_ipc_objects_used_in_a_fork_copy(void **state)
+static void row_177_ipc_objects_used_in_a_fork_copy(void **state)
 {
 #ifdef _WIN32
     (void)state;
@@ -2787,7 +2787,7 @@ static void row_170_ipc_objects_used_in_a_fork_copy(void **state)
 #endif
 }
 
-static void row_171_pool_share_list_bad(void **state)
+static void row_178_pool_share_list_bad(void **state)
 {
     mproc_pool_options o;
     mproc_pool *p = (mproc_pool *)&p;
@@ -2809,14 +2809,14 @@ static void row_171_pool_share_list_bad(void **state)
 
 /* ---- Queue and JoinableQueue (issue 11, i11-queue) ---- */
 
-static void row_171_queue_create_null_out(void **state)
+static void row_179_queue_create_null_out(void **state)
 {
     (void)state;
     assert_int_equal(mproc_queue_create(NULL, 0), MPROC_EINVAL);
     assert_int_equal(mproc_queue_create(NULL, 5), MPROC_EINVAL);
 }
 
-static void row_172_queue_create_huge_maxsize(void **state)
+static void row_180_queue_create_huge_maxsize(void **state)
 {
     mproc_queue *q = NULL;
     size_t n = 1;
@@ -2828,7 +2828,7 @@ static void row_172_queue_create_huge_maxsize(void **state)
     mproc_queue_destroy(q);
 }
 
-static void row_173_queue_calls_null_queue(void **state)
+static void row_181_queue_calls_null_queue(void **state)
 {
     void *d = (void *)1;
     size_t n = 7;
@@ -2847,7 +2847,7 @@ static void row_173_queue_calls_null_queue(void **state)
     mproc_queue_destroy(NULL);
 }
 
-static void row_174_queue_put_null_data(void **state)
+static void row_182_queue_put_null_data(void **state)
 {
     mproc_queue *q = NULL;
     void *d = NULL;
@@ -2864,7 +2864,7 @@ static void row_174_queue_put_null_data(void **state)
     mproc_queue_destroy(q);
 }
 
-static void row_175_queue_negative_timeouts(void **state)
+static void row_183_queue_negative_timeouts(void **state)
 {
     mproc_queue *q = NULL;
     void *d;
@@ -2882,7 +2882,7 @@ static void row_175_queue_negative_timeouts(void **state)
     mproc_queue_destroy(q);
 }
 
-static void row_176_queue_get_null_outputs(void **state)
+static void row_184_queue_get_null_outputs(void **state)
 {
     mproc_queue *q = NULL;
     void *d = (void *)1;
@@ -2900,7 +2900,7 @@ static void row_176_queue_get_null_outputs(void **state)
     mproc_queue_destroy(q);
 }
 
-static void row_177_queue_put_huge_len(void **state)
+static void row_185_queue_put_huge_len(void **state)
 {
     mproc_queue *q = NULL;
     (void)state;
@@ -2910,7 +2910,7 @@ static void row_177_queue_put_huge_len(void **state)
     mproc_queue_destroy(q);
 }
 
-static void row_178_queue_closed(void **state)
+static void row_186_queue_closed(void **state)
 {
     mproc_queue *q = NULL;
     void *d = (void *)1;
@@ -2929,7 +2929,7 @@ static void row_178_queue_closed(void **state)
     mproc_queue_destroy(q);
 }
 
-static void row_179_queue_task_done_too_many(void **state)
+static void row_187_queue_task_done_too_many(void **state)
 {
     mproc_queue *q = NULL;
     (void)state;
@@ -2942,7 +2942,7 @@ static void row_179_queue_task_done_too_many(void **state)
     mproc_queue_destroy(q);
 }
 
-static void row_180_queue_zero_timeouts(void **state)
+static void row_188_queue_zero_timeouts(void **state)
 {
     mproc_queue *q = NULL;
     void *d = (void *)1;
@@ -2958,7 +2958,7 @@ static void row_180_queue_zero_timeouts(void **state)
     mproc_queue_destroy(q);
 }
 
-static void row_181_queue_damaged_header(void **state)
+static void row_189_queue_damaged_header(void **state)
 {
     mproc_queue *q = NULL;
     void *addr, *d = (void *)1;
@@ -2986,7 +2986,7 @@ static void row_181_queue_damaged_header(void **state)
     mproc_queue_destroy(q);
 }
 
-static void row_182_queue_damaged_record(void **state)
+static void row_190_queue_damaged_record(void **state)
 {
     mproc_queue *q = NULL;
     void *addr, *d = (void *)1;
@@ -3026,7 +3026,7 @@ static int t_child_queue_of_shm(const void *arg, size_t len)
     return 0;
 }
 
-static void row_183_child_queue_wrong_index_or_kind(void **state)
+static void row_191_child_queue_wrong_index_or_kind(void **state)
 {
     mproc_queue *q = (mproc_queue *)1;
     mproc_shm *s = NULL;
@@ -3418,34 +3418,34 @@ int main(int argc, char **argv)
         cmocka_unit_test(row_163_pool_imap_lazy_bad_arguments),
         cmocka_unit_test(row_164_pool_imap_lazy_producer_bad_item),
         /* objects processes share (issue 11) */
-        cmocka_unit_test(row_158_shm_create_null_out_or_zero_size),
-        cmocka_unit_test(row_159_shm_create_size_max),
-        cmocka_unit_test(row_160_shm_getters_and_destroy_of_null),
-        cmocka_unit_test(row_161_child_calls_in_the_main_program),
-        cmocka_unit_test(row_162_process_share_list_bad),
-        cmocka_unit_test(row_163_child_asks_for_wrong_index_or_kind),
-        cmocka_unit_test(row_164_pipe_create_bad_outs),
-        cmocka_unit_test(row_165_pipe_send_bad),
-        cmocka_unit_test(row_166_pipe_recv_and_poll_bad),
-        cmocka_unit_test(row_167_pipe_shared_and_destroy_of_null),
-        cmocka_unit_test(row_168_pipe_other_end_gone),
-        cmocka_unit_test(row_169_share_pipe_end_that_read_bytes),
-        cmocka_unit_test(row_170_ipc_objects_used_in_a_fork_copy),
-        cmocka_unit_test(row_171_pool_share_list_bad),
+        cmocka_unit_test(row_165_shm_create_null_out_or_zero_size),
+        cmocka_unit_test(row_166_shm_create_size_max),
+        cmocka_unit_test(row_167_shm_getters_and_destroy_of_null),
+        cmocka_unit_test(row_168_child_calls_in_the_main_program),
+        cmocka_unit_test(row_169_process_share_list_bad),
+        cmocka_unit_test(row_170_child_asks_for_wrong_index_or_kind),
+        cmocka_unit_test(row_171_pipe_create_bad_outs),
+        cmocka_unit_test(row_172_pipe_send_bad),
+        cmocka_unit_test(row_173_pipe_recv_and_poll_bad),
+        cmocka_unit_test(row_174_pipe_shared_and_destroy_of_null),
+        cmocka_unit_test(row_175_pipe_other_end_gone),
+        cmocka_unit_test(row_176_share_pipe_end_that_read_bytes),
+        cmocka_unit_test(row_177_ipc_objects_used_in_a_fork_copy),
+        cmocka_unit_test(row_178_pool_share_list_bad),
         /* Queue and JoinableQueue (issue 11) */
-        cmocka_unit_test(row_171_queue_create_null_out),
-        cmocka_unit_test(row_172_queue_create_huge_maxsize),
-        cmocka_unit_test(row_173_queue_calls_null_queue),
-        cmocka_unit_test(row_174_queue_put_null_data),
-        cmocka_unit_test(row_175_queue_negative_timeouts),
-        cmocka_unit_test(row_176_queue_get_null_outputs),
-        cmocka_unit_test(row_177_queue_put_huge_len),
-        cmocka_unit_test(row_178_queue_closed),
-        cmocka_unit_test(row_179_queue_task_done_too_many),
-        cmocka_unit_test(row_180_queue_zero_timeouts),
-        cmocka_unit_test(row_181_queue_damaged_header),
-        cmocka_unit_test(row_182_queue_damaged_record),
-        cmocka_unit_test(row_183_child_queue_wrong_index_or_kind),
+        cmocka_unit_test(row_179_queue_create_null_out),
+        cmocka_unit_test(row_180_queue_create_huge_maxsize),
+        cmocka_unit_test(row_181_queue_calls_null_queue),
+        cmocka_unit_test(row_182_queue_put_null_data),
+        cmocka_unit_test(row_183_queue_negative_timeouts),
+        cmocka_unit_test(row_184_queue_get_null_outputs),
+        cmocka_unit_test(row_185_queue_put_huge_len),
+        cmocka_unit_test(row_186_queue_closed),
+        cmocka_unit_test(row_187_queue_task_done_too_many),
+        cmocka_unit_test(row_188_queue_zero_timeouts),
+        cmocka_unit_test(row_189_queue_damaged_header),
+        cmocka_unit_test(row_190_queue_damaged_record),
+        cmocka_unit_test(row_191_child_queue_wrong_index_or_kind),
     };
     /* Row 144's child: its guard is bypassed on purpose, and it reports what start gave. */
     if (getenv(GUARD_BYPASS_ENV) != NULL) {
