@@ -9,7 +9,8 @@
 #   cmake -DMPROC_PRINT=win32 -P cmake/MprocSources.cmake   (front, posix, win32; +_headers; public)
 
 set(MPROC_HEADERS_PUBLIC
-    include/mproc.h)
+    include/mproc.h
+    include/mproc/sync.h)
 
 set(MPROC_SOURCES_FRONT
     src/alloc.c
@@ -25,6 +26,13 @@ set(MPROC_SOURCES_FRONT
     src/pool_thread.c
     src/process.c
     src/ring.c
+    src/sync/barrier.c
+    src/sync/cond.c
+    src/sync/event.c
+    src/sync/lock.c
+    src/sync/sem.c
+    src/sync/sync.c
+    src/sync/wait.c
     src/tasklist.c
     src/wire.c
     src/worker.c)
@@ -32,6 +40,8 @@ set(MPROC_HEADERS_FRONT
     src/internal.h
     src/pool.h
     src/ring.h
+    src/sync/sync.h
+    src/sync/waitable.h
     src/tasklist.h
     src/testhooks.h
     src/wire.h
@@ -47,7 +57,9 @@ set(MPROC_SOURCES_POSIX
     src/posix/pipe.c
     src/posix/process.c
     src/posix/shm.c
-    src/posix/thread.c)
+    src/posix/sync.c
+    src/posix/thread.c
+    src/posix/wait.c)
 set(MPROC_HEADERS_POSIX
     src/posix/posix.h)
 
@@ -60,7 +72,9 @@ set(MPROC_SOURCES_WIN32
     src/win32/pipe.c
     src/win32/process.c
     src/win32/shm.c
-    src/win32/thread.c)
+    src/win32/sync.c
+    src/win32/thread.c
+    src/win32/wait.c)
 set(MPROC_HEADERS_WIN32
     src/win32/win32.h)
 

@@ -946,4 +946,7 @@ MPROC_API int mproc_pool_workers(const mproc_pool *p);
 }
 #endif
 
+/* The components' calls, in headers of their own (installed beside this one). */
+#include "mproc/sync.h"
+
 #endif /* MPROC_H */
