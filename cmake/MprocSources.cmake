@@ -10,6 +10,7 @@
 
 set(MPROC_HEADERS_PUBLIC
     include/mproc.h
+    include/mproc/ipc.h
     include/mproc/sync.h)
 
 set(MPROC_SOURCES_FRONT
@@ -21,6 +22,8 @@ set(MPROC_SOURCES_FRONT
     src/error.c
     src/fn.c
     src/init.c
+    src/ipc/share.c
+    src/ipc/shm.c
     src/map.c
     src/pool.c
     src/pool_thread.c
@@ -31,6 +34,7 @@ set(MPROC_SOURCES_FRONT
     src/sync/event.c
     src/sync/lock.c
     src/sync/sem.c
+    src/sync/share.c
     src/sync/sync.c
     src/sync/wait.c
     src/tasklist.c
@@ -38,6 +42,7 @@ set(MPROC_SOURCES_FRONT
     src/worker.c)
 set(MPROC_HEADERS_FRONT
     src/internal.h
+    src/ipc/share.h
     src/pool.h
     src/ring.h
     src/sync/sync.h
@@ -56,6 +61,7 @@ set(MPROC_SOURCES_POSIX
     src/posix/os.c
     src/posix/pipe.c
     src/posix/process.c
+    src/posix/share.c
     src/posix/shm.c
     src/posix/sync.c
     src/posix/thread.c
@@ -71,6 +77,7 @@ set(MPROC_SOURCES_WIN32
     src/win32/os.c
     src/win32/pipe.c
     src/win32/process.c
+    src/win32/share.c
     src/win32/shm.c
     src/win32/sync.c
     src/win32/thread.c

@@ -7,8 +7,9 @@
  *      mproc__result_decode against that task's item count (from the input); BELL frames are
  *      skipped. The same stream is also read by mproc__wire_read_frame from a file descriptor:
  *      both framings must agree.
- *   1  mproc__boot_decode of one BOOT body, then mproc__fn_resolve of the references where
- *      that needs no dlopen (see below).
+ *   1  mproc__boot_decode of one BOOT body, then mproc__share_list_decode of the objects it
+ *      hands the child, then mproc__fn_resolve of the references where that needs no dlopen
+ *      (see below).
  *   2  the bounded reader itself (mproc__rd_*, mproc__rd_fn): a list of reads over data.
  *   3  a worker's input: what a spawned child reads (BOOT, then DEFINE and TASK frames), or
  *      what a forked worker reads (DEFINE and TASK frames), run through the real
@@ -33,6 +34,7 @@
  * with the library's own writers, into DIR and exits. */
 #define _GNU_SOURCE
 #include "internal.h"
+#include "ipc/share.h"
 #include "ring.h"
 #include "wire.h"
 #include "worker.h"
@@ -437,6 +439,41 @@ static void maybe_resolve(const mproc__fnref *ref)
         CHECK(fn == NULL);
 }
 
+/* The objects a BOOT record hands the child (src/ipc/share.c): decoded, then written again by
+ * the parent's writer, which must give the same bytes. The handles it names are numbers from
+ * the input: never closed here. */
+static void fuzz_shares(const unsigned char *p, size_t len)
+{
+    mproc__share_list l;
+    mproc__buf re = {0};
+    mproc__wr w;
+    size_t i, j;
+    int r = mproc__share_list_decode(p, len, &l);
+
+    CHECK(r == MPROC_OK || r == MPROC_EPROTO || r == MPROC_ENOMEM);
+    if (r < 0) {
+        CHECK(l.n == 0 && l.recs == NULL);
+        return;
+    }
+    CHECK(l.n <= MPROC__SHARE_MAX_OBJECTS);
+    for (i = 0; i < l.n; i++) {
+        CHECK(l.recs[i].nh <= MPROC__SHARE_MAX_HANDLES);
+        CHECK(l.recs[i].blob_len <= MPROC__SHARE_MAX_BLOB);
+        for (j = 0; j < l.recs[i].nh; j++)
+            CHECK(l.recs[i].h[j] > 2);
+    }
+    w.b = &re;
+    w.err = 0;
+    if (len > 0)
+        mproc__share_list_write(&w, &l);
+    CHECK(w.err == 0);
+    CHECK(re.len == len && (len == 0 || memcmp(re.data, p, len) == 0));
+    mproc__buf_free(&re);
+    for (i = 0; i < l.n; i++)
+        l.recs[i].nh = 0;
+    mproc__share_list_free(&l);
+}
+
 static void fuzz_boot(const unsigned char *body, size_t len)
 {
     mproc__boot boot;
@@ -465,10 +502,13 @@ static void fuzz_boot(const unsigned char *body, size_t len)
     mproc__wr_blob(&w, boot.arg, boot.arg_len);
     wr_fnref(&w, &boot.init);
     mproc__wr_blob(&w, boot.initarg, boot.initarg_len);
+    CHECK(inside(boot.shares, boot.shares_len, body, len));
+    mproc__wr_bytes(&w, boot.shares, boot.shares_len);
     CHECK(w.err == 0);
     CHECK(re.len == len && memcmp(re.data, body, len) == 0);
     mproc__buf_free(&re);
 
+    fuzz_shares(boot.shares, boot.shares_len);
     maybe_resolve(&boot.target);
     maybe_resolve(&boot.init);
 }
@@ -880,6 +920,27 @@ static void write_seeds(const char *dir)
     b.len = 0;
     put_boot_body(&w, MPROC__BOOT_WORKER, NULL, "");
     write_seed(dir, "boot-worker", MODE_BOOT, &b);
+    {
+        /* With two objects handed over (a block, a pipe end), as share.c writes them. */
+        mproc__share_list l;
+        mproc__share_rec recs[2];
+        memset(recs, 0, sizeof recs);
+        recs[0].kind = MPROC__SHARE_SHM;
+        recs[0].nh = 1;
+        recs[0].h[0] = 7;
+        recs[0].blob_len = 8;
+        mproc__put_u64(recs[0].blob, 4096);
+        recs[1].kind = MPROC__SHARE_PIPE;
+        recs[1].nh = 2;
+        recs[1].h[0] = 9;
+        recs[1].h[1] = 12;
+        l.n = 2;
+        l.recs = recs;
+        b.len = 0;
+        put_boot_body(&w, MPROC__BOOT_PROCESS, (mproc__fn)seed_target, "shared");
+        mproc__share_list_write(&w, &l);
+        write_seed(dir, "boot-shares", MODE_BOOT, &b);
+    }
 
     /* 2: reads (u8, u32, u64, bytes 2, blob, fnref) over a small buffer. */
     b.len = 0;

@@ -325,6 +325,11 @@ typedef int (*mproc_target)(const void *arg, size_t arg_len);
 /** A child process handle (opaque): Python's multiprocessing.Process. */
 typedef struct mproc_process mproc_process;
 
+/** An object that may be handed to a child (opaque): what mproc_shm_shared(), mproc_pipe_shared()
+ * and the like give, for mproc_process_options::share and mproc_pool_options::share (see
+ * mproc/ipc.h). */
+typedef struct mproc_shared mproc_shared;
+
 /** Options for mproc_process_create_ex(); a zero field means its default. */
 typedef struct mproc_process_options {
     mproc_target target;             /**< required */
@@ -343,6 +348,12 @@ typedef struct mproc_process_options {
      * breaks away from the job object that holds daemons and workers; where an outer job the
      * application runs in forbids breaking away, it stays in that job and dies with them. */
     int daemon;
+    /** The objects the child may use (at most 64), which it takes back by position with
+     * mproc_child_shm(), mproc_child_pipe(), ...; nothing else crosses. The process holds a
+     * hold of its own on each from mproc_process_create_ex() until the start (the caller may
+     * destroy its objects after creating the process). May be NULL when share_count is 0. */
+    mproc_shared *const *share;
+    size_t share_count; /**< the number of entries at share */
 } mproc_process_options;
 
 /**
@@ -946,7 +957,9 @@ MPROC_API int mproc_pool_workers(const mproc_pool *p);
 }
 #endif
 
-/* The components' calls, in headers of their own (installed beside this one). */
+/* The components' calls, in headers of their own (installed beside this one): objects
+ * processes share (mproc/ipc.h), synchronisation and the wait on many objects (mproc/sync.h). */
+#include "mproc/ipc.h"
 #include "mproc/sync.h"
 
 #endif /* MPROC_H */

@@ -1,5 +1,6 @@
 /* The entry of a spawned child: decode the bootstrap record, then be a process or a worker. */
 #include "internal.h"
+#include "ipc/share.h"
 #include "ring.h"
 #include "wire.h"
 #include "worker.h"
@@ -15,6 +16,37 @@ static void send_ack(mproc__handle out, int32_t status)
     b[2] = (unsigned char)(v >> 16);
     b[3] = (unsigned char)(v >> 24);
     (void)mproc__os_write_all(out, b, sizeof b);
+}
+
+/* Takes up the objects the record hands this child: keeps their handles (closing everything
+ * else it inherited but the channel) and rebuilds them. MPROC_OK or the first failure. */
+static int take_shares(const mproc__boot *boot)
+{
+    mproc__share_list l;
+    mproc__handle *h = NULL;
+    size_t n = 0;
+    int r = mproc__share_list_decode(boot->shares, boot->shares_len, &l);
+
+    if (r < 0) {
+        (void)mproc__os_child_clean(NULL, 0);
+        return r;
+    }
+    if (l.n > 0) {
+        h = mproc__malloc(l.n * MPROC__SHARE_MAX_HANDLES * sizeof *h);
+        if (h == NULL) {
+            r = MPROC_ENOMEM;
+            goto finish;
+        }
+        n = mproc__share_list_handles(&l, h);
+    }
+    r = mproc__os_child_clean(h, n);
+    if (r == MPROC_OK)
+        r = mproc__share_child_begin(&l);
+
+finish:
+    mproc__free(h);
+    mproc__share_list_free(&l);
+    return r;
 }
 
 static void run_process(const mproc__boot *boot, mproc__buf *b, mproc__handle in, mproc__handle out)
@@ -38,6 +70,11 @@ static void run_process(const mproc__boot *boot, mproc__buf *b, mproc__handle in
         }
         memcpy(arg, boot->arg, arg_len);
     }
+    rc = take_shares(boot);
+    if (rc < 0) {
+        send_ack(out, rc);
+        mproc__os_exit(MPROC__EXIT_BOOT);
+    }
     send_ack(out, MPROC_OK);
     mproc__os_close(in);
     mproc__buf_free(b);
@@ -58,7 +95,7 @@ static void run_worker(const mproc__boot *boot, mproc__buf *b, size_t boot_len, 
     mproc__fn init = NULL;
     void *initarg = NULL;
 
-    if (mproc__fn_resolve(&boot->init, &init) < 0)
+    if (mproc__fn_resolve(&boot->init, &init) < 0 || take_shares(boot) < 0)
         mproc__os_exit(MPROC__EXIT_BOOT);
     if (boot->initarg_len > 0) {
         initarg = mproc__malloc(boot->initarg_len);

@@ -1,6 +1,7 @@
 /* The Process front end: argument checks, the created -> started -> joined state machine and
  * the bootstrap of a spawned child. The OS work is the backend's (mproc__os_*). */
 #include "internal.h"
+#include "ipc/share.h"
 #include "sync/waitable.h"
 #include "wire.h"
 
@@ -28,7 +29,9 @@ struct mproc_process {
      * exit code that is left when the OS status is gone. */
     mproc__handle report;
     mproc__handle report_wr; /* its write end, while a fork start is under way */
-    mproc_waitable w;        /* what mproc_process_waitable() hands out (sync/wait.c) */
+    /* The objects the child gets (with handles of the process's own), until the start. */
+    mproc__share_list shares;
+    mproc_waitable w; /* what mproc_process_waitable() hands out (sync/wait.c) */
 };
 
 /* The child's report: its target's return value, 4 bytes little-endian (the spawn child's ack
@@ -73,6 +76,7 @@ int mproc_process_create_ex(mproc_process **out, const mproc_process_options *op
 {
     mproc_process *p = NULL;
     char defname[32];
+    int r;
 
     if (out == NULL)
         return MPROC_EINVAL;
@@ -81,6 +85,9 @@ int mproc_process_create_ex(mproc_process **out, const mproc_process_options *op
         return MPROC_EINVAL;
     if (opts->arg_len > MPROC__WIRE_MAX_ITEM)
         return MPROC_ETOOBIG;
+    if ((opts->share == NULL && opts->share_count > 0) ||
+        opts->share_count > MPROC__SHARE_MAX_OBJECTS)
+        return MPROC_EINVAL;
     /* MPROC_START_METHOD is read at start: it may change until then. */
     if (!mproc__method_valid(opts->start_method))
         return MPROC_EINVAL;
@@ -108,6 +115,11 @@ int mproc_process_create_ex(mproc_process **out, const mproc_process_options *op
     }
     if (opts->arg_len > 0)
         memcpy(p->arg, opts->arg, opts->arg_len);
+    r = mproc__share_list_make(&p->shares, opts->share, opts->share_count);
+    if (r < 0) {
+        mproc_process_destroy(p);
+        return r;
+    }
     *out = p;
     return MPROC_OK;
 }
@@ -118,7 +130,12 @@ static int fork_main(void *ctx)
 {
     mproc_process *p = ctx;
     unsigned char b[4];
-    int rc = p->target(p->arg_len ? p->arg : NULL, p->arg_len);
+    int rc;
+    /* The objects handed down (only their descriptors survived the fork), and none of what a
+     * table this process inherited named. */
+    if (mproc__share_child_begin(&p->shares) < 0)
+        return MPROC__EXIT_SHARE;
+    rc = p->target(p->arg_len ? p->arg : NULL, p->arg_len);
     put_i32(b, rc);
     (void)mproc__os_write_all(p->report_wr, b, sizeof b);
     return rc;
@@ -142,6 +159,7 @@ static int encode_boot(const mproc_process *p, mproc__buf *b)
     mproc__wr_blob(&w, p->arg, p->arg_len);
     mproc__wr_fn(&w, NULL, &fnstatus);
     mproc__wr_blob(&w, NULL, 0);
+    mproc__share_list_write(&w, &p->shares);
     if (fnstatus < 0)
         return fnstatus;
     return mproc__wr_frame_end(&w, start);
@@ -150,7 +168,8 @@ static int encode_boot(const mproc_process *p, mproc__buf *b)
 /* Spawn: the child reads its bootstrap record from one pipe and answers on another once it has
  * found its target, so a function it cannot resolve fails start() with MPROC_ENOFUNC instead of
  * surfacing later as a bare exit code. */
-static int start_spawn(mproc_process *p, mproc__spawn_spec *spec)
+static int start_spawn(mproc_process *p, mproc__spawn_spec *spec, const mproc__handle *share,
+                       size_t nshare)
 {
     mproc__handle boot_rd = MPROC__INVALID_HANDLE, boot_wr = MPROC__INVALID_HANDLE;
     mproc__handle ack_rd = MPROC__INVALID_HANDLE, ack_wr = MPROC__INVALID_HANDLE;
@@ -170,7 +189,7 @@ static int start_spawn(mproc_process *p, mproc__spawn_spec *spec)
         goto finish;
     spec->child_in = boot_rd;
     spec->child_out = ack_wr;
-    r = mproc__os_spawn(spec, &p->os);
+    r = mproc__os_spawn_shared(spec, share, nshare, &p->os);
     mproc__os_close(boot_rd);
     mproc__os_close(ack_wr);
     boot_rd = ack_wr = MPROC__INVALID_HANDLE;
@@ -216,6 +235,8 @@ finish:
 int mproc_process_start(mproc_process *p)
 {
     mproc__spawn_spec spec;
+    mproc__handle *share = NULL;
+    size_t nshare = 0;
     int method, r;
 
     if (p == NULL)
@@ -235,29 +256,40 @@ int mproc_process_start(mproc_process *p)
     if (r < 0)
         return r;
 
+    if (p->shares.n > 0) {
+        share = mproc__malloc(p->shares.n * MPROC__SHARE_MAX_HANDLES * sizeof *share);
+        if (share == NULL)
+            return MPROC_ENOMEM;
+        nshare = mproc__share_list_handles(&p->shares, share);
+    }
     memset(&spec, 0, sizeof spec);
     spec.method = method;
     spec.daemon = p->daemon ? MPROC__DAEMON_PROCESS : MPROC__DAEMON_NONE;
     spec.child_in = spec.child_out = spec.child_extra = MPROC__INVALID_HANDLE;
     if (method == MPROC_START_FORK) {
         r = mproc__os_pipe(&p->report, &p->report_wr);
-        if (r < 0)
+        if (r < 0) {
+            mproc__free(share);
             return r;
+        }
         spec.fork_main = fork_main;
         spec.fork_ctx = p;
         spec.child_out = p->report_wr;
-        r = mproc__os_spawn(&spec, &p->os);
+        r = mproc__os_spawn_shared(&spec, share, nshare, &p->os);
         /* Only the child may hold the write end, or a lost status would wait for nothing. */
         mproc__os_close(p->report_wr);
         p->report_wr = MPROC__INVALID_HANDLE;
     } else {
-        r = start_spawn(p, &spec);
+        r = start_spawn(p, &spec, share, nshare);
     }
+    mproc__free(share);
     if (r < 0) {
         mproc__os_close(p->report);
         p->report = MPROC__INVALID_HANDLE;
         return r;
     }
+    /* The child holds what it was handed now: the parent's own holds are its objects'. */
+    mproc__share_list_free(&p->shares);
     p->state = STARTED;
     return MPROC_OK;
 }
@@ -396,6 +428,14 @@ void mproc_process_destroy(mproc_process *p)
     if (p->state != CREATED)
         mproc__os_proc_close(&p->os);
     mproc__os_close(p->report);
+    /* A fork's copy: the list's descriptors were closed at the fork, their numbers may be
+     * another's now. */
+    if (foreign(p)) {
+        size_t i;
+        for (i = 0; i < p->shares.n; i++)
+            p->shares.recs[i].nh = 0;
+    }
+    mproc__share_list_free(&p->shares);
     mproc__mutex_destroy(p->mu);
     mproc__free(p->arg);
     mproc__free(p->name);
@@ -407,12 +447,12 @@ void mproc_process_destroy(mproc_process *p)
 
 static int waitable_ready(void *obj);
 static mproc__handle waitable_begin(void *obj);
-static const mproc__waitable_kind process_kind = {"process", waitable_ready, waitable_begin,
-                                                  NULL, 0, 0};
+static const mproc__waitable_kind process_kind = {
+    "process", waitable_ready, waitable_begin, NULL, 0, 0};
 /* An exit pipe may be held open by a grandchild after the child ended: look again anyway, as
  * mproc__os_wait does. */
-static const mproc__waitable_kind process_kind_pipe = {"process", waitable_ready, waitable_begin,
-                                                       NULL, 0, 200};
+static const mproc__waitable_kind process_kind_pipe = {
+    "process", waitable_ready, waitable_begin, NULL, 0, 200};
 
 static int waitable_ready(void *obj)
 {
@@ -437,14 +477,13 @@ static mproc__handle waitable_begin(void *obj)
     return p->os.h != MPROC__INVALID_HANDLE ? p->os.h : p->os.aux;
 }
 
-
 mproc_waitable *mproc_process_waitable(mproc_process *p)
 {
     if (p == NULL)
         return NULL;
-    return mproc__waitable_init(&p->w,
-                                p->os.h == MPROC__INVALID_HANDLE && p->os.aux != MPROC__INVALID_HANDLE
-                                    ? &process_kind_pipe
-                                    : &process_kind,
-                                p);
+    return mproc__waitable_init(
+        &p->w,
+        p->os.h == MPROC__INVALID_HANDLE && p->os.aux != MPROC__INVALID_HANDLE ? &process_kind_pipe
+                                                                               : &process_kind,
+        p);
 }

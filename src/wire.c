@@ -206,8 +206,10 @@ int mproc__boot_decode(const unsigned char *body, size_t len, mproc__boot *b)
     b->arg = mproc__rd_blob(&r, &b->arg_len);
     mproc__rd_fn(&r, &b->init);
     b->initarg = mproc__rd_blob(&r, &b->initarg_len);
-    if (r.err || r.left != 0)
+    if (r.err)
         return MPROC_EPROTO;
+    b->shares = r.p;
+    b->shares_len = r.left;
     if (b->kind != MPROC__BOOT_PROCESS && b->kind != MPROC__BOOT_WORKER)
         return MPROC_EPROTO;
     return MPROC_OK;

@@ -3,7 +3,9 @@
  *
  * A frame: u32 body length, u8 type, u8 version, u16 zero, then the body.
  *   BOOT   (parent -> spawned child) u8 kind, u8 daemon, u32 max_tasks, i64 parent pid,
- *          str name, fnref target, blob arg, fnref initializer, blob initarg
+ *          str name, fnref target, blob arg, fnref initializer, blob initarg, then the
+ *          objects handed to the child: u32 count, count x (u8 kind, u8 n, n x u64 handle, blob)
+ *          (src/ipc/share.c; absent means none)
  *   DEFINE (parent -> spawned worker) u64 fn id, fnref
  *   TASK   (parent -> worker) u64 task id, u64 fn id, u32 tag, u32 first, u32 count,
  *          u64 item size, count items: items first .. first+count-1 of the task. A task whose
@@ -116,6 +118,10 @@ typedef struct mproc__boot {
     mproc__fnref init;
     const unsigned char *initarg;
     size_t initarg_len;
+    /* The objects handed to the child (src/ipc/share.c decodes them): every byte after
+     * initarg. */
+    const unsigned char *shares;
+    size_t shares_len;
 } mproc__boot;
 
 int mproc__boot_decode(const unsigned char *body, size_t len, mproc__boot *b);

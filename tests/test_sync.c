@@ -284,7 +284,7 @@ static int t_bounded(const void *arg, size_t len)
         long now;
         if (mproc_sem_acquire(s, LONG_WAIT_MS) != MPROC_OK)
             return 3;
-        now = tu_atomic_add(&b->inside, 1) + 1;
+        now = tu_atomic_add(&b->inside, 1);
         if (now > SEM_SLOTS)
             return 4;
         tu_sleep_ms(1);
@@ -443,12 +443,13 @@ static void test_barrier_party_killed(void **state)
     while (tu_atomic_load(&b->holding) == 0 && tu_now_ms() < until)
         tu_sleep_ms(2);
     tu_sleep_ms(100); /* inside the wait by now, in all likelihood; the test holds either way */
-    for (i = 1; i < BARRIER_PARTIES; i++)
-        p[i] = start_with(t_barrier_party, i, shm, mproc_barrier_shared(br));
+    /* Killed while it waits: the others, arriving after, never complete the round. */
     t0 = tu_now_s();
     assert_int_equal(mproc_process_kill(p[0]), MPROC_OK);
     assert_int_equal(mproc_process_join(p[0], LONG_WAIT_MS), MPROC_OK);
     mproc_process_destroy(p[0]);
+    for (i = 1; i < BARRIER_PARTIES; i++)
+        p[i] = start_with(t_barrier_party, i, shm, mproc_barrier_shared(br));
     for (i = 1; i < BARRIER_PARTIES; i++) {
         join_ok(p[i]); /* exit code 0: that party got MPROC_EBROKEN */
         seen++;
@@ -664,8 +665,8 @@ static void test_wait_nothing_ready(void **state)
     t0 = tu_now_s();
     assert_int_equal(mproc_wait(w, 4, 300, ready), 0);
     dt = tu_now_s() - t0;
-    printf("# nothing ready (%s): a 300 ms wait took %.1f ms (issue: +-50 ms)\n",
-           tu_method_name(), dt * 1e3);
+    printf("# nothing ready (%s): a 300 ms wait took %.1f ms (issue: +-50 ms)\n", tu_method_name(),
+           dt * 1e3);
     /* Never early; late only by what a loaded machine adds (the figure is in the note). */
     assert_true(dt >= 0.29 && dt < 5.0);
     for (i = 0; i < 4; i++)

@@ -329,6 +329,107 @@ MPROC_API void mproc_cond_destroy(mproc_cond *c);
 /**@}*/
 
 /* ---------------------------------------------------------------------------------------- */
+/** @name Handing sync objects to a child */
+/**@{*/
+
+/**
+ * The lock as an entry of mproc_process_options::share or mproc_pool_options::share.
+ *
+ * @param l the lock, or NULL (NULL, which the options refuse with MPROC_EINVAL).
+ * @return a pointer owned by l, valid as long as l.
+ */
+MPROC_API mproc_shared *mproc_lock_shared(mproc_lock *l);
+/**
+ * The re-entrant lock as a share-list entry.
+ *
+ * @param l the lock, or NULL (NULL).
+ * @return a pointer owned by l.
+ */
+MPROC_API mproc_shared *mproc_rlock_shared(mproc_rlock *l);
+/**
+ * The semaphore as a share-list entry.
+ *
+ * @param s the semaphore, or NULL (NULL).
+ * @return a pointer owned by s.
+ */
+MPROC_API mproc_shared *mproc_sem_shared(mproc_sem *s);
+/**
+ * The event as a share-list entry.
+ *
+ * @param e the event, or NULL (NULL).
+ * @return a pointer owned by e.
+ */
+MPROC_API mproc_shared *mproc_event_shared(mproc_event *e);
+/**
+ * The barrier as a share-list entry.
+ *
+ * @param b the barrier, or NULL (NULL).
+ * @return a pointer owned by b.
+ */
+MPROC_API mproc_shared *mproc_barrier_shared(mproc_barrier *b);
+/**
+ * The condition as a share-list entry; its lock travels with it (the child gets its own copy of
+ * the lock through mproc_cond_lock()).
+ *
+ * @param c the condition, or NULL (NULL).
+ * @return a pointer owned by c.
+ */
+MPROC_API mproc_shared *mproc_cond_shared(mproc_cond *c);
+
+/**
+ * In a child: the lock its parent handed it at position `index` of the share list. It is the
+ * child's own object (its destroy drops the child's hold only); the same index gives the same
+ * object until then.
+ *
+ * @param index the position in the parent's share list.
+ * @param out receives the lock; NULL on failure.
+ * @return MPROC_OK, MPROC_EINVAL (out NULL, no object at index, or one of another kind),
+ *         MPROC_ESTATE (this process destroyed it already).
+ */
+MPROC_API int mproc_child_lock(size_t index, mproc_lock **out);
+/**
+ * In a child: the re-entrant lock at position `index`, as mproc_child_lock().
+ *
+ * @param index the position in the parent's share list.
+ * @param out receives the lock; NULL on failure.
+ * @return MPROC_OK, MPROC_EINVAL, MPROC_ESTATE.
+ */
+MPROC_API int mproc_child_rlock(size_t index, mproc_rlock **out);
+/**
+ * In a child: the semaphore at position `index`, as mproc_child_lock().
+ *
+ * @param index the position in the parent's share list.
+ * @param out receives the semaphore; NULL on failure.
+ * @return MPROC_OK, MPROC_EINVAL, MPROC_ESTATE.
+ */
+MPROC_API int mproc_child_sem(size_t index, mproc_sem **out);
+/**
+ * In a child: the event at position `index`, as mproc_child_lock().
+ *
+ * @param index the position in the parent's share list.
+ * @param out receives the event; NULL on failure.
+ * @return MPROC_OK, MPROC_EINVAL, MPROC_ESTATE.
+ */
+MPROC_API int mproc_child_event(size_t index, mproc_event **out);
+/**
+ * In a child: the barrier at position `index`, as mproc_child_lock().
+ *
+ * @param index the position in the parent's share list.
+ * @param out receives the barrier; NULL on failure.
+ * @return MPROC_OK, MPROC_EINVAL, MPROC_ESTATE.
+ */
+MPROC_API int mproc_child_barrier(size_t index, mproc_barrier **out);
+/**
+ * In a child: the condition at position `index`, as mproc_child_lock().
+ *
+ * @param index the position in the parent's share list.
+ * @param out receives the condition; NULL on failure.
+ * @return MPROC_OK, MPROC_EINVAL, MPROC_ESTATE.
+ */
+MPROC_API int mproc_child_cond(size_t index, mproc_cond **out);
+/**@}*/
+
+/* ---------------------------------------------------------------------------------------- */
 /** @name Waiting on many objects */
 /**@{*/
 

@@ -2,6 +2,8 @@
 #define _GNU_SOURCE
 #include "posix.h"
 
+#include "../ipc/share.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -67,50 +69,48 @@ static int adopt(int fd)
 
 /* A spawned child starts clean, as Python's spawn does: descriptors the parent opened without
  * close-on-exec (its files, another library's pipes, what its own parent passed on) are closed,
- * all but stdio and the channel. */
+ * all but stdio, the channel and the descriptors of the objects handed to it. keep[] is sorted,
+ * each entry 3 or above. */
 /* close_range(2) (Linux 5.9) around the descriptors to keep: no directory walk, no buffer. 1
  * when it did the job. */
-static int close_ranges(int a, int b, int c)
+static int close_ranges(const int *keep, size_t n)
 {
 #if defined(__linux__) && defined(SYS_close_range)
-    int keep[3], n = 0, i, j, from = 3;
-    int v[3];
-    v[0] = a;
-    v[1] = b;
-    v[2] = c;
-    for (i = 0; i < 3; i++) {
-        if (v[i] < 3)
-            continue;
-        for (j = n; j > 0 && keep[j - 1] > v[i]; j--)
-            keep[j] = keep[j - 1];
-        keep[j] = v[i];
-        n++;
-    }
+    unsigned int from = 3;
+    size_t i;
     for (i = 0; i <= n; i++) {
         unsigned int last = i < n ? (unsigned int)keep[i] - 1u : ~0u;
-        if (i < n && keep[i] < from)
+        if (i < n && (unsigned int)keep[i] < from)
             continue;
-        if ((i == n || keep[i] > from) &&
-            syscall(SYS_close_range, (unsigned int)from, last, 0u) != 0)
+        if ((i == n || (unsigned int)keep[i] > from) &&
+            syscall(SYS_close_range, from, last, 0u) != 0)
             return 0;
         if (i < n)
-            from = keep[i] + 1;
+            from = (unsigned int)keep[i] + 1u;
     }
     return 1;
 #else
-    (void)a;
-    (void)b;
-    (void)c;
+    (void)keep;
+    (void)n;
     return 0;
 #endif
 }
 
-static void close_inherited(int a, int b, int c)
+static int kept(const int *keep, size_t n, long fd)
+{
+    size_t i;
+    for (i = 0; i < n; i++)
+        if (keep[i] == fd)
+            return 1;
+    return 0;
+}
+
+static void close_inherited(const int *keep, size_t nkeep)
 {
     long max = sysconf(_SC_OPEN_MAX), fd;
     DIR *d;
 
-    if (close_ranges(a, b, c))
+    if (close_ranges(keep, nkeep))
         return;
     d = opendir("/proc/self/fd");
     if (d != NULL) {
@@ -124,8 +124,8 @@ static void close_inherited(int a, int b, int c)
             rewinddir(d);
             while ((e = readdir(d)) != NULL) {
                 long v = strtol(e->d_name, NULL, 10);
-                if (e->d_name[0] < '0' || e->d_name[0] > '9' || v < 3 || v == dfd || v == a ||
-                    v == b || v == c)
+                if (e->d_name[0] < '0' || e->d_name[0] > '9' || v < 3 || v == dfd ||
+                    kept(keep, nkeep, v))
                     continue;
                 if (n == (int)(sizeof fds / sizeof fds[0])) {
                     more = 1;
@@ -142,8 +142,51 @@ static void close_inherited(int a, int b, int c)
     if (max < 0 || max > 65536)
         max = 65536;
     for (fd = 3; fd < max; fd++)
-        if (fd != a && fd != b && fd != c)
+        if (!kept(keep, nkeep, fd))
             close((int)fd);
+}
+
+/* The channel take_marker found, kept by mproc__os_child_clean. */
+static int chan_fd[3] = {-1, -1, -1};
+
+int mproc__os_child_clean(const mproc__handle *keep, size_t n)
+{
+    int small[16], *all = small;
+    size_t i, j, m = 0;
+    int r = MPROC_OK;
+
+    if (n + 3 > sizeof small / sizeof small[0]) {
+        all = mproc__malloc((n + 3) * sizeof *all);
+        if (all == NULL)
+            return MPROC_ENOMEM;
+    }
+    for (i = 0; i < 3; i++)
+        if (chan_fd[i] >= 3)
+            all[m++] = chan_fd[i];
+    for (i = 0; i < n; i++) {
+        /* An object's descriptor must be one we were given, and not the channel. */
+        if (keep[i] < 3 || keep[i] > INT_MAX || fcntl((int)keep[i], F_GETFD) < 0 ||
+            kept(all, m, (long)keep[i])) {
+            r = MPROC_EPROTO;
+            goto finish;
+        }
+        all[m++] = (int)keep[i];
+    }
+    /* Sorted, for close_range. */
+    for (i = 1; i < m; i++) {
+        int v = all[i];
+        for (j = i; j > 0 && all[j - 1] > v; j--)
+            all[j] = all[j - 1];
+        all[j] = v;
+    }
+    close_inherited(all, m);
+    for (i = 0; i < n; i++)
+        adopt((int)keep[i]);
+
+finish:
+    if (all != small)
+        mproc__free(all);
+    return r;
 }
 
 /* An optional descriptor: "-1" or a number. */
@@ -179,7 +222,11 @@ static int take_marker(const char *s, mproc__handle *in, mproc__handle *out, mpr
     if (fcntl(fin, F_GETFD) < 0 || (fout >= 0 && fcntl(fout, F_GETFD) < 0) ||
         (fextra >= 0 && fcntl(fextra, F_GETFD) < 0))
         return 0;
-    close_inherited(fin, fout, fextra);
+    /* What else it inherited is closed once the bootstrap record has said which descriptors
+     * of objects handed to it to keep (mproc__os_child_clean). */
+    chan_fd[0] = fin;
+    chan_fd[1] = fout;
+    chan_fd[2] = fextra;
     adopt(fin);
     if (fout >= 0)
         adopt(fout);

@@ -2,6 +2,8 @@
 #define _GNU_SOURCE
 #include "posix.h"
 
+#include "../ipc/share.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -91,16 +93,26 @@ static int daemon_kind(const mproc__spawn_spec *spec)
     return spec->daemon;
 }
 
-static int start_fork(const mproc__spawn_spec *spec, int exit_wr, pid_t *out)
+static int start_fork(const mproc__spawn_spec *spec, int exit_wr, const mproc__handle *share,
+                      size_t nshare, pid_t *out)
 {
     sigset_t all, old, child_mask;
-    int keep[3];
+    int keep_small[8], *keep = keep_small;
     pid_t parent, pid;
     int err, daemon = daemon_kind(spec);
+    size_t i, nkeep = 3 + nshare;
 
+    /* Made before the fork: the child may not allocate. */
+    if (nkeep > sizeof keep_small / sizeof keep_small[0]) {
+        keep = mproc__malloc(nkeep * sizeof *keep);
+        if (keep == NULL)
+            return MPROC_ENOMEM;
+    }
     keep[0] = spec->child_in >= 0 && spec->child_in <= INT_MAX ? (int)spec->child_in : -1;
     keep[1] = spec->child_out >= 0 && spec->child_out <= INT_MAX ? (int)spec->child_out : -1;
     keep[2] = exit_wr;
+    for (i = 0; i < nshare; i++)
+        keep[3 + i] = share[i] >= 0 && share[i] <= INT_MAX ? (int)share[i] : -1;
     mproc__posix_child_sigmask(&child_mask);
     /* No handler may run in the child before it is set up, nor in the parent while the registry
      * is locked. */
@@ -110,7 +122,7 @@ static int start_fork(const mproc__spawn_spec *spec, int exit_wr, pid_t *out)
     mproc__posix_reg_lock();
     pid = fork();
     if (pid == 0) {
-        mproc__posix_reg_close_others_locked(keep, 3);
+        mproc__posix_reg_close_others_locked(keep, (int)nkeep);
         mproc__posix_reg_unlock();
         mproc__os_child_setup(daemon, (long)parent);
         pthread_sigmask(SIG_SETMASK, &child_mask, NULL);
@@ -119,6 +131,8 @@ static int start_fork(const mproc__spawn_spec *spec, int exit_wr, pid_t *out)
     err = errno;
     mproc__posix_reg_unlock();
     pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (keep != keep_small)
+        mproc__free(keep);
     if (pid < 0)
         return mproc__sys_error(err);
     *out = pid;
@@ -131,9 +145,12 @@ static int start_fork(const mproc__spawn_spec *spec, int exit_wr, pid_t *out)
  * them into whatever another thread starts meanwhile. So each goes to a fresh close-on-exec
  * copy's number, and the child's file actions dup2 the original onto that number: the dup2
  * result never carries close-on-exec, whatever the C library does with dup2(fd, fd). */
-static int start_spawn(const mproc__spawn_spec *spec, int exit_wr, pid_t *out)
+static int start_spawn(const mproc__spawn_spec *spec, int exit_wr, const mproc__handle *share,
+                       size_t nshare, pid_t *out)
 {
     int tin = -1, tout = -1, textra = -1, txw = -1;
+    int tshare_small[8], *tshare = tshare_small;
+    size_t i, nt = 0;
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t attr;
     int fa_ok = 0, attr_ok = 0, e, r;
@@ -157,6 +174,23 @@ static int start_spawn(const mproc__spawn_spec *spec, int exit_wr, pid_t *out)
         r = mproc__posix_dup(exit_wr, &txw);
     if (r < 0)
         goto finish;
+    for (i = 0; i < nshare; i++)
+        if (share[i] < 0 || share[i] > INT_MAX) {
+            r = MPROC_EINVAL;
+            goto finish;
+        }
+    if (nshare > sizeof tshare_small / sizeof tshare_small[0]) {
+        tshare = mproc__malloc(nshare * sizeof *tshare);
+        if (tshare == NULL) {
+            r = MPROC_ENOMEM;
+            goto finish;
+        }
+    }
+    for (nt = 0; nt < nshare; nt++) {
+        r = mproc__posix_dup((int)share[nt], &tshare[nt]);
+        if (r < 0)
+            goto finish;
+    }
 
     e = posix_spawn_file_actions_init(&fa);
     if (e != 0)
@@ -169,6 +203,15 @@ static int start_spawn(const mproc__spawn_spec *spec, int exit_wr, pid_t *out)
         e = posix_spawn_file_actions_adddup2(&fa, (int)spec->child_extra, textra);
     if (e == 0 && txw >= 0)
         e = posix_spawn_file_actions_adddup2(&fa, exit_wr, txw);
+    /* A shared object's descriptor keeps its number in the child (the bootstrap record names
+     * it): through a fresh number and back, which leaves it without close-on-exec. */
+    for (i = 0; e == 0 && i < nshare; i++) {
+        e = posix_spawn_file_actions_adddup2(&fa, (int)share[i], tshare[i]);
+        if (e == 0)
+            e = posix_spawn_file_actions_adddup2(&fa, tshare[i], (int)share[i]);
+        if (e == 0)
+            e = posix_spawn_file_actions_addclose(&fa, tshare[i]);
+    }
     if (e != 0)
         goto fail;
 
@@ -213,12 +256,22 @@ finish:
     mproc__os_close(tout);
     mproc__os_close(textra);
     mproc__os_close(txw);
+    for (i = 0; i < nt; i++)
+        mproc__os_close(tshare[i]);
+    if (tshare != tshare_small)
+        mproc__free(tshare);
     return r;
 }
 
 /* ---- the front door ---- */
 
 int mproc__os_spawn(const mproc__spawn_spec *spec, mproc__proc *p)
+{
+    return mproc__os_spawn_shared(spec, NULL, 0, p);
+}
+
+int mproc__os_spawn_shared(const mproc__spawn_spec *spec, const mproc__handle *share, size_t nshare,
+                           mproc__proc *p)
 {
     mproc__handle xr = MPROC__INVALID_HANDLE, xw = MPROC__INVALID_HANDLE;
     int want_pidfd, r;
@@ -252,9 +305,9 @@ int mproc__os_spawn(const mproc__spawn_spec *spec, mproc__proc *p)
             return r;
     }
     if (spec->method == MPROC_START_FORK)
-        r = start_fork(spec, (int)xw, &pid);
+        r = start_fork(spec, (int)xw, share, nshare, &pid);
     else
-        r = start_spawn(spec, (int)xw, &pid);
+        r = start_spawn(spec, (int)xw, share, nshare, &pid);
     /* Only the child may hold the write end, or its end would never show. */
     mproc__os_close(xw);
     if (r < 0) {

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #if defined(__linux__)
     #include <sys/syscall.h>
@@ -90,12 +91,19 @@ int mproc__os_shm_create(mproc__shm *s, size_t size)
 
 int mproc__os_shm_attach(mproc__shm *s, mproc__handle h, size_t size)
 {
+    struct stat st;
     void *addr;
     s->addr = NULL;
     s->size = 0;
     s->h = h;
     if (h < 0 || h > INT_MAX)
         return MPROC_EINVAL;
+    /* A mapping past the file's end would fault (SIGBUS) at the first touch there: a size the
+     * other process got wrong is refused here instead. */
+    if (fstat((int)h, &st) != 0)
+        return mproc__sys_error(errno);
+    if (st.st_size < 0 || (uint64_t)st.st_size < (uint64_t)size)
+        return MPROC_EPROTO;
     addr = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, (int)h, 0);
     if (addr == MAP_FAILED)
         return mproc__sys_error(errno);

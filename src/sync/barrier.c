@@ -1,8 +1,9 @@
 /* Barrier: parties count in under a robust lock in shared memory and sleep on a phase word,
  * (generation << 1) | broken. The last one in starts the next generation; a waiter that times
  * out sets the broken bit; so does any waiter that finds another party's process gone (each
- * looks every CHECK_MS while it sleeps, at the pids the parties left in their slots), or an
- * acquirer of the lock whose holder died inside it. Every sleeper wakes on the changed word. */
+ * looks every CHECK_MS while it sleeps, and the last one in before it releases the round, at the
+ * pids the parties left in their slots), or an acquirer of the lock whose holder died inside it.
+ * Every sleeper wakes on the changed word. */
 #include "sync.h"
 
 #include <string.h>
@@ -141,6 +142,14 @@ int mproc_barrier_wait(mproc_barrier *b, long timeout_ms)
         return MPROC_EBROKEN;
     }
     idx = (int)b->r->count++;
+    /* The last one in makes sure every party it releases is still there: one that died while
+     * waiting breaks the round, whether or not a sleeper noticed yet. */
+    if (b->r->count >= b->r->parties && party_died_locked(b)) {
+        break_locked(b);
+        unlock(b);
+        wake_all(b);
+        return MPROC_EBROKEN;
+    }
     if (b->r->count >= b->r->parties) {
         b->r->count = 0;
         memset(b->r->slots, 0, (size_t)b->r->parties * sizeof(uint32_t));
@@ -231,7 +240,8 @@ int mproc__barrier_adopt(const mproc__sync_export *e, void **out)
     if (b == NULL)
         return MPROC_ENOMEM;
     r = mproc__sync_attach(e, 0, MPROC__SYNC_BARRIER, &b->base);
-    if (r == MPROC_OK && b->base.shm.size < region_bytes(((barrier_region *)b->base.shm.addr)->parties)) {
+    if (r == MPROC_OK &&
+        b->base.shm.size < region_bytes(((barrier_region *)b->base.shm.addr)->parties)) {
         b->base.shm.h = MPROC__INVALID_HANDLE; /* still the caller's */
         mproc__os_shm_destroy(&b->base.shm);
         r = MPROC_EINVAL;

@@ -10,6 +10,7 @@ int mproc__sync_region(mproc__sync_base *b, int kind, size_t size)
     int r;
     b->kind = kind;
     b->creator_pid = mproc__os_getpid();
+    mproc__sync_share_init(b, b);
     r = mproc__os_shm_create(&b->shm, size);
     if (r < 0)
         return r;
@@ -27,6 +28,7 @@ int mproc__sync_copy(const mproc__sync_base *b)
 
 void mproc__sync_region_close(mproc__sync_base *b)
 {
+    mproc__sync_share_forget(b);
     if (mproc__sync_copy(b)) {
         /* A forked child's copy: the child's registry closed the descriptor at the fork, and
          * its number may name something else now. Only the mapping is ours. */
@@ -101,6 +103,7 @@ int mproc__sync_attach(const mproc__sync_export *e, int i, int kind, mproc__sync
         return MPROC_EINVAL;
     b->kind = kind;
     b->creator_pid = mproc__os_getpid();
+    mproc__sync_share_init(b, b);
     r = mproc__os_shm_attach(&b->shm, e->handles[i], e->sizes[i]);
     if (r < 0) {
         b->shm.h = MPROC__INVALID_HANDLE;

@@ -10,6 +10,7 @@
 #define MPROC_SYNC_H
 
 #include "../internal.h"
+#include "../ipc/share.h"
 #include "mproc/sync.h"
 
 /* The kinds, as the share blob and the region header name them. */
@@ -81,10 +82,16 @@ typedef struct mproc__sync_hdr {
 /* The part every object has: its region, its creator (a fork copy must not close what the
  * registry of the child already closed) and its OS handles. */
 typedef struct mproc__sync_base {
+    mproc_shared shared; /* the share contract's header (share.c); obj is the object itself */
     int kind;
     long creator_pid;
     mproc__shm shm;
 } mproc__sync_base;
+
+/* The share contract's part (share.c): every object's header set up for its kind, made by
+ * create or by adopt (b is the first member of the object), and dropped by its destroy. */
+void mproc__sync_share_init(mproc__sync_base *b, void *obj);
+void mproc__sync_share_forget(mproc__sync_base *b);
 
 /* Creates a zeroed region of `size` bytes with its header filled in. */
 int mproc__sync_region(mproc__sync_base *b, int kind, size_t size);

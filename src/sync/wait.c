@@ -10,8 +10,7 @@
  * pidfd a moment before the status is there): the next rounds nap, backing off to this. */
 #define SPURIOUS_BACKOFF_MAX_MS 50
 
-mproc_waitable *mproc__waitable_init(mproc_waitable *w, const mproc__waitable_kind *kind,
-                                     void *obj)
+mproc_waitable *mproc__waitable_init(mproc_waitable *w, const mproc__waitable_kind *kind, void *obj)
 {
     w->kind = kind;
     w->obj = obj;
@@ -220,8 +219,9 @@ int mproc_wait(mproc_waitable *const *items, size_t n, long timeout_ms, unsigned
             if (r != 0)
                 break;
             if (fired_other)
-                nap = nap == 0 ? 1 : (nap * 2 > SPURIOUS_BACKOFF_MAX_MS ? SPURIOUS_BACKOFF_MAX_MS
-                                                                         : nap * 2);
+                nap = nap == 0
+                          ? 1
+                          : (nap * 2 > SPURIOUS_BACKOFF_MAX_MS ? SPURIOUS_BACKOFF_MAX_MS : nap * 2);
             else
                 nap = 0;
         }

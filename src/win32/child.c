@@ -1,6 +1,8 @@
 /* The spawned child's side: finding the marker, crash-to-exit-code mapping, and exit. */
 #include "win32.h"
 
+#include "../ipc/share.h"
+
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,6 +72,22 @@ static int take_marker(const char *p, mproc__handle *in, mproc__handle *out, mpr
     *out = b;
     *extra = c;
     return 1;
+}
+
+int mproc__os_child_clean(const mproc__handle *keep, size_t n)
+{
+    size_t i;
+    DWORD flags;
+
+    /* Only what the handle list named was inherited: nothing to close. The objects' handles
+     * are ours now, and not for a program this child starts. */
+    for (i = 0; i < n; i++) {
+        if (keep[i] == MPROC__INVALID_HANDLE || keep[i] == 0 ||
+            !GetHandleInformation(MPROC__H(keep[i]), &flags))
+            return MPROC_EPROTO;
+        SetHandleInformation(MPROC__H(keep[i]), HANDLE_FLAG_INHERIT, 0);
+    }
+    return MPROC_OK;
 }
 
 /* The second argument of the process's own command line (GetCommandLineW), whatever main's argv

@@ -2,6 +2,8 @@
  * command line, an explicit inheritance list, and a job object for daemon children. */
 #include "win32.h"
 
+#include "../ipc/share.h"
+
 #include <stdio.h>
 #include <string.h>
 
@@ -316,13 +318,26 @@ static BOOL create_process(const wchar_t *exe, wchar_t *cmd, DWORD flags, STARTU
 
 /* ---- spawn ---- */
 
+/* Held while the handles of shared objects are inheritable for one start: two starts that hand
+ * on the same handles (a pool's, from two threads) must not undo each other's flag. */
+static SRWLOCK share_lock = SRWLOCK_INIT;
+
 int mproc__os_spawn(const mproc__spawn_spec *spec, mproc__proc *p)
+{
+    return mproc__os_spawn_shared(spec, NULL, 0, p);
+}
+
+int mproc__os_spawn_shared(const mproc__spawn_spec *spec, const mproc__handle *share, size_t nshare,
+                           mproc__proc *p)
 {
     HANDLE in = MPROC__H(spec->child_in), out = MPROC__H(spec->child_out);
     HANDLE extra = MPROC__H(spec->child_extra);
     int has_out = spec->child_out != MPROC__INVALID_HANDLE && spec->child_out != 0;
     int has_extra = spec->child_extra != MPROC__INVALID_HANDLE && spec->child_extra != 0;
-    HANDLE list[6];
+    HANDLE list_small[16], *list = list_small;
+    unsigned char share_inherit_small[16], *share_inherit = share_inherit_small;
+    int share_locked = 0;
+    size_t i;
     DWORD nlist = 0, flags, err = ERROR_SUCCESS;
     wchar_t *exe = NULL, *cmd = NULL;
     LPPROC_THREAD_ATTRIBUTE_LIST attrs = NULL;
@@ -345,6 +360,20 @@ int mproc__os_spawn(const mproc__spawn_spec *spec, mproc__proc *p)
     if (spec->method != MPROC_START_SPAWN || spec->child_in == MPROC__INVALID_HANDLE ||
         spec->child_in == 0)
         return MPROC_EINVAL;
+
+    for (i = 0; i < nshare; i++)
+        if (share[i] == MPROC__INVALID_HANDLE || share[i] == 0)
+            return MPROC_EINVAL;
+    if (nshare + 6 > sizeof list_small / sizeof list_small[0]) {
+        list = mproc__malloc((nshare + 6) * sizeof *list);
+        share_inherit = mproc__calloc(nshare, 1);
+        if (list == NULL || share_inherit == NULL) {
+            r = MPROC_ENOMEM;
+            goto finish;
+        }
+    } else {
+        memset(share_inherit_small, 0, sizeof share_inherit_small);
+    }
 
     exe = mproc__w32_module_path(NULL);
     if (exe == NULL) {
@@ -382,6 +411,10 @@ int mproc__os_spawn(const mproc__spawn_spec *spec, mproc__proc *p)
         list_add(list, &nlist, out);
     if (has_extra)
         list_add(list, &nlist, extra);
+    /* The shared objects' handles keep their values in the child, which the bootstrap record
+     * names. */
+    for (i = 0; i < nshare; i++)
+        list_add(list, &nlist, MPROC__H(share[i]));
     if (si.StartupInfo.hStdInput != NULL)
         list_add(list, &nlist, si.StartupInfo.hStdInput);
     if (si.StartupInfo.hStdOutput != NULL)
@@ -414,6 +447,18 @@ int mproc__os_spawn(const mproc__spawn_spec *spec, mproc__proc *p)
         (has_extra && !inherit_for_call(extra, &extra_inherit))) {
         err = GetLastError();
         goto finish;
+    }
+    if (nshare > 0) {
+        AcquireSRWLockExclusive(&share_lock);
+        share_locked = 1;
+    }
+    for (i = 0; i < nshare; i++) {
+        int changed = 0;
+        if (!inherit_for_call(MPROC__H(share[i]), &changed)) {
+            err = GetLastError();
+            goto finish;
+        }
+        share_inherit[i] = (unsigned char)changed;
     }
 
     /* A daemon child starts suspended so it runs no instruction outside its job. Without a
@@ -457,6 +502,15 @@ finish:
         SetHandleInformation(out, HANDLE_FLAG_INHERIT, 0);
     if (extra_inherit)
         SetHandleInformation(extra, HANDLE_FLAG_INHERIT, 0);
+    for (i = 0; share_inherit != NULL && i < nshare; i++)
+        if (share_inherit[i])
+            SetHandleInformation(MPROC__H(share[i]), HANDLE_FLAG_INHERIT, 0);
+    if (share_locked)
+        ReleaseSRWLockExclusive(&share_lock);
+    if (list != list_small)
+        mproc__free(list);
+    if (share_inherit != share_inherit_small)
+        mproc__free(share_inherit);
     if (pi.hThread != NULL)
         CloseHandle(pi.hThread);
     if (job != NULL)
