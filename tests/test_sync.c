@@ -586,14 +586,18 @@ static mproc_process *start_sleeper(int ms)
     return p;
 }
 
-/* arg: index * 100000 + milliseconds to sleep; the child notes when it ends (the monotonic
- * clock is the machine's, on both OSes) in slot index of the shared block. */
+/* arg: index * 100000 + milliseconds to sleep once the event (the starting gun: starting 200
+ * processes takes seconds under Wine) is set; the child notes when it ends (the monotonic clock
+ * is the machine's, on both OSes) in slot index of the shared block. */
 static int t_sleep_note(const void *arg, size_t len)
 {
     mproc_shm *s = NULL;
+    mproc_event *go = NULL;
     int v = tu_read_int(arg, len);
-    if (mproc_child_shm(0, &s) != MPROC_OK)
+    if (mproc_child_shm(0, &s) != MPROC_OK || mproc_child_event(1, &go) != MPROC_OK)
         return 2;
+    if (mproc_event_wait(go, LONG_WAIT_MS) != MPROC_OK)
+        return 3;
     tu_sleep_ms(v % 100000);
     ((volatile uint64_t *)mproc_shm_ptr(s))[v / 100000] = tu_now_ms();
     return 0;
@@ -608,6 +612,7 @@ static void test_wait_many_processes(void **state)
     unsigned char ready[WAIT_MANY];
     tu_counts base = tu_counts_now();
     mproc_shm *shm = NULL;
+    mproc_event *go = NULL;
     volatile uint64_t *ended;
     uint32_t rng = 12345;
     size_t left = WAIT_MANY, i, j;
@@ -616,16 +621,18 @@ static void test_wait_many_processes(void **state)
     (void)state;
     assert_int_equal(mproc_shm_create(&shm, WAIT_MANY * sizeof(uint64_t)), MPROC_OK);
     ended = mproc_shm_ptr(shm);
+    assert_int_equal(mproc_event_create(&go), MPROC_OK);
     t0 = tu_now_s();
     for (i = 0; i < WAIT_MANY; i++) {
         /* Ends spread over two seconds, at 10 ms steps. */
         int ms = 300 + (int)(tu_rand(&rng) % 200) * 10;
-        p[i] = start_with(t_sleep_note, (int)i * 100000 + ms, shm, NULL);
+        p[i] = start_with(t_sleep_note, (int)i * 100000 + ms, shm, mproc_event_shared(go));
         live[i] = mproc_process_waitable(p[i]);
         at[i] = (int)i;
         seen[i] = 0;
     }
     start_s = tu_now_s() - t0;
+    assert_int_equal(mproc_event_set(go), MPROC_OK);
     while (left > 0) {
         size_t k = 0;
         int r;
@@ -666,6 +673,7 @@ static void test_wait_many_processes(void **state)
            "%.0f ms); from a child's last note to its report: mean %.1f ms, worst %.0f ms; %d "
            "pairs out of exit order by more than 20 ms\n",
            WAIT_MANY, tu_method_name(), rounds, start_s * 1e3, sum / WAIT_MANY, worst, inversions);
+    mproc_event_destroy(go);
     mproc_shm_destroy(shm);
     tu_assert_counts_back(&base, 5000);
 }

@@ -66,7 +66,7 @@ void mproc__os_notifier_destroy(mproc__notifier *n)
     mproc__free(n);
 }
 
-int mproc__os_wait_handles(const mproc__handle *h, size_t n, long timeout_ms)
+int mproc__os_wait_handles(const mproc__handle *h, size_t n, long timeout_ms, unsigned char *fired)
 {
     struct pollfd *p;
     uint64_t start = mproc__os_now_ms();
@@ -101,11 +101,9 @@ int mproc__os_wait_handles(const mproc__handle *h, size_t n, long timeout_ms)
     }
     if (r < 0) {
         r = mproc__sys_error(errno);
-    } else if (r > 0) {
+    } else if (r > 0 && fired != NULL) {
         for (i = 0; i < n; i++)
-            if (p[i].revents != 0)
-                break;
-        r = (int)i + 1;
+            fired[i] = p[i].revents != 0;
     }
     mproc__free(p);
     return r;

@@ -89,12 +89,17 @@ void mproc__wait_notify(void)
 
 /* ---- the wait ---- */
 
-/* Looks at every item once: the number ready, or a negative code. */
-static int look(mproc_waitable *const *items, size_t n, unsigned char *ready)
+/* Looks at the items whose mask byte is set (all of them when mask is NULL); the others are
+ * not ready. The number ready, or a negative code. */
+static int look(mproc_waitable *const *items, size_t n, const unsigned char *mask,
+                unsigned char *ready)
 {
     size_t i;
     int count = 0, r;
     for (i = 0; i < n; i++) {
+        ready[i] = 0;
+        if (mask != NULL && !mask[i])
+            continue;
         r = items[i]->kind->ready(items[i]->obj);
         if (r < 0)
             return r;
@@ -112,11 +117,20 @@ static void end_all(mproc_waitable *const *items, size_t n, const unsigned char 
             items[i]->kind->end(items[i]->obj);
 }
 
+/* The memory one sleeping wait needs, in one block. */
+typedef struct sleep_state {
+    mproc__handle *hs;    /* the handles slept on: [0] the notifier when there is one */
+    size_t *item_of;      /* hs[j] belongs to items[item_of[j]] (the notifier: n) */
+    unsigned char *fired; /* per handle, filled by the backend */
+    unsigned char *begun; /* per item: begin was called */
+    unsigned char *mask;  /* per item: look at it after this sleep */
+} sleep_state;
+
 int mproc_wait(mproc_waitable *const *items, size_t n, long timeout_ms, unsigned char *ready)
 {
     mproc__notifier *note = NULL;
-    mproc__handle *hs = NULL;
-    unsigned char *begun = NULL;
+    sleep_state st;
+    void *block = NULL;
     long poll_ms = 0, backoff = 1, nap = 0;
     int any_notify = 0, r;
     uint64_t start;
@@ -130,12 +144,11 @@ int mproc_wait(mproc_waitable *const *items, size_t n, long timeout_ms, unsigned
         mproc__os_sleep_ms(timeout_ms);
         return 0;
     }
-    for (i = 0; i < n; i++) {
+    for (i = 0; i < n; i++)
         if (items[i] == NULL || items[i]->kind == NULL || items[i]->kind->ready == NULL)
             return MPROC_EINVAL;
-    }
     start = mproc__os_now_ms();
-    r = look(items, n, ready);
+    r = look(items, n, NULL, ready);
     if (r != 0 || timeout_ms == 0)
         return r;
     /* After the first look: a kind may settle which form it takes there. */
@@ -147,12 +160,17 @@ int mproc_wait(mproc_waitable *const *items, size_t n, long timeout_ms, unsigned
     }
 
     /* Nothing ready: set up the sleep. */
-    hs = mproc__malloc((n + 1) * sizeof *hs);
-    begun = mproc__calloc(n, 1);
-    if (hs == NULL || begun == NULL) {
-        r = MPROC_ENOMEM;
-        goto done;
-    }
+    if (n > ((size_t)-1) / 4 / (sizeof(mproc__handle) + sizeof(size_t) + 4))
+        return MPROC_ENOMEM;
+    block = mproc__malloc((n + 1) * (sizeof(mproc__handle) + sizeof(size_t) + 1) + 3 * n);
+    if (block == NULL)
+        return MPROC_ENOMEM;
+    st.hs = block;
+    st.item_of = (size_t *)(void *)(st.hs + n + 1);
+    st.fired = (unsigned char *)(st.item_of + n + 1);
+    st.begun = st.fired + n + 1;
+    st.mask = st.begun + n;
+    memset(st.begun, 0, n);
     if (any_notify) {
         r = reg_ready();
         if (r == MPROC_OK)
@@ -166,30 +184,37 @@ int mproc_wait(mproc_waitable *const *items, size_t n, long timeout_ms, unsigned
         }
         if (r < 0)
             goto done;
-        /* A change between the first look and the registration is seen by the next one. */
-        r = look(items, n, ready);
+        /* A change between the first look and the registration is seen by this one. */
+        r = look(items, n, NULL, ready);
         if (r != 0)
             goto done;
     }
     for (;;) {
-        size_t nh = 0;
+        size_t nh = 0, j;
         long left = mproc__sync_left(start, timeout_ms), slice = left;
+        int fired_item = 0;
 
         if (left == 0) {
             r = 0;
             break;
         }
-        if (note != NULL)
-            hs[nh++] = mproc__os_notifier_handle(note);
+        if (note != NULL) {
+            st.item_of[nh] = n;
+            st.hs[nh++] = mproc__os_notifier_handle(note);
+        }
         for (i = 0; i < n; i++) {
             const mproc__waitable_kind *k = items[i]->kind;
-            mproc__handle h;
-            if (k->begin == NULL)
-                continue;
-            h = k->begin(items[i]->obj);
-            begun[i] = 1;
-            if (h != MPROC__INVALID_HANDLE)
-                hs[nh++] = h;
+            mproc__handle h = MPROC__INVALID_HANDLE;
+            if (k->begin != NULL) {
+                h = k->begin(items[i]->obj);
+                st.begun[i] = 1;
+            }
+            /* Looked at after every sleep: no handle, or one that may not fire (poll_ms). */
+            st.mask[i] = (unsigned char)(h == MPROC__INVALID_HANDLE || k->poll_ms > 0);
+            if (h != MPROC__INVALID_HANDLE) {
+                st.item_of[nh] = i;
+                st.hs[nh++] = h;
+            }
         }
         if (poll_ms > 0) {
             long p = backoff < poll_ms ? backoff : poll_ms;
@@ -198,40 +223,44 @@ int mproc_wait(mproc_waitable *const *items, size_t n, long timeout_ms, unsigned
             if (backoff < poll_ms)
                 backoff *= 2;
         }
+        memset(st.fired, 0, nh);
         if (nap > 0) {
             /* A handle fired last round without its item turning ready (a pidfd a moment
              * before the status is there): nap, then look at the handles without sleeping. */
             mproc__os_sleep_ms(slice < 0 || slice > nap ? nap : slice);
-            r = mproc__os_wait_handles(hs, nh, 0);
+            r = mproc__os_wait_handles(st.hs, nh, 0, st.fired);
         } else {
-            r = mproc__os_wait_handles(hs, nh, slice);
+            r = mproc__os_wait_handles(st.hs, nh, slice, st.fired);
         }
-        end_all(items, n, begun);
-        memset(begun, 0, n);
+        end_all(items, n, st.begun);
+        memset(st.begun, 0, n);
         if (r < 0)
             break;
         if (note != NULL)
             mproc__os_notifier_clear(note);
-        {
-            /* r is 1 + the index of the first handle that fired; the notifier is index 0. */
-            int fired_other = r > (note != NULL ? 1 : 0);
-            r = look(items, n, ready);
-            if (r != 0)
-                break;
-            if (fired_other)
-                nap = nap == 0
-                          ? 1
-                          : (nap * 2 > SPURIOUS_BACKOFF_MAX_MS ? SPURIOUS_BACKOFF_MAX_MS : nap * 2);
-            else
-                nap = 0;
+        /* Only what may have changed is looked at: 1 000 items cost one poll, not 1 000
+         * looks, when one of them fires. */
+        for (j = 0; j < nh; j++) {
+            if (st.fired[j] && st.item_of[j] < n) {
+                st.mask[st.item_of[j]] = 1;
+                fired_item = 1;
+            }
         }
+        r = look(items, n, st.mask, ready);
+        if (r != 0)
+            break;
+        if (fired_item)
+            nap = nap == 0
+                      ? 1
+                      : (nap * 2 > SPURIOUS_BACKOFF_MAX_MS ? SPURIOUS_BACKOFF_MAX_MS : nap * 2);
+        else
+            nap = 0;
     }
 done:
     if (note != NULL) {
         reg_remove(note);
         mproc__os_notifier_destroy(note);
     }
-    mproc__free(hs);
-    mproc__free(begun);
+    mproc__free(block);
     return r;
 }

@@ -4,9 +4,10 @@
  *    `mproc_<x>_waitable()` returns the address of it, set up with mproc__waitable_init().
  * 2. `ready(obj)` says whether the object is ready now: 1, 0, or a negative code; it never
  *    blocks, may reap or read state but consumes nothing a later call would miss.
- * 3. `handle(obj)`, when the kind has one, gives the OS handle that turns readable (a POSIX
- *    descriptor for poll) or signalled (a Windows handle) when `ready` may have become 1; a
- *    kind with none gives MPROC__INVALID_HANDLE. Optional `begin` / `end` bracket one sleep.
+ * 3. `begin(obj)`, when the kind has one, gives the OS handle that turns readable (a POSIX
+ *    descriptor for poll) or signalled (a Windows handle) whenever `ready` may have become 1
+ *    (after a sleep only items whose handle fired are looked at again); MPROC__INVALID_HANDLE
+ *    when it has none now. Optional `end` closes what `begin` armed, after each sleep.
  * 4. A kind whose changes come from this process's own threads (a pool's task handles) sets
  *    `notify` and calls mproc__wait_notify() after each change: sleepers wake and look again.
  * 5. A kind with neither (state in shared memory, changed by other processes) sets `poll_ms`:
@@ -49,8 +50,9 @@ void mproc__os_notifier_signal(mproc__notifier *n); /* from any thread */
 void mproc__os_notifier_clear(mproc__notifier *n);  /* drains it */
 void mproc__os_notifier_destroy(mproc__notifier *n);
 /* Sleeps until one of the n handles is readable / signalled, or timeout_ms passed
- * (MPROC_FOREVER: no limit). No cap on n. 1 + the index of the first handle found fired, 0 timed
- * out, or a negative code. */
-int mproc__os_wait_handles(const mproc__handle *h, size_t n, long timeout_ms);
+ * (MPROC_FOREVER: no limit). No cap on n. fired[j] (n bytes, zeroed by the caller) is set for
+ * each handle found fired (on Windows at least the first). The number found, 0 on timeout, or a
+ * negative code. */
+int mproc__os_wait_handles(const mproc__handle *h, size_t n, long timeout_ms, unsigned char *fired);
 
 #endif /* MPROC_WAITABLE_H */

@@ -76,6 +76,28 @@ static int slot_cmp(const void *a, const void *b)
     return x->at < y->at ? -1 : x->at > y->at;
 }
 
+/* After a wait that found h[first] signalled: marks it and every later one signalled now (a
+ * wait of 0 ms on what is left, again after each found), in terms of the caller's indexes (map:
+ * the slots h came from, or NULL when h is the caller's array). The number marked. */
+static int mark_rest(const HANDLE *h, size_t n, size_t first, const slot *map, unsigned char *fired)
+{
+    int count = 0;
+    size_t i = first;
+    for (;;) {
+        int r;
+        if (fired != NULL)
+            fired[map != NULL ? map[i].at : i] = 1;
+        count++;
+        if (++i >= n)
+            break;
+        r = wait_some(h + i, (DWORD)(n - i), 0);
+        if (r <= 0)
+            break;
+        i += (size_t)r - 1;
+    }
+    return count;
+}
+
 #define GROUP (MAXIMUM_WAIT_OBJECTS - 1)
 
 typedef struct helper {
@@ -101,11 +123,11 @@ static unsigned __stdcall helper_main(void *arg)
     return 0;
 }
 
-int mproc__os_wait_handles(const mproc__handle *hv, size_t n, long timeout_ms)
+int mproc__os_wait_handles(const mproc__handle *hv, size_t n, long timeout_ms, unsigned char *fired)
 {
     DWORD ms = timeout_ms < 0 ? INFINITE : (DWORD)timeout_ms;
     HANDLE mine[MAXIMUM_WAIT_OBJECTS];
-    HANDLE stop = NULL, fired = NULL;
+    HANDLE stop = NULL, fired_ev = NULL;
     helper *helpers = NULL;
     slot *s = NULL;
     size_t i, u = 0, nh = 0, started = 0, own;
@@ -123,6 +145,8 @@ int mproc__os_wait_handles(const mproc__handle *hv, size_t n, long timeout_ms)
         for (i = 0; i < n; i++)
             mine[i] = MPROC__H(hv[i]);
         r = wait_some(mine, (DWORD)n, ms);
+        if (r > 0)
+            return mark_rest(mine, n, (size_t)r - 1, NULL, fired);
         if (r != MPROC_ESYS || GetLastError() != ERROR_INVALID_PARAMETER)
             return r;
     }
@@ -142,16 +166,16 @@ int mproc__os_wait_handles(const mproc__handle *hv, size_t n, long timeout_ms)
             mine[i] = s[i].h;
         r = wait_some(mine, (DWORD)u, ms);
         if (r > 0)
-            r = (int)s[r - 1].at + 1;
+            r = mark_rest(mine, u, (size_t)r - 1, s, fired);
         goto out;
     }
     /* Past 64: this thread waits on `fired` and the first GROUP handles; helpers take the rest. */
     own = GROUP;
     nh = (u - own + GROUP - 1) / GROUP;
     stop = CreateEventW(NULL, TRUE, FALSE, NULL);
-    fired = CreateEventW(NULL, TRUE, FALSE, NULL);
+    fired_ev = CreateEventW(NULL, TRUE, FALSE, NULL);
     helpers = mproc__calloc(nh, sizeof *helpers);
-    if (stop == NULL || fired == NULL || helpers == NULL) {
+    if (stop == NULL || fired_ev == NULL || helpers == NULL) {
         r = helpers == NULL ? MPROC_ENOMEM : mproc__sys_error((long)GetLastError());
         goto out;
     }
@@ -163,7 +187,7 @@ int mproc__os_wait_handles(const mproc__handle *hv, size_t n, long timeout_ms)
             t->hs[1 + k] = s[from + k].h;
         t->n = (DWORD)(1 + cnt);
         t->slots = &s[from];
-        t->fired = fired;
+        t->fired = fired_ev;
         t->first = &first;
         t->thread = mproc__w32_thread_start(helper_main, t);
         if (t->thread == NULL) {
@@ -173,15 +197,21 @@ int mproc__os_wait_handles(const mproc__handle *hv, size_t n, long timeout_ms)
         ResumeThread(t->thread);
         started++;
     }
-    mine[0] = fired;
+    mine[0] = fired_ev;
     for (i = 0; i < own; i++)
         mine[1 + i] = s[i].h;
     r = wait_some(mine, (DWORD)(1 + own), ms);
     if (r == 1) {
         LONG f = InterlockedCompareExchange(&first, 0, 0);
-        r = f < 0 ? MPROC_ESYS : (int)f;
+        if (f < 0) {
+            r = MPROC_ESYS;
+        } else {
+            if (fired != NULL && f > 0)
+                fired[f - 1] = 1;
+            r = 1;
+        }
     } else if (r > 1) {
-        r = (int)s[r - 2].at + 1;
+        r = mark_rest(mine + 1, own, (size_t)r - 2, s, fired);
     }
 out:
     if (stop != NULL)
@@ -192,8 +222,8 @@ out:
     }
     if (stop != NULL)
         CloseHandle(stop);
-    if (fired != NULL)
-        CloseHandle(fired);
+    if (fired_ev != NULL)
+        CloseHandle(fired_ev);
     mproc__free(helpers);
     mproc__free(s);
     return r;
