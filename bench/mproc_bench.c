@@ -106,7 +106,7 @@ static int failed(int rc, const char *what)
 {
     if (rc >= 0)
         return 0;
-    fprintf(stderr, "mproc_bench: %s: %s (%s)\n", what, mproc_err_name(rc), mproc_strerror(rc));
+    fprintf(stderr, "mproc_bench: %s: %s (%s)\n", what, mproc_error_name(rc), mproc_strerror(rc));
     return 1;
 }
 
@@ -132,9 +132,9 @@ static double *samples_new(long n)
 /* ---- the tasks ------------------------------------------------------------------------------- */
 
 /* def f(x): return x */
-static int echo_task(const void *arg, size_t len, mproc_result *out)
+static int echo_task(const void *arg, size_t len, mproc_output *out)
 {
-    return mproc_result_set(out, arg, len) == MPROC_OK ? 0 : 1;
+    return mproc_output_set(out, arg, len) == MPROC_OK ? 0 : 1;
 }
 
 /* The big result, made once per worker by big_init (the pool's initializer), so the timed
@@ -158,7 +158,7 @@ static int big_init(const void *arg, size_t len)
 }
 
 /* def big(n): return _BIG (the bytes big_init made). */
-static int big_task(const void *arg, size_t len, mproc_result *out)
+static int big_task(const void *arg, size_t len, mproc_output *out)
 {
     size_t n;
 
@@ -167,7 +167,7 @@ static int big_task(const void *arg, size_t len, mproc_result *out)
     memcpy(&n, arg, sizeof n);
     if (big_buf == NULL || big_len != n)
         return 2;
-    return mproc_result_set(out, big_buf, n) == MPROC_OK ? 0 : 3;
+    return mproc_output_set(out, big_buf, n) == MPROC_OK ? 0 : 3;
 }
 
 /* Process(target=noop) */
@@ -505,7 +505,7 @@ static int fig_imap(long n, long arg2)
     if (failed(mproc_pool_create(&pool, WORKERS), "mproc_pool_create"))
         goto finish;
     t0 = now_s();
-    if (failed(mproc_pool_imap(pool, echo_task, items, sizeof *items, (size_t)n, chunksize, 1, &it),
+    if (failed(mproc_pool_imap(pool, echo_task, items, sizeof *items, (size_t)n, chunksize, &it),
                "mproc_pool_imap"))
         goto finish;
     for (i = 0;; i++) {

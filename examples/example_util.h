@@ -71,7 +71,7 @@ EX_MAYBE_UNUSED static double ex_now(void)
 EX_MAYBE_UNUSED static void ex_check(int rc, const char *what)
 {
     if (rc < 0) {
-        fprintf(stderr, "%s: %s (%s)\n", what, mproc_strerror(rc), mproc_err_name(rc));
+        fprintf(stderr, "%s: %s (%s)\n", what, mproc_strerror(rc), mproc_error_name(rc));
         exit(1);
     }
 }

@@ -11,10 +11,10 @@
 #define NTASKS 10
 
 /* def func1(i): the item i arrives as bytes; this task does not use it. */
-static int func1(const void *arg, size_t len, mproc_result *out)
+static int func1(const void *arg, size_t arg_len, mproc_output *out)
 {
     (void)arg;
-    (void)len;
+    (void)arg_len;
     (void)out; /* no result: the caller gets zero bytes */
     ex_sleep_ms(1000);
     printf("run in process: %ld\n", mproc_getpid());

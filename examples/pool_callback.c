@@ -8,24 +8,24 @@
 
 #define NTASKS 10
 
-/* def func1(i): ... return "filename". A task's result is bytes it hands to mproc_result_set. */
-static int func1(const void *arg, size_t len, mproc_result *out)
+/* def func1(i): ... return "filename". A task's result is bytes it hands to mproc_output_set. */
+static int func1(const void *arg, size_t arg_len, mproc_output *out)
 {
     static const char result[] = "filename";
     (void)arg;
-    (void)len;
+    (void)arg_len;
     ex_sleep_ms(1000);
     printf("run in process: %ld\n", mproc_getpid());
     fflush(stdout);
-    return mproc_result_set(out, result, sizeof result - 1) == MPROC_OK ? 0 : 1;
+    return mproc_output_set(out, result, sizeof result - 1) == MPROC_OK ? 0 : 1;
 }
 
 /* def log(arg): runs in the parent, on the pool's own thread, one call at a time. The bytes are
  * valid during the call only: copy them to keep them. */
-static void log_done(void *user, const void *result, size_t len)
+static void log_done(void *user, const void *result, size_t result_len)
 {
     (void)user;
-    printf("log done : %.*s\n", (int)len, (const char *)result);
+    printf("log done : %.*s\n", (int)result_len, (const char *)result);
     fflush(stdout);
 }
 

@@ -1,7 +1,7 @@
 /*
  * Beyond the seed: what a task's failure looks like, and a worker that crashes.
  *
- * A task fails on purpose with mproc_result_fail: the error callback gets MPROC_ETASK and the
+ * A task fails on purpose with mproc_output_fail: the error callback gets MPROC_ETASK and the
  * message. A task that calls abort() takes its worker down: that task alone fails, with
  * MPROC_EWORKER_LOST and the worker's exit code (-6, -SIGABRT, on Windows too); a new worker
  * takes its place and the pool keeps working. (Python's Pool would hang here forever.)
@@ -12,26 +12,26 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int open_config(const void *arg, size_t len, mproc_result *out)
+static int open_config(const void *arg, size_t arg_len, mproc_output *out)
 {
-    mproc_result_fail(out, "cannot open %.*s", (int)len, (const char *)arg);
+    mproc_output_fail(out, "cannot open %.*s", (int)arg_len, (const char *)arg);
     return 2; /* nonzero: failed; the caller sees 2 as the status */
 }
 
-static int crash(const void *arg, size_t len, mproc_result *out)
+static int crash(const void *arg, size_t arg_len, mproc_output *out)
 {
     (void)arg;
-    (void)len;
+    (void)arg_len;
     (void)out;
     abort();
 }
 
-static int answer(const void *arg, size_t len, mproc_result *out)
+static int answer(const void *arg, size_t arg_len, mproc_output *out)
 {
     int v = 42;
     (void)arg;
-    (void)len;
-    return mproc_result_set(out, &v, sizeof v) == MPROC_OK ? 0 : 1;
+    (void)arg_len;
+    return mproc_output_set(out, &v, sizeof v) == MPROC_OK ? 0 : 1;
 }
 
 /* error_callback: runs in the parent on the pool's thread; err is valid during the call only. */
@@ -39,17 +39,17 @@ static void on_error(void *user, const mproc_error *err)
 {
     const char *task = user;
     if (err->code == MPROC_EWORKER_LOST)
-        printf("%s failed: %s, exit code %d\n", task, mproc_err_name(err->code), err->exitcode);
+        printf("%s failed: %s, exit code %d\n", task, mproc_error_name(err->code), err->exitcode);
     else
-        printf("%s failed: %s, status %d: %s\n", task, mproc_err_name(err->code), err->status,
+        printf("%s failed: %s, status %d: %s\n", task, mproc_error_name(err->code), err->status,
                err->message);
     fflush(stdout);
 }
 
-static void on_result(void *user, const void *result, size_t len)
+static void on_result(void *user, const void *result, size_t result_len)
 {
     (void)result;
-    printf("%s succeeded with %lu bytes\n", (const char *)user, (unsigned long)len);
+    printf("%s succeeded with %lu bytes\n", (const char *)user, (unsigned long)result_len);
     fflush(stdout);
 }
 
@@ -78,7 +78,7 @@ int main(int argc, char **argv)
     /* The handles let us wait for both; a failed task's code also comes back from get. */
     for (i = 0; i < 2; i++) {
         printf("task %d: %s\n", i,
-               mproc_err_name(mproc_async_get(tasks[i], MPROC_FOREVER, NULL, NULL)));
+               mproc_error_name(mproc_async_get(tasks[i], MPROC_FOREVER, NULL, NULL)));
         fflush(stdout);
         mproc_async_release(tasks[i]);
     }

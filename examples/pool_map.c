@@ -12,14 +12,14 @@
 #define NITEMS 100
 
 /* def square(x): return x * x. The item is an aligned copy, so reading it as an int is fine. */
-static int square(const void *arg, size_t len, mproc_result *out)
+static int square(const void *arg, size_t arg_len, mproc_output *out)
 {
     long x;
-    if (len != sizeof(int))
+    if (arg_len != sizeof(int))
         return 1;
     x = *(const int *)arg;
     x *= x;
-    return mproc_result_set(out, &x, sizeof x) == MPROC_OK ? 0 : 1;
+    return mproc_output_set(out, &x, sizeof x) == MPROC_OK ? 0 : 1;
 }
 
 /* Result bytes carry no alignment promise: copy them out rather than cast the pointer. */
@@ -62,8 +62,8 @@ int main(int argc, char **argv)
     fflush(stdout);
 
     /* imap_unordered over the first ten, one item per chunk: any order, each index once. */
-    ex_check(mproc_pool_imap(pool, square, items, sizeof items[0], 10, 1, 0, &it),
-             "mproc_pool_imap");
+    ex_check(mproc_pool_imap_unordered(pool, square, items, sizeof items[0], 10, 1, &it),
+             "mproc_pool_imap_unordered");
     while ((rc = mproc_iter_next(it, MPROC_FOREVER, &index, &data, &len)) != MPROC_EEND) {
         ex_check(rc, "mproc_iter_next");
         printf("imap_unordered: %lu -> %ld\n", (unsigned long)index, as_long(data));

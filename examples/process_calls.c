@@ -8,10 +8,10 @@
 
 #include <stdio.h>
 
-static int sleeper(const void *arg, size_t len)
+static int sleeper(const void *arg, size_t arg_len)
 {
     (void)arg;
-    (void)len;
+    (void)arg_len;
     printf("child  pid: %ld ppid: %ld\n", mproc_getpid(), mproc_getppid());
     fflush(stdout);
     ex_sleep_ms(30000);

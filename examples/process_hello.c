@@ -12,10 +12,10 @@
 
 /* The target. Its argument arrives as a copy of the bytes the parent gave: here "bob", without
  * a terminating NUL, so it is printed with its length. */
-static int run(const void *arg, size_t len)
+static int run(const void *arg, size_t arg_len)
 {
     ex_sleep_ms(1000);
-    printf("hello %.*s run in %ld ppid: %ld\n", (int)len, (const char *)arg, mproc_getpid(),
+    printf("hello %.*s run in %ld ppid: %ld\n", (int)arg_len, (const char *)arg, mproc_getpid(),
            mproc_getppid());
     fflush(stdout);
     return 0;

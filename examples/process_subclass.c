@@ -17,13 +17,13 @@ struct my_process {
 };
 
 /* def run(self): the target receives its own copy of the record. */
-static int my_process_run(const void *arg, size_t len)
+static int my_process_run(const void *arg, size_t arg_len)
 {
     struct my_process self;
     int i;
 
     /* The copy is aligned, but checking the size keeps a mismatched caller from reading past it. */
-    if (len != sizeof self)
+    if (arg_len != sizeof self)
         return 1;
     memcpy(&self, arg, sizeof self);
     for (i = 0; i < self.times; i++) {

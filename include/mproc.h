@@ -18,7 +18,7 @@
  * call says.
  *
  * Threads: mproc_init() is the one exception: call it from `main`'s thread, before any other
- * thread makes an mproc call. Every other global call (mproc_strerror(), mproc_err_name(),
+ * thread makes an mproc call. Every other global call (mproc_strerror(), mproc_error_name(),
  * mproc_version(), mproc_getpid(), mproc_getppid(), mproc_cpu_count(), mproc_free(),
  * mproc_last_os_error(), which is per thread) may be made from any thread, several at once. One
  * pool (and the handles, results and iterators it hands out) may be used from several threads at
@@ -67,7 +67,7 @@ extern "C" {
 
 /**
  * The error list: name, value, sentence. One list generates the enum, mproc_strerror() and
- * mproc_err_name(). Values are the same on every platform.
+ * mproc_error_name(). Values are the same on every platform.
  *
  * @param X a macro taking `(name, value, text)`: `name` without its `MPROC_` prefix (`EINVAL`),
  *          `value` the negative code, `text` the sentence mproc_strerror() gives.
@@ -111,7 +111,7 @@ enum mproc_errno {
 #define MPROC__ERRNO_ENUM(name, value, text) MPROC_##name = value,
     MPROC_ERRNO_MAP(MPROC__ERRNO_ENUM)
 #undef MPROC__ERRNO_ENUM
-        MPROC__ERRNO_LAST = -20 /**< internal: the lowest code in use */
+        MPROC__ERRNO_LAST = -20 /**< internal: the lowest code in use (the build checks it) */
 };
 
 /** @var MPROC_EINVAL
@@ -135,7 +135,7 @@ enum mproc_errno {
  * An operating system call failed; mproc_last_os_error() gives errno or GetLastError(). */
 /** @var MPROC_ETASK
  * The task returned nonzero; mproc_error::status holds that value and mproc_error::message the
- * text given to mproc_result_fail(). */
+ * text given to mproc_output_fail(). */
 /** @var MPROC_EWORKER_LOST
  * The worker running the task died (crash, abort(), killed); mproc_error::exitcode holds its exit
  * code (MPROC_ENOSTATUS when the application took its status: see mproc_process_exitcode()).
@@ -160,7 +160,8 @@ enum mproc_errno {
  * mproc_pool_apply(), mproc_pool_map() and mproc_pool_join(), and by mproc_async_wait(),
  * mproc_async_get() and mproc_iter_next() when the result is not there yet and the timeout is
  * not 0. mproc_pool_terminate() and mproc_pool_destroy() from a callback do not wait instead;
- * mproc_pool_apply_async(), mproc_pool_imap() and mproc_pool_close() work as anywhere. */
+ * mproc_pool_apply_async(), mproc_pool_imap(), mproc_pool_imap_unordered() and
+ * mproc_pool_close() work as anywhere. */
 /** @var MPROC_EGUARD
  * The cascade breaker: this process was started by mproc as a child, yet its child role was
  * never taken up (its mproc_init() did not run the child's work), so it may not start processes
@@ -250,7 +251,7 @@ MPROC_API const char *mproc_strerror(int code);
  * @param code an `MPROC_*` code.
  * @return a static string: never NULL, never to be freed.
  */
-MPROC_API const char *mproc_err_name(int code);
+MPROC_API const char *mproc_error_name(int code);
 
 /**
  * The OS error (errno or GetLastError()) behind the calling thread's last MPROC_ESYS.
@@ -475,11 +476,11 @@ MPROC_API int mproc_process_kill(mproc_process *p);
  * MPROC_ENOSTATUS, never a false 0.
  *
  * @param p the process object.
- * @param code receives the exit code; left unchanged on failure.
- * @return MPROC_OK, MPROC_ESTATE, MPROC_EINVAL (p or code NULL), MPROC_ENOSTATUS,
+ * @param exitcode receives the exit code; left unchanged on failure.
+ * @return MPROC_OK, MPROC_ESTATE, MPROC_EINVAL (p or exitcode NULL), MPROC_ENOSTATUS,
  *         MPROC_EFOREIGN.
  */
-MPROC_API int mproc_process_exitcode(const mproc_process *p, int *code);
+MPROC_API int mproc_process_exitcode(const mproc_process *p, int *exitcode);
 
 /**
  * The child's pid once started, else 0 (also for NULL).
@@ -513,52 +514,28 @@ MPROC_API void mproc_process_destroy(mproc_process *p);
 /**@{*/
 
 /** Where a task writes its answer (opaque; valid only during the task call). */
-typedef struct mproc_result mproc_result;
-
-/**
- * Sets the task's result bytes (copied); a later call replaces them. MPROC_EINVAL for NULL r
- * or NULL data with len > 0; MPROC_ETOOBIG past 1 GiB. Called in the worker, from the
- * task. After MPROC_ETOOBIG or MPROC_ENOMEM the task fails with that code, unless a later call
- * succeeds.
- *
- * @param r the task's `out`.
- * @param data the result bytes, copied: the task keeps ownership. NULL when len is 0.
- * @param len their number.
- * @return MPROC_OK, MPROC_EINVAL, MPROC_ETOOBIG, MPROC_ENOMEM.
- */
-MPROC_API int mproc_result_set(mproc_result *r, const void *data, size_t len);
-
-/**
- * Marks the task failed with a printf-style message the caller receives (cut at 4 KiB).
- * The task fails with MPROC_ETASK whatever it returns; its return value becomes
- * mproc_error::status.
- *
- * @param r the task's `out`.
- * @param fmt a printf format, read during the call only; then its arguments.
- * @return MPROC_OK, MPROC_EINVAL (r or fmt NULL).
- */
-MPROC_API int mproc_result_fail(mproc_result *r, const char *fmt, ...);
+typedef struct mproc_output mproc_output;
 
 /**
  * A task run in a worker: `arg` is an aligned copy of the submitted bytes. Return 0 for success;
  * a nonzero return fails the task with MPROC_ETASK and that status (with the message given to
- * mproc_result_fail(), if any).
+ * mproc_output_fail(), if any).
  *
  * As for ::mproc_target, the function must be one a worker can find again (under every start
  * method: a fork worker started before the library was loaded loads it too).
  *
  * @param arg the worker's copy of the argument bytes, valid for the whole call.
  * @param arg_len their number.
- * @param out where the task puts its result with mproc_result_set() (no result: zero bytes).
+ * @param out where the task puts its result with mproc_output_set() (no result: zero bytes).
  * @return 0, or a nonzero status.
  */
-typedef int (*mproc_task)(const void *arg, size_t arg_len, mproc_result *out);
+typedef int (*mproc_task)(const void *arg, size_t arg_len, mproc_output *out);
 
 /** Why a task failed. Valid as long as the object that handed it out. */
 typedef struct mproc_error {
     int code;            /**< MPROC_ETASK, MPROC_EWORKER_LOST, MPROC_ECANCELED, ... */
     int status;          /**< the task's return value (MPROC_ETASK: nonzero, or 0 when it
-                              called mproc_result_fail() and returned 0), else 0 */
+                              called mproc_output_fail() and returned 0), else 0 */
     int exitcode;        /**< the exit code of the worker that ran the task, when the task
                               failed because that worker ended: MPROC_EWORKER_LOST and
                               MPROC_EPROTO (its exit code; -9 when the pool killed it for
@@ -574,9 +551,9 @@ typedef struct mproc_error {
  *
  * @param user the `user` pointer given to mproc_pool_apply_async(), as it was.
  * @param result the result bytes, owned by the library: copy them to keep them.
- * @param len their number.
+ * @param result_len their number.
  */
-typedef void (*mproc_callback)(void *user, const void *result, size_t len);
+typedef void (*mproc_callback)(void *user, const void *result, size_t result_len);
 
 /**
  * Called in the parent when a task fails; `err` is valid during the call only.
@@ -590,7 +567,7 @@ typedef void (*mproc_error_callback)(void *user, const mproc_error *err);
 typedef struct mproc_pool mproc_pool;       /**< a pool of worker processes (opaque) */
 typedef struct mproc_async mproc_async;     /**< one submitted task's handle (opaque) */
 typedef struct mproc_results mproc_results; /**< the results of mproc_pool_map() (opaque) */
-typedef struct mproc_iter mproc_iter;       /**< the iterator of mproc_pool_imap() (opaque) */
+typedef struct mproc_iter mproc_iter;       /**< the iterator of the imap calls (opaque) */
 
 /**
  * Runs once in every worker when it starts (replacements too); nonzero makes that worker exit.
@@ -628,6 +605,30 @@ typedef struct mproc_pool_options {
                                   the item running fails, and the items after it run on another
                                   worker */
 } mproc_pool_options;
+
+/**
+ * Sets the task's result bytes (copied); a later call replaces them. MPROC_EINVAL for NULL out
+ * or NULL result with result_len > 0; MPROC_ETOOBIG past 1 GiB. Called in the worker, from the
+ * task. After MPROC_ETOOBIG or MPROC_ENOMEM the task fails with that code, unless a later call
+ * succeeds.
+ *
+ * @param out the task's `out`.
+ * @param result the result bytes, copied: the task keeps ownership. NULL when result_len is 0.
+ * @param result_len their number.
+ * @return MPROC_OK, MPROC_EINVAL, MPROC_ETOOBIG, MPROC_ENOMEM.
+ */
+MPROC_API int mproc_output_set(mproc_output *out, const void *result, size_t result_len);
+
+/**
+ * Marks the task failed with a printf-style message the caller receives (cut at 4 KiB).
+ * The task fails with MPROC_ETASK whatever it returns; its return value becomes
+ * mproc_error::status.
+ *
+ * @param out the task's `out`.
+ * @param fmt a printf format, read during the call only; then its arguments.
+ * @return MPROC_OK, MPROC_EINVAL (out or fmt NULL).
+ */
+MPROC_API int mproc_output_fail(mproc_output *out, const char *fmt, ...);
 
 /**
  * Creates a pool of `workers` processes (<= 0: mproc_cpu_count()). MPROC_ENOINIT before
@@ -672,9 +673,9 @@ MPROC_API int mproc_pool_create_ex(mproc_pool **out, const mproc_pool_options *o
  *
  * @param p the pool.
  * @param fn the task.
- * @param arg bytes copied before the call returns: the caller keeps ownership. NULL when len is
- *            0.
- * @param len their number.
+ * @param arg bytes copied before the call returns: the caller keeps ownership. NULL when
+ *            arg_len is 0.
+ * @param arg_len their number.
  * @param result receives the result, which then belongs to the caller (mproc_free()); NULL when
  *               not wanted, or set to NULL on failure.
  * @param result_len receives its length; may be NULL.
@@ -682,7 +683,7 @@ MPROC_API int mproc_pool_create_ex(mproc_pool **out, const mproc_pool_options *o
  *         MPROC_EFOREIGN, or the task's error: MPROC_ETASK, MPROC_EWORKER_LOST,
  *         MPROC_ETIMEDOUT, MPROC_ECANCELED, MPROC_ENOFUNC.
  */
-MPROC_API int mproc_pool_apply(mproc_pool *p, mproc_task fn, const void *arg, size_t len,
+MPROC_API int mproc_pool_apply(mproc_pool *p, mproc_task fn, const void *arg, size_t arg_len,
                                void **result, size_t *result_len);
 
 /**
@@ -699,20 +700,20 @@ MPROC_API int mproc_pool_apply(mproc_pool *p, mproc_task fn, const void *arg, si
  *
  * @param p the pool.
  * @param fn the task.
- * @param arg bytes copied before the call returns: the caller keeps ownership. NULL when len is
- *            0.
- * @param len their number.
+ * @param arg bytes copied before the call returns: the caller keeps ownership. NULL when
+ *            arg_len is 0.
+ * @param arg_len their number.
  * @param cb called with the result; may be NULL.
  * @param ecb called with the error; may be NULL.
  * @param user handed to cb or ecb as it is; the library never reads it.
  * @param out receives a handle (which keeps the task's result after the callback), or NULL for
  *            none. The handle is the caller's: mproc_async_release() it, even after the pool
  *            was destroyed.
- * @return MPROC_OK, MPROC_EINVAL (p or fn NULL, arg NULL with len > 0), MPROC_ETOOBIG,
+ * @return MPROC_OK, MPROC_EINVAL (p or fn NULL, arg NULL with arg_len > 0), MPROC_ETOOBIG,
  *         MPROC_ENOMEM, MPROC_ESTATE (after close or terminate), MPROC_EFOREIGN. The task's
  *         own outcome comes through cb, ecb or the handle.
  */
-MPROC_API int mproc_pool_apply_async(mproc_pool *p, mproc_task fn, const void *arg, size_t len,
+MPROC_API int mproc_pool_apply_async(mproc_pool *p, mproc_task fn, const void *arg, size_t arg_len,
                                      mproc_callback cb, mproc_error_callback ecb, void *user,
                                      mproc_async **out);
 
@@ -739,19 +740,20 @@ MPROC_API int mproc_async_ready(mproc_async *a);
 
 /**
  * Waits, then gives the result (valid until release): MPROC_OK, the task's error code, or
- * MPROC_ETIMEDOUT. data and len may be NULL. Thread-safe.
+ * MPROC_ETIMEDOUT. result and result_len may be NULL. Thread-safe.
  *
  * @param a the handle.
  * @param timeout_ms milliseconds, MPROC_FOREVER or 0.
- * @param data receives the result bytes, owned by the handle (valid until
- *             mproc_async_release()); NULL on failure. May be NULL.
- * @param len receives their number; may be NULL.
+ * @param result receives the result bytes, owned by the handle (valid until
+ *               mproc_async_release()); NULL on failure. May be NULL.
+ * @param result_len receives their number; may be NULL.
  * @return MPROC_OK; the task's error (MPROC_ETASK, MPROC_EWORKER_LOST, MPROC_ETIMEDOUT,
  *         MPROC_ECANCELED, MPROC_ENOFUNC; details from mproc_async_error()); MPROC_ETIMEDOUT
  *         when it has not ended in time; MPROC_EINVAL; MPROC_EDEADLK and MPROC_EFOREIGN as
  *         for mproc_async_wait().
  */
-MPROC_API int mproc_async_get(mproc_async *a, long timeout_ms, const void **data, size_t *len);
+MPROC_API int mproc_async_get(mproc_async *a, long timeout_ms, const void **result,
+                              size_t *result_len);
 
 /**
  * The task's error once it has failed, else NULL. Thread-safe.
@@ -797,8 +799,8 @@ MPROC_API int mproc_pool_map(mproc_pool *p, mproc_task fn, const void *items, si
                              size_t count, size_t chunksize, mproc_results **out);
 
 /**
- * As mproc_pool_map() but returns at once with an iterator; results are streamed, ordered: in
- * item order, else in completion order. `items` must stay valid until the iterator is destroyed.
+ * As mproc_pool_map() but returns at once with an iterator, which streams the results in item
+ * order (Python's imap). `items` must stay valid until the iterator is destroyed.
  *
  * What is in flight (sent to the workers, or done and not yet read) is bounded, so memory stays
  * flat however many items and whatever the chunksize: at most 4096 items (a chunk is cut to
@@ -816,12 +818,31 @@ MPROC_API int mproc_pool_map(mproc_pool *p, mproc_task fn, const void *items, si
  * @param item_size the size of one item.
  * @param count the number of items.
  * @param chunksize items sent to a worker at a time; 0: automatic.
- * @param ordered nonzero: item order (imap); 0: completion order (imap_unordered).
  * @param out receives the iterator, which belongs to the caller (mproc_iter_destroy()).
  * @return MPROC_OK, MPROC_EINVAL, MPROC_ETOOBIG, MPROC_ENOMEM, MPROC_ESTATE, MPROC_EFOREIGN.
  */
 MPROC_API int mproc_pool_imap(mproc_pool *p, mproc_task fn, const void *items, size_t item_size,
-                              size_t count, size_t chunksize, int ordered, mproc_iter **out);
+                              size_t count, size_t chunksize, mproc_iter **out);
+
+/**
+ * As mproc_pool_imap(), but the iterator gives each result as soon as it is done, in completion
+ * order (Python's imap_unordered); mproc_iter_next() says which item each one is. The same
+ * bounds, arguments and codes.
+ *
+ * Thread-safe.
+ *
+ * @param p the pool.
+ * @param fn the task, called once per item.
+ * @param items `count * item_size` bytes, borrowed by the iterator until mproc_iter_destroy().
+ * @param item_size the size of one item.
+ * @param count the number of items.
+ * @param chunksize items sent to a worker at a time; 0: automatic.
+ * @param out receives the iterator, which belongs to the caller (mproc_iter_destroy()).
+ * @return MPROC_OK, MPROC_EINVAL, MPROC_ETOOBIG, MPROC_ENOMEM, MPROC_ESTATE, MPROC_EFOREIGN.
+ */
+MPROC_API int mproc_pool_imap_unordered(mproc_pool *p, mproc_task fn, const void *items,
+                                        size_t item_size, size_t count, size_t chunksize,
+                                        mproc_iter **out);
 
 /**
  * The number of results.
@@ -832,27 +853,28 @@ MPROC_API int mproc_pool_imap(mproc_pool *p, mproc_task fn, const void *items, s
 MPROC_API size_t mproc_results_count(const mproc_results *r);
 
 /**
- * Item i's result: MPROC_OK, or its error code (see mproc_results_error()).
+ * Item `index`'s result: MPROC_OK, or its error code (see mproc_results_error()).
  *
  * @param r the results.
- * @param i the item's index, < mproc_results_count().
- * @param data receives the item's bytes, owned by r (valid until mproc_results_destroy()); may
- *             be NULL.
- * @param len receives their number; may be NULL.
+ * @param index the item's index, < mproc_results_count().
+ * @param result receives the item's bytes, owned by r (valid until mproc_results_destroy());
+ *               may be NULL.
+ * @param result_len receives their number; may be NULL.
  * @return MPROC_OK, the item's error code (MPROC_ETASK, MPROC_EWORKER_LOST, MPROC_ETIMEDOUT,
- *         ...), or MPROC_EINVAL (r NULL, i out of range).
+ *         ...), or MPROC_EINVAL (r NULL, index out of range).
  */
-MPROC_API int mproc_results_get(const mproc_results *r, size_t i, const void **data, size_t *len);
+MPROC_API int mproc_results_get(const mproc_results *r, size_t index, const void **result,
+                                size_t *result_len);
 
 /**
- * Item i's error, or NULL when it succeeded.
+ * Item `index`'s error, or NULL when it succeeded.
  *
  * @param r the results.
- * @param i the item's index.
+ * @param index the item's index.
  * @return the error, owned by r (valid until mproc_results_destroy()), or NULL (also for a bad r
- *         or i).
+ *         or index).
  */
-MPROC_API const mproc_error *mproc_results_error(const mproc_results *r, size_t i);
+MPROC_API const mproc_error *mproc_results_error(const mproc_results *r, size_t index);
 
 /**
  * Frees the results. NULL is fine.
@@ -871,16 +893,16 @@ MPROC_API void mproc_results_destroy(mproc_results *r);
  * @param it the iterator.
  * @param timeout_ms milliseconds, MPROC_FOREVER or 0.
  * @param index receives the item's index in `items`; may be NULL.
- * @param data receives the item's bytes, owned by the iterator (valid until the next call or
- *             mproc_iter_destroy()); may be NULL.
- * @param len receives their number; may be NULL.
+ * @param result receives the item's bytes, owned by the iterator (valid until the next call
+ *               or mproc_iter_destroy()); may be NULL.
+ * @param result_len receives their number; may be NULL.
  * @return MPROC_OK; the item's error code (see mproc_iter_error()); MPROC_EEND; MPROC_ETIMEDOUT;
  *         MPROC_ECANCELED (the pool was terminated: each item not done fails with it, then each
  *         chunk never sent says it once, then MPROC_EEND); MPROC_EINVAL; MPROC_EDEADLK;
  *         MPROC_EFOREIGN.
  */
-MPROC_API int mproc_iter_next(mproc_iter *it, long timeout_ms, size_t *index, const void **data,
-                              size_t *len);
+MPROC_API int mproc_iter_next(mproc_iter *it, long timeout_ms, size_t *index, const void **result,
+                              size_t *result_len);
 
 /**
  * The error of the item last returned, or NULL.

@@ -1,6 +1,19 @@
 /* Error codes to sentences, from the one list in mproc.h. */
 #include "internal.h"
 
+/* MPROC__ERRNO_LAST must be the lowest code of the list: the wire and the exit-status checks
+ * take a code below it for garbage, so a code added without moving it would be refused. The
+ * build fails here (an array of size -1) when no code equals it or one lies below it. */
+#define MPROC__ERRNO_NOT_BELOW(name, value, text) &&(value) >= MPROC__ERRNO_LAST
+#define MPROC__ERRNO_EQUALS(name, value, text) || (value) == MPROC__ERRNO_LAST
+enum {
+    ERRNO_NONE_BELOW_LAST = 1 MPROC_ERRNO_MAP(MPROC__ERRNO_NOT_BELOW),
+    ERRNO_ONE_IS_LAST = 0 MPROC_ERRNO_MAP(MPROC__ERRNO_EQUALS)
+};
+#undef MPROC__ERRNO_NOT_BELOW
+#undef MPROC__ERRNO_EQUALS
+typedef char mproc__errno_last_is_lowest[ERRNO_NONE_BELOW_LAST && ERRNO_ONE_IS_LAST ? 1 : -1];
+
 const char *mproc_strerror(int code)
 {
     switch (code) {
@@ -16,7 +29,7 @@ const char *mproc_strerror(int code)
     }
 }
 
-const char *mproc_err_name(int code)
+const char *mproc_error_name(int code)
 {
     switch (code) {
     case MPROC_OK:

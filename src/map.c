@@ -373,8 +373,9 @@ static int iter_start(mproc_pool *p, mproc_task fn, const void *items, size_t it
     return MPROC_OK;
 }
 
-int mproc_pool_imap(mproc_pool *p, mproc_task fn, const void *items, size_t item_size, size_t count,
-                    size_t chunksize, int ordered, mproc_iter **out)
+/* mproc_pool_imap and mproc_pool_imap_unordered: one iterator, told which order to keep. */
+static int imap_start(mproc_pool *p, mproc_task fn, const void *items, size_t item_size,
+                      size_t count, size_t chunksize, int ordered, mproc_iter **out)
 {
     if (out == NULL)
         return MPROC_EINVAL;
@@ -382,7 +383,19 @@ int mproc_pool_imap(mproc_pool *p, mproc_task fn, const void *items, size_t item
         *out = NULL;
         return MPROC_EFOREIGN;
     }
-    return iter_start(p, fn, items, item_size, count, chunksize, ordered != 0, 0, out);
+    return iter_start(p, fn, items, item_size, count, chunksize, ordered, 0, out);
+}
+
+int mproc_pool_imap(mproc_pool *p, mproc_task fn, const void *items, size_t item_size, size_t count,
+                    size_t chunksize, mproc_iter **out)
+{
+    return imap_start(p, fn, items, item_size, count, chunksize, 1, out);
+}
+
+int mproc_pool_imap_unordered(mproc_pool *p, mproc_task fn, const void *items, size_t item_size,
+                              size_t count, size_t chunksize, mproc_iter **out)
+{
+    return imap_start(p, fn, items, item_size, count, chunksize, 0, out);
 }
 
 /* Lock held. Moves to the next ready chunk, if any. */

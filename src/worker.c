@@ -15,14 +15,14 @@
 
 #define MESSAGE_MAX 4096
 
-struct mproc_result {
+struct mproc_output {
     mproc__buf data;
     int failed;
     int error; /* a code of our own (ETOOBIG) that overrides the task's outcome */
     char message[MESSAGE_MAX];
 };
 
-int mproc_result_set(mproc_result *r, const void *data, size_t len)
+int mproc_output_set(mproc_output *r, const void *data, size_t len)
 {
     if (r == NULL || (data == NULL && len > 0))
         return MPROC_EINVAL;
@@ -39,7 +39,7 @@ int mproc_result_set(mproc_result *r, const void *data, size_t len)
     return MPROC_OK;
 }
 
-int mproc_result_fail(mproc_result *r, const char *fmt, ...)
+int mproc_output_fail(mproc_output *r, const char *fmt, ...)
 {
     va_list ap;
     if (r == NULL || fmt == NULL)
@@ -62,7 +62,7 @@ typedef struct worker {
     size_t nfns, capfns;
     void *scratch; /* aligned home of the current item */
     size_t scratch_cap;
-    mproc_result res;
+    mproc_output res;
     mproc__buf out;
     int stamps;              /* the ring wants each item's start (ring.h) */
     mproc__ring_batch batch; /* the answers gathered in the ring, not yet published */
@@ -178,7 +178,7 @@ static int answer_item(worker *w, uint64_t id, uint32_t index, int code, int sta
 static int run_item(worker *w, uint64_t id, uint32_t index, mproc_task fn,
                     const unsigned char *item, size_t size)
 {
-    mproc_result *res = &w->res;
+    mproc_output *res = &w->res;
     const void *arg = NULL;
     int status;
 

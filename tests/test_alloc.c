@@ -75,8 +75,8 @@ static void sweep_done(const char *what, long steps)
 static void assert_documented(const char *what, long n, int rc, int also)
 {
     if (rc != MPROC_OK && rc != MPROC_ENOMEM && rc != also) {
-        fprintf(stderr, "%s at n = %ld: %s\n", what, n, mproc_err_name(rc));
-        fail_msg("%s at n = %ld returned %d (%s)", what, n, rc, mproc_err_name(rc));
+        fprintf(stderr, "%s at n = %ld: %s\n", what, n, mproc_error_name(rc));
+        fail_msg("%s at n = %ld returned %d (%s)", what, n, rc, mproc_error_name(rc));
     }
 }
 
@@ -89,23 +89,23 @@ static int child_target(const void *arg, size_t len)
     return 7;
 }
 
-static int square_task(const void *arg, size_t len, mproc_result *out)
+static int square_task(const void *arg, size_t len, mproc_output *out)
 {
     int v;
     long long sq;
     if (len != sizeof v)
-        return mproc_result_fail(out, "bad size"), 1;
+        return mproc_output_fail(out, "bad size"), 1;
     memcpy(&v, arg, sizeof v);
     sq = (long long)v * v;
-    return mproc_result_set(out, &sq, sizeof sq);
+    return mproc_output_set(out, &sq, sizeof sq);
 }
 
-static int sleep_task(const void *arg, size_t len, mproc_result *out)
+static int sleep_task(const void *arg, size_t len, mproc_output *out)
 {
     (void)arg;
     (void)len;
     tu_sleep_ms(300);
-    return mproc_result_set(out, "z", 1);
+    return mproc_output_set(out, "z", 1);
 }
 
 /* In the worker: arms the hook for the k-th allocation from here, then sets a result of the
@@ -120,27 +120,27 @@ typedef struct worker_fail_arg {
 #define BIG_RESULT ((size_t)256 << 10)
 static char big_result[BIG_RESULT];
 
-static int worker_fail_task(const void *arg, size_t len, mproc_result *out)
+static int worker_fail_task(const void *arg, size_t len, mproc_output *out)
 {
     worker_fail_arg a;
     if (len != sizeof a)
-        return mproc_result_fail(out, "bad argument"), 1;
+        return mproc_output_fail(out, "bad argument"), 1;
     memcpy(&a, arg, sizeof a);
     if ((size_t)a.size > BIG_RESULT)
-        return mproc_result_fail(out, "bad size"), 1;
+        return mproc_output_fail(out, "bad size"), 1;
     memset(big_result, 'w', (size_t)a.size);
     mproc__alloc_fail_after(a.k);
-    return mproc_result_set(out, big_result, (size_t)a.size);
+    return mproc_output_set(out, big_result, (size_t)a.size);
 }
 
 /* In the worker: disarms the hook and answers what was left of its countdown (> 0: the
  * failure armed by worker_fail_task was never reached). */
-static int worker_probe_task(const void *arg, size_t len, mproc_result *out)
+static int worker_probe_task(const void *arg, size_t len, mproc_output *out)
 {
     long left = mproc__alloc_fail_after(0);
     (void)arg;
     (void)len;
-    return mproc_result_set(out, &left, sizeof left);
+    return mproc_output_set(out, &left, sizeof left);
 }
 
 static mproc_pool *new_pool(int workers)
@@ -159,7 +159,7 @@ static void assert_pool_works(mproc_pool *p, const char *what, long n)
     size_t rlen = 0;
     rc = mproc_pool_apply(p, square_task, &v, sizeof v, &res, &rlen);
     if (rc != MPROC_OK)
-        fail_msg("%s at n = %ld: the pool no longer works (%s)", what, n, mproc_err_name(rc));
+        fail_msg("%s at n = %ld: the pool no longer works (%s)", what, n, mproc_error_name(rc));
     assert_int_equal(rlen, sizeof(long long));
     assert_true(*(long long *)res == 81);
     mproc_free(res);
@@ -353,12 +353,12 @@ static void test_pool_apply(void **state)
 
 /* Over the ring's size both ways: the argument and the result cross as frames through the
  * pipes, built and read in buffers of their own (the parent's included). */
-static int big_task(const void *arg, size_t len, mproc_result *out)
+static int big_task(const void *arg, size_t len, mproc_output *out)
 {
     if (len != BIG_RESULT - 1000 || ((const char *)arg)[len - 1] != 'a')
-        return mproc_result_fail(out, "bad argument"), 1;
+        return mproc_output_fail(out, "bad argument"), 1;
     memset(big_result, 'b', BIG_RESULT);
-    return mproc_result_set(out, big_result, BIG_RESULT);
+    return mproc_output_set(out, big_result, BIG_RESULT);
 }
 
 static void test_pool_apply_big(void **state)
@@ -498,7 +498,9 @@ static void test_pool_imap(void **state)
         long left;
         step_begin("pool_imap", n);
         mproc__alloc_fail_after(n);
-        rc = mproc_pool_imap(p, square_task, items, sizeof items[0], MAP_ITEMS, 3, n % 2, &it);
+        rc = n % 2 ? mproc_pool_imap(p, square_task, items, sizeof items[0], MAP_ITEMS, 3, &it)
+                   : mproc_pool_imap_unordered(p, square_task, items, sizeof items[0], MAP_ITEMS, 3,
+                                               &it);
         assert_documented("pool_imap", n, rc, 0);
         if (rc == MPROC_OK) {
             char seen[MAP_ITEMS];
@@ -647,7 +649,7 @@ static void sweep_worker_result(const char *what, long size)
         rc = mproc_pool_apply(p, worker_fail_task, &a, sizeof a, &res, &rlen);
         if (rc != MPROC_OK && rc != MPROC_ENOMEM)
             fail_msg("%s at k = %ld: %s (the task, and only it, should fail with MPROC_ENOMEM)",
-                     what, k, mproc_err_name(rc));
+                     what, k, mproc_error_name(rc));
         if (rc == MPROC_OK) {
             assert_int_equal(rlen, (size_t)size);
             assert_int_equal(((char *)res)[size - 1], 'w');
@@ -664,7 +666,7 @@ static void sweep_worker_result(const char *what, long size)
                 mproc_free(res);
             } else if (probe != MPROC_ENOMEM) {
                 fail_msg("%s at k = %ld: the probe after it gave %s", what, k,
-                         mproc_err_name(probe));
+                         mproc_error_name(probe));
             }
         }
         assert_int_equal(probe, MPROC_OK);
@@ -680,23 +682,23 @@ static void sweep_worker_result(const char *what, long size)
 
 /* In the worker: sets its small result first, then arms the hook, so the failures fall in
  * what the worker does next: reading the next task's frame and copying its argument. */
-static int worker_arm_task(const void *arg, size_t len, mproc_result *out)
+static int worker_arm_task(const void *arg, size_t len, mproc_output *out)
 {
     long k;
     int r;
     if (len != sizeof k)
-        return mproc_result_fail(out, "bad argument"), 1;
+        return mproc_output_fail(out, "bad argument"), 1;
     memcpy(&k, arg, sizeof k);
-    r = mproc_result_set(out, "k", 1);
+    r = mproc_output_set(out, "k", 1);
     mproc__alloc_fail_after(k);
     return r;
 }
 
-static int big_arg_task(const void *arg, size_t len, mproc_result *out)
+static int big_arg_task(const void *arg, size_t len, mproc_output *out)
 {
     if (len != BIG_RESULT - 1000 || ((const char *)arg)[len - 1] != 'a')
-        return mproc_result_fail(out, "bad argument"), 1;
-    return mproc_result_set(out, "ok", 2);
+        return mproc_output_fail(out, "bad argument"), 1;
+    return mproc_output_set(out, "ok", 2);
 }
 
 /* A worker cannot allocate what receives a task (its frame, its argument's copy): that task
@@ -725,7 +727,7 @@ static void test_worker_receipt_alloc(void **state)
         else if (rc != MPROC_OK && rc != MPROC_ENOMEM)
             fail_msg("worker receipt at k = %ld: %s (the task, and only it, should fail with "
                      "MPROC_ENOMEM)",
-                     k, mproc_err_name(rc));
+                     k, mproc_error_name(rc));
         rlen = 0;
         assert_int_equal(mproc_pool_apply(p, worker_probe_task, NULL, 0, &res, &rlen), MPROC_OK);
         assert_int_equal(rlen, sizeof left);

@@ -27,26 +27,26 @@ typedef struct job {
     char pad[24];
 } job;
 
-static int job_task(const void *arg, size_t len, mproc_result *out)
+static int job_task(const void *arg, size_t len, mproc_output *out)
 {
     job j;
     if (len < sizeof j)
-        return mproc_result_fail(out, "bad argument size %u", (unsigned)len), 1;
+        return mproc_output_fail(out, "bad argument size %u", (unsigned)len), 1;
     memcpy(&j, arg, sizeof j);
     switch (j.op) {
     case OP_SQUARE: {
         long long v = (long long)j.value * j.value;
-        return mproc_result_set(out, &v, sizeof v);
+        return mproc_output_set(out, &v, sizeof v);
     }
     case OP_SLEEP:
         tu_sleep_ms(j.value);
-        return mproc_result_set(out, &j.value, sizeof j.value);
+        return mproc_output_set(out, &j.value, sizeof j.value);
     case OP_CRASH:
         tu_die_by_kill();
         return 1;
     case OP_PID: {
         long pid = mproc_getpid();
-        return mproc_result_set(out, &pid, sizeof pid);
+        return mproc_output_set(out, &pid, sizeof pid);
     }
     case OP_BYTES: {
         unsigned char *p = malloc((size_t)j.value);
@@ -55,7 +55,7 @@ static int job_task(const void *arg, size_t len, mproc_result *out)
             return 1;
         for (i = 0; i < j.value; i++)
             p[i] = (unsigned char)(i + j.pad[0]);
-        r = mproc_result_set(out, p, (size_t)j.value);
+        r = mproc_output_set(out, p, (size_t)j.value);
         free(p);
         return r;
     }
@@ -67,7 +67,7 @@ static int job_task(const void *arg, size_t len, mproc_result *out)
         if (p == NULL)
             return 1;
         memcpy(p, &now, sizeof now);
-        r = mproc_result_set(out, p, (size_t)j.value);
+        r = mproc_output_set(out, p, (size_t)j.value);
         free(p);
         return r;
     }
@@ -263,8 +263,7 @@ static void test_imap_answers_take_many_frames(void **state)
         items[i] = make(OP_BYTES, 25 << 10);
         items[i].pad[0] = (char)i;
     }
-    assert_int_equal(mproc_pool_imap(p, job_task, items, sizeof items[0], 200, 0, 1, &it),
-                     MPROC_OK);
+    assert_int_equal(mproc_pool_imap(p, job_task, items, sizeof items[0], 200, 0, &it), MPROC_OK);
     while ((rc = mproc_iter_next(it, 60000, &index, &data, &len)) == MPROC_OK) {
         assert_int_equal(index, (size_t)n);
         check_bytes(data, len, 25 << 10, (int)(char)n);
@@ -323,8 +322,7 @@ static int ran_before_reading(int n, int size, size_t chunksize)
     for (i = 0; i < n; i++)
         items[i] = make(OP_STAMP, size);
     assert_int_equal(
-        mproc_pool_imap(p, job_task, items, sizeof items[0], (size_t)n, chunksize, 1, &it),
-        MPROC_OK);
+        mproc_pool_imap(p, job_task, items, sizeof items[0], (size_t)n, chunksize, &it), MPROC_OK);
     tu_sleep_ms(1500);
     start = tu_now_ms();
     while ((rc = mproc_iter_next(it, 60000, NULL, &data, &len)) == MPROC_OK) {
@@ -385,7 +383,7 @@ static void test_iter_destroy_skips_the_rest(void **state)
     for (i = 0; i < N; i++)
         items[i] = make(OP_SLEEP, 50);
     /* Chunks of 40 items: 2 s each, two of them queued on each worker. */
-    assert_int_equal(mproc_pool_imap(p, job_task, items, sizeof items[0], N, 40, 1, &it), MPROC_OK);
+    assert_int_equal(mproc_pool_imap(p, job_task, items, sizeof items[0], N, 40, &it), MPROC_OK);
     assert_int_equal(mproc_iter_next(it, 60000, NULL, NULL, NULL), MPROC_OK);
     mproc_iter_destroy(it);
     free(items);

@@ -64,13 +64,13 @@ static mproc_target testdyn_target(void)
     return fn;
 }
 
-static int task_pid(const void *arg, size_t len, mproc_result *out)
+static int task_pid(const void *arg, size_t len, mproc_output *out)
 {
     long pid = mproc_getpid();
     (void)arg;
     (void)len;
     tu_sleep_ms(50);
-    return mproc_result_set(out, &pid, sizeof pid);
+    return mproc_output_set(out, &pid, sizeof pid);
 }
 
 /* README: "a library the parent loaded at run time is loaded in the child too". Under fork the
@@ -102,7 +102,7 @@ static void claim_fn_pool_task_from_library_loaded_after_create(void **state)
         const mproc_error *e = mproc_results_error(r, i);
         int code = mproc_results_get(r, i, NULL, NULL);
         if (code != MPROC_ETASK) {
-            print_message("item %u: %s (exit code %d): %s\n", (unsigned)i, mproc_err_name(code),
+            print_message("item %u: %s (exit code %d): %s\n", (unsigned)i, mproc_error_name(code),
                           e != NULL ? e->exitcode : 0, e != NULL ? e->message : "");
         }
         /* 77: testdyn_task ran, with its argument. */
@@ -184,7 +184,7 @@ static void claim_fn_fork_worker_needs_no_loader_lock(void **state)
         mproc_async_release(a);
         if (r != MPROC_OK) {
             print_message("task %d: %s (a worker stuck on the loader's lock?)\n", i,
-                          mproc_err_name(r));
+                          mproc_error_name(r));
             tu_atomic_store(&loader_hog_stop, 1);
             tu_thread_join(&t);
             mproc_pool_terminate(p);
@@ -308,7 +308,7 @@ static void claim_kill_stops_a_child_that_ignores_sigterm(void **state)
 /* ---- pool: terminate, destroy, timeouts --------------------------------------------------------
  */
 
-static int task_sleep(const void *arg, size_t len, mproc_result *out)
+static int task_sleep(const void *arg, size_t len, mproc_output *out)
 {
     long ms = 0;
     (void)out;
@@ -350,7 +350,7 @@ static void claim_terminate_runs_error_callbacks_before_it_returns(void **state)
     mproc_pool_destroy(p);
 }
 
-static int task_ignoring_sigterm(const void *arg, size_t len, mproc_result *out)
+static int task_ignoring_sigterm(const void *arg, size_t len, mproc_output *out)
 {
     uint64_t end = tu_now_ms() + (uint64_t)LONG_TASK_MS;
     (void)arg;
@@ -438,17 +438,17 @@ static void claim_timed_out_task_has_the_killed_workers_exit_code(void **state)
 
 /* ---- what the sweep found: the header and the guide now say what these show ---------------- */
 
-static int task_fail_returning_0(const void *arg, size_t len, mproc_result *out)
+static int task_fail_returning_0(const void *arg, size_t len, mproc_output *out)
 {
     (void)arg;
     (void)len;
-    mproc_result_fail(out, "failed with %d", 7);
+    mproc_output_fail(out, "failed with %d", 7);
     return 0;
 }
 
 /* mproc_error::status is the task's return value: 0 for a failure reported by
- * mproc_result_fail() with a return of 0. */
-static void claim_result_fail_with_return_0_has_status_0(void **state)
+ * mproc_output_fail() with a return of 0. */
+static void claim_output_fail_with_return_0_has_status_0(void **state)
 {
     mproc_pool *p = NULL;
     mproc_async *a = NULL;
@@ -524,7 +524,7 @@ typedef struct marked_item {
     char path[600];
 } marked_item;
 
-static int task_mark_then_sleep(const void *arg, size_t len, mproc_result *out)
+static int task_mark_then_sleep(const void *arg, size_t len, mproc_output *out)
 {
     const marked_item *it = arg;
     uint64_t end = tu_now_ms() + (uint64_t)LONG_TASK_MS;
@@ -584,7 +584,8 @@ static void claim_map_during_terminate(void **state)
         assert_int_equal(mproc_pool_terminate(m.p), MPROC_OK);
         tu_thread_join(&t);
         remove(m.marker);
-        print_message("map of %u items, terminated: %s\n", (unsigned)m.count, mproc_err_name(m.rc));
+        print_message("map of %u items, terminated: %s\n", (unsigned)m.count,
+                      mproc_error_name(m.rc));
         assert_int_equal(m.rc, MPROC_ECANCELED);
         assert_null(m.r);
         mproc_pool_destroy(m.p);
@@ -609,7 +610,7 @@ int main(int argc, char **argv)
             cmocka_unit_test(claim_pool_terminate_is_unconditional),
             cmocka_unit_test(claim_destroy_of_closed_pool_terminates_it),
             cmocka_unit_test(claim_timed_out_task_has_the_killed_workers_exit_code),
-            cmocka_unit_test(claim_result_fail_with_return_0_has_status_0),
+            cmocka_unit_test(claim_output_fail_with_return_0_has_status_0),
             cmocka_unit_test(claim_start_method_env_fork_on_windows),
             cmocka_unit_test(claim_map_during_terminate),
         };

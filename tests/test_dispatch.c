@@ -96,7 +96,7 @@ struct ran {
     long pid;
 };
 
-static int sleeper(const void *arg, size_t len, mproc_result *out)
+static int sleeper(const void *arg, size_t len, mproc_output *out)
 {
     long ms;
     struct ran r;
@@ -107,10 +107,10 @@ static int sleeper(const void *arg, size_t len, mproc_result *out)
     r.pid = mproc_getpid();
     tu_sleep_ms(ms);
     r.end_ms = tu_now_ms();
-    return mproc_result_set(out, &r, sizeof r);
+    return mproc_output_set(out, &r, sizeof r);
 }
 
-static int nothing(const void *arg, size_t len, mproc_result *out)
+static int nothing(const void *arg, size_t len, mproc_output *out)
 {
     (void)arg;
     (void)len;
@@ -301,9 +301,9 @@ static void on_count(void *user, const void *result, size_t len)
     counted++; /* the pool's thread runs callbacks one at a time */
 }
 
-static int index_task(const void *arg, size_t len, mproc_result *out)
+static int index_task(const void *arg, size_t len, mproc_output *out)
 {
-    return mproc_result_set(out, arg, len);
+    return mproc_output_set(out, arg, len);
 }
 
 static void test_every_task_once_under_take_back(void **state)
@@ -374,7 +374,7 @@ static void fork_helper(const void *arg, size_t len)
     }
 }
 
-static int fork_then_crash(const void *arg, size_t len, mproc_result *out)
+static int fork_then_crash(const void *arg, size_t len, mproc_output *out)
 {
     (void)out;
     fork_helper(arg, len);
@@ -383,7 +383,7 @@ static int fork_then_crash(const void *arg, size_t len, mproc_result *out)
     return 0;
 }
 
-static int fork_then_return(const void *arg, size_t len, mproc_result *out)
+static int fork_then_return(const void *arg, size_t len, mproc_output *out)
 {
     (void)out;
     fork_helper(arg, len);
@@ -485,7 +485,7 @@ static void start_holder(const void *arg, size_t len)
     CloseHandle(dup);
 }
 
-static int hold_then_crash(const void *arg, size_t len, mproc_result *out)
+static int hold_then_crash(const void *arg, size_t len, mproc_output *out)
 {
     (void)out;
     start_holder(arg, len);
@@ -493,7 +493,7 @@ static int hold_then_crash(const void *arg, size_t len, mproc_result *out)
     return 0;
 }
 
-static int hold_then_return(const void *arg, size_t len, mproc_result *out)
+static int hold_then_return(const void *arg, size_t len, mproc_output *out)
 {
     (void)out;
     start_holder(arg, len);

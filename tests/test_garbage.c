@@ -146,7 +146,7 @@ struct job {
     int value;
 };
 
-static int task(const void *arg, size_t len, mproc_result *out)
+static int task(const void *arg, size_t len, mproc_output *out)
 {
     struct job j;
     unsigned char frame[256];
@@ -154,15 +154,15 @@ static int task(const void *arg, size_t len, mproc_result *out)
     intptr_t ch;
 
     if (len != sizeof j)
-        return mproc_result_fail(out, "bad argument size %u", (unsigned)len), 1;
+        return mproc_output_fail(out, "bad argument size %u", (unsigned)len), 1;
     memcpy(&j, arg, sizeof j);
     if (j.kind != K_NONE) {
         ch = mproc__worker_channel();
         if (ch == (intptr_t)-1)
-            return mproc_result_fail(out, "no worker channel"), 1;
+            return mproc_output_fail(out, "no worker channel"), 1;
         n = make_garbage((enum kind)j.kind, frame);
         if (write_channel(ch, frame, n) != 0)
-            return mproc_result_fail(out, "writing the garbage failed"), 1;
+            return mproc_output_fail(out, "writing the garbage failed"), 1;
         /* The garbage is read while this task still runs: its worker's answers also travel
          * through shared memory, so garbage from a task that has already answered could only be
          * pinned on the task after it (which the pool then runs again elsewhere). */
@@ -179,7 +179,7 @@ static int task(const void *arg, size_t len, mproc_result *out)
     /* Then answer as usual: the parent must not take this answer for the task's. */
     {
         long long sq = (long long)j.value * j.value;
-        return mproc_result_set(out, &sq, sizeof sq);
+        return mproc_output_set(out, &sq, sizeof sq);
     }
 }
 

@@ -159,11 +159,11 @@ static int t_report(const void *arg, size_t len)
     return report_to(arg, len);
 }
 
-static int task_report(const void *arg, size_t len, mproc_result *out)
+static int task_report(const void *arg, size_t len, mproc_output *out)
 {
     int r = report_to(arg, len);
     if (r != 0) {
-        mproc_result_fail(out, "listing failed (%d)", r);
+        mproc_output_fail(out, "listing failed (%d)", r);
     }
     return r;
 }
@@ -790,7 +790,7 @@ static long start_sleeper(void)
 }
 
 /* Starts the sleeper, writes its pid to the file named in arg, then ends its worker. */
-static int task_start_program_then_die(const void *arg, size_t len, mproc_result *out)
+static int task_start_program_then_die(const void *arg, size_t len, mproc_output *out)
 {
     char text[32];
     long pid;

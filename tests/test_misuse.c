@@ -92,7 +92,7 @@ static int t_init_again(const void *arg, size_t len)
 }
 
 /* A task that runs a pool of its own (the worker's nested pool) and answers with its sum. */
-static int task_nested_pool(const void *arg, size_t len, mproc_result *out)
+static int task_nested_pool(const void *arg, size_t len, mproc_output *out)
 {
     static const int items[4] = {1, 2, 3, 4};
     mproc_pool *p = NULL;
@@ -102,7 +102,7 @@ static int task_nested_pool(const void *arg, size_t len, mproc_result *out)
     (void)len;
     r = mproc_pool_create(&p, 2);
     if (r != MPROC_OK) {
-        return mproc_result_fail(out, "nested pool_create: %s", mproc_err_name(r)), 1;
+        return mproc_output_fail(out, "nested pool_create: %s", mproc_error_name(r)), 1;
     }
     r = mproc_pool_map(p, tu_square, items, sizeof items[0], 4, 1, &res);
     if (r == MPROC_OK) {
@@ -119,9 +119,9 @@ static int task_nested_pool(const void *arg, size_t len, mproc_result *out)
     mproc_results_destroy(res);
     mproc_pool_destroy(p);
     if (r != MPROC_OK) {
-        return mproc_result_fail(out, "nested map: %s", mproc_err_name(r)), 1;
+        return mproc_output_fail(out, "nested map: %s", mproc_error_name(r)), 1;
     }
-    return mproc_result_set(out, &sum, sizeof sum);
+    return mproc_output_set(out, &sum, sizeof sum);
 }
 
 /* Starts target with the given method and mode, and gives its exit code (bounded). */

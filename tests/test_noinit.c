@@ -42,7 +42,7 @@ static void test_enoinit_message_names_the_fix(void **state)
 {
     (void)state;
     assert_non_null(strstr(mproc_strerror(MPROC_ENOINIT), "mproc_init"));
-    assert_string_equal(mproc_err_name(MPROC_ENOINIT), "MPROC_ENOINIT");
+    assert_string_equal(mproc_error_name(MPROC_ENOINIT), "MPROC_ENOINIT");
 }
 
 /* A call of mproc_init() with bad arguments fails and does not count as the guard. */

@@ -44,7 +44,7 @@ static long read_pid(const char *path)
 }
 
 /* A pool task: writes its worker's pid to the file named in arg, then sleeps. */
-static int task_pid_then_sleep(const void *arg, size_t len, mproc_result *out)
+static int task_pid_then_sleep(const void *arg, size_t len, mproc_output *out)
 {
     (void)out;
     if (arg == NULL || len == 0 || ((const char *)arg)[len - 1] != '\0') {

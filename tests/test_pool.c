@@ -60,21 +60,21 @@ static struct job job(int op, int value, long ms)
 
 #define BIG_RESULT ((size_t)64 << 20)
 
-static int task(const void *arg, size_t len, mproc_result *out)
+static int task(const void *arg, size_t len, mproc_output *out)
 {
     const struct job *j = arg;
     if (len != sizeof *j)
-        return mproc_result_fail(out, "bad argument size %u", (unsigned)len), 1;
+        return mproc_output_fail(out, "bad argument size %u", (unsigned)len), 1;
     switch (j->op) {
     case OP_SLEEP:
         tu_sleep_ms(j->ms);
-        return mproc_result_set(out, "filename", 8);
+        return mproc_output_set(out, "filename", 8);
     case OP_SQUARE: {
         long long sq = (long long)j->value * j->value;
-        return mproc_result_set(out, &sq, sizeof sq);
+        return mproc_output_set(out, &sq, sizeof sq);
     }
     case OP_FAIL:
-        mproc_result_fail(out, "task %d refused", j->value);
+        mproc_output_fail(out, "task %d refused", j->value);
         return 7;
     case OP_ABORT:
         /* A forked worker inherits cmocka's handlers, which would catch the crash. (A Windows
@@ -99,17 +99,17 @@ static int task(const void *arg, size_t len, mproc_result *out)
         size_t i;
         int r;
         if (b == NULL)
-            return mproc_result_fail(out, "no memory"), 1;
+            return mproc_output_fail(out, "no memory"), 1;
         for (i = 0; i < BIG_RESULT; i++)
             b[i] = (unsigned char)(i * 31 + 7);
-        r = mproc_result_set(out, b, BIG_RESULT);
+        r = mproc_output_set(out, b, BIG_RESULT);
         free(b);
         return r;
     }
     case OP_PID: {
         long pid = mproc_getpid();
         tu_sleep_ms(j->ms);
-        return mproc_result_set(out, &pid, sizeof pid);
+        return mproc_output_set(out, &pid, sizeof pid);
     }
     case OP_EMPTY:
         return 0;
@@ -118,10 +118,10 @@ static int task(const void *arg, size_t len, mproc_result *out)
         size_t i;
         int r;
         if (b == NULL)
-            return mproc_result_fail(out, "no memory"), 1;
+            return mproc_output_fail(out, "no memory"), 1;
         for (i = 0; i < (size_t)j->value; i++)
             b[i] = sized_byte(i, j->value);
-        r = mproc_result_set(out, b, (size_t)j->value);
+        r = mproc_output_set(out, b, (size_t)j->value);
         free(b);
         return r;
     }
@@ -139,9 +139,9 @@ static int task(const void *arg, size_t len, mproc_result *out)
     return 1;
 }
 
-static int echo(const void *arg, size_t len, mproc_result *out)
+static int echo(const void *arg, size_t len, mproc_output *out)
 {
-    return mproc_result_set(out, arg, len);
+    return mproc_output_set(out, arg, len);
 }
 
 /* ---- callbacks ---- */
@@ -421,9 +421,12 @@ static void run_imap(int ordered, size_t chunksize)
         items[i] = (int)i;
     memset(seen, 0, sizeof seen);
     assert_int_equal(mproc_pool_create(&p, 3), MPROC_OK);
-    assert_int_equal(
-        mproc_pool_imap(p, tu_square_ll, items, sizeof items[0], 5000, chunksize, ordered, &it),
-        MPROC_OK);
+    if (ordered)
+        r = mproc_pool_imap(p, tu_square_ll, items, sizeof items[0], 5000, chunksize, &it);
+    else
+        r = mproc_pool_imap_unordered(p, tu_square_ll, items, sizeof items[0], 5000, chunksize,
+                                      &it);
+    assert_int_equal(r, MPROC_OK);
     while ((r = mproc_iter_next(it, MPROC_FOREVER, &index, &d, &len)) != MPROC_EEND) {
         long long v;
         assert_int_equal(r, MPROC_OK);
@@ -465,7 +468,7 @@ static void test_imap_destroy_early(void **state)
     size_t index;
     (void)state;
     assert_int_equal(mproc_pool_create(&p, 2), MPROC_OK);
-    assert_int_equal(mproc_pool_imap(p, tu_square_ll, items, sizeof items[0], 20000, 1, 1, &it),
+    assert_int_equal(mproc_pool_imap(p, tu_square_ll, items, sizeof items[0], 20000, 1, &it),
                      MPROC_OK);
     assert_int_equal(mproc_iter_next(it, MPROC_FOREVER, &index, NULL, NULL), MPROC_OK);
     assert_int_equal(index, 0);
@@ -738,7 +741,7 @@ static void test_big_argument(void **state)
 
 /* Answers small enough for the shared ring and answers too large for it (sent through the
  * pipe) interleave: each must reach its own task, whole, many times around the ring. */
-static int sized(const void *arg, size_t len, mproc_result *out)
+static int sized(const void *arg, size_t len, mproc_output *out)
 {
     static unsigned char buf[40000];
     int i;
@@ -749,7 +752,7 @@ static int sized(const void *arg, size_t len, mproc_result *out)
     n = i % 7 == 0 ? sizeof buf : (size_t)(i % 100);
     for (k = 0; k < n; k++)
         buf[k] = (unsigned char)(i + k);
-    return mproc_result_set(out, buf, n);
+    return mproc_output_set(out, buf, n);
 }
 
 static int sized_bad;
@@ -1145,8 +1148,8 @@ static void test_states_and_bad_input(void **state)
     assert_int_equal(mproc_pool_apply_async(p, task, NULL, 4, NULL, NULL, NULL, &a), MPROC_EINVAL);
     assert_null(a);
     assert_int_equal(mproc_pool_map(p, tu_square_ll, NULL, 4, 10, 0, &r), MPROC_EINVAL);
-    assert_int_equal(mproc_pool_imap(p, tu_square_ll, NULL, 4, 10, 0, 1, &it), MPROC_EINVAL);
-    assert_int_equal(mproc_pool_imap(p, tu_square_ll, &j, 4, 1, 0, 1, NULL), MPROC_EINVAL);
+    assert_int_equal(mproc_pool_imap(p, tu_square_ll, NULL, 4, 10, 0, &it), MPROC_EINVAL);
+    assert_int_equal(mproc_pool_imap(p, tu_square_ll, &j, 4, 1, 0, NULL), MPROC_EINVAL);
     assert_int_equal(mproc_iter_next(NULL, 0, NULL, NULL, NULL), MPROC_EINVAL);
     assert_int_equal(mproc_async_wait(NULL, 0), MPROC_EINVAL);
     assert_int_equal(mproc_async_ready(NULL), 0);
@@ -1160,8 +1163,8 @@ static void test_states_and_bad_input(void **state)
     assert_int_equal(mproc_pool_close(NULL), MPROC_EINVAL);
     assert_int_equal(mproc_pool_join(NULL), MPROC_EINVAL);
     assert_int_equal(mproc_pool_terminate(NULL), MPROC_EINVAL);
-    assert_int_equal(mproc_result_set(NULL, "x", 1), MPROC_EINVAL);
-    assert_int_equal(mproc_result_fail(NULL, "x"), MPROC_EINVAL);
+    assert_int_equal(mproc_output_set(NULL, "x", 1), MPROC_EINVAL);
+    assert_int_equal(mproc_output_fail(NULL, "x"), MPROC_EINVAL);
 
     /* Python's rules: join needs close first; nothing enters after close. */
     assert_int_equal(mproc_pool_join(p), MPROC_ESTATE);

@@ -163,7 +163,7 @@ static int t_sleep(const void *arg, size_t len)
     return 3;
 }
 
-static int task_abort(const void *arg, size_t len, mproc_result *out)
+static int task_abort(const void *arg, size_t len, mproc_output *out)
 {
     (void)arg;
     (void)len;
@@ -235,7 +235,7 @@ static void steal_checks(const char *what, int kept_impossible)
     assert_int_equal(run_code(t_return, 0, &code), MPROC_OK);
     assert_int_equal(code, 0);
     terminated_code(&rc, &code);
-    print_message("%s: terminate -> %s, code %d\n", what, mproc_err_name(rc), code);
+    print_message("%s: terminate -> %s, code %d\n", what, mproc_error_name(rc), code);
     check_lost_signal(rc, code, 15, kept_impossible);
     pool_abort_code(&code);
     check_lost_signal(code == -6 ? MPROC_OK : code, code, 6, kept_impossible);
@@ -425,7 +425,7 @@ static int start_grandchild(const struct plan *from, const char *tag, int daemon
 }
 
 /* A pool task: starts a non-daemon grandchild and returns. */
-static int task_start_plain(const void *arg, size_t len, mproc_result *out)
+static int task_start_plain(const void *arg, size_t len, mproc_output *out)
 {
     (void)out;
     if (len != sizeof(struct plan)) {
@@ -641,7 +641,7 @@ static long own_path_length(int *space, int *non_ascii)
     return n;
 }
 
-static int task_ok(const void *arg, size_t len, mproc_result *out)
+static int task_ok(const void *arg, size_t len, mproc_output *out)
 {
     (void)arg;
     (void)len;
@@ -664,7 +664,8 @@ static void test_long_path_starts(void **state)
 #endif
     r = run_code(t_return, 9, &code);
     if (r != MPROC_OK) {
-        print_message("start failed: %s, OS error %ld\n", mproc_err_name(r), mproc_last_os_error());
+        print_message("start failed: %s, OS error %ld\n", mproc_error_name(r),
+                      mproc_last_os_error());
     }
     assert_int_equal(r, MPROC_OK);
     assert_int_equal(code, 9);

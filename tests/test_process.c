@@ -260,7 +260,7 @@ static mproc_process *start_ex(mproc_target t, const void *arg, size_t len,
     r = mproc_process_start(p);
     if (r != MPROC_OK) {
         /* Say which OS error it was: CI logs are all there is of a rare failure. */
-        print_message("mproc_process_start: %s (%s), OS error %ld\n", mproc_err_name(r),
+        print_message("mproc_process_start: %s (%s), OS error %ld\n", mproc_error_name(r),
                       mproc_strerror(r), mproc_last_os_error());
     }
     assert_int_equal(r, MPROC_OK);

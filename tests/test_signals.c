@@ -84,7 +84,7 @@ static int t_sleep(const void *arg, size_t len)
 
 /* A task that signals the pool's process (its worker's parent) for CHILD_MS, then answers its
  * argument squared. */
-static int task_signal_parent(const void *arg, size_t len, mproc_result *out)
+static int task_signal_parent(const void *arg, size_t len, mproc_output *out)
 {
     uint64_t end = tu_now_ms() + CHILD_MS / 3;
     pid_t parent = getppid();
@@ -97,7 +97,7 @@ static int task_signal_parent(const void *arg, size_t len, mproc_result *out)
         tu_sleep_ms(1);
     }
     v *= v;
-    return mproc_result_set(out, &v, sizeof v);
+    return mproc_output_set(out, &v, sizeof v);
 }
 
 /* ---- a thread that keeps signalling the main thread and the process ---- */
@@ -312,7 +312,7 @@ static void test_signal_during_pool_calls(void **state)
             }
             mproc_results_destroy(r);
         }
-        rc[5] = mproc_pool_imap(pool, task_signal_parent, items, sizeof items[0], 6, 1, 1, &it);
+        rc[5] = mproc_pool_imap(pool, task_signal_parent, items, sizeof items[0], 6, 1, &it);
         if (rc[5] == MPROC_OK) {
             n = 0;
             while ((rc[5] = mproc_iter_next(it, MPROC_FOREVER, &index, &data, &len)) == MPROC_OK) {
@@ -336,7 +336,7 @@ static void test_signal_during_pool_calls(void **state)
                   sent, (int)sigusr1_count);
     for (i = 0; i < 8; i++) {
         if (rc[i] != MPROC_OK) {
-            print_message("call %d returned %s\n", i, mproc_err_name(rc[i]));
+            print_message("call %d returned %s\n", i, mproc_error_name(rc[i]));
         }
     }
     assert_int_equal(rc[0], MPROC_OK); /* create */

@@ -64,12 +64,12 @@ static int crash_exitcode(const struct soak_job *j)
 
 static volatile uintptr_t unmapped_address = 16;
 
-static int soak_task(const void *arg, size_t len, mproc_result *out)
+static int soak_task(const void *arg, size_t len, mproc_output *out)
 {
     struct soak_job j;
     struct soak_result r;
     if (arg == NULL || len != sizeof j) {
-        return mproc_result_fail(out, "bad argument size %u", (unsigned)len), 1;
+        return mproc_output_fail(out, "bad argument size %u", (unsigned)len), 1;
     }
     memcpy(&j, arg, sizeof j);
     switch (j.kind) {
@@ -98,7 +98,7 @@ static int soak_task(const void *arg, size_t len, mproc_result *out)
     r.id = j.id;
     r.value = expected_value(j.id);
     r.pid = mproc_getpid();
-    return mproc_result_set(out, &r, sizeof r);
+    return mproc_output_set(out, &r, sizeof r);
 }
 
 /* ---- what the callbacks see (the pool thread writes, the test reads after join) ---- */
@@ -302,7 +302,7 @@ static void test_soak_crash_storm(void **state)
         if (r != MPROC_OK) {
             tu_atomic_store(&k.stop, 1);
             tu_thread_join(&killer_thread);
-            fail_msg("apply_async of task %ld: %s", i, mproc_err_name(r));
+            fail_msg("apply_async of task %ld: %s", i, mproc_error_name(r));
         }
     }
 
@@ -362,7 +362,7 @@ static void test_soak_crash_storm(void **state)
                          MPROC_OK);
         got = mproc_async_get(a, MPROC_FOREVER, &data, &len);
         if (got != MPROC_OK) {
-            print_message("soak: a task after the storm failed: %s: %s\n", mproc_err_name(got),
+            print_message("soak: a task after the storm failed: %s: %s\n", mproc_error_name(got),
                           mproc_async_error(a) != NULL ? mproc_async_error(a)->message : "");
         }
         assert_int_equal(got, MPROC_OK);

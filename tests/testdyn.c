@@ -15,12 +15,12 @@
 
 /* A task that fails on purpose with status 77 when it got TESTDYN_MAGIC (else 1): the status
  * that reaches the parent proves this code ran with its argument. */
-TESTDYN_API int testdyn_task(const void *arg, size_t len, mproc_result *out);
+TESTDYN_API int testdyn_task(const void *arg, size_t len, mproc_output *out);
 
 /* A process target: exit code 43 with TESTDYN_MAGIC, else 1. */
 TESTDYN_API int testdyn_target(const void *arg, size_t len);
 
-int testdyn_task(const void *arg, size_t len, mproc_result *out)
+int testdyn_task(const void *arg, size_t len, mproc_output *out)
 {
     (void)out;
     if (arg == NULL || len != sizeof TESTDYN_MAGIC) {

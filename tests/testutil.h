@@ -689,19 +689,19 @@ static inline int tu_return(const void *arg, size_t len)
 }
 
 /* A pool task: the square of an int as an int (0 for an argument of another size). */
-static inline int tu_square(const void *arg, size_t len, mproc_result *out)
+static inline int tu_square(const void *arg, size_t len, mproc_output *out)
 {
     int v = 0;
     if (len == sizeof v) {
         memcpy(&v, arg, sizeof v);
     }
     v *= v;
-    return mproc_result_set(out, &v, sizeof v);
+    return mproc_output_set(out, &v, sizeof v);
 }
 
 /* A pool task for map items that are plain ints: the square as a long long; an argument of
  * another size fails the task with status 1. */
-static inline int tu_square_ll(const void *arg, size_t len, mproc_result *out)
+static inline int tu_square_ll(const void *arg, size_t len, mproc_output *out)
 {
     long long v;
     int i;
@@ -710,7 +710,7 @@ static inline int tu_square_ll(const void *arg, size_t len, mproc_result *out)
     }
     memcpy(&i, arg, sizeof i);
     v = (long long)i * i;
-    return mproc_result_set(out, &v, sizeof v);
+    return mproc_output_set(out, &v, sizeof v);
 }
 
 /* ---- a suite's main ------------------------------------------------------------------------- */

@@ -13,21 +13,22 @@
 #include <string.h>
 
 /* Runs in a worker: the argument and the result are bytes, copied across. */
-static int square(const void *arg, size_t len, mproc_result *out)
+static int square(const void *arg, size_t len, mproc_output *out)
 {
     long v;
     if (len != sizeof v) {
-        mproc_result_fail(out, "expected a long, got %lu bytes", (unsigned long)len);
+        mproc_output_fail(out, "expected a long, got %lu bytes", (unsigned long)len);
         return 1;
     }
     memcpy(&v, arg, sizeof v);
     v *= v;
-    return mproc_result_set(out, &v, sizeof v) == MPROC_OK ? 0 : 1;
+    return mproc_output_set(out, &v, sizeof v) == MPROC_OK ? 0 : 1;
 }
 
 static int failed(const char *what, int rc)
 {
-    fprintf(stderr, "mproc-consumer: %s: %s (%s)\n", what, mproc_strerror(rc), mproc_err_name(rc));
+    fprintf(stderr, "mproc-consumer: %s: %s (%s)\n", what, mproc_strerror(rc),
+            mproc_error_name(rc));
     return 1;
 }
 
