@@ -99,22 +99,9 @@ static pthread_cond_t closer_cv = PTHREAD_COND_INITIALIZER;
 static int *closer_q;
 static size_t closer_n, closer_cap;
 static int closer_running;
-static pthread_once_t closer_once = PTHREAD_ONCE_INIT;
-
-/* A fork child has none of the parent's threads: it starts over (the queued descriptors are
- * registered, so the child's registry has closed them). */
-static void closer_after_fork(void)
-{
-    pthread_mutex_init(&closer_mu, NULL);
-    pthread_cond_init(&closer_cv, NULL);
-    closer_n = 0;
-    closer_running = 0;
-}
-
-static void closer_setup(void)
-{
-    pthread_atfork(NULL, NULL, closer_after_fork);
-}
+/* The process whose thread it is: a fork child has no such thread, and leaves the whole closer
+ * alone (its mutex may have been held at the fork): it closes its sets itself. */
+static volatile pid_t closer_pid;
 
 static void *closer_main(void *arg)
 {
@@ -148,7 +135,14 @@ static void *closer_main(void *arg)
 
 static void close_later(int fd)
 {
-    pthread_once(&closer_once, closer_setup);
+    pid_t self = getpid(), owner = __atomic_load_n(&closer_pid, __ATOMIC_ACQUIRE);
+    if (owner == 0 && __atomic_compare_exchange_n(&closer_pid, &owner, self, 0, __ATOMIC_ACQ_REL,
+                                                  __ATOMIC_ACQUIRE))
+        owner = self;
+    if (owner != self) {
+        mproc__os_close(fd);
+        return;
+    }
     pthread_mutex_lock(&closer_mu);
     if (closer_n == closer_cap) {
         void *g = mproc__grow(closer_q, &closer_cap, closer_n + 1, sizeof *closer_q, 8);
