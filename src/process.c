@@ -448,11 +448,11 @@ void mproc_process_destroy(mproc_process *p)
 static int waitable_ready(void *obj);
 static mproc__handle waitable_begin(void *obj);
 static const mproc__waitable_kind process_kind = {
-    "process", waitable_ready, waitable_begin, NULL, 0, 0};
+    "process", waitable_ready, waitable_begin, NULL, 0, 0, NULL};
 /* An exit pipe may be held open by a grandchild after the child ended: look again anyway, as
  * mproc__os_wait does. */
 static const mproc__waitable_kind process_kind_pipe = {
-    "process", waitable_ready, waitable_begin, NULL, 0, 200};
+    "process", waitable_ready, waitable_begin, NULL, 0, 200, NULL};
 
 static int waitable_ready(void *obj)
 {

@@ -102,7 +102,7 @@ static int event_ready(void *obj)
     return mproc_event_is_set(obj);
 }
 
-static const mproc__waitable_kind event_kind = {"event", event_ready, NULL, NULL, 0, 10};
+static const mproc__waitable_kind event_kind = {"event", event_ready, NULL, NULL, 0, 10, NULL};
 
 mproc_waitable *mproc_event_waitable(mproc_event *e)
 {

@@ -110,7 +110,7 @@ static int sem_ready(void *obj)
     return mproc__os_load(&s->r->value) > 0;
 }
 
-static const mproc__waitable_kind sem_kind = {"semaphore", sem_ready, NULL, NULL, 0, 10};
+static const mproc__waitable_kind sem_kind = {"semaphore", sem_ready, NULL, NULL, 0, 10, NULL};
 
 mproc_waitable *mproc_sem_waitable(mproc_sem *s)
 {

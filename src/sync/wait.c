@@ -147,6 +147,13 @@ int mproc_wait(mproc_waitable *const *items, size_t n, long timeout_ms, unsigned
     for (i = 0; i < n; i++)
         if (items[i] == NULL || items[i]->kind == NULL || items[i]->kind->ready == NULL)
             return MPROC_EINVAL;
+    for (i = 0; i < n; i++) {
+        if (items[i]->kind->check != NULL) {
+            r = items[i]->kind->check(items[i]->obj, timeout_ms);
+            if (r < 0)
+                return r;
+        }
+    }
     start = mproc__os_now_ms();
     r = look(items, n, NULL, ready);
     if (r != 0 || timeout_ms == 0)

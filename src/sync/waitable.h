@@ -11,7 +11,8 @@
  * 4. A kind whose changes come from this process's own threads (a pool's task handles) sets
  *    `notify` and calls mproc__wait_notify() after each change: sleepers wake and look again.
  * 5. A kind with neither (state in shared memory, changed by other processes) sets `poll_ms`:
- *    the longest sleep between two looks (the wait backs off from 1 ms up to it). */
+ *    the longest sleep between two looks (the wait backs off from 1 ms up to it). An optional
+ *    `check(obj, timeout_ms)` may refuse a wait that could never end (MPROC_EDEADLK). */
 #ifndef MPROC_WAITABLE_H
 #define MPROC_WAITABLE_H
 
@@ -26,6 +27,9 @@ typedef struct mproc__waitable_kind {
     void (*end)(void *obj); /* may be NULL */
     int notify;             /* 1: the kind calls mproc__wait_notify() on every change */
     long poll_ms;           /* > 0: look again at least this often */
+    /* May be NULL. Called once before the first look: a negative code ends the wait with it (a
+     * task handle waited on from its pool's own thread, which would never complete it). */
+    int (*check)(void *obj, long timeout_ms);
 } mproc__waitable_kind;
 
 struct mproc_waitable {
