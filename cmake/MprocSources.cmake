@@ -22,6 +22,7 @@ set(MPROC_SOURCES_FRONT
     src/error.c
     src/fn.c
     src/init.c
+    src/ipc/pipe.c
     src/ipc/share.c
     src/ipc/shm.c
     src/map.c
@@ -42,6 +43,8 @@ set(MPROC_SOURCES_FRONT
     src/worker.c)
 set(MPROC_HEADERS_FRONT
     src/internal.h
+    src/ipc/conn.h
+    src/ipc/pipe.h
     src/ipc/share.h
     src/pool.h
     src/ring.h
@@ -54,6 +57,7 @@ set(MPROC_HEADERS_FRONT
 
 set(MPROC_SOURCES_POSIX
     src/posix/child.c
+    src/posix/conn.c
     src/posix/defaults.c
     src/posix/exe.c
     src/posix/fn.c
@@ -71,6 +75,7 @@ set(MPROC_HEADERS_POSIX
 
 set(MPROC_SOURCES_WIN32
     src/win32/child.c
+    src/win32/conn.c
     src/win32/defaults.c
     src/win32/fn.c
     src/win32/loop.c

@@ -2519,9 +2519,277 @@ static void row_154_exitcode_return_value_survives_sigchld_ignored(void **state)
     assert_int_equal(code, 42);
 }
 
+/* ---- objects processes share (issue 11): handing, shared memory, pipes ---- */
+
+static void row_155_shm_create_null_out_or_zero_size(void **state)
+{
+    mproc_shm *s = (mproc_shm *)&s;
+    (void)state;
+    assert_int_equal(mproc_shm_create(NULL, 16), MPROC_EINVAL);
+    assert_int_equal(mproc_shm_create(&s, 0), MPROC_EINVAL);
+    assert_null(s);
+}
+
+static void row_156_shm_create_size_max(void **state)
+{
+    mproc_shm *s = (mproc_shm *)&s;
+    int r;
+    (void)state;
+    r = mproc_shm_create(&s, (size_t)-1);
+    assert_true(r == MPROC_ESYS || r == MPROC_ENOMEM);
+    assert_null(s);
+}
+
+static void row_157_shm_getters_and_destroy_of_null(void **state)
+{
+    (void)state;
+    assert_null(mproc_shm_ptr(NULL));
+    assert_int_equal(mproc_shm_size(NULL), 0);
+    assert_null(mproc_shm_shared(NULL));
+    mproc_shm_destroy(NULL);
+}
+
+static void row_158_child_calls_in_the_main_program(void **state)
+{
+    mproc_shm *s = (mproc_shm *)&s;
+    mproc_pipe *p = (mproc_pipe *)&p;
+    (void)state;
+    assert_int_equal(mproc_child_share_count(), 0);
+    assert_int_equal(mproc_child_shm(0, &s), MPROC_EINVAL);
+    assert_null(s);
+    assert_int_equal(mproc_child_pipe(0, &p), MPROC_EINVAL);
+    assert_null(p);
+    assert_int_equal(mproc_child_shm(0, NULL), MPROC_EINVAL);
+    assert_int_equal(mproc_child_pipe(0, NULL), MPROC_EINVAL);
+}
+
+static void row_159_process_share_list_bad(void **state)
+{
+    mproc_process_options o;
+    mproc_process *p = (mproc_process *)&p;
+    mproc_shared *list[2];
+    mproc_shm *s = NULL;
+    (void)state;
+    assert_int_equal(mproc_shm_create(&s, 64), MPROC_OK);
+    memset(&o, 0, sizeof o);
+    o.target = tu_return;
+    o.share_count = 1; /* share NULL */
+    assert_int_equal(mproc_process_create_ex(&p, &o), MPROC_EINVAL);
+    assert_null(p);
+    list[0] = NULL;
+    o.share = list;
+    assert_int_equal(mproc_process_create_ex(&p, &o), MPROC_EINVAL);
+    list[0] = list[1] = mproc_shm_shared(s);
+    o.share_count = 2;
+    assert_int_equal(mproc_process_create_ex(&p, &o), MPROC_EINVAL);
+    o.share_count = 65;
+    assert_int_equal(mproc_process_create_ex(&p, &o), MPROC_EINVAL);
+    assert_null(p);
+    mproc_shm_destroy(s);
+}
+
+/* In the child: each wrong question about what it was handed (a pipe end at index 0). Exit 0
+ * when each gave its code, else the number of the first that did not. */
+static int t_child_asks_wrongly(const void *arg, size_t len)
+{
+    mproc_shm *s = (mproc_shm *)&s;
+    mproc_pipe *p = NULL;
+    (void)arg;
+    (void)len;
+    if (mproc_child_share_count() != 1)
+        return 1;
+    if (mproc_child_shm(0, &s) != MPROC_EINVAL || s != NULL)
+        return 2; /* another kind */
+    if (mproc_child_pipe(1, &p) != MPROC_EINVAL || p != NULL)
+        return 3; /* past the list */
+    if (mproc_child_pipe((size_t)-1, &p) != MPROC_EINVAL)
+        return 4;
+    if (mproc_child_pipe(0, &p) != MPROC_OK || p == NULL)
+        return 5;
+    mproc_pipe_destroy(p);
+    if (mproc_child_pipe(0, &p) != MPROC_ESTATE || p != NULL)
+        return 6; /* destroyed already */
+    return 0;
+}
+
+static void row_160_child_asks_for_wrong_index_or_kind(void **state)
+{
+    mproc_process_options o;
+    mproc_process *p = NULL;
+    mproc_pipe *a = NULL, *b = NULL;
+    mproc_shared *list[1];
+    int code = -1;
+    (void)state;
+    assert_int_equal(mproc_pipe_create(&a, &b), MPROC_OK);
+    list[0] = mproc_pipe_shared(b);
+    memset(&o, 0, sizeof o);
+    o.target = t_child_asks_wrongly;
+    o.share = list;
+    o.share_count = 1;
+    assert_int_equal(mproc_process_create_ex(&p, &o), MPROC_OK);
+    assert_int_equal(mproc_process_start(p), MPROC_OK);
+    assert_int_equal(mproc_process_join(p, 60000), MPROC_OK);
+    assert_int_equal(mproc_process_exitcode(p, &code), MPROC_OK);
+    assert_int_equal(code, 0);
+    mproc_process_destroy(p);
+    mproc_pipe_destroy(a);
+    mproc_pipe_destroy(b);
+}
+
+static void row_161_pipe_create_bad_outs(void **state)
+{
+    mproc_pipe *a = (mproc_pipe *)&a, *b = (mproc_pipe *)&b;
+    (void)state;
+    assert_int_equal(mproc_pipe_create(NULL, &b), MPROC_EINVAL);
+    assert_null(b);
+    assert_int_equal(mproc_pipe_create(&a, NULL), MPROC_EINVAL);
+    assert_null(a);
+    assert_int_equal(mproc_pipe_create(&a, &a), MPROC_EINVAL);
+    assert_null(a);
+}
+
+static void row_162_pipe_send_bad(void **state)
+{
+    mproc_pipe *a = NULL, *b = NULL;
+    (void)state;
+    assert_int_equal(mproc_pipe_send(NULL, "x", 1), MPROC_EINVAL);
+    assert_int_equal(mproc_pipe_create(&a, &b), MPROC_OK);
+    assert_int_equal(mproc_pipe_send(a, NULL, 1), MPROC_EINVAL);
+#if SIZE_MAX > 0xFFFFFFFFu
+    assert_int_equal(mproc_pipe_send(a, "x", ((size_t)1 << 40) + 1), MPROC_ETOOBIG);
+#endif
+    assert_int_equal(mproc_pipe_poll(b, 0), 0); /* nothing was sent */
+    mproc_pipe_destroy(a);
+    mproc_pipe_destroy(b);
+}
+
+static void row_163_pipe_recv_and_poll_bad(void **state)
+{
+    mproc_pipe *a = NULL, *b = NULL;
+    void *d = (void *)&d;
+    size_t n = 5;
+    (void)state;
+    assert_int_equal(mproc_pipe_recv(NULL, 0, &d, &n), MPROC_EINVAL);
+    assert_null(d);
+    assert_int_equal(n, 0);
+    assert_int_equal(mproc_pipe_poll(NULL, 0), MPROC_EINVAL);
+    assert_int_equal(mproc_pipe_create(&a, &b), MPROC_OK);
+    assert_int_equal(mproc_pipe_recv(a, 0, NULL, &n), MPROC_EINVAL);
+    assert_int_equal(mproc_pipe_recv(a, 0, &d, NULL), MPROC_EINVAL);
+    assert_int_equal(mproc_pipe_recv(a, -2, &d, &n), MPROC_EINVAL);
+    assert_int_equal(mproc_pipe_recv(a, LONG_MIN, &d, &n), MPROC_EINVAL);
+    assert_int_equal(mproc_pipe_poll(a, -2), MPROC_EINVAL);
+    assert_int_equal(mproc_pipe_recv(a, 0, &d, &n), MPROC_ETIMEDOUT);
+    mproc_pipe_destroy(a);
+    mproc_pipe_destroy(b);
+}
+
+static void row_164_pipe_shared_and_destroy_of_null(void **state)
+{
+    (void)state;
+    assert_null(mproc_pipe_shared(NULL));
+    mproc_pipe_destroy(NULL);
+}
+
+static void row_165_pipe_other_end_gone(void **state)
+{
+    mproc_pipe *a = NULL, *b = NULL;
+    void *d = NULL;
+    size_t n = 0;
+    (void)state;
+    assert_int_equal(mproc_pipe_create(&a, &b), MPROC_OK);
+    mproc_pipe_destroy(b);
+    assert_int_equal(mproc_pipe_send(a, "x", 1), MPROC_EEND); /* no SIGPIPE */
+    assert_int_equal(mproc_pipe_poll(a, 0), 1);
+    assert_int_equal(mproc_pipe_recv(a, MPROC_FOREVER, &d, &n), MPROC_EEND);
+    assert_int_equal(mproc_pipe_recv(a, 0, &d, &n), MPROC_EEND);
+    assert_null(d);
+    mproc_pipe_destroy(a);
+}
+
+static void row_166_share_pipe_end_that_read_bytes(void **state)
+{
+    mproc_process_options o;
+    mproc_process *p = (mproc_process *)&p;
+    mproc_pipe *a = NULL, *b = NULL;
+    mproc_shared *list[1];
+    (void)state;
+    assert_int_equal(mproc_pipe_create(&a, &b), MPROC_OK);
+    assert_int_equal(mproc_pipe_send(a, "ab", 2), MPROC_OK);
+    assert_int_equal(mproc_pipe_poll(b, 10000), 1); /* b has read the message */
+    list[0] = mproc_pipe_shared(b);
+    memset(&o, 0, sizeof o);
+    o.target = tu_return;
+    o.share = list;
+    o.share_count = 1;
+    assert_int_equal(mproc_process_create_ex(&p, &o), MPROC_ESTATE);
+    assert_null(p);
+    mproc_pipe_destroy(a);
+    mproc_pipe_destroy(b);
+}
+
+#ifndef _WIN32
+/* In an application fork's copy: an end it was not handed gives MPROC_EFOREIGN, and so does
+ * listing a block it was not handed. Exit 0 when so. */
+static int copy_uses_ipc(void *ctx)
+{
+    mproc_pipe *a = ((mproc_pipe **)ctx)[0];
+    mproc_shm *s = ((mproc_shm **)ctx)[1];
+    mproc_process_options o;
+    mproc_process *p = (mproc_process *)&p;
+    mproc_shared *list[1];
+    void *d = NULL;
+    size_t n = 0;
+    if (mproc_pipe_send(a, "x", 1) != MPROC_EFOREIGN)
+        return 1;
+    if (mproc_pipe_recv(a, 0, &d, &n) != MPROC_EFOREIGN)
+        return 2;
+    if (mproc_pipe_poll(a, 0) != MPROC_EFOREIGN)
+        return 3;
+    list[0] = mproc_shm_shared(s);
+    memset(&o, 0, sizeof o);
+    o.target = tu_return;
+    o.share = list;
+    o.share_count = 1;
+    if (mproc_process_create_ex(&p, &o) != MPROC_EFOREIGN || p != NULL)
+        return 4;
+    mproc_pipe_destroy(a); /* the copy's memory only */
+    mproc_shm_destroy(s);
+    return 0;
+}
+#endif
+
+static void row_167_ipc_objects_used_in_a_fork_copy(void **state)
+{
+#ifdef _WIN32
+    (void)state;
+    skip(); /* Windows has no fork() */
+#else
+    void *ctx[2];
+    mproc_pipe *a = NULL, *b = NULL;
+    mproc_shm *s = NULL;
+    void *d = NULL;
+    size_t n = 0;
+    (void)state;
+    assert_int_equal(mproc_pipe_create(&a, &b), MPROC_OK);
+    assert_int_equal(mproc_shm_create(&s, 64), MPROC_OK);
+    ctx[0] = a;
+    ctx[1] = s;
+    assert_int_equal(in_own_fork(copy_uses_ipc, ctx), 0);
+    /* The creator's objects are untouched by the copy's destroy. */
+    assert_int_equal(mproc_pipe_send(a, "ok", 2), MPROC_OK);
+    assert_int_equal(mproc_pipe_recv(b, 10000, &d, &n), MPROC_OK);
+    assert_int_equal(n, 2);
+    mproc_free(d);
+    mproc_pipe_destroy(a);
+    mproc_pipe_destroy(b);
+    mproc_shm_destroy(s);
+#endif
+}
+
 /* ---- sync objects and mproc_wait (issue 12; include/mproc/sync.h) ---- */
 
-static void row_155_lock_null_and_bad_timeout(void **state)
+static void row_168_lock_null_and_bad_timeout(void **state)
 {
     mproc_lock *l = (mproc_lock *)&l;
     (void)state;
@@ -2538,7 +2806,7 @@ static void row_155_lock_null_and_bad_timeout(void **state)
     mproc_lock_destroy(l);
 }
 
-static void row_156_lock_wrong_holder(void **state)
+static void row_169_lock_wrong_holder(void **state)
 {
     mproc_lock *l = NULL;
     (void)state;
@@ -2553,7 +2821,7 @@ static void row_156_lock_wrong_holder(void **state)
     mproc_lock_destroy(l);
 }
 
-static void row_157_rlock_null_bad_timeout_not_held(void **state)
+static void row_170_rlock_null_bad_timeout_not_held(void **state)
 {
     mproc_rlock *l = NULL;
     (void)state;
@@ -2570,7 +2838,7 @@ static void row_157_rlock_null_bad_timeout_not_held(void **state)
     mproc_rlock_destroy(l);
 }
 
-static void row_158_sem_bad_input(void **state)
+static void row_171_sem_bad_input(void **state)
 {
     mproc_sem *s = (mproc_sem *)&s;
     unsigned v = 7;
@@ -2593,7 +2861,7 @@ static void row_158_sem_bad_input(void **state)
     mproc_sem_destroy(s);
 }
 
-static void row_159_event_bad_input(void **state)
+static void row_172_event_bad_input(void **state)
 {
     mproc_event *e = NULL;
     (void)state;
@@ -2609,7 +2877,7 @@ static void row_159_event_bad_input(void **state)
     mproc_event_destroy(e);
 }
 
-static void row_160_barrier_bad_input(void **state)
+static void row_173_barrier_bad_input(void **state)
 {
     mproc_barrier *b = (mproc_barrier *)&b;
     (void)state;
@@ -2628,7 +2896,7 @@ static void row_160_barrier_bad_input(void **state)
     mproc_barrier_destroy(b);
 }
 
-static void row_161_cond_bad_input_and_lock_not_held(void **state)
+static void row_174_cond_bad_input_and_lock_not_held(void **state)
 {
     mproc_cond *c = (mproc_cond *)&c;
     (void)state;
@@ -2647,7 +2915,7 @@ static void row_161_cond_bad_input_and_lock_not_held(void **state)
     mproc_cond_destroy(c);
 }
 
-static void row_162_sync_shared_and_child_calls(void **state)
+static void row_175_sync_shared_and_child_calls(void **state)
 {
     mproc_lock *l = (mproc_lock *)&l;
     mproc_rlock *rl = (mproc_rlock *)&rl;
@@ -2683,7 +2951,7 @@ static void row_162_sync_shared_and_child_calls(void **state)
     assert_null(c);
 }
 
-static void row_163_waitables_of_null(void **state)
+static void row_176_waitables_of_null(void **state)
 {
     (void)state;
     assert_null(mproc_process_waitable(NULL));
@@ -2691,7 +2959,7 @@ static void row_163_waitables_of_null(void **state)
     assert_null(mproc_sem_waitable(NULL));
 }
 
-static void row_164_wait_bad_input(void **state)
+static void row_177_wait_bad_input(void **state)
 {
     mproc_event *e = NULL;
     mproc_waitable *w[2];
@@ -2889,16 +3157,30 @@ int main(int argc, char **argv)
         cmocka_unit_test(row_152_pool_create_ex_initializer_not_code),
         cmocka_unit_test(row_153_exitcode_status_taken_by_sigchld_ignored),
         cmocka_unit_test(row_154_exitcode_return_value_survives_sigchld_ignored),
-        cmocka_unit_test(row_155_lock_null_and_bad_timeout),
-        cmocka_unit_test(row_156_lock_wrong_holder),
-        cmocka_unit_test(row_157_rlock_null_bad_timeout_not_held),
-        cmocka_unit_test(row_158_sem_bad_input),
-        cmocka_unit_test(row_159_event_bad_input),
-        cmocka_unit_test(row_160_barrier_bad_input),
-        cmocka_unit_test(row_161_cond_bad_input_and_lock_not_held),
-        cmocka_unit_test(row_162_sync_shared_and_child_calls),
-        cmocka_unit_test(row_163_waitables_of_null),
-        cmocka_unit_test(row_164_wait_bad_input),
+        /* objects processes share (issue 11) */
+        cmocka_unit_test(row_155_shm_create_null_out_or_zero_size),
+        cmocka_unit_test(row_156_shm_create_size_max),
+        cmocka_unit_test(row_157_shm_getters_and_destroy_of_null),
+        cmocka_unit_test(row_158_child_calls_in_the_main_program),
+        cmocka_unit_test(row_159_process_share_list_bad),
+        cmocka_unit_test(row_160_child_asks_for_wrong_index_or_kind),
+        cmocka_unit_test(row_161_pipe_create_bad_outs),
+        cmocka_unit_test(row_162_pipe_send_bad),
+        cmocka_unit_test(row_163_pipe_recv_and_poll_bad),
+        cmocka_unit_test(row_164_pipe_shared_and_destroy_of_null),
+        cmocka_unit_test(row_165_pipe_other_end_gone),
+        cmocka_unit_test(row_166_share_pipe_end_that_read_bytes),
+        cmocka_unit_test(row_167_ipc_objects_used_in_a_fork_copy),
+        cmocka_unit_test(row_168_lock_null_and_bad_timeout),
+        cmocka_unit_test(row_169_lock_wrong_holder),
+        cmocka_unit_test(row_170_rlock_null_bad_timeout_not_held),
+        cmocka_unit_test(row_171_sem_bad_input),
+        cmocka_unit_test(row_172_event_bad_input),
+        cmocka_unit_test(row_173_barrier_bad_input),
+        cmocka_unit_test(row_174_cond_bad_input_and_lock_not_held),
+        cmocka_unit_test(row_175_sync_shared_and_child_calls),
+        cmocka_unit_test(row_176_waitables_of_null),
+        cmocka_unit_test(row_177_wait_bad_input),
     };
     /* Row 144's child: its guard is bypassed on purpose, and it reports what start gave. */
     if (getenv(GUARD_BYPASS_ENV) != NULL) {

@@ -102,6 +102,103 @@ MPROC_API int mproc_child_shm(size_t index, mproc_shm **out);
 MPROC_API void mproc_shm_destroy(mproc_shm *s);
 /**@}*/
 
+/* ---------------------------------------------------------------------------------------- */
+/** @name Pipe */
+/**@{*/
+
+/** One end of a pipe (opaque): Python's multiprocessing.connection.Connection. */
+typedef struct mproc_pipe mproc_pipe;
+
+/**
+ * Creates two connected ends: what one sends, the other receives, in both directions. Messages
+ * keep their bounds (a pipe carries messages, not a byte stream). Hand one end to a child
+ * (mproc_pipe_shared()) and destroy it here once the child has been created: an end stays open
+ * as long as any process holds it, and the other end sees MPROC_EEND only once none does.
+ *
+ * An end may be used by one thread at a time for sending and one for receiving (mproc_pipe_recv()
+ * and mproc_pipe_poll() count as receiving), the two at once.
+ *
+ * @param a receives one end, freed with mproc_pipe_destroy(); NULL on failure.
+ * @param b receives the other end, likewise.
+ * @return MPROC_OK, MPROC_EINVAL (a or b NULL, or the same pointer), MPROC_ENOMEM, MPROC_ESYS.
+ */
+MPROC_API int mproc_pipe_create(mproc_pipe **a, mproc_pipe **b);
+
+/**
+ * Sends one message of len bytes (0 is a message too), whole: it returns once all of it is in
+ * the pipe or in the other end, blocking while the other end does not read (a message larger
+ * than the pipe's buffer waits for the reader). Never raises SIGPIPE: sending into a pipe whose
+ * other end is gone (its process ended, killed included) gives MPROC_EEND.
+ *
+ * @param p the end.
+ * @param data the bytes, read during the call only; NULL when len is 0.
+ * @param len their number, up to 1 TiB (2^40).
+ * @return MPROC_OK, MPROC_EINVAL (p NULL, data NULL with len > 0), MPROC_ETOOBIG, MPROC_EEND,
+ *         MPROC_EFOREIGN (a fork's copy of an end not handed to this process), MPROC_ESYS.
+ */
+MPROC_API int mproc_pipe_send(mproc_pipe *p, const void *data, size_t len);
+
+/**
+ * Receives the next message, waiting up to timeout_ms for it. On MPROC_OK `*data` holds its
+ * bytes (freed with mproc_free(); a message of 0 bytes may give NULL) and `*len` their number.
+ * A message is handed out whole or not at all: when the other end goes away in the middle of
+ * one, the part that came is dropped and MPROC_EEND follows. What the other side sends is
+ * checked: bytes no mproc pipe writes give MPROC_EPROTO.
+ *
+ * @param p the end.
+ * @param timeout_ms milliseconds, MPROC_FOREVER or 0 (no wait). A message that is still
+ *                   arriving when the time is up stays: the next call goes on with it.
+ * @param data receives the message, which belongs to the caller (mproc_free()); NULL on failure.
+ * @param len receives its length; 0 on failure.
+ * @return MPROC_OK, MPROC_ETIMEDOUT, MPROC_EEND (every message read, and the other end is gone:
+ *         again at every later call), MPROC_EPROTO, MPROC_ENOMEM, MPROC_EINVAL (p, data or len
+ *         NULL, timeout_ms below MPROC_FOREVER), MPROC_EFOREIGN, MPROC_ESYS.
+ */
+MPROC_API int mproc_pipe_recv(mproc_pipe *p, long timeout_ms, void **data, size_t *len);
+
+/**
+ * Waits up to timeout_ms until mproc_pipe_recv() would not wait: a whole message is there, or
+ * the other end is gone (recv then gives MPROC_EEND), or bytes came that recv refuses.
+ *
+ * @param p the end.
+ * @param timeout_ms milliseconds, MPROC_FOREVER or 0.
+ * @return 1 ready, 0 not (after timeout_ms), or MPROC_EINVAL (p NULL, timeout_ms below
+ *         MPROC_FOREVER), MPROC_EFOREIGN, MPROC_ENOMEM, MPROC_ESYS.
+ */
+MPROC_API int mproc_pipe_poll(mproc_pipe *p, long timeout_ms);
+
+/**
+ * The end as an entry of mproc_process_options::share or mproc_pool_options::share. Hand over
+ * an end before it has received anything (an end that holds bytes it read fails the create with
+ * MPROC_ESTATE). Every process holding an end reads from and writes to the same stream: give
+ * each end to one process (or take turns).
+ *
+ * @param p the end, or NULL (NULL, which the options refuse with MPROC_EINVAL).
+ * @return a pointer owned by p, valid as long as p.
+ */
+MPROC_API mproc_shared *mproc_pipe_shared(mproc_pipe *p);
+
+/**
+ * In a child: the pipe end its parent handed it at position `index` of the share list. It
+ * belongs to the child; every call for the same index gives the same end, until the child
+ * destroys it.
+ *
+ * @param index the position in the parent's share list.
+ * @param out receives the end; NULL on failure.
+ * @return MPROC_OK, MPROC_EINVAL (out NULL, no object at index, or one of another kind),
+ *         MPROC_ESTATE (this process destroyed it already).
+ */
+MPROC_API int mproc_child_pipe(size_t index, mproc_pipe **out);
+
+/**
+ * Closes this process's hold on the end; once no process holds it, the other end sees
+ * MPROC_EEND. Messages not received are dropped. NULL is fine.
+ *
+ * @param p the end, or NULL; invalid after the call.
+ */
+MPROC_API void mproc_pipe_destroy(mproc_pipe *p);
+/**@}*/
+
 #ifdef __cplusplus
 }
 #endif

@@ -23,7 +23,7 @@ void mproc__share_init(mproc_shared *s, const mproc__share_ops *ops, void *obj)
 {
     s->ops = ops;
     s->obj = obj;
-    s->pid = mproc__os_getpid();
+    s->pid = mproc__os_self_pid();
     s->slot = -1;
 }
 
@@ -67,7 +67,7 @@ int mproc__share_list_make(mproc__share_list *l, mproc_shared *const *objs, size
         for (j = 0; j < i; j++)
             if (objs[j] == objs[i])
                 return MPROC_EINVAL;
-        if (objs[i]->pid != mproc__os_getpid())
+        if (objs[i]->pid != mproc__os_self_pid())
             return MPROC_EFOREIGN;
     }
     l->recs = mproc__calloc(n, sizeof *l->recs);

@@ -88,6 +88,7 @@ void mproc__share_forget(mproc_shared *s);
 /* The sync objects' kinds: src/sync/share.c. */
 #define MPROC__SHARE_REGISTRY(X)                                                                   \
     X(mproc__shm_share_ops)                                                                        \
+    X(mproc__pipe_share_ops)                                                                       \
     X(mproc__lock_share_ops)                                                                       \
     X(mproc__rlock_share_ops)                                                                      \
     X(mproc__sem_share_ops)                                                                        \
@@ -129,6 +130,9 @@ int mproc__share_child_begin(mproc__share_list *l);
 int mproc__share_child_get(size_t index, int kind, void **out);
 
 /* ---- backend (src/posix/share.c, src/win32/share.c) ---- */
+/* This process's id without a system call each time (the foreign-copy checks of every send and
+ * receive): cached, and refreshed in a child of any fork. */
+long mproc__os_self_pid(void);
 /* A duplicate of h of the library's own kind (close-on-exec and registered, or not inheritable). */
 int mproc__os_handle_dup(mproc__handle h, mproc__handle *out);
 /* mproc__os_spawn, with share[0 .. nshare-1] handed to the child under the same values (kept

@@ -14,7 +14,7 @@ static void shm_free(mproc_shm *s)
     mproc__share_forget(&s->shared);
     /* A fork's copy (of a block this process was not handed) maps the parent's pages, but its
      * descriptor was closed at the fork and the number may be another's now. */
-    if (s->shared.pid != mproc__os_getpid())
+    if (s->shared.pid != mproc__os_self_pid())
         s->os.h = MPROC__INVALID_HANDLE;
     mproc__os_shm_destroy(&s->os);
     mproc__free(s);

@@ -16,3 +16,8 @@ int mproc__os_handle_dup(mproc__handle h, mproc__handle *out)
     *out = MPROC__HV(d);
     return MPROC_OK;
 }
+
+long mproc__os_self_pid(void)
+{
+    return (long)GetCurrentProcessId(); /* read from the thread's block, no system call */
+}

@@ -1,0 +1,37 @@
+/* The backend's side of a Pipe (src/ipc/pipe.c): a connected pair of byte streams, one each
+ * way, defined in src/posix/conn.c and src/win32/conn.c. The message framing is the front
+ * end's; these move bytes. */
+#ifndef MPROC_IPC_CONN_H
+#define MPROC_IPC_CONN_H
+
+#include "../internal.h"
+
+/* One end. POSIX: two pipes' ends (rd the peer writes into, wr the peer reads from) and guard
+ * (see posix/conn.c). Windows: one duplex named pipe handle in rd and wr, overlapped; os holds
+ * its events. */
+typedef struct mproc__conn {
+    mproc__handle rd, wr, guard;
+    void *os;
+} mproc__conn;
+
+/* Two ends connected to each other, close-on-exec / not inheritable. */
+int mproc__os_conn_pair(mproc__conn *a, mproc__conn *b);
+/* Writes hdr then data, all of it, blocking as long as it takes: MPROC_OK, MPROC_EEND when
+ * the other end is gone (never SIGPIPE), or MPROC_ESYS. */
+int mproc__os_conn_write(mproc__conn *c, const void *hdr, size_t hlen, const void *data,
+                         size_t len);
+/* Reads what is there, up to cap bytes, waiting up to timeout_ms (MPROC_FOREVER, 0 polls) for
+ * the first: > 0 bytes, 0 at end of file (the other end is gone), MPROC_ETIMEDOUT, or a
+ * negative code. */
+long mproc__os_conn_read(mproc__conn *c, void *buf, size_t cap, long timeout_ms);
+/* 1 when a read would not wait (bytes, or end of file), 0 after timeout_ms, or a code. */
+int mproc__os_conn_poll(mproc__conn *c, long timeout_ms);
+/* The handles that carry this end to another process (at most 3), and the inverse there:
+ * takes the handles over (MPROC_OK) or touches nothing (a code). */
+size_t mproc__os_conn_handles(const mproc__conn *c, mproc__handle *h);
+int mproc__os_conn_adopt(mproc__conn *c, const mproc__handle *h, size_t n);
+/* Closes the end (a zeroed or half-made one too); with own 0 (a fork's copy) frees only memory:
+ * the handles' numbers may be another's by now. */
+void mproc__os_conn_close(mproc__conn *c, int own);
+
+#endif /* MPROC_IPC_CONN_H */

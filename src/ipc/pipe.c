@@ -1,0 +1,362 @@
+/* Pipe (mproc_pipe_*): messages over a connected pair of byte streams (src/ipc/conn.h), their
+ * framing and its defensive decoding, and the Pipe's part of the share contract.
+ *
+ * A message is a 16-byte header, then its bytes: u32 magic "MPP1" (little-endian 0x3150504D),
+ * u32 zero, u64 length (at most MPROC__PIPE_MAX). The other end is another process, so a header
+ * is checked before anything is allocated, and a message's memory grows with the bytes that
+ * arrive, never with the length a header claims. */
+#include "pipe.h"
+
+#include "conn.h"
+#include "share.h"
+
+#include <string.h>
+
+/* Bodies at least this long are read straight into the buffer handed to the caller. */
+#define BIG_BODY (64u * 1024u)
+/* A big message's buffer starts at most this large and doubles as its bytes arrive. */
+#define BIG_FIRST ((size_t)16 << 20)
+/* How much a read asks for at a time when no big body is under way. */
+#define READ_CHUNK 65536u
+
+struct mproc_pipe {
+    mproc_shared shared;
+    mproc__conn c;
+    mproc__buf in; /* bytes read that no message handed out yet */
+    /* A big body on its way: its buffer (handed to the caller once full), its length, the bytes
+     * in it so far. */
+    unsigned char *big;
+    size_t big_cap;
+    uint64_t big_len, big_got;
+    int eof; /* the other end is gone: nothing more comes */
+};
+
+void mproc__pipe_header(unsigned char *h, uint64_t len)
+{
+    h[0] = 'M';
+    h[1] = 'P';
+    h[2] = 'P';
+    h[3] = '1';
+    memset(h + 4, 0, 4);
+    mproc__put_u64(h + 8, len);
+}
+
+int mproc__pipe_header_decode(const unsigned char *h, uint64_t *len)
+{
+    mproc__rd r;
+    uint64_t n;
+    mproc__rd_init(&r, h + 8, 8);
+    n = mproc__rd_u64(&r);
+    if (h[0] != 'M' || h[1] != 'P' || h[2] != 'P' || h[3] != '1' || h[4] != 0 || h[5] != 0 ||
+        h[6] != 0 || h[7] != 0 || n > MPROC__PIPE_MAX || n > (uint64_t)SIZE_MAX)
+        return MPROC_EPROTO;
+    *len = n;
+    return MPROC_OK;
+}
+
+static int foreign(const mproc_pipe *p)
+{
+    return p->shared.pid != mproc__os_self_pid();
+}
+
+static mproc_pipe *pipe_new(void)
+{
+    mproc_pipe *p = mproc__calloc(1, sizeof *p);
+    if (p == NULL)
+        return NULL;
+    mproc__share_init(&p->shared, &mproc__pipe_share_ops, p);
+    p->c.rd = p->c.wr = p->c.guard = MPROC__INVALID_HANDLE;
+    return p;
+}
+
+static void pipe_free(mproc_pipe *p)
+{
+    long saved = mproc__os_errno();
+    mproc__share_forget(&p->shared);
+    mproc__os_conn_close(&p->c, !foreign(p));
+    mproc__buf_free(&p->in);
+    mproc__free(p->big);
+    mproc__free(p);
+    mproc__os_restore_errno(saved);
+}
+
+int mproc_pipe_create(mproc_pipe **a, mproc_pipe **b)
+{
+    mproc_pipe *x = NULL, *y = NULL;
+    int r;
+
+    if (a != NULL)
+        *a = NULL;
+    if (b != NULL)
+        *b = NULL;
+    if (a == NULL || b == NULL || a == b)
+        return MPROC_EINVAL;
+    x = pipe_new();
+    y = pipe_new();
+    if (x == NULL || y == NULL) {
+        mproc__free(x);
+        mproc__free(y);
+        return MPROC_ENOMEM;
+    }
+    r = mproc__os_conn_pair(&x->c, &y->c);
+    if (r < 0) {
+        mproc__free(x);
+        mproc__free(y);
+        return r;
+    }
+    *a = x;
+    *b = y;
+    return MPROC_OK;
+}
+
+int mproc_pipe_send(mproc_pipe *p, const void *data, size_t len)
+{
+    unsigned char h[MPROC__PIPE_HEADER];
+
+    if (p == NULL || (data == NULL && len > 0))
+        return MPROC_EINVAL;
+    if (foreign(p))
+        return MPROC_EFOREIGN;
+    if ((uint64_t)len > MPROC__PIPE_MAX)
+        return MPROC_ETOOBIG;
+    mproc__pipe_header(h, (uint64_t)len);
+    return mproc__os_conn_write(&p->c, h, sizeof h, data, len);
+}
+
+/* A whole message at the head of p->in, or a big body complete: 1 with it in *data (the
+ * caller's) and *len, 0 when more bytes are needed, or a code. */
+static int take_message(mproc_pipe *p, void **data, size_t *len)
+{
+    uint64_t n;
+    size_t avail = mproc__buf_avail(&p->in);
+    const unsigned char *head = mproc__buf_head(&p->in);
+    int r;
+
+    if (p->big != NULL || p->big_len > 0) {
+        if (p->big_got < p->big_len)
+            return 0;
+        *data = p->big;
+        *len = (size_t)p->big_len;
+        p->big = NULL;
+        p->big_cap = 0;
+        p->big_len = p->big_got = 0;
+        return 1;
+    }
+    if (avail < MPROC__PIPE_HEADER)
+        return 0;
+    r = mproc__pipe_header_decode(head, &n);
+    if (r < 0)
+        return r;
+    if (n >= BIG_BODY) {
+        /* Straight into a buffer of its own: what already came of it moves there, the rest is
+         * read into it. Its size follows what arrives (a header may lie). */
+        size_t have = avail - MPROC__PIPE_HEADER;
+        size_t first = n < BIG_FIRST ? (size_t)n : BIG_FIRST;
+        if (have > n)
+            have = (size_t)n;
+        if (first < have)
+            first = have;
+        p->big = mproc__malloc(first);
+        if (p->big == NULL)
+            return MPROC_ENOMEM;
+        p->big_cap = first;
+        p->big_len = n;
+        p->big_got = have;
+        memcpy(p->big, head + MPROC__PIPE_HEADER, have);
+        mproc__buf_consume(&p->in, MPROC__PIPE_HEADER + have);
+        return take_message(p, data, len);
+    }
+    if (avail - MPROC__PIPE_HEADER < n)
+        return 0;
+    *data = mproc__malloc((size_t)n);
+    if (*data == NULL)
+        return MPROC_ENOMEM;
+    memcpy(*data, head + MPROC__PIPE_HEADER, (size_t)n);
+    *len = (size_t)n;
+    mproc__buf_consume(&p->in, MPROC__PIPE_HEADER + (size_t)n);
+    return 1;
+}
+
+/* Reads once (waiting up to timeout_ms): into the big body under way, else into p->in. */
+static int read_some(mproc_pipe *p, long timeout_ms)
+{
+    long n;
+    if (p->big != NULL) {
+        size_t want;
+        if (p->big_got == p->big_cap) {
+            size_t cap = p->big_cap * 2;
+            unsigned char *q;
+            if (cap > p->big_len || cap < p->big_cap)
+                cap = (size_t)p->big_len;
+            q = mproc__realloc(p->big, cap);
+            if (q == NULL)
+                return MPROC_ENOMEM;
+            p->big = q;
+            p->big_cap = cap;
+        }
+        want = p->big_cap - (size_t)p->big_got;
+        n = mproc__os_conn_read(&p->c, p->big + p->big_got, want, timeout_ms);
+        if (n > 0)
+            p->big_got += (uint64_t)n;
+    } else {
+        int r = mproc__buf_reserve(&p->in, READ_CHUNK);
+        if (r < 0)
+            return r;
+        n = mproc__os_conn_read(&p->c, p->in.data + p->in.len, p->in.cap - p->in.len, timeout_ms);
+        if (n > 0)
+            p->in.len += (size_t)n;
+    }
+    if (n == 0)
+        p->eof = 1;
+    return n < 0 ? (int)n : MPROC_OK;
+}
+
+static long left_ms(long timeout_ms, uint64_t deadline)
+{
+    uint64_t now;
+    if (timeout_ms < 0)
+        return MPROC_FOREVER;
+    now = mproc__os_now_ms();
+    return now >= deadline ? 0 : (long)(deadline - now);
+}
+
+int mproc_pipe_recv(mproc_pipe *p, long timeout_ms, void **data, size_t *len)
+{
+    uint64_t deadline = 0;
+    void *d = NULL;
+    size_t n = 0;
+    int r;
+
+    if (data != NULL)
+        *data = NULL;
+    if (len != NULL)
+        *len = 0;
+    if (p == NULL || data == NULL || len == NULL || timeout_ms < MPROC_FOREVER)
+        return MPROC_EINVAL;
+    if (foreign(p))
+        return MPROC_EFOREIGN;
+    if (timeout_ms > 0)
+        deadline = mproc__os_now_ms() + (uint64_t)timeout_ms;
+    for (;;) {
+        r = take_message(p, &d, &n);
+        if (r < 0)
+            return r;
+        if (r == 1) {
+            *data = d;
+            *len = n;
+            return MPROC_OK;
+        }
+        /* The other end is gone: a message it did not finish is dropped, never handed out
+         * torn. */
+        if (p->eof)
+            return MPROC_EEND;
+        r = read_some(p, left_ms(timeout_ms, deadline));
+        if (r < 0)
+            return r;
+    }
+}
+
+/* 1 when recv would not wait: a whole message is here, or the end, or a header recv refuses. */
+static int message_ready(const mproc_pipe *p)
+{
+    size_t avail = mproc__buf_avail(&p->in);
+    uint64_t n;
+    if (p->eof)
+        return 1;
+    if (p->big != NULL)
+        return p->big_got >= p->big_len;
+    if (avail < MPROC__PIPE_HEADER)
+        return 0;
+    if (mproc__pipe_header_decode(mproc__buf_head(&p->in), &n) < 0)
+        return 1;
+    return n < BIG_BODY && avail - MPROC__PIPE_HEADER >= n;
+}
+
+int mproc_pipe_poll(mproc_pipe *p, long timeout_ms)
+{
+    uint64_t deadline = 0;
+    int r;
+
+    if (p == NULL || timeout_ms < MPROC_FOREVER)
+        return MPROC_EINVAL;
+    if (foreign(p))
+        return MPROC_EFOREIGN;
+    if (timeout_ms > 0)
+        deadline = mproc__os_now_ms() + (uint64_t)timeout_ms;
+    /* Bytes that come are taken at once (without waiting): a message only partly there keeps
+     * the wait going, until the deadline. */
+    while (!message_ready(p)) {
+        r = mproc__os_conn_poll(&p->c, left_ms(timeout_ms, deadline));
+        if (r <= 0)
+            return r;
+        r = read_some(p, 0);
+        if (r < 0 && r != MPROC_ETIMEDOUT)
+            return r;
+    }
+    return 1;
+}
+
+mproc_shared *mproc_pipe_shared(mproc_pipe *p)
+{
+    return p != NULL ? &p->shared : NULL;
+}
+
+void mproc_pipe_destroy(mproc_pipe *p)
+{
+    if (p != NULL)
+        pipe_free(p);
+}
+
+int mproc_child_pipe(size_t index, mproc_pipe **out)
+{
+    void *v = NULL;
+    int r;
+    if (out == NULL)
+        return MPROC_EINVAL;
+    r = mproc__share_child_get(index, MPROC__SHARE_PIPE, &v);
+    *out = v;
+    return r;
+}
+
+/* ---- the share contract: the end's handles; no blob ---- */
+
+static int describe(void *obj, mproc__share_rec *rec)
+{
+    mproc_pipe *p = obj;
+    /* Bytes this end already read would be lost to the child: hand over a fresh end only. */
+    if (mproc__buf_avail(&p->in) > 0 || p->big != NULL)
+        return MPROC_ESTATE;
+    rec->nh = mproc__os_conn_handles(&p->c, rec->h);
+    rec->blob_len = 0;
+    return MPROC_OK;
+}
+
+static int adopt(mproc__share_rec *rec, mproc_shared **out)
+{
+    mproc_pipe *p;
+    size_t i;
+    int r;
+
+    if (rec->blob_len != 0)
+        return MPROC_EPROTO;
+    p = pipe_new();
+    if (p == NULL)
+        return MPROC_ENOMEM;
+    r = mproc__os_conn_adopt(&p->c, rec->h, rec->nh);
+    if (r < 0) {
+        mproc__free(p);
+        return r;
+    }
+    for (i = 0; i < rec->nh; i++)
+        rec->h[i] = MPROC__INVALID_HANDLE;
+    *out = &p->shared;
+    return MPROC_OK;
+}
+
+static void destroy(void *obj)
+{
+    mproc_pipe_destroy(obj);
+}
+
+const mproc__share_ops mproc__pipe_share_ops = {MPROC__SHARE_PIPE, "pipe", describe, adopt,
+                                                destroy};

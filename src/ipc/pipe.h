@@ -1,0 +1,18 @@
+/* The Pipe's message framing (src/ipc/pipe.c), shared with the fuzzer. */
+#ifndef MPROC_IPC_PIPE_H
+#define MPROC_IPC_PIPE_H
+
+#include "../internal.h"
+#include "../wire.h"
+
+#define MPROC__PIPE_HEADER 16
+/* The longest message: 1 TiB, far past what a test sends, so any message a program can hold
+ * crosses; a header claiming more is refused before anything is allocated. */
+#define MPROC__PIPE_MAX ((uint64_t)1 << 40)
+
+/* Writes the header of a message of len bytes into h (MPROC__PIPE_HEADER bytes). */
+void mproc__pipe_header(unsigned char *h, uint64_t len);
+/* Checks a header from the other end: MPROC_OK with the length, or MPROC_EPROTO. */
+int mproc__pipe_header_decode(const unsigned char *h, uint64_t *len);
+
+#endif /* MPROC_IPC_PIPE_H */
