@@ -678,6 +678,105 @@ static void test_wait_many_processes(void **state)
     tu_assert_counts_back(&base, 5000);
 }
 
+/* A child with a pipe end (0) and the starting gun (1): sleeps arg ms once the event is set, then
+ * sends its number and ends. */
+#define MIXED 100
+
+static int t_pipe_sender(const void *arg, size_t len)
+{
+    mproc_pipe *end = NULL;
+    mproc_event *go = NULL;
+    int v = tu_read_int(arg, len);
+    if (mproc_child_pipe(0, &end) != MPROC_OK || mproc_child_event(1, &go) != MPROC_OK)
+        return 2;
+    if (mproc_event_wait(go, LONG_WAIT_MS) != MPROC_OK)
+        return 3;
+    tu_sleep_ms(v % 100000);
+    v /= 100000;
+    return mproc_pipe_send(end, &v, sizeof v) == MPROC_OK ? 0 : 4;
+}
+
+static void test_wait_pipes_and_processes(void **state)
+{
+    mproc_process *p[MIXED];
+    mproc_pipe *mine[MIXED];
+    mproc_waitable *live[2 * MIXED];
+    int what[2 * MIXED]; /* i: process i, MIXED + i: pipe i */
+    int proc_seen[MIXED], pipe_seen[MIXED];
+    unsigned char ready[2 * MIXED];
+    tu_counts base = tu_counts_now();
+    mproc_event *go = NULL;
+    uint32_t rng = 777;
+    size_t left = 2 * MIXED, i;
+    int rounds = 0;
+    (void)state;
+    assert_int_equal(mproc_event_create(&go), MPROC_OK);
+    for (i = 0; i < MIXED; i++) {
+        mproc_pipe *theirs = NULL;
+        mproc_shared *share[2];
+        mproc_process_options o;
+        int arg = (int)i * 100000 + 50 + (int)(tu_rand(&rng) % 100) * 10;
+        assert_int_equal(mproc_pipe_create(&mine[i], &theirs), MPROC_OK);
+        memset(&o, 0, sizeof o);
+        share[0] = mproc_pipe_shared(theirs);
+        share[1] = mproc_event_shared(go);
+        o.target = t_pipe_sender;
+        o.arg = &arg;
+        o.arg_len = sizeof arg;
+        o.share = share;
+        o.share_count = 2;
+        assert_int_equal(mproc_process_create_ex(&p[i], &o), MPROC_OK);
+        mproc_pipe_destroy(theirs); /* the process holds its own */
+        assert_int_equal(mproc_process_start(p[i]), MPROC_OK);
+        proc_seen[i] = pipe_seen[i] = 0;
+    }
+    /* Interleaved: process 0, pipe 0, process 1, ... */
+    for (i = 0; i < MIXED; i++) {
+        live[2 * i] = mproc_process_waitable(p[i]);
+        what[2 * i] = (int)i;
+        live[2 * i + 1] = mproc_pipe_waitable(mine[i]);
+        what[2 * i + 1] = MIXED + (int)i;
+    }
+    assert_int_equal(mproc_wait(live, left, 0, ready), 0);
+    assert_int_equal(mproc_event_set(go), MPROC_OK);
+    while (left > 0) {
+        size_t k = 0;
+        int r = mproc_wait(live, left, LONG_WAIT_MS, ready);
+        assert_true(r > 0);
+        rounds++;
+        for (i = 0; i < left; i++) {
+            if (!ready[i]) {
+                live[k] = live[i];
+                what[k++] = what[i];
+            } else if (what[i] < MIXED) {
+                proc_seen[what[i]]++;
+            } else {
+                int j = what[i] - MIXED, got = -1;
+                void *data = NULL;
+                size_t n = 0;
+                pipe_seen[j]++;
+                /* Ready: the message is there (recv does not wait). */
+                assert_int_equal(mproc_pipe_recv(mine[j], 0, &data, &n), MPROC_OK);
+                assert_int_equal(n, sizeof got);
+                memcpy(&got, data, sizeof got);
+                mproc_free(data);
+                assert_int_equal(got, j);
+            }
+        }
+        left = k;
+    }
+    for (i = 0; i < MIXED; i++) {
+        assert_int_equal(proc_seen[i], 1);
+        assert_int_equal(pipe_seen[i], 1);
+        join_ok(p[i]);
+        mproc_pipe_destroy(mine[i]);
+    }
+    printf("# wait on %d pipes and %d processes (%s): each reported once, %d rounds\n", MIXED,
+           MIXED, tu_method_name(), rounds);
+    mproc_event_destroy(go);
+    tu_assert_counts_back(&base, 5000);
+}
+
 static void test_wait_nothing_ready(void **state)
 {
     mproc_process *p[3];
@@ -759,6 +858,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_barrier_timeout_breaks),
         cmocka_unit_test(test_cond_producer_consumer),
         cmocka_unit_test(test_wait_many_processes),
+        cmocka_unit_test(test_wait_pipes_and_processes),
         cmocka_unit_test(test_wait_nothing_ready),
         cmocka_unit_test(test_wait_semaphore_and_unstarted),
     };

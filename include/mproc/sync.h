@@ -450,6 +450,17 @@ typedef struct mproc_waitable mproc_waitable;
 MPROC_API mproc_waitable *mproc_process_waitable(mproc_process *p);
 
 /**
+ * The pipe end as a waitable: ready once mproc_pipe_recv() would not wait (a whole message, or
+ * the other end gone). A wait on it counts as receiving on that end (one receiving thread at a
+ * time). POSIX sleeps on the pipe itself; on Windows the end is looked at again every few
+ * milliseconds (a pipe handle signals no readiness).
+ *
+ * @param p the end, or NULL (then NULL).
+ * @return the waitable, or NULL.
+ */
+MPROC_API mproc_waitable *mproc_pipe_waitable(mproc_pipe *p);
+
+/**
  * The task handle as a waitable: ready once the task has ended (mproc_async_ready()).
  *
  * @param a the handle, or NULL (then NULL).
@@ -480,9 +491,9 @@ MPROC_API mproc_waitable *mproc_sem_waitable(mproc_sem *s);
  * library goes past the 64 handles of one kernel wait itself). An item may appear more than
  * once. n 0 just sleeps timeout_ms.
  *
- * Processes, and on POSIX pipes and task handles, wake it at once; events and semaphores (whose
- * changes come from other processes without a kernel object to wait on together) are looked at
- * again every few milliseconds, backing off to 10 ms.
+ * Processes, task handles and (on POSIX) pipes wake it at once; events and semaphores (whose
+ * changes come from other processes without a kernel object to wait on together), and pipes on
+ * Windows, are looked at again every few milliseconds, backing off to 10 ms.
  *
  * @param items n waitables (none NULL); read only.
  * @param n their number.
