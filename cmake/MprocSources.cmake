@@ -15,21 +15,35 @@ set(MPROC_HEADERS_PUBLIC
 
 set(MPROC_SOURCES_FRONT
     src/alloc.c
-    src/async.c
     src/buf.c
     src/child.c
-    src/direct.c
     src/error.c
     src/fn.c
     src/init.c
     src/ipc/pipe.c
     src/ipc/share.c
     src/ipc/shm.c
-    src/map.c
-    src/pool.c
-    src/pool_thread.c
+    src/marker.c
+    src/pool/async.c
+    src/pool/boot.c
+    src/pool/chunk.c
+    src/pool/core.c
+    src/pool/death.c
+    src/pool/dispatch.c
+    src/pool/handle.c
+    src/pool/iter.c
+    src/pool/lend.c
+    src/pool/map.c
+    src/pool/pool.c
+    src/pool/results.c
+    src/pool/ring.c
+    src/pool/start.c
+    src/pool/task.c
+    src/pool/tasklist.c
+    src/pool/thread.c
+    src/pool/worker.c
     src/process.c
-    src/ring.c
+    src/runtime.c
     src/sync/barrier.c
     src/sync/cond.c
     src/sync/event.c
@@ -38,22 +52,25 @@ set(MPROC_SOURCES_FRONT
     src/sync/share.c
     src/sync/sync.c
     src/sync/wait.c
-    src/tasklist.c
-    src/wire.c
-    src/worker.c)
+    src/wire.c)
 set(MPROC_HEADERS_FRONT
-    src/internal.h
+    src/backend.h
+    src/child.h
     src/ipc/conn.h
     src/ipc/pipe.h
     src/ipc/share.h
-    src/pool.h
-    src/ring.h
+    src/marker.h
+    src/pool/engine.h
+    src/pool/pool.h
+    src/pool/ring.h
+    src/pool/tasklist.h
+    src/pool/worker.h
+    src/runtime.h
     src/sync/sync.h
     src/sync/waitable.h
-    src/tasklist.h
     src/testhooks.h
-    src/wire.h
-    src/worker.h)
+    src/util.h
+    src/wire.h)
 
 set(MPROC_SOURCES_POSIX
     src/posix/child.c

@@ -16,10 +16,15 @@
  *      mproc__worker_main, so the worker's static decoders (define_fn, run_task) are
  *      exercised. Its answers (into a shared ring while they fit, then the pipe) are then read
  *      back as the parent would.
- *   4  the shared ring (src/ring.h) as a hostile worker may leave it: head, tail and bytes
+ *   4  the shared ring (src/pool/ring.h) as a hostile worker may leave it: head, tail and bytes
  *      from the input, drained by mproc__ring_drain, whose copies then go through the reader
  *      of mode 0; then the frame a dead worker was filling (mproc__ring_drain_open, its open
  *      and open_at words from the input's last 5 bytes), read the same way.
+ *   5  a Pipe's incoming stream (src/ipc/pipe.c) as a hostile or dying peer may leave it: the
+ *      bytes are written raw into one end, that end is destroyed, and the other end's
+ *      mproc_pipe_recv (and _poll) hands out what it accepts; every message must be the one a
+ *      reference reading of the same bytes finds, whole, then MPROC_EEND (the stream ended, in
+ *      the middle of a message or not) or MPROC_EPROTO (a header no pipe writes), every time.
  *
  * Decoded data is checked, not only survived: pointers stay inside the input, decode then
  * re-encode with the writers gives the same bytes back (the format has no slack), and a
@@ -33,11 +38,13 @@
  * MPROC_FUZZ_WRITE_SEEDS=DIR in the environment writes a seed corpus of valid inputs, built
  * with the library's own writers, into DIR and exits. */
 #define _GNU_SOURCE
-#include "internal.h"
+#include "backend.h"
+#include "ipc/conn.h"
+#include "ipc/pipe.h"
 #include "ipc/share.h"
-#include "ring.h"
+#include "pool/ring.h"
 #include "wire.h"
-#include "worker.h"
+#include "pool/worker.h"
 
 #include <fcntl.h>
 #include <stdint.h>
@@ -55,7 +62,7 @@
         }                                                                                          \
     } while (0)
 
-enum { MODE_RESULTS, MODE_BOOT, MODE_READER, MODE_WORKER, MODE_RING, MODE_COUNT };
+enum { MODE_RESULTS, MODE_BOOT, MODE_READER, MODE_WORKER, MODE_RING, MODE_PIPE, MODE_COUNT };
 
 /* Reading every byte a decoder hands out lets ASan check it lies in the input. */
 static volatile unsigned sink;
@@ -204,9 +211,9 @@ typedef struct inflight {
     int answered[MAX_INFLIGHT + 1];
 } inflight;
 
-/* One frame as decode_frames (src/pool_thread.c) takes it: a RESULT for some items of a task in
- * flight, found by its id, or a BELL; anything else would get the worker killed. A task counts
- * as answered once a frame answers its last item. */
+/* One frame as mproc__results_decode (src/pool/results.c) takes it: a RESULT for some items of a
+ * task in flight, found by its id, or a BELL; anything else would get the worker killed. A task
+ * counts as answered once a frame answers its last item. */
 static void take_frame(inflight *f, int type, const unsigned char *body, size_t len)
 {
     mproc__rd r;
@@ -261,7 +268,7 @@ static void fuzz_results(const unsigned char *data, size_t size)
     if (!claims_ok(data, size))
         return;
 
-    /* The parent's loop (decode_frames): frames from the bytes at hand. The parent stops at
+    /* The parent's loop (mproc__results_decode): frames from the bytes at hand. The parent stops at
      * the first refusal (and kills the worker); going on past it here only tries more. */
     for (;;) {
         int type;
@@ -511,6 +518,54 @@ static void fuzz_boot(const unsigned char *body, size_t len)
     fuzz_shares(boot.shares, boot.shares_len);
     maybe_resolve(&boot.target);
     maybe_resolve(&boot.init);
+}
+
+/* ---- 5: a Pipe's incoming stream ---- */
+
+static void fuzz_pipe(const unsigned char *data, size_t size)
+{
+    mproc_pipe *a = NULL, *b = NULL;
+    size_t at = 0;
+    int r, i;
+
+    /* A pipe holds 64 KiB: more would wait for a reader that is this same thread. */
+    if (size > 60000)
+        size = 60000;
+    CHECK(mproc_pipe_create(&a, &b) == MPROC_OK);
+    CHECK(mproc__os_conn_write(mproc__pipe_conn(a), data, size, NULL, 0) == MPROC_OK);
+    mproc_pipe_destroy(a);
+    for (;;) {
+        void *msg = NULL;
+        size_t len = 0;
+        uint64_t want;
+        int ready = mproc_pipe_poll(b, 0);
+        CHECK(ready == 1);
+        r = mproc_pipe_recv(b, 0, &msg, &len);
+        /* The reference: the next header at `at`, and its body after it. */
+        if (size - at < MPROC__PIPE_HEADER) {
+            CHECK(r == MPROC_EEND);
+            break;
+        }
+        if (mproc__pipe_header_decode(data + at, &want) < 0) {
+            CHECK(r == MPROC_EPROTO);
+            break;
+        }
+        if (size - at - MPROC__PIPE_HEADER < want) {
+            CHECK(r == MPROC_EEND);
+            break;
+        }
+        CHECK(r == MPROC_OK && len == want);
+        CHECK(len == 0 || memcmp(msg, data + at + MPROC__PIPE_HEADER, len) == 0);
+        mproc_free(msg);
+        at += MPROC__PIPE_HEADER + (size_t)want;
+    }
+    /* The same answer again: the end (or the refusal) stays. */
+    for (i = 0; i < 2; i++) {
+        void *msg = (void *)&i;
+        size_t len = 1;
+        CHECK(mproc_pipe_recv(b, 0, &msg, &len) == r && msg == NULL && len == 0);
+    }
+    mproc_pipe_destroy(b);
 }
 
 /* ---- 2: the bounded reader ---- */
@@ -913,6 +968,24 @@ static void write_seeds(const char *dir)
     seed_ring(dir, "ring-wrap", MPROC__RING_BYTES - 24);
     seed_ring(dir, "ring-wrapped-counter", UINT32_MAX - 15);
 
+    /* 5: a Pipe's stream: messages of 0, 5 and 70 000 bytes (a big one, cut short), as
+     * mproc_pipe_send frames them. */
+    {
+        static unsigned char body[70000];
+        unsigned char h[MPROC__PIPE_HEADER];
+        b.len = 0;
+        mproc__pipe_header(h, 0);
+        mproc__wr_bytes(&w, h, sizeof h);
+        mproc__pipe_header(h, 5);
+        mproc__wr_bytes(&w, h, sizeof h);
+        mproc__wr_bytes(&w, "hello", 5);
+        write_seed(dir, "pipe-small", MODE_PIPE, &b);
+        mproc__pipe_header(h, sizeof body);
+        mproc__wr_bytes(&w, h, sizeof h);
+        mproc__wr_bytes(&w, body, 30000);
+        write_seed(dir, "pipe-big-cut", MODE_PIPE, &b);
+    }
+
     /* 1: BOOT bodies. */
     b.len = 0;
     put_boot_body(&w, MPROC__BOOT_PROCESS, (mproc__fn)seed_target, "argument bytes");
@@ -1000,6 +1073,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         break;
     case MODE_RING:
         fuzz_ring(data + 1, size - 1);
+        break;
+    case MODE_PIPE:
+        fuzz_pipe(data + 1, size - 1);
         break;
     default:
         fuzz_worker(data + 1, size - 1);

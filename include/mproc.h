@@ -604,6 +604,13 @@ typedef struct mproc_pool_options {
                                   no chunk timeout); the chunk's finished items keep their results,
                                   the item running fails, and the items after it run on another
                                   worker */
+    /** The objects every worker may use (Python's initargs for a Queue or Lock; at most 64),
+     * which the initializer and each task take back by position with mproc_child_shm(),
+     * mproc_child_pipe(), ...; nothing else crosses. The pool holds a hold of its own on each for
+     * its whole life (replacement workers get them too): the caller may destroy its objects
+     * after mproc_pool_create_ex(). May be NULL when share_count is 0. */
+    mproc_shared *const *share;
+    size_t share_count; /**< the number of entries at share */
 } mproc_pool_options;
 
 /**

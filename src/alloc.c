@@ -1,5 +1,5 @@
 /* The library's one allocator pair, so a test can make the n-th allocation fail. */
-#include "internal.h"
+#include "util.h"
 
 #include <stdlib.h>
 #include <string.h>

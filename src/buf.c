@@ -1,5 +1,5 @@
 /* A growable byte buffer with a read cursor: the unit every channel and message is built in. */
-#include "internal.h"
+#include "util.h"
 
 #include <string.h>
 

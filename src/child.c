@@ -1,9 +1,9 @@
 /* The entry of a spawned child: decode the bootstrap record, then be a process or a worker. */
-#include "internal.h"
+#include "child.h"
 #include "ipc/share.h"
-#include "ring.h"
+#include "pool/ring.h"
 #include "wire.h"
-#include "worker.h"
+#include "pool/worker.h"
 
 #include <string.h>
 

@@ -1,5 +1,5 @@
 /* Error codes to sentences, from the one list in mproc.h. */
-#include "internal.h"
+#include "backend.h"
 
 /* MPROC__ERRNO_LAST must be the lowest code of the list: the wire and the exit-status checks
  * take a code below it for garbage, so a code added without moving it would be refused. The

@@ -1,5 +1,5 @@
 /* The one check of a function pointer that every start method makes before using it. */
-#include "internal.h"
+#include "runtime.h"
 
 int mproc__fn_check(mproc__fn fn)
 {
@@ -12,7 +12,7 @@ int mproc__fn_check(mproc__fn fn)
         return MPROC_ENOFUNC;
     r = mproc__os_fn_locate(fn, module, sizeof module, &offset);
     if (r < 0)
-        return r == MPROC_EINVAL ? MPROC_ENOFUNC : r;
+        return r;
     /* Resolving here checks what a spawned child would: the offset lands in the module's code.
      * A fork child, a copy of this process, then finds it at the same address. */
     r = mproc__os_fn_resolve(module, offset, &back);

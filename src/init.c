@@ -1,14 +1,12 @@
-/* The guard (mproc_init), the cascade breaker, the start-method rules and the identity getters. */
-#include "internal.h"
+/* The guard (mproc_init): enters a spawned child's role (a process target or a pool worker),
+ * else notes what the cascade breaker needs (runtime.c keeps it). */
+#include "child.h"
+#include "marker.h"
+#include "runtime.h"
 
-#include <stdlib.h>
-#include <string.h>
-
-/* mproc_init() has returned (or is running the child's work). */
-static int initialized;
 /* This process runs the work of a child the library spawned: from there on mproc_init() is done
  * for good, and starting processes of its own is legitimate (a nested pool in a worker). A forked
- * child inherits it. */
+ * child inherits it. The guard's own copies of what it tells runtime.c. */
 static int child_role;
 /* The process's own command line says the library spawned it as a child. Without child_role,
  * its mproc_init() did not run the child's work: starting anything here would cascade. */
@@ -27,95 +25,24 @@ int mproc_init(int argc, char **argv)
     if (child_role)
         return MPROC_OK;
     /* Set first: a spawned child's work may start processes of its own. */
-    initialized = 1;
+    mproc__runtime_set_initialized();
     /* The OS has the command line the parent gave us, so argv is only a convenience: a plugin
      * without main's argv, or a program whose option parser rewrote it, is recognised too. A
      * call that did not take up the role (the first one, or one before it) tries again. */
-    if (!test_skip && mproc__os_child_args(argc, argv, &in, &out, &extra)) {
+    if (!test_skip && mproc__marker_child_args(argc, argv, &in, &out, &extra)) {
         child_role = 1;
+        mproc__runtime_set_child_role();
         mproc__child_main(in, out, extra); /* never returns */
     }
-    if (!marked)
-        marked = mproc__os_child_marked(argc, argv);
-    return MPROC_OK;
-}
-
-int mproc__initialized(void)
-{
-    return initialized;
-}
-
-int mproc__start_allowed(void)
-{
-    if (!initialized)
-        return MPROC_ENOINIT;
-    if (marked && !child_role)
-        return MPROC_EGUARD;
+    if (!marked) {
+        marked = mproc__marker_present(argc, argv);
+        if (marked)
+            mproc__runtime_set_marked();
+    }
     return MPROC_OK;
 }
 
 void mproc__guard_test_skip(int on)
 {
     test_skip = on != 0;
-}
-
-/* ASCII case-insensitive equality: "Spawn" and "SPAWN" name spawn, whatever the locale. */
-static int same_name(const char *a, const char *b)
-{
-    for (; *a != '\0' && *b != '\0'; a++, b++) {
-        char x = *a >= 'A' && *a <= 'Z' ? (char)(*a - 'A' + 'a') : *a;
-        if (x != *b)
-            return 0;
-    }
-    return *a == *b;
-}
-
-int mproc__method_valid(mproc_start_method m)
-{
-    return m == MPROC_START_DEFAULT || m == MPROC_START_FORK || m == MPROC_START_SPAWN;
-}
-
-int mproc__resolve_method(mproc_start_method m, int *out)
-{
-    if (!mproc__method_valid(m))
-        return MPROC_EINVAL;
-    if (m == MPROC_START_DEFAULT) {
-        /* Unset or empty: no override. Anything else must name a method, as Python's
-         * set_start_method raises ValueError for an unknown name: a typo must not quietly run
-         * the other start-up path. */
-        const char *env = getenv("MPROC_START_METHOD");
-        if (env != NULL && *env != '\0') {
-            if (same_name(env, "fork"))
-                m = MPROC_START_FORK;
-            else if (same_name(env, "spawn"))
-                m = MPROC_START_SPAWN;
-            else
-                return MPROC_EINVAL;
-        }
-    }
-    /* The backend refuses fork where there is none (MPROC_ENOTSUP), so the default can simply
-     * ask for fork and let the Windows backend's spawn-only rule decide. */
-    *out = m == MPROC_START_DEFAULT ? mproc__os_default_method() : (int)m;
-    return MPROC_OK;
-}
-
-const char *mproc_version(void)
-{
-    return MPROC_VERSION_STRING;
-}
-
-long mproc_getpid(void)
-{
-    return mproc__os_getpid();
-}
-
-long mproc_getppid(void)
-{
-    return mproc__os_getppid();
-}
-
-int mproc_cpu_count(void)
-{
-    int n = mproc__os_cpu_count();
-    return n > 0 ? n : 1;
 }

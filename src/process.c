@@ -1,7 +1,7 @@
 /* The Process front end: argument checks, the created -> started -> joined state machine and
  * the bootstrap of a spawned child. The OS work is the backend's (mproc__os_*). */
-#include "internal.h"
 #include "ipc/share.h"
+#include "runtime.h"
 #include "sync/waitable.h"
 #include "wire.h"
 
@@ -109,7 +109,7 @@ int mproc_process_create_ex(mproc_process **out, const mproc_process_options *op
     } else {
         p->name = mproc__strdup(opts->name);
     }
-    if (p->arg == NULL || p->name == NULL || mproc__mutex_create(&p->mu) < 0) {
+    if (p->arg == NULL || p->name == NULL || mproc__os_mutex_create(&p->mu) < 0) {
         mproc_process_destroy(p);
         return MPROC_ENOMEM;
     }
@@ -297,9 +297,9 @@ int mproc_process_start(mproc_process *p)
 static int get_state(const mproc_process *p)
 {
     int s;
-    mproc__mutex_lock(p->mu);
+    mproc__os_mutex_lock(p->mu);
     s = p->state;
-    mproc__mutex_unlock(p->mu);
+    mproc__os_mutex_unlock(p->mu);
     return s;
 }
 
@@ -308,7 +308,7 @@ static int get_state(const mproc_process *p)
  * rule as an exit status); else nothing is known. */
 static void settle(mproc_process *p)
 {
-    mproc__mutex_lock(p->mu);
+    mproc__os_mutex_lock(p->mu);
     if (p->state == STARTED) {
         if (!p->os.status_lost) {
             p->code = p->os.exitcode;
@@ -327,7 +327,7 @@ static void settle(mproc_process *p)
         p->report = MPROC__INVALID_HANDLE;
         p->state = JOINED;
     }
-    mproc__mutex_unlock(p->mu);
+    mproc__os_mutex_unlock(p->mu);
 }
 
 int mproc_process_join(mproc_process *p, long timeout_ms)
@@ -393,14 +393,14 @@ int mproc_process_exitcode(const mproc_process *p, int *code)
         return MPROC_EINVAL;
     if (foreign(p))
         return MPROC_EFOREIGN;
-    mproc__mutex_lock(p->mu);
+    mproc__os_mutex_lock(p->mu);
     if (p->state != JOINED)
         r = MPROC_ESTATE;
     else if (!p->code_known)
         r = MPROC_ENOSTATUS;
     else
         *code = p->code;
-    mproc__mutex_unlock(p->mu);
+    mproc__os_mutex_unlock(p->mu);
     return r;
 }
 
@@ -436,7 +436,7 @@ void mproc_process_destroy(mproc_process *p)
             p->shares.recs[i].nh = 0;
     }
     mproc__share_list_free(&p->shares);
-    mproc__mutex_destroy(p->mu);
+    mproc__os_mutex_destroy(p->mu);
     mproc__free(p->arg);
     mproc__free(p->name);
     mproc__free(p);

@@ -34,7 +34,7 @@ void mproc__wire_set_max_item(size_t n);
  * suites that write garbage into it; else invalid (-1). */
 intptr_t mproc__worker_channel(void);
 
-/* direct.c: how many applies callers completed themselves and handed back to the pool thread. */
+/* pool/lend.c: how many applies callers completed themselves and handed back to the pool thread. */
 void mproc__pool_direct_stats(mproc_pool *p, long *done, long *back);
 
 /* win32/process.c (Windows only): the next n attempts to start a process fail as Wine's

@@ -20,7 +20,7 @@
 #ifndef MPROC_WIRE_H
 #define MPROC_WIRE_H
 
-#include "internal.h"
+#include "backend.h"
 
 #define MPROC__WIRE_VERSION 2
 #define MPROC__WIRE_HEADER 8

@@ -96,19 +96,20 @@ static mproc_pool *pool_with(int workers, long timeout_ms, int max_tasks)
     return p;
 }
 
-/* Issue 20: 10 items of 60 ms in one chunk under a 200 ms task timeout: none times out (the
- * limit counted the whole chunk: all 10 failed). */
+/* Issue 20: 12 items of 150 ms in one chunk under a 1 s task timeout: none times out (the
+ * limit counted the whole chunk, 1.8 s, so all failed). Each item has 850 ms to spare, which a
+ * loaded 2-core machine under Wine still leaves it (a 60 ms item under 200 ms did not). */
 static void test_timeout_is_per_item(void **state)
 {
-    mproc_pool *p = pool_with(2, 200, 0);
+    mproc_pool *p = pool_with(2, 1000, 0);
     mproc_results *r = NULL;
-    job items[10];
+    job items[12];
     int i;
     (void)state;
-    for (i = 0; i < 10; i++)
-        items[i] = make(OP_SLEEP, 60);
-    assert_int_equal(mproc_pool_map(p, job_task, items, sizeof items[0], 10, 10, &r), MPROC_OK);
-    for (i = 0; i < 10; i++)
+    for (i = 0; i < 12; i++)
+        items[i] = make(OP_SLEEP, 150);
+    assert_int_equal(mproc_pool_map(p, job_task, items, sizeof items[0], 12, 12, &r), MPROC_OK);
+    for (i = 0; i < 12; i++)
         assert_int_equal(mproc_results_get(r, (size_t)i, NULL, NULL), MPROC_OK);
     mproc_results_destroy(r);
     mproc_pool_destroy(p);

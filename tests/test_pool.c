@@ -873,7 +873,7 @@ static void test_submit_from_four_threads(void **state)
         assert_int_equal(tally.seen[i], i % 2 ? 0 : 1);
 }
 
-/* ---- apply run by the calling thread (src/direct.c) ---- */
+/* ---- apply run by the calling thread (src/pool/lend.c) ---- */
 
 /* Where the OS has a wait on shared memory across processes (a Linux futex), an apply on an
  * idle pool is run by the caller itself; elsewhere every apply goes through the pool thread. */

@@ -169,6 +169,22 @@ static int t_sleep_holding(const void *arg, size_t len)
     return 0;
 }
 
+/* A pool's initializer: every worker was handed the block, and only it. */
+static int t_pool_init(const void *arg, size_t len)
+{
+    mproc_shm *s = NULL;
+    (void)arg;
+    (void)len;
+    return mproc_child_share_count() == 1 && mproc_child_shm(0, &s) == MPROC_OK ? 0 : 1;
+}
+
+/* A pool task: writes the slice its int names, answers 0 (or a code saying what failed). */
+static int t_pool_slice(const void *arg, size_t len, mproc_output *out)
+{
+    int code = t_write_slice(arg, len);
+    return mproc_output_set(out, &code, sizeof code);
+}
+
 /* ---- helpers ---- */
 
 static mproc_process *start_with(mproc_target target, int arg, mproc_shm *s)
@@ -394,6 +410,62 @@ static void shm_holder_killed(void **state)
 #endif
 }
 
+/* Every worker of a pool is handed the block, replacements too (one task a worker here); the
+ * caller's own hold goes right after the create. */
+static void shm_pool_workers(void **state)
+{
+    tu_counts base = tu_counts_now();
+    mproc_pool_options o;
+    mproc_pool *pool = NULL;
+    mproc_results *res = NULL;
+    mproc_shared *list[1];
+    mproc_shm *s = NULL;
+    int items[SLICES], i;
+    (void)state;
+    assert_int_equal(mproc_shm_create(&s, (size_t)SLICES * SLICE_SIZE), MPROC_OK);
+    list[0] = mproc_shm_shared(s);
+    memset(&o, 0, sizeof o);
+    o.workers = 2;
+    o.initializer = t_pool_init;
+    o.max_tasks_per_child = 1;
+    o.share = list;
+    o.share_count = 1;
+    assert_int_equal(mproc_pool_create_ex(&pool, &o), MPROC_OK);
+    for (i = 0; i < SLICES; i++)
+        items[i] = i;
+    assert_int_equal(mproc_pool_map(pool, t_pool_slice, items, sizeof items[0], SLICES, 1, &res),
+                     MPROC_OK);
+    for (i = 0; i < SLICES; i++) {
+        const void *d = NULL;
+        size_t n = 0;
+        int code = -1;
+        assert_int_equal(mproc_results_get(res, (size_t)i, &d, &n), MPROC_OK);
+        assert_int_equal(n, sizeof code);
+        memcpy(&code, d, sizeof code);
+        assert_int_equal(code, 0);
+    }
+    mproc_results_destroy(res);
+    for (i = 0; i < SLICES; i++)
+        check_slice(s, i);
+    mproc_shm_destroy(s);
+    assert_int_equal(mproc_pool_close(pool), MPROC_OK);
+    assert_int_equal(mproc_pool_join(pool), MPROC_OK);
+    mproc_pool_destroy(pool);
+    tu_assert_counts_back(&base, 10000);
+
+    /* Bad lists are refused before anything starts. */
+    memset(&o, 0, sizeof o);
+    o.workers = 1;
+    o.share_count = 1;
+    pool = (mproc_pool *)&pool;
+    assert_int_equal(mproc_pool_create_ex(&pool, &o), MPROC_EINVAL);
+    assert_null(pool);
+    list[0] = NULL;
+    o.share = list;
+    assert_int_equal(mproc_pool_create_ex(&pool, &o), MPROC_EINVAL);
+    assert_null(pool);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -401,7 +473,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(shm_child_writes),  cmocka_unit_test(shm_eight_slices),
         cmocka_unit_test(shm_hand_on),       cmocka_unit_test(shm_destroy_in_child),
         cmocka_unit_test(shm_only_listed),   cmocka_unit_test(shm_outlives_creator_hold),
-        cmocka_unit_test(shm_holder_killed),
+        cmocka_unit_test(shm_holder_killed), cmocka_unit_test(shm_pool_workers),
     };
     return TU_RUN_SUITE(argc, argv, "shm", tests);
 }

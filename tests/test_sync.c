@@ -777,6 +777,113 @@ static void test_wait_pipes_and_processes(void **state)
     tu_assert_counts_back(&base, 5000);
 }
 
+/* ---- task handles in mproc_wait (issue 13 item 6: as_completed) ---------------------------- */
+
+#define TASKS 40
+
+static int task_sleep(const void *arg, size_t len, mproc_output *out)
+{
+    int ms = tu_read_int(arg, len);
+    tu_sleep_ms(ms);
+    return mproc_output_set(out, &ms, sizeof ms);
+}
+
+typedef struct cb_wait {
+    mproc_async *a;
+    int rc;
+} cb_wait;
+
+/* On the pool's own thread: waiting there for a task of the pool would never end. */
+static void cb_waits_on_task(void *user, const void *result, size_t len)
+{
+    cb_wait *c = user;
+    mproc_waitable *w = mproc_async_waitable(c->a);
+    unsigned char ready = 0;
+    (void)result;
+    (void)len;
+    c->rc = mproc_wait(&w, 1, 1000, &ready);
+}
+
+static void test_wait_task_handles(void **state)
+{
+    mproc_async *a[TASKS];
+    mproc_waitable *live[TASKS + 1];
+    int at[TASKS + 1], seen[TASKS];
+    unsigned char ready[TASKS + 1];
+    mproc_process *proc;
+    mproc_pool *pool = NULL;
+    uint32_t rng = 99;
+    size_t left = TASKS + 1, i;
+    int proc_seen = 0, rounds = 0;
+    cb_wait c;
+    (void)state;
+    assert_int_equal(mproc_pool_create(&pool, 4), MPROC_OK);
+    for (i = 0; i < TASKS; i++) {
+        int ms = 20 + (int)(tu_rand(&rng) % 30) * 10;
+        assert_int_equal(
+            mproc_pool_apply_async(pool, task_sleep, &ms, sizeof ms, NULL, NULL, NULL, &a[i]),
+            MPROC_OK);
+        live[i] = mproc_async_waitable(a[i]);
+        at[i] = (int)i;
+        seen[i] = 0;
+    }
+    /* A process among them. */
+    proc = start_sleeper(300);
+    live[TASKS] = mproc_process_waitable(proc);
+    at[TASKS] = TASKS;
+    while (left > 0) {
+        size_t k = 0;
+        int r = mproc_wait(live, left, LONG_WAIT_MS, ready);
+        assert_true(r > 0);
+        rounds++;
+        for (i = 0; i < left; i++) {
+            if (!ready[i]) {
+                live[k] = live[i];
+                at[k++] = at[i];
+            } else if (at[i] == TASKS) {
+                proc_seen++;
+            } else {
+                const void *data = NULL;
+                size_t n = 0;
+                seen[at[i]]++;
+                /* Ready: the result is there. */
+                assert_int_equal(mproc_async_get(a[at[i]], 0, &data, &n), MPROC_OK);
+                assert_int_equal(n, sizeof(int));
+            }
+        }
+        left = k;
+    }
+    for (i = 0; i < TASKS; i++) {
+        assert_int_equal(seen[i], 1);
+        mproc_async_release(a[i]);
+    }
+    assert_int_equal(proc_seen, 1);
+    mproc_process_destroy(proc);
+    printf("# wait on %d task handles and a process (%s): each reported once, %d rounds\n", TASKS,
+           tu_method_name(), rounds);
+    /* From a callback, on a task not done: MPROC_EDEADLK at once. */
+    {
+        int ms = 2000;
+        mproc_async *slow = NULL, *first = NULL;
+        assert_int_equal(
+            mproc_pool_apply_async(pool, task_sleep, &ms, sizeof ms, NULL, NULL, NULL, &slow),
+            MPROC_OK);
+        c.a = slow;
+        c.rc = 12345;
+        ms = 1;
+        assert_int_equal(mproc_pool_apply_async(pool, task_sleep, &ms, sizeof ms, cb_waits_on_task,
+                                                NULL, &c, &first),
+                         MPROC_OK);
+        assert_int_equal(mproc_async_wait(first, LONG_WAIT_MS), MPROC_OK);
+        assert_int_equal(mproc_pool_close(pool), MPROC_OK);
+        assert_int_equal(mproc_pool_join(pool), MPROC_OK);
+        assert_int_equal(c.rc, MPROC_EDEADLK);
+        mproc_async_release(slow);
+        mproc_async_release(first);
+    }
+    mproc_pool_destroy(pool);
+}
+
 static void test_wait_nothing_ready(void **state)
 {
     mproc_process *p[3];
@@ -859,6 +966,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_cond_producer_consumer),
         cmocka_unit_test(test_wait_many_processes),
         cmocka_unit_test(test_wait_pipes_and_processes),
+        cmocka_unit_test(test_wait_task_handles),
         cmocka_unit_test(test_wait_nothing_ready),
         cmocka_unit_test(test_wait_semaphore_and_unstarted),
     };

@@ -461,7 +461,9 @@ MPROC_API mproc_waitable *mproc_process_waitable(mproc_process *p);
 MPROC_API mproc_waitable *mproc_pipe_waitable(mproc_pipe *p);
 
 /**
- * The task handle as a waitable: ready once the task has ended (mproc_async_ready()).
+ * The task handle as a waitable: ready once the task has ended (mproc_async_ready()); its end
+ * wakes the wait at once (Python's `as_completed`). A wait on a handle not yet ended from a
+ * callback of its own pool gives MPROC_EDEADLK at once (timeout 0 polls), as mproc_async_wait().
  *
  * @param a the handle, or NULL (then NULL).
  * @return the waitable, or NULL.
@@ -502,7 +504,8 @@ MPROC_API mproc_waitable *mproc_sem_waitable(mproc_sem *s);
  * @return how many items are ready (at least 1), 0 when the timeout passed first; MPROC_EINVAL
  *         (items or ready NULL with n > 0, a NULL item, timeout_ms below MPROC_FOREVER, n 0 with
  *         MPROC_FOREVER); MPROC_ENOMEM; MPROC_ESYS; an item's own error (MPROC_EFOREIGN for a
- *         process of another process).
+ *         process or task handle of another process, MPROC_EDEADLK for a task handle waited on
+ *         from its pool's own thread).
  */
 MPROC_API int mproc_wait(mproc_waitable *const *items, size_t n, long timeout_ms,
                          unsigned char *ready);

@@ -4,7 +4,7 @@
 #ifndef MPROC_IPC_CONN_H
 #define MPROC_IPC_CONN_H
 
-#include "../internal.h"
+#include "../backend.h"
 
 /* One end. POSIX: two pipes' ends (rd the peer writes into, wr the peer reads from) and guard
  * (see posix/conn.c). Windows: one duplex named pipe handle in rd and wr, overlapped; os holds

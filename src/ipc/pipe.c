@@ -298,6 +298,11 @@ int mproc_pipe_poll(mproc_pipe *p, long timeout_ms)
     return 1;
 }
 
+struct mproc__conn *mproc__pipe_conn(mproc_pipe *p)
+{
+    return &p->c;
+}
+
 mproc_shared *mproc_pipe_shared(mproc_pipe *p)
 {
     return p != NULL ? &p->shared : NULL;

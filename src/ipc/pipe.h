@@ -2,7 +2,7 @@
 #ifndef MPROC_IPC_PIPE_H
 #define MPROC_IPC_PIPE_H
 
-#include "../internal.h"
+#include "../backend.h"
 #include "../wire.h"
 
 #define MPROC__PIPE_HEADER 16
@@ -14,5 +14,8 @@
 void mproc__pipe_header(unsigned char *h, uint64_t len);
 /* Checks a header from the other end: MPROC_OK with the length, or MPROC_EPROTO. */
 int mproc__pipe_header_decode(const unsigned char *h, uint64_t *len);
+
+/* The byte streams under an end (for the fuzzer, which writes raw bytes into one). */
+struct mproc__conn *mproc__pipe_conn(mproc_pipe *p);
 
 #endif /* MPROC_IPC_PIPE_H */

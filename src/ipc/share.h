@@ -31,7 +31,7 @@
 #ifndef MPROC_IPC_SHARE_H
 #define MPROC_IPC_SHARE_H
 
-#include "../internal.h"
+#include "../backend.h"
 #include "../wire.h"
 
 /* The kinds, as they travel. Reserved numbers stay reserved whether built or not. */

@@ -4,6 +4,7 @@
 
 #include "../ipc/share.h"
 
+#include <assert.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -17,8 +18,6 @@
     #include <sys/syscall.h>
 #endif
 
-#define MARKER "--mproc-child="
-
 /* The marker said the thread that started us outlives us (see mproc__os_child_setup). */
 static int owner_lasts;
 /* Test hook (mproc__guard_test_no_cmdline): the OS's command line is not read, as on a system
@@ -30,22 +29,6 @@ extern char **environ;
 void mproc__guard_test_no_cmdline(int on)
 {
     test_no_cmdline = on != 0;
-}
-
-/* A descriptor number: decimal digits without sign or leading zero, at most INT_MAX. */
-static const char *parse_fd(const char *s, int *out)
-{
-    long v = 0;
-
-    if (*s < '0' || *s > '9' || (s[0] == '0' && s[1] >= '0' && s[1] <= '9'))
-        return NULL;
-    while (*s >= '0' && *s <= '9') {
-        v = v * 10 + (*s++ - '0');
-        if (v > INT_MAX)
-            return NULL;
-    }
-    *out = (int)v;
-    return s;
 }
 
 /* Takes over a descriptor the parent handed down: close-on-exec again, so a program this child
@@ -189,32 +172,25 @@ finish:
     return r;
 }
 
-/* An optional descriptor: "-1" or a number. */
-static const char *parse_opt_fd(const char *s, int *out)
+/* A descriptor of the marker: -1 (allowed only when optional) or one that fits an int. */
+static int fd_value(intptr_t v, int optional)
 {
-    if (s[0] == '-' && s[1] == '1') {
-        *out = -1;
-        return s + 2;
-    }
-    return parse_fd(s, out);
+    return (v >= 0 || (optional && v == -1)) && v <= INT_MAX;
 }
 
-/* Takes up the marker s names: 1 with the channel, 0 when s is not a valid marker. */
-static int take_marker(const char *s, mproc__handle *in, mproc__handle *out, mproc__handle *extra)
+int mproc__os_marker_take(const mproc__marker *m, mproc__handle *in, mproc__handle *out,
+                          mproc__handle *extra)
 {
-    int fin, fout = -1, fextra = -1, lasting;
+    int fin, fout, fextra, lasting;
 
-    if (strncmp(s, MARKER, sizeof MARKER - 1) != 0)
+    assert(m != NULL && in != NULL && out != NULL && extra != NULL);
+    if (!fd_value(m->in, 0) || !fd_value(m->out, 1) || !fd_value(m->extra, 1))
         return 0;
-    s = parse_fd(s + sizeof MARKER - 1, &fin);
-    if (s == NULL || *s++ != ',')
-        return 0;
-    if ((s = parse_opt_fd(s, &fout)) == NULL || *s++ != ',')
-        return 0;
-    if ((s = parse_opt_fd(s, &fextra)) == NULL)
-        return 0;
-    lasting = strcmp(s, MPROC__POSIX_MARKER_LASTING) == 0;
-    if (!lasting && *s != '\0')
+    fin = (int)m->in;
+    fout = (int)m->out;
+    fextra = (int)m->extra;
+    lasting = strcmp(m->tail, MPROC__POSIX_MARKER_LASTING) == 0;
+    if (!lasting && *m->tail != '\0')
         return 0;
     if (fin == fout || (fextra >= 0 && (fextra == fin || fextra == fout)))
         return 0;
@@ -315,30 +291,13 @@ static int env_marker(char *buf, size_t cap)
     return 1;
 }
 
-int mproc__os_child_args(int argc, char **argv, mproc__handle *in, mproc__handle *out,
-                         mproc__handle *extra)
+int mproc__os_marker_text(int i, char *buf, size_t cap)
 {
-    char own[128];
-
-    if (in == NULL || out == NULL || extra == NULL)
-        return 0;
-    if (argc >= 2 && argv != NULL && argv[1] != NULL && take_marker(argv[1], in, out, extra))
-        return 1;
-    if (own_arg1(own, sizeof own) && take_marker(own, in, out, extra))
-        return 1;
-    return env_marker(own, sizeof own) && take_marker(own, in, out, extra);
-}
-
-int mproc__os_child_marked(int argc, char **argv)
-{
-    char own[128];
-
-    if (argc >= 2 && argv != NULL && argv[1] != NULL &&
-        strncmp(argv[1], MARKER, sizeof MARKER - 1) == 0)
-        return 1;
-    if (own_arg1(own, sizeof own) && strncmp(own, MARKER, sizeof MARKER - 1) == 0)
-        return 1;
-    return env_marker(own, sizeof own) && strncmp(own, MARKER, sizeof MARKER - 1) == 0;
+    if (i == 0)
+        return own_arg1(buf, cap);
+    if (i == 1)
+        return env_marker(buf, cap);
+    return -1;
 }
 
 char **mproc__posix_spawn_env(const char *marker)

@@ -1,15 +1,8 @@
 /* What the POSIX backend does when the caller leaves a choice to it. */
-#include "../internal.h"
-
-#include <errno.h>
+#include "../backend.h"
 
 int mproc__os_default_method(void)
 {
     /* As Python on Linux: fork is the cheapest start and shares the parent's state. */
     return MPROC_START_FORK;
-}
-
-void mproc__os_restore_errno(long err)
-{
-    errno = (int)err;
 }

@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "posix.h"
 
+#include <assert.h>
 #include <stddef.h>
 #include <string.h>
 #if !defined(__APPLE__)
@@ -66,9 +67,8 @@ static int locate_cb(struct dl_phdr_info *info, size_t size, void *data)
 int mproc__os_fn_locate(mproc__fn fn, char *module, size_t module_cap, uint64_t *offset)
 {
     locate_ctx c;
+    assert(fn != NULL && module != NULL && module_cap > 0 && offset != NULL);
 
-    if (fn == NULL || module == NULL || module_cap == 0 || offset == NULL)
-        return MPROC_EINVAL;
     memset(&c, 0, sizeof c);
     /* ISO C has no function-to-object pointer conversion; the integer one is what we need. */
     c.addr = (uintptr_t)fn;
@@ -117,9 +117,8 @@ static void resolve_find(resolve_ctx *c, const char *name, uint64_t offset)
 int mproc__os_fn_resolve(const char *module, uint64_t offset, mproc__fn *fn)
 {
     resolve_ctx c;
+    assert(module != NULL && fn != NULL);
 
-    if (module == NULL || fn == NULL)
-        return MPROC_EINVAL;
     *fn = NULL;
     resolve_find(&c, module, offset);
     if (!c.found && module[0] != '\0') {
@@ -219,6 +218,7 @@ int mproc__os_fn_same_in_fork(mproc__fn fn, const mproc__fn_gen *g)
 
 int mproc__os_fn_locate(mproc__fn fn, char *module, size_t module_cap, uint64_t *offset)
 {
+    assert(fn != NULL && module != NULL && module_cap > 0 && offset != NULL);
     (void)fn;
     (void)module;
     (void)module_cap;
@@ -228,6 +228,7 @@ int mproc__os_fn_locate(mproc__fn fn, char *module, size_t module_cap, uint64_t 
 
 int mproc__os_fn_resolve(const char *module, uint64_t offset, mproc__fn *fn)
 {
+    assert(module != NULL && fn != NULL);
     (void)module;
     (void)offset;
     if (fn != NULL)

@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "posix.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -29,7 +30,7 @@ typedef struct chan_os {
     size_t index;      /* in the loop's table */
     int closing;       /* close wr once out has drained */
     int more;          /* the read budget ran out: input is probably waiting */
-    mproc__proc *proc; /* watched (mproc__loop_watch), or NULL */
+    mproc__proc *proc; /* watched (mproc__os_loop_watch), or NULL */
 } chan_os;
 
 struct mproc__loop {
@@ -102,13 +103,12 @@ finish:
     return r;
 }
 
-int mproc__loop_create(mproc__loop **out)
+int mproc__os_loop_create(mproc__loop **out)
 {
     mproc__loop *l;
     int r;
+    assert(out != NULL);
 
-    if (out == NULL)
-        return MPROC_EINVAL;
     *out = NULL;
     l = mproc__calloc(1, sizeof *l);
     if (l == NULL)
@@ -146,7 +146,7 @@ static void close_chan(chan_os *co)
     co->rd = co->wr = -1;
 }
 
-void mproc__loop_destroy(mproc__loop *l)
+void mproc__os_loop_destroy(mproc__loop *l)
 {
     size_t i;
 
@@ -201,15 +201,12 @@ static int handle_fd(mproc__handle h)
 }
 
 /* On failure rd and wr are closed all the same: ownership passes at the call. */
-int mproc__loop_add(mproc__loop *l, mproc__chan *c, mproc__handle rd, mproc__handle wr)
+int mproc__os_loop_add(mproc__loop *l, mproc__chan *c, mproc__handle rd, mproc__handle wr)
 {
     chan_os *co = NULL;
     int r;
+    assert(l != NULL && c != NULL);
 
-    if (l == NULL || c == NULL) {
-        r = MPROC_EINVAL;
-        goto fail;
-    }
     r = grow(l);
     if (r < 0)
         goto fail;
@@ -244,15 +241,16 @@ fail:
     return r;
 }
 
-int mproc__loop_watch(mproc__loop *l, mproc__chan *c, mproc__proc *proc)
+int mproc__os_loop_watch(mproc__loop *l, mproc__chan *c, mproc__proc *proc)
 {
-    if (l == NULL || c == NULL || c->os == NULL || proc == NULL)
+    assert(l != NULL && c != NULL && proc != NULL);
+    if (c->os == NULL)
         return MPROC_EINVAL;
     ((chan_os *)c->os)->proc = proc;
     return MPROC_OK;
 }
 
-void mproc__loop_remove(mproc__loop *l, mproc__chan *c)
+void mproc__os_loop_remove(mproc__loop *l, mproc__chan *c)
 {
     chan_os *co;
 
@@ -273,7 +271,7 @@ static void close_wr(chan_os *co)
     co->closing = 0;
 }
 
-void mproc__loop_shutdown(mproc__loop *l, mproc__chan *c)
+void mproc__os_loop_shutdown(mproc__loop *l, mproc__chan *c)
 {
     chan_os *co;
 
@@ -289,7 +287,7 @@ void mproc__loop_shutdown(mproc__loop *l, mproc__chan *c)
         co->closing = 1;
 }
 
-int mproc__loop_send_now(mproc__loop *l, mproc__chan *c, const void *frame, size_t len)
+int mproc__os_loop_send_now(mproc__loop *l, mproc__chan *c, const void *frame, size_t len)
 {
     chan_os *co;
 
@@ -302,7 +300,7 @@ int mproc__loop_send_now(mproc__loop *l, mproc__chan *c, const void *frame, size
     return mproc__os_write_all(co->wr, frame, len) == MPROC_OK ? MPROC_OK : MPROC_ESTATE;
 }
 
-void mproc__loop_wake(mproc__loop *l)
+void mproc__os_loop_wake(mproc__loop *l)
 {
     int write_it;
 
@@ -484,13 +482,12 @@ static int ask_waitpid(mproc__loop *l)
     return r;
 }
 
-int mproc__loop_run(mproc__loop *l, long timeout_ms)
+int mproc__os_loop_run(mproc__loop *l, long timeout_ms)
 {
     size_t i, np = 1;
     int ready = 0, pr, t, news = 0, r = MPROC_OK, slice = 0;
+    assert(l != NULL);
 
-    if (l == NULL)
-        return MPROC_EINVAL;
     for (i = 0; i < l->n; i++) {
         chan_os *co = l->chans[i];
         if (co->wr >= 0 || mproc__buf_avail(&co->c->out) > 0)

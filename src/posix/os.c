@@ -16,6 +16,11 @@ long mproc__os_errno(void)
     return errno;
 }
 
+void mproc__os_restore_errno(long err)
+{
+    errno = (int)err;
+}
+
 /* The error is stored in the key's pointer itself: nothing to allocate, nothing to free when a
  * thread ends. */
 static pthread_key_t err_key;

@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "posix.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -112,9 +113,8 @@ static int make_pipe(int fds[2])
 int mproc__os_pipe(mproc__handle *rd, mproc__handle *wr)
 {
     int fds[2], r;
+    assert(rd != NULL && wr != NULL);
 
-    if (rd == NULL || wr == NULL)
-        return MPROC_EINVAL;
     *rd = *wr = MPROC__INVALID_HANDLE;
     mproc__posix_reg_lock();
     if (make_pipe(fds) != 0) {

@@ -3,7 +3,7 @@
 #ifndef MPROC_POSIX_H
 #define MPROC_POSIX_H
 
-#include "../internal.h"
+#include "../backend.h"
 
 #include <signal.h>
 

@@ -4,6 +4,7 @@
 
 #include "../ipc/share.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -276,14 +277,11 @@ int mproc__os_spawn_shared(const mproc__spawn_spec *spec, const mproc__handle *s
     mproc__handle xr = MPROC__INVALID_HANDLE, xw = MPROC__INVALID_HANDLE;
     int want_pidfd, r;
     pid_t pid = -1;
+    assert(spec != NULL && p != NULL);
 
-    if (p == NULL)
-        return MPROC_EINVAL;
     p->pid = 0;
     p->h = p->aux = MPROC__INVALID_HANDLE;
-    p->reaped = p->exitcode = p->signaled = p->status_lost = 0;
-    if (spec == NULL)
-        return MPROC_EINVAL;
+    p->reaped = p->exitcode = p->status_lost = 0;
     if (spec->method == MPROC_START_FORK) {
         if (spec->fork_main == NULL)
             return MPROC_EINVAL;
@@ -462,9 +460,8 @@ int mproc__os_wait(mproc__proc *p, long timeout_ms)
     uint64_t deadline = 0;
     long backoff = 1;
     int pipe_done = 0, r;
+    assert(p != NULL);
 
-    if (p == NULL)
-        return MPROC_EINVAL;
     if (p->pid <= 0)
         return MPROC_EINVAL;
     if (timeout_ms > 0)
@@ -534,8 +531,9 @@ long mproc__os_read_ready(mproc__handle h, void *buf, size_t cap)
 int mproc__os_signal(mproc__proc *p, int hard)
 {
     int r;
+    assert(p != NULL);
 
-    if (p == NULL || p->pid <= 0)
+    if (p->pid <= 0)
         return MPROC_EINVAL;
     /* After the reap the pid may already name another process. */
     pthread_mutex_lock(&reap_lock);
@@ -543,7 +541,6 @@ int mproc__os_signal(mproc__proc *p, int hard)
     pthread_mutex_unlock(&reap_lock);
     if (r)
         return MPROC_OK;
-    p->signaled = 1;
 #if defined(__linux__) && defined(SYS_pidfd_send_signal)
     /* By the pidfd where there is one: an application that reaps children itself may already
      * have freed the pid for another process. */

@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "posix.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <pthread.h>
 #include <time.h>
@@ -64,14 +65,13 @@ static void *trampoline(void *arg)
     return NULL;
 }
 
-int mproc__thread_start(mproc__thread **out, void (*fn)(void *), void *arg)
+int mproc__os_thread_start(mproc__thread **out, void (*fn)(void *), void *arg)
 {
     mproc__thread *t;
     sigset_t all, old;
     int r;
+    assert(out != NULL && fn != NULL);
 
-    if (out == NULL || fn == NULL)
-        return MPROC_EINVAL;
     *out = NULL;
     pthread_once(&self_once, self_key_create);
     /* Without the key a worker started from the new thread would inherit its all-blocked mask
@@ -99,7 +99,7 @@ int mproc__thread_start(mproc__thread **out, void (*fn)(void *), void *arg)
     return MPROC_OK;
 }
 
-int mproc__thread_is_self(const mproc__thread *t)
+int mproc__os_thread_is_self(const mproc__thread *t)
 {
     pthread_once(&self_once, self_key_create);
     /* The key, not pthread_self(): t->tid is written by pthread_create, in the thread that
@@ -107,7 +107,7 @@ int mproc__thread_is_self(const mproc__thread *t)
     return t != NULL && self_key_ok && pthread_getspecific(self_key) == t;
 }
 
-void mproc__thread_join(mproc__thread *t)
+void mproc__os_thread_join(mproc__thread *t)
 {
     if (t == NULL)
         return;
@@ -115,13 +115,12 @@ void mproc__thread_join(mproc__thread *t)
     mproc__free(t);
 }
 
-int mproc__mutex_create(mproc__mutex **out)
+int mproc__os_mutex_create(mproc__mutex **out)
 {
     mproc__mutex *m;
     int r;
+    assert(out != NULL);
 
-    if (out == NULL)
-        return MPROC_EINVAL;
     *out = NULL;
     m = mproc__malloc(sizeof *m);
     if (m == NULL)
@@ -135,7 +134,7 @@ int mproc__mutex_create(mproc__mutex **out)
     return MPROC_OK;
 }
 
-void mproc__mutex_destroy(mproc__mutex *m)
+void mproc__os_mutex_destroy(mproc__mutex *m)
 {
     if (m == NULL)
         return;
@@ -143,24 +142,23 @@ void mproc__mutex_destroy(mproc__mutex *m)
     mproc__free(m);
 }
 
-void mproc__mutex_lock(mproc__mutex *m)
+void mproc__os_mutex_lock(mproc__mutex *m)
 {
     pthread_mutex_lock(&m->m);
 }
 
-void mproc__mutex_unlock(mproc__mutex *m)
+void mproc__os_mutex_unlock(mproc__mutex *m)
 {
     pthread_mutex_unlock(&m->m);
 }
 
-int mproc__cond_create(mproc__cond **out)
+int mproc__os_cond_create(mproc__cond **out)
 {
     pthread_condattr_t attr;
     mproc__cond *c;
     int r;
+    assert(out != NULL);
 
-    if (out == NULL)
-        return MPROC_EINVAL;
     *out = NULL;
     c = mproc__malloc(sizeof *c);
     if (c == NULL)
@@ -184,7 +182,7 @@ int mproc__cond_create(mproc__cond **out)
     return MPROC_OK;
 }
 
-void mproc__cond_destroy(mproc__cond *c)
+void mproc__os_cond_destroy(mproc__cond *c)
 {
     if (c == NULL)
         return;
@@ -192,7 +190,7 @@ void mproc__cond_destroy(mproc__cond *c)
     mproc__free(c);
 }
 
-int mproc__cond_wait(mproc__cond *c, mproc__mutex *m, long timeout_ms)
+int mproc__os_cond_wait(mproc__cond *c, mproc__mutex *m, long timeout_ms)
 {
     struct timespec ts;
     long secs;
@@ -218,12 +216,7 @@ int mproc__cond_wait(mproc__cond *c, mproc__mutex *m, long timeout_ms)
     return r == ETIMEDOUT && secs == timeout_ms / 1000 ? MPROC_ETIMEDOUT : MPROC_OK;
 }
 
-void mproc__cond_signal(mproc__cond *c)
-{
-    pthread_cond_signal(&c->c);
-}
-
-void mproc__cond_broadcast(mproc__cond *c)
+void mproc__os_cond_broadcast(mproc__cond *c)
 {
     pthread_cond_broadcast(&c->c);
 }

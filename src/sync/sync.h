@@ -9,7 +9,7 @@
 #ifndef MPROC_SYNC_H
 #define MPROC_SYNC_H
 
-#include "../internal.h"
+#include "../backend.h"
 #include "../ipc/share.h"
 #include "mproc/sync.h"
 

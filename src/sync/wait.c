@@ -32,7 +32,7 @@ static int reg_ready(void)
 {
     while (mproc__os_load(&reg_init_state) != 2) {
         if (mproc__os_cas(&reg_init_state, 0, 1) == 0) {
-            if (mproc__mutex_create(&reg_mu) < 0) {
+            if (mproc__os_mutex_create(&reg_mu) < 0) {
                 mproc__os_store(&reg_init_state, 0);
                 return MPROC_ENOMEM;
             }
@@ -47,25 +47,25 @@ static int reg_ready(void)
 static int reg_add(mproc__notifier *n)
 {
     void *g;
-    mproc__mutex_lock(reg_mu);
+    mproc__os_mutex_lock(reg_mu);
     if (reg_len == reg_cap) {
         g = mproc__grow(reg, &reg_cap, reg_len + 1, sizeof *reg, 8);
         if (g == NULL) {
-            mproc__mutex_unlock(reg_mu);
+            mproc__os_mutex_unlock(reg_mu);
             return MPROC_ENOMEM;
         }
         reg = g;
     }
     reg[reg_len++] = n;
     mproc__os_add(&reg_count, 1);
-    mproc__mutex_unlock(reg_mu);
+    mproc__os_mutex_unlock(reg_mu);
     return MPROC_OK;
 }
 
 static void reg_remove(mproc__notifier *n)
 {
     size_t i;
-    mproc__mutex_lock(reg_mu);
+    mproc__os_mutex_lock(reg_mu);
     for (i = 0; i < reg_len; i++) {
         if (reg[i] == n) {
             reg[i] = reg[--reg_len];
@@ -73,7 +73,7 @@ static void reg_remove(mproc__notifier *n)
             break;
         }
     }
-    mproc__mutex_unlock(reg_mu);
+    mproc__os_mutex_unlock(reg_mu);
 }
 
 void mproc__wait_notify(void)
@@ -81,10 +81,10 @@ void mproc__wait_notify(void)
     size_t i;
     if (mproc__os_load(&reg_count) == 0)
         return;
-    mproc__mutex_lock(reg_mu);
+    mproc__os_mutex_lock(reg_mu);
     for (i = 0; i < reg_len; i++)
         mproc__os_notifier_signal(reg[i]);
-    mproc__mutex_unlock(reg_mu);
+    mproc__os_mutex_unlock(reg_mu);
 }
 
 /* ---- the wait ---- */

@@ -16,7 +16,7 @@
 #ifndef MPROC_WAITABLE_H
 #define MPROC_WAITABLE_H
 
-#include "../internal.h"
+#include "../backend.h"
 #include "mproc/sync.h"
 
 typedef struct mproc__waitable_kind {

@@ -3,37 +3,11 @@
 
 #include "../ipc/share.h"
 
+#include <assert.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define MARKER "--mproc-child="
-
-/* A decimal handle value: digits only, no sign except the "-1" of an invalid handle, no
- * leading zeros, no overflow. Returns the position after it, or NULL. */
-static const char *parse_handle(const char *s, mproc__handle *out)
-{
-    uintptr_t v = 0;
-    const char *p = s;
-
-    if (p[0] == '-') {
-        if (p[1] != '1')
-            return NULL;
-        *out = MPROC__INVALID_HANDLE;
-        return p + 2;
-    }
-    if (*p < '0' || *p > '9' || (p[0] == '0' && p[1] >= '0' && p[1] <= '9'))
-        return NULL;
-    for (; *p >= '0' && *p <= '9'; p++) {
-        unsigned d = (unsigned)(*p - '0');
-        if (v > ((uintptr_t)INTPTR_MAX - d) / 10)
-            return NULL;
-        v = v * 10 + d;
-    }
-    *out = (mproc__handle)v;
-    return p;
-}
 
 /* Test hook (mproc__guard_test_no_cmdline): GetCommandLineW is not read, so only argv is. */
 static int test_no_cmdline;
@@ -43,34 +17,22 @@ void mproc__guard_test_no_cmdline(int on)
     test_no_cmdline = on != 0;
 }
 
-/* Takes up the marker p names: 1 with the channel, 0 when p is not a valid marker. */
-static int take_marker(const char *p, mproc__handle *in, mproc__handle *out, mproc__handle *extra)
+int mproc__os_marker_take(const mproc__marker *m, mproc__handle *in, mproc__handle *out,
+                          mproc__handle *extra)
 {
-    mproc__handle a, b, c;
-    size_t i;
-
-    for (i = 0; MARKER[i] != '\0'; i++)
-        if (p[i] != MARKER[i])
-            return 0;
-    p = parse_handle(p + i, &a);
-    if (p == NULL || *p != ',' || a == MPROC__INVALID_HANDLE || a == 0)
-        return 0;
-    p = parse_handle(p + 1, &b);
-    if (p == NULL || *p != ',')
-        return 0;
-    p = parse_handle(p + 1, &c);
-    if (p == NULL || *p != '\0')
+    assert(m != NULL && in != NULL && out != NULL && extra != NULL);
+    if (m->in == MPROC__INVALID_HANDLE || m->in == 0 || *m->tail != '\0')
         return 0;
     /* Ours now, and only ours: a program this child starts with inheritance must not hold the
      * channel open (the parent would not see this child end). */
-    SetHandleInformation(MPROC__H(a), HANDLE_FLAG_INHERIT, 0);
-    if (b != MPROC__INVALID_HANDLE && b != 0)
-        SetHandleInformation(MPROC__H(b), HANDLE_FLAG_INHERIT, 0);
-    if (c != MPROC__INVALID_HANDLE && c != 0)
-        SetHandleInformation(MPROC__H(c), HANDLE_FLAG_INHERIT, 0);
-    *in = a;
-    *out = b;
-    *extra = c;
+    SetHandleInformation(MPROC__H(m->in), HANDLE_FLAG_INHERIT, 0);
+    if (m->out != MPROC__INVALID_HANDLE && m->out != 0)
+        SetHandleInformation(MPROC__H(m->out), HANDLE_FLAG_INHERIT, 0);
+    if (m->extra != MPROC__INVALID_HANDLE && m->extra != 0)
+        SetHandleInformation(MPROC__H(m->extra), HANDLE_FLAG_INHERIT, 0);
+    *in = m->in;
+    *out = m->out;
+    *extra = m->extra;
     return 1;
 }
 
@@ -121,26 +83,9 @@ static int own_arg1(char *buf, size_t cap)
     return n > 0;
 }
 
-int mproc__os_child_args(int argc, char **argv, mproc__handle *in, mproc__handle *out,
-                         mproc__handle *extra)
+int mproc__os_marker_text(int i, char *buf, size_t cap)
 {
-    char own[128];
-
-    if (in == NULL || out == NULL || extra == NULL)
-        return 0;
-    if (argc >= 2 && argv != NULL && argv[1] != NULL && take_marker(argv[1], in, out, extra))
-        return 1;
-    return own_arg1(own, sizeof own) && take_marker(own, in, out, extra);
-}
-
-int mproc__os_child_marked(int argc, char **argv)
-{
-    char own[128];
-
-    if (argc >= 2 && argv != NULL && argv[1] != NULL &&
-        strncmp(argv[1], MARKER, sizeof MARKER - 1) == 0)
-        return 1;
-    return own_arg1(own, sizeof own) && strncmp(own, MARKER, sizeof MARKER - 1) == 0;
+    return i == 0 ? own_arg1(buf, cap) : -1;
 }
 
 /* The exit code that says "ended by signal sig", as a POSIX parent would see it. */

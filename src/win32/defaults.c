@@ -2,17 +2,12 @@
 #define WIN32_LEAN_AND_MEAN
 #include <windows.h>
 
-#include "../internal.h"
+#include "../backend.h"
 
 int mproc__os_default_method(void)
 {
     /* Windows has no fork: every child is a fresh run of the executable. */
     return MPROC_START_SPAWN;
-}
-
-void mproc__os_restore_errno(long err)
-{
-    SetLastError((DWORD)err);
 }
 
 void mproc__os_worker_signals(void)

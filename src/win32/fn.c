@@ -1,6 +1,7 @@
 /* Function pointers across spawn: "which module, at which offset" and back. */
 #include "win32.h"
 
+#include <assert.h>
 #include <string.h>
 
 int mproc__os_fn_locate(mproc__fn fn, char *module, size_t module_cap, uint64_t *offset)
@@ -8,9 +9,8 @@ int mproc__os_fn_locate(mproc__fn fn, char *module, size_t module_cap, uint64_t 
     HMODULE mod = NULL;
     wchar_t *path;
     int n;
+    assert(fn != NULL && module != NULL && module_cap > 0 && offset != NULL);
 
-    if (fn == NULL || module == NULL || module_cap == 0 || offset == NULL)
-        return MPROC_EINVAL;
     module[0] = '\0';
     /* Through an integer: ISO C has no cast between function and object pointers. */
     if (!GetModuleHandleExW(GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS |
@@ -111,12 +111,9 @@ static HMODULE load_module(const char *module)
 int mproc__os_fn_resolve(const char *module, uint64_t offset, mproc__fn *fn)
 {
     HMODULE mod;
+    assert(module != NULL && fn != NULL);
 
-    if (fn == NULL)
-        return MPROC_EINVAL;
     *fn = NULL;
-    if (module == NULL)
-        return MPROC_ENOFUNC;
     mod = module[0] == '\0' ? GetModuleHandleW(NULL) : load_module(module);
     if (mod == NULL || !in_code(mod, offset))
         return MPROC_ENOFUNC;

@@ -5,13 +5,14 @@
  * channel's buffers under one lock, and sleeps on a condition variable in between. */
 #include "win32.h"
 
+#include <assert.h>
 #include <string.h>
 
 /* One ReadFile at most this much: a pipe never holds more at once (64 KiB buffer). */
 #define READ_CHUNK 65536
 /* One WriteFile at most this much (see pipe.c). */
 #define WRITE_CHUNK (1u << 20)
-/* How long mproc__loop_remove keeps cancelling a thread's blocking call before it leaves the
+/* How long mproc__os_loop_remove keeps cancelling a thread's blocking call before it leaves the
  * thread to finish on its own (when the child ends). */
 #define STOP_TRIES 100
 #define STOP_WAIT_MS 10
@@ -26,7 +27,7 @@ struct mproc__loop {
     SRWLOCK lock;
     CONDITION_VARIABLE cv; /* the loop thread sleeps here */
     /* The owner, plus one per channel state still alive: a thread that outlives
-     * mproc__loop_remove still takes the lock, so the loop outlives it. */
+     * mproc__os_loop_remove still takes the lock, so the loop outlives it. */
     volatile LONG refs;
     int woken;
     wchan *chans;                   /* every channel (the loop thread's list) */
@@ -56,7 +57,7 @@ struct wchan {
     int shutdown;           /* close wr once pending is written */
     int wdone;              /* the writer has ended (wr closed or broken) */
 
-    /* mproc__loop_watch: our copy of the process handle, a thread that waits for it (a thread
+    /* mproc__os_loop_watch: our copy of the process handle, a thread that waits for it (a thread
      * of the channel's own, like the reader and the writer: the system thread pool would keep
      * threads and handles after the pool is gone), and the event that tells it to stop. */
     HANDLE proc, watcher, unwatch;
@@ -154,7 +155,7 @@ static unsigned __stdcall reader_main(void *arg)
         DWORD got = 0;
         int eof = 0;
         /* Any failure ends the input, as the end of file does: the child's output is gone
-         * (ERROR_BROKEN_PIPE) or mproc__loop_remove cancelled the read. */
+         * (ERROR_BROKEN_PIPE) or mproc__os_loop_remove cancelled the read. */
         if (chunk == NULL || w->stop)
             eof = 1;
         else if (!ReadFile(w->rd, chunk, READ_CHUNK, &got, NULL))
@@ -231,9 +232,10 @@ static unsigned __stdcall writer_main(void *arg)
     return 0;
 }
 
-int mproc__loop_create(mproc__loop **out)
+int mproc__os_loop_create(mproc__loop **out)
 {
     mproc__loop *l = mproc__calloc(1, sizeof *l);
+    assert(out != NULL);
     *out = l;
     if (l == NULL)
         return MPROC_ENOMEM;
@@ -308,7 +310,7 @@ static void chan_stop(mproc__loop *l, wchan *w)
     chan_release(w);
 }
 
-void mproc__loop_destroy(mproc__loop *l)
+void mproc__os_loop_destroy(mproc__loop *l)
 {
     if (l == NULL)
         return;
@@ -318,17 +320,18 @@ void mproc__loop_destroy(mproc__loop *l)
     loop_release(l);
 }
 
-/* Lets a thread created by mproc__loop_add run; on failure it is told to end first. */
+/* Lets a thread created by mproc__os_loop_add run; on failure it is told to end first. */
 static void resume(HANDLE t)
 {
     if (t != NULL)
         ResumeThread(t);
 }
 
-int mproc__loop_add(mproc__loop *l, mproc__chan *c, mproc__handle rd, mproc__handle wr)
+int mproc__os_loop_add(mproc__loop *l, mproc__chan *c, mproc__handle rd, mproc__handle wr)
 {
     wchan *w = mproc__calloc(1, sizeof *w);
     DWORD err;
+    assert(l != NULL && c != NULL);
 
     c->os = NULL;
     if (w == NULL) {
@@ -403,13 +406,13 @@ static unsigned __stdcall watcher_main(void *arg)
     return 0;
 }
 
-int mproc__loop_watch(mproc__loop *l, mproc__chan *c, mproc__proc *proc)
+int mproc__os_loop_watch(mproc__loop *l, mproc__chan *c, mproc__proc *proc)
 {
     wchan *w;
     HANDLE dup;
+    assert(l != NULL && c != NULL && proc != NULL);
 
-    if (l == NULL || c == NULL || (w = c->os) == NULL || proc == NULL ||
-        proc->h == MPROC__INVALID_HANDLE || w->watcher != NULL)
+    if ((w = c->os) == NULL || proc->h == MPROC__INVALID_HANDLE || w->watcher != NULL)
         return MPROC_EINVAL;
     /* Our own copy: the process handle is closed when the process is reaped, maybe before
      * the channel leaves the loop. */
@@ -479,7 +482,7 @@ static int push_output(wchan *w)
     return MPROC_OK;
 }
 
-void mproc__loop_remove(mproc__loop *l, mproc__chan *c)
+void mproc__os_loop_remove(mproc__loop *l, mproc__chan *c)
 {
     wchan *w = c->os;
     if (w == NULL)
@@ -488,7 +491,7 @@ void mproc__loop_remove(mproc__loop *l, mproc__chan *c)
     chan_stop(l, w);
 }
 
-void mproc__loop_shutdown(mproc__loop *l, mproc__chan *c)
+void mproc__os_loop_shutdown(mproc__loop *l, mproc__chan *c)
 {
     wchan *w = c->os;
     if (w == NULL)
@@ -510,7 +513,7 @@ void mproc__loop_shutdown(mproc__loop *l, mproc__chan *c)
 }
 
 /* The channel's writer thread owns the pipe: nothing writes past it. */
-int mproc__loop_send_now(mproc__loop *l, mproc__chan *c, const void *frame, size_t len)
+int mproc__os_loop_send_now(mproc__loop *l, mproc__chan *c, const void *frame, size_t len)
 {
     (void)l;
     (void)c;
@@ -519,7 +522,7 @@ int mproc__loop_send_now(mproc__loop *l, mproc__chan *c, const void *frame, size
     return MPROC_ENOTSUP;
 }
 
-void mproc__loop_wake(mproc__loop *l)
+void mproc__os_loop_wake(mproc__loop *l)
 {
     AcquireSRWLockExclusive(&l->lock);
     l->woken = 1;
@@ -553,11 +556,12 @@ static int collect_input(mproc__loop *l, int *err)
     return n;
 }
 
-int mproc__loop_run(mproc__loop *l, long timeout_ms)
+int mproc__os_loop_run(mproc__loop *l, long timeout_ms)
 {
     uint64_t start = timeout_ms > 0 ? mproc__w32_now_ms() : 0;
     int n = 0, err = MPROC_OK;
     wchan *w;
+    assert(l != NULL);
 
     AcquireSRWLockExclusive(&l->lock);
     for (w = l->chans; w != NULL; w = w->next) {

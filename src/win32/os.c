@@ -10,6 +10,11 @@ long mproc__os_errno(void)
     return (long)GetLastError();
 }
 
+void mproc__os_restore_errno(long err)
+{
+    SetLastError((DWORD)err);
+}
+
 /* The per-thread store behind mproc_last_os_error(): one TLS slot, allocated once. */
 static INIT_ONCE tls_once = INIT_ONCE_STATIC_INIT;
 static DWORD tls_slot = TLS_OUT_OF_INDEXES;

@@ -1,6 +1,8 @@
 /* Anonymous pipes: one-way, blocking, never inherited (only mproc__os_spawn hands one over). */
 #include "win32.h"
 
+#include <assert.h>
+
 /* Bigger than the default (one page): a task or result of a few KiB goes in one write. */
 #define PIPE_BUFFER_HINT 65536
 /* One WriteFile at most this much, so a huge message never asks the kernel for one huge
@@ -12,6 +14,7 @@ int mproc__os_pipe(mproc__handle *rd, mproc__handle *wr)
 {
     SECURITY_ATTRIBUTES sa;
     HANDLE r, w;
+    assert(rd != NULL && wr != NULL);
 
     *rd = *wr = MPROC__INVALID_HANDLE;
     sa.nLength = sizeof sa;

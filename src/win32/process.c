@@ -4,6 +4,7 @@
 
 #include "../ipc/share.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -347,10 +348,11 @@ int mproc__os_spawn_shared(const mproc__spawn_spec *spec, const mproc__handle *s
     STARTUPINFOEXW si;
     PROCESS_INFORMATION pi;
     int r = MPROC_OK;
+    assert(spec != NULL && p != NULL);
 
     p->pid = 0;
     p->h = p->aux = MPROC__INVALID_HANDLE;
-    p->reaped = p->exitcode = p->signaled = p->status_lost = 0;
+    p->reaped = p->exitcode = p->status_lost = 0;
     pi.hProcess = pi.hThread = NULL;
     /* Flushed before every start, as Python does: the parent's earlier output comes first. */
     fflush(NULL);
@@ -556,6 +558,7 @@ int mproc__os_wait(mproc__proc *p, long timeout_ms)
 {
     uint64_t start = timeout_ms > 0 ? mproc__w32_now_ms() : 0;
     DWORD code, w;
+    assert(p != NULL);
 
     if (p->reaped)
         return MPROC_OK;
@@ -582,6 +585,7 @@ int mproc__os_signal(mproc__proc *p, int hard)
 {
     HANDLE h = MPROC__H(p->h);
     DWORD err;
+    assert(p != NULL);
 
     if (p->reaped)
         return MPROC_OK;
@@ -589,10 +593,8 @@ int mproc__os_signal(mproc__proc *p, int hard)
         return mproc__sys_error(ERROR_INVALID_HANDLE);
     if (WaitForSingleObject(h, 0) == WAIT_OBJECT_0)
         return MPROC_OK;
-    if (TerminateProcess(h, hard ? signal_kill_code() : signal_term_code())) {
-        p->signaled = hard ? MPROC__SIGKILL : MPROC__SIGTERM;
+    if (TerminateProcess(h, hard ? signal_kill_code() : signal_term_code()))
         return MPROC_OK;
-    }
     /* A process that is ending refuses with ERROR_ACCESS_DENIED. */
     err = GetLastError();
     if (WaitForSingleObject(h, 0) == WAIT_OBJECT_0)

@@ -76,7 +76,7 @@ uint32_t mproc__os_cas(volatile uint32_t *p, uint32_t expected, uint32_t desired
 }
 
 /* WaitOnAddress works within one process only: a pool's workers answer through the pool
- * thread here (see direct.c). */
+ * thread here (see src/pool/lend.c). */
 int mproc__os_word_wait_works(void)
 {
     return 0;

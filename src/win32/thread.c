@@ -1,6 +1,7 @@
 /* Threads, locks and condition variables: _beginthreadex, SRW locks, condition variables. */
 #include "win32.h"
 
+#include <assert.h>
 #include <process.h>
 
 struct mproc__thread {
@@ -41,11 +42,12 @@ HANDLE mproc__w32_thread_start(unsigned(__stdcall *fn)(void *), void *arg)
     return (HANDLE)h;
 }
 
-int mproc__thread_start(mproc__thread **out, void (*fn)(void *), void *arg)
+int mproc__os_thread_start(mproc__thread **out, void (*fn)(void *), void *arg)
 {
     mproc__thread *t;
     uintptr_t h;
     unsigned id = 0;
+    assert(out != NULL && fn != NULL);
 
     *out = NULL;
     t = mproc__malloc(sizeof *t);
@@ -66,12 +68,12 @@ int mproc__thread_start(mproc__thread **out, void (*fn)(void *), void *arg)
     return MPROC_OK;
 }
 
-int mproc__thread_is_self(const mproc__thread *t)
+int mproc__os_thread_is_self(const mproc__thread *t)
 {
     return t != NULL && t->id == GetCurrentThreadId();
 }
 
-void mproc__thread_join(mproc__thread *t)
+void mproc__os_thread_join(mproc__thread *t)
 {
     if (t == NULL)
         return;
@@ -80,9 +82,10 @@ void mproc__thread_join(mproc__thread *t)
     mproc__free(t);
 }
 
-int mproc__mutex_create(mproc__mutex **out)
+int mproc__os_mutex_create(mproc__mutex **out)
 {
     mproc__mutex *m = mproc__malloc(sizeof *m);
+    assert(out != NULL);
     *out = m;
     if (m == NULL)
         return MPROC_ENOMEM;
@@ -90,25 +93,26 @@ int mproc__mutex_create(mproc__mutex **out)
     return MPROC_OK;
 }
 
-void mproc__mutex_destroy(mproc__mutex *m)
+void mproc__os_mutex_destroy(mproc__mutex *m)
 {
     /* An SRW lock holds no kernel object. */
     mproc__free(m);
 }
 
-void mproc__mutex_lock(mproc__mutex *m)
+void mproc__os_mutex_lock(mproc__mutex *m)
 {
     AcquireSRWLockExclusive(&m->lock);
 }
 
-void mproc__mutex_unlock(mproc__mutex *m)
+void mproc__os_mutex_unlock(mproc__mutex *m)
 {
     ReleaseSRWLockExclusive(&m->lock);
 }
 
-int mproc__cond_create(mproc__cond **out)
+int mproc__os_cond_create(mproc__cond **out)
 {
     mproc__cond *c = mproc__malloc(sizeof *c);
+    assert(out != NULL);
     *out = c;
     if (c == NULL)
         return MPROC_ENOMEM;
@@ -116,12 +120,12 @@ int mproc__cond_create(mproc__cond **out)
     return MPROC_OK;
 }
 
-void mproc__cond_destroy(mproc__cond *c)
+void mproc__os_cond_destroy(mproc__cond *c)
 {
     mproc__free(c);
 }
 
-int mproc__cond_wait(mproc__cond *c, mproc__mutex *m, long timeout_ms)
+int mproc__os_cond_wait(mproc__cond *c, mproc__mutex *m, long timeout_ms)
 {
     uint64_t start = timeout_ms > 0 ? mproc__w32_now_ms() : 0;
     DWORD ms = timeout_ms < 0 ? INFINITE : (DWORD)timeout_ms;
@@ -139,12 +143,7 @@ int mproc__cond_wait(mproc__cond *c, mproc__mutex *m, long timeout_ms)
     return MPROC_ETIMEDOUT;
 }
 
-void mproc__cond_signal(mproc__cond *c)
-{
-    WakeConditionVariable(&c->cv);
-}
-
-void mproc__cond_broadcast(mproc__cond *c)
+void mproc__os_cond_broadcast(mproc__cond *c)
 {
     WakeAllConditionVariable(&c->cv);
 }

@@ -15,7 +15,7 @@
 
 #include <windows.h>
 
-#include "../internal.h"
+#include "../backend.h"
 
 /* internal.h's handle is a HANDLE-sized integer; these convert without a warning. */
 #define MPROC__H(h) ((HANDLE)(h))

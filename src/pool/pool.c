@@ -1,88 +1,9 @@
-/* The pool's lifecycle (create, close, join, terminate, destroy) and what async.c and map.c
- * share with it. The pool's own thread lives in pool_thread.c. */
-#include "pool.h"
+/* The pool's lifecycle: create, close, join, terminate, destroy (and destroy in a fork's copy). */
+#include "engine.h"
+#include "runtime.h"
 #include "wire.h"
 
 #include <string.h>
-
-/* ---- shared with async.c and map.c ---- */
-
-int mproc__pool_check_open(mproc_pool *p)
-{
-    return p->state == POOL_OPEN ? MPROC_OK : MPROC_ESTATE;
-}
-
-int mproc__pool_foreign(const mproc_pool *p)
-{
-    return p->creator_pid != mproc__os_getpid();
-}
-
-int mproc__pool_own_thread(const mproc_pool *p)
-{
-    return mproc__thread_is_self(p->thread);
-}
-
-int mproc__pool_need_wake(mproc_pool *p)
-{
-    if (!p->sleeping)
-        return 0;
-    /* One wake per sleep: later submitters find the flag clear and skip the system call. */
-    p->sleeping = 0;
-    return 1;
-}
-
-int mproc__pool_drop(mproc_pool *p)
-{
-    return --p->refs == 0;
-}
-
-int mproc__pool_wait(mproc_pool *p, const int *flag, long timeout_ms)
-{
-    uint64_t deadline = timeout_ms > 0 ? mproc__os_now_ms() + (uint64_t)timeout_ms : 0;
-    while (!*flag) {
-        long left = MPROC_FOREVER;
-        if (timeout_ms == 0)
-            return MPROC_ETIMEDOUT;
-        if (timeout_ms > 0) {
-            uint64_t now = mproc__os_now_ms();
-            if (now >= deadline)
-                return MPROC_ETIMEDOUT;
-            left = (long)(deadline - now);
-        }
-        mproc__cond_wait(p->cv, p->lock, left);
-    }
-    return MPROC_OK;
-}
-
-/* own: p belongs to this process; else it is a fork's copy, whose lock and condition variable
- * are left alone (another thread of the creator may have held the lock at the fork, and a
- * condition variable with waiters cannot be destroyed safely). */
-static void free_parts(mproc_pool *p, int own)
-{
-    size_t i;
-    for (i = 0; i < p->ndefs; i++)
-        mproc__buf_free(&p->defs[i].body);
-    mproc__free(p->defs);
-    if (p->workers != NULL)
-        for (i = 0; i < (size_t)p->nworkers; i++) {
-            mproc__free(p->workers[i].defined);
-            mproc__buf_free(&p->workers[i].direct_out);
-        }
-    mproc__free(p->workers);
-    mproc__free(p->initarg);
-    if (p->loop != NULL)
-        mproc__loop_destroy(p->loop);
-    if (own && p->cv != NULL)
-        mproc__cond_destroy(p->cv);
-    if (own && p->lock != NULL)
-        mproc__mutex_destroy(p->lock);
-    mproc__free(p);
-}
-
-void mproc__pool_free(mproc_pool *p)
-{
-    free_parts(p, 1);
-}
 
 /* destroy in a fork's copy: the copy's descriptors are closed, the creator's workers and pool
  * thread are not touched (the creator has its own descriptors). The memory goes unless handles
@@ -99,13 +20,11 @@ static void release_copy(mproc_pool *p)
         }
     }
     if (p->loop != NULL)
-        mproc__loop_destroy(p->loop);
+        mproc__os_loop_destroy(p->loop);
     p->loop = NULL;
     if (--p->refs == 0)
-        free_parts(p, 0);
+        mproc__pool_free_parts(p, 0);
 }
-
-/* ---- public lifecycle ---- */
 
 int mproc_pool_create(mproc_pool **out, int workers)
 {
@@ -125,7 +44,9 @@ int mproc_pool_create_ex(mproc_pool **out, const mproc_pool_options *opts)
         return MPROC_EINVAL;
     *out = NULL;
     if (opts == NULL || (opts->initarg == NULL && opts->initarg_len > 0) ||
-        opts->max_tasks_per_child < 0 || opts->task_timeout_ms < 0)
+        opts->max_tasks_per_child < 0 || opts->task_timeout_ms < 0 ||
+        (opts->share == NULL && opts->share_count > 0) ||
+        opts->share_count > MPROC__SHARE_MAX_OBJECTS)
         return MPROC_EINVAL;
     if (opts->initarg_len > MPROC__WIRE_MAX_ITEM)
         return MPROC_ETOOBIG;
@@ -159,21 +80,23 @@ int mproc_pool_create_ex(mproc_pool **out, const mproc_pool_options *opts)
         goto fail;
     if (opts->initarg_len > 0)
         memcpy(p->initarg, opts->initarg, opts->initarg_len);
-    if ((r = mproc__mutex_create(&p->lock)) < 0 || (r = mproc__cond_create(&p->cv)) < 0 ||
-        (r = mproc__loop_create(&p->loop)) < 0)
+    if ((r = mproc__share_list_make(&p->shares, opts->share, opts->share_count)) < 0)
+        goto fail;
+    if ((r = mproc__os_mutex_create(&p->lock)) < 0 || (r = mproc__os_cond_create(&p->cv)) < 0 ||
+        (r = mproc__os_loop_create(&p->loop)) < 0)
         goto fail;
     /* The pool thread starts the workers: a worker dies with the thread that started it
      * (PR_SET_PDEATHSIG), and this thread may be a short-lived one of the caller's. */
-    r = mproc__thread_start(&p->thread, mproc__pool_thread, p);
+    r = mproc__os_thread_start(&p->thread, mproc__pool_thread, p);
     if (r < 0)
         goto fail;
-    mproc__mutex_lock(p->lock);
+    mproc__os_mutex_lock(p->lock);
     mproc__pool_wait(p, &p->start_result, MPROC_FOREVER);
     r = p->start_result;
     os_error = p->start_os_error;
-    mproc__mutex_unlock(p->lock);
+    mproc__os_mutex_unlock(p->lock);
     if (r < 0) {
-        mproc__thread_join(p->thread);
+        mproc__os_thread_join(p->thread);
         mproc__pool_free(p);
         /* A worker failed to start on the pool's thread: its OS error is that thread's, and
          * the caller asks mproc_last_os_error() on its own. */
@@ -195,9 +118,9 @@ static void join_thread(mproc_pool *p)
     mproc__pool_wait(p, &p->thread_done, MPROC_FOREVER);
     if (!p->joined) {
         p->joined = 1;
-        mproc__mutex_unlock(p->lock);
-        mproc__thread_join(p->thread);
-        mproc__mutex_lock(p->lock);
+        mproc__os_mutex_unlock(p->lock);
+        mproc__os_thread_join(p->thread);
+        mproc__os_mutex_lock(p->lock);
     }
 }
 
@@ -208,13 +131,13 @@ int mproc_pool_close(mproc_pool *p)
         return MPROC_EINVAL;
     if (mproc__pool_foreign(p))
         return MPROC_EFOREIGN;
-    mproc__mutex_lock(p->lock);
+    mproc__os_mutex_lock(p->lock);
     if (p->state == POOL_OPEN)
         p->state = POOL_CLOSED;
     wake = mproc__pool_need_wake(p);
-    mproc__mutex_unlock(p->lock);
+    mproc__os_mutex_unlock(p->lock);
     if (wake)
-        mproc__loop_wake(p->loop);
+        mproc__os_loop_wake(p->loop);
     return MPROC_OK;
 }
 
@@ -227,13 +150,13 @@ int mproc_pool_join(mproc_pool *p)
     /* From a callback: the tasks and workers it would wait for need this very thread. */
     if (mproc__pool_own_thread(p))
         return MPROC_EDEADLK;
-    mproc__mutex_lock(p->lock);
+    mproc__os_mutex_lock(p->lock);
     if (p->state == POOL_OPEN) {
-        mproc__mutex_unlock(p->lock);
+        mproc__os_mutex_unlock(p->lock);
         return MPROC_ESTATE;
     }
     join_thread(p);
-    mproc__mutex_unlock(p->lock);
+    mproc__os_mutex_unlock(p->lock);
     return MPROC_OK;
 }
 
@@ -241,11 +164,11 @@ int mproc_pool_join(mproc_pool *p)
  * which for a request made from a callback comes once the callbacks of this turn have run. */
 static void request_terminate(mproc_pool *p)
 {
-    mproc__mutex_lock(p->lock);
+    mproc__os_mutex_lock(p->lock);
     if (p->state == POOL_OPEN || p->state == POOL_CLOSED)
         p->state = POOL_TERMINATING;
-    mproc__mutex_unlock(p->lock);
-    mproc__loop_wake(p->loop);
+    mproc__os_mutex_unlock(p->lock);
+    mproc__os_loop_wake(p->loop);
 }
 
 int mproc_pool_terminate(mproc_pool *p)
@@ -259,9 +182,9 @@ int mproc_pool_terminate(mproc_pool *p)
      * waiting for it here would wait for ourselves. */
     if (mproc__pool_own_thread(p))
         return MPROC_OK;
-    mproc__mutex_lock(p->lock);
+    mproc__os_mutex_lock(p->lock);
     join_thread(p);
-    mproc__mutex_unlock(p->lock);
+    mproc__os_mutex_unlock(p->lock);
     return MPROC_OK;
 }
 
@@ -285,9 +208,9 @@ void mproc_pool_destroy(mproc_pool *p)
         return;
     }
     mproc_pool_terminate(p);
-    mproc__mutex_lock(p->lock);
+    mproc__os_mutex_lock(p->lock);
     last = mproc__pool_drop(p);
-    mproc__mutex_unlock(p->lock);
+    mproc__os_mutex_unlock(p->lock);
     if (last)
         mproc__pool_free(p);
     mproc__os_restore_errno(saved);

@@ -8,7 +8,7 @@
 #ifndef MPROC_RING_H
 #define MPROC_RING_H
 
-#include "internal.h"
+#include "backend.h"
 
 #define MPROC__RING_BYTES (128u * 1024u) /* a power of two */
 #define MPROC__RING_CANCELS 8
@@ -22,7 +22,7 @@ typedef struct mproc__ring {
     unsigned char pad2[60];
     volatile uint32_t ready; /* the worker has booted and run its initializer */
     unsigned char pad3[60];
-    /* A caller of apply that borrowed this worker (direct.c) sleeps on seq while waiter is set;
+    /* A caller of apply that borrowed this worker (lend.c) sleeps on seq while waiter is set;
      * the worker bumps seq after each answer then, and the pool thread when it wants the worker
      * back. */
     volatile uint32_t waiter;

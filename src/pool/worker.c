@@ -4,7 +4,7 @@
  * per item, and buys exact crash accounting: when a worker dies, the parent knows every item
  * before the oldest unanswered one is done, so only the item that was running fails and the
  * rest are re-run elsewhere. */
-#include "internal.h"
+#include "backend.h"
 #include "ring.h"
 #include "wire.h"
 #include "worker.h"
@@ -115,7 +115,7 @@ static void put32(unsigned char *p, uint32_t v)
 static const unsigned char ring_bell[MPROC__WIRE_HEADER] = {
     0, 0, 0, 0, MPROC__MSG_BELL, MPROC__WIRE_VERSION, 0, 0};
 
-/* Publishes the answers gathered in the ring; notify: wake a borrower (direct.c), which waits
+/* Publishes the answers gathered in the ring; notify: wake a borrower (lend.c), which waits
  * for the whole answer of its one task. */
 static int flush_answers(worker *w, int notify)
 {

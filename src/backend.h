@@ -1,14 +1,11 @@
-/* What the front end (the .c files of src/) and the backends (src/posix, src/win32) share. Every
- * function declared under "backend" is defined once in each backend directory; CMake compiles one
- * of them. Nothing here names an OS type. */
-#ifndef MPROC_INTERNAL_H
-#define MPROC_INTERNAL_H
+/* The backend contract: what src/posix and src/win32 each implement, once per directory (CMake
+ * compiles one of them). Every function is named mproc__os_*. Nothing here names an OS type.
+ * Internal preconditions (a NULL where the caller guarantees an object) are assert()s in both
+ * backends: the front end checks what a user passes before it gets here. */
+#ifndef MPROC_BACKEND_H
+#define MPROC_BACKEND_H
 
-#include "mproc.h"
-#include "testhooks.h" /* the test hooks, declared once for their definitions and the suites */
-
-#include <stddef.h>
-#include <stdint.h>
+#include "util.h"
 
 /* An OS handle: a file descriptor on POSIX, a HANDLE on Windows. INVALID_HANDLE_VALUE is also
  * (HANDLE)-1, so one sentinel serves both. */
@@ -31,56 +28,9 @@ enum {
     MPROC__DAEMON_WORKER = 2
 };
 
-/* ---- memory (src/alloc.c): one pair, so tests can inject failures ---- */
-void *mproc__malloc(size_t n);
-void *mproc__calloc(size_t n, size_t size);
-void *mproc__realloc(void *p, size_t n);
-/* Grows the array p of *cap elements of size bytes to hold at least need > *cap of them:
- * first elements the first time, then doubling. Returns the new array and sets *cap, or NULL
- * (p and *cap unchanged) when the allocation fails or the size would overflow. */
-void *mproc__grow(void *p, size_t *cap, size_t need, size_t size, size_t first);
-void mproc__free(void *p);
-char *mproc__strdup(const char *s);
-
-/* ---- growable byte buffer (src/buf.c) ---- */
-typedef struct mproc__buf {
-    unsigned char *data;
-    size_t len; /* bytes held, from data[0] */
-    size_t pos; /* bytes already consumed, from data[0] */
-    size_t cap;
-} mproc__buf;
-
-int mproc__buf_reserve(mproc__buf *b, size_t extra); /* room for len + extra */
-int mproc__buf_append(mproc__buf *b, const void *data, size_t n);
-void mproc__buf_consume(mproc__buf *b, size_t n);          /* pos += n; compacts when cheap */
-size_t mproc__buf_avail(const mproc__buf *b);              /* len - pos */
-const unsigned char *mproc__buf_head(const mproc__buf *b); /* the unread bytes (or NULL) */
-void mproc__buf_free(mproc__buf *b);
-
-/* ---- front-end state shared across files ---- */
-int mproc__initialized(void);
-/* Records the OS error of a failed call for mproc_last_os_error() and returns MPROC_ESYS. */
-int mproc__sys_error(long os_error);
-/* MPROC_OK when this process may start processes and pools now: MPROC_ENOINIT before
- * mproc_init(), MPROC_EGUARD in a spawned child whose mproc_init() did not run its work (the
- * cascade breaker). */
-int mproc__start_allowed(void);
-/* 1 for one of the mproc_start_method values. */
-int mproc__method_valid(mproc_start_method m);
-/* The start method a request resolves to (default and MPROC_START_METHOD applied):
- * MPROC_EINVAL for an unknown value of either. */
-int mproc__resolve_method(mproc_start_method m, int *out);
-
-/* Runs in a spawned child (src/child.c): reads the bootstrap record from `in` and does the
- * child's work; never returns. */
-void mproc__child_main(mproc__handle in, mproc__handle out, mproc__handle extra);
-
-/* ======================================================================================== */
-/* Backend: each of these is defined in src/posix and in src/win32.                           */
-
 /* -- errors and time -- */
 long mproc__os_errno(void);              /* errno / GetLastError() now */
-void mproc__os_restore_errno(long err);  /* sets it back (defaults.c): destroy preserves it */
+void mproc__os_restore_errno(long err);  /* sets it back: destroy preserves it */
 void mproc__os_set_last_error(long err); /* per-thread store behind mproc_last_os_error() */
 long mproc__os_get_last_error(void);
 uint64_t mproc__os_now_ms(void); /* monotonic milliseconds */
@@ -94,13 +44,21 @@ long mproc__os_getpid(void);
 long mproc__os_getppid(void);
 int mproc__os_cpu_count(void);
 
-/* -- the guard: is this run a child we spawned? Returns 1 and the channel handles when argv,
- *    or else the process's own command line as the OS keeps it (/proc/self/cmdline,
- *    GetCommandLineW), carries the marker mproc__os_spawn puts there, else 0. argc may be 0. */
-int mproc__os_child_args(int argc, char **argv, mproc__handle *in, mproc__handle *out,
-                         mproc__handle *extra);
-/* 1 when argv or the OS's command line carries the marker at all (valid or not). */
-int mproc__os_child_marked(int argc, char **argv);
+/* -- the guard (src/marker.c scans, the backend checks and adopts) -- */
+/* A marker as written: "--mproc-child=<in>,<out>,<extra><tail>"; -1 for an absent handle. */
+typedef struct mproc__marker {
+    intptr_t in, out, extra;
+    const char *tail; /* what followed the three values (POSIX: its daemon flag) */
+} mproc__marker;
+/* The i-th place the OS keeps a marker, after main's argv[1]: 1 with its text in buf (cut to
+ * cap - 1 bytes), 0 when that place holds none or the system does not tell, -1 past the last.
+ * POSIX: 0 the process's own argv[1] (/proc/self/cmdline), 1 the environment the parent set;
+ * Windows: 0 the second argument of GetCommandLineW. */
+int mproc__os_marker_text(int i, char *buf, size_t cap);
+/* 1 when m names handles this process was given, which it then adopts (not inheritable, the
+ * rest of what was inherited closed) and returns as the channel; 0 when m is not ours. */
+int mproc__os_marker_take(const mproc__marker *m, mproc__handle *in, mproc__handle *out,
+                          mproc__handle *extra);
 /* Called in a spawned child once it knows it is one: daemon setup (PDEATHSIG on Linux, with the
  * parent pid checked), crash-to-exit-code mapping on Windows. */
 void mproc__os_child_setup(int daemon, long parent_pid);
@@ -164,10 +122,6 @@ void mproc__os_fn_gen(mproc__fn_gen *g);
  * made after g has fn at the same address, and need not ask its own loader (whose lock another
  * thread of the parent may have held at the fork). 0 when unsure. */
 int mproc__os_fn_same_in_fork(mproc__fn fn, const mproc__fn_gen *g);
-/* fn.c: MPROC_OK when fn is code of a loaded module that a child can find again (locate, then
- * resolve here, gives fn back), else MPROC_ENOFUNC (or ETOOBIG/ENOMEM from locate). Every start
- * method checks a function this way, so what passes under fork also passes under spawn. */
-int mproc__fn_check(mproc__fn fn);
 
 /* -- processes -- */
 typedef struct mproc__proc {
@@ -176,7 +130,6 @@ typedef struct mproc__proc {
     mproc__handle aux; /* exit pipe (POSIX without pidfd) or job object (Windows) */
     int reaped;        /* status collected */
     int exitcode;      /* valid once reaped, unless status_lost */
-    int signaled;      /* terminate/kill asked (Windows maps its exit code) */
     /* Reaped, but the status was taken by someone else (POSIX: SIGCHLD ignored, or the
      * application's own waitpid): exitcode means nothing. */
     int status_lost;
@@ -185,7 +138,7 @@ typedef struct mproc__proc {
 typedef struct mproc__spawn_spec {
     int method; /* MPROC_START_FORK or MPROC_START_SPAWN (already resolved) */
     int daemon; /* MPROC__DAEMON_*: whether and how the child dies with this process */
-    /* spawn: handed to the child, which finds them with mproc__os_child_args. in is required,
+    /* spawn: handed to the child, which finds them with mproc__marker_child_args. in is required,
      * out may be invalid. fork: the only descriptors of the library's the child keeps. */
     mproc__handle child_in;
     mproc__handle child_out;
@@ -213,20 +166,19 @@ typedef struct mproc__thread mproc__thread;
 typedef struct mproc__mutex mproc__mutex;
 typedef struct mproc__cond mproc__cond;
 /* The thread starts with every signal blocked (POSIX). */
-int mproc__thread_start(mproc__thread **t, void (*fn)(void *), void *arg);
+int mproc__os_thread_start(mproc__thread **t, void (*fn)(void *), void *arg);
 /* 1 when the calling thread is t (NULL: 0). */
-int mproc__thread_is_self(const mproc__thread *t);
-void mproc__thread_join(mproc__thread *t); /* frees t */
-int mproc__mutex_create(mproc__mutex **m);
-void mproc__mutex_destroy(mproc__mutex *m);
-void mproc__mutex_lock(mproc__mutex *m);
-void mproc__mutex_unlock(mproc__mutex *m);
-int mproc__cond_create(mproc__cond **c);
-void mproc__cond_destroy(mproc__cond *c);
+int mproc__os_thread_is_self(const mproc__thread *t);
+void mproc__os_thread_join(mproc__thread *t); /* frees t */
+int mproc__os_mutex_create(mproc__mutex **m);
+void mproc__os_mutex_destroy(mproc__mutex *m);
+void mproc__os_mutex_lock(mproc__mutex *m);
+void mproc__os_mutex_unlock(mproc__mutex *m);
+int mproc__os_cond_create(mproc__cond **c);
+void mproc__os_cond_destroy(mproc__cond *c);
 /* MPROC_OK when signalled (or spuriously), MPROC_ETIMEDOUT after timeout_ms. */
-int mproc__cond_wait(mproc__cond *c, mproc__mutex *m, long timeout_ms);
-void mproc__cond_signal(mproc__cond *c);
-void mproc__cond_broadcast(mproc__cond *c);
+int mproc__os_cond_wait(mproc__cond *c, mproc__mutex *m, long timeout_ms);
+void mproc__os_cond_broadcast(mproc__cond *c);
 
 /* -- the pool's event loop: one thread moves bytes between buffers and many children -- */
 typedef struct mproc__loop mproc__loop;
@@ -235,35 +187,35 @@ typedef struct mproc__chan {
     mproc__buf out; /* bytes to send; the front end appends, the loop writes and consumes */
     int eof;        /* the child's end closed (or reading failed): no more input */
     int news;       /* set by the loop when in grew or eof was set; the front end clears it */
-    int exited;     /* the watched process has ended (mproc__loop_watch): what it sent is in */
+    int exited;     /* the watched process has ended (mproc__os_loop_watch): what it sent is in */
     void *os;       /* backend state */
 } mproc__chan;
 
-int mproc__loop_create(mproc__loop **out);
-void mproc__loop_destroy(mproc__loop *l);
+int mproc__os_loop_create(mproc__loop **out);
+void mproc__os_loop_destroy(mproc__loop *l);
 /* Takes ownership of rd (child's output) and wr (child's input), also when it fails. */
-int mproc__loop_add(mproc__loop *l, mproc__chan *c, mproc__handle rd, mproc__handle wr);
+int mproc__os_loop_add(mproc__loop *l, mproc__chan *c, mproc__handle rd, mproc__handle wr);
 /* Also watches the process at the other end of c: once it has ended, c->exited is set (and
  * news), after what it wrote before it ended has been read into c->in, whatever still holds its
  * pipes (a process it forked without exec keeps them open). A pidfd or the process handle is
  * waited on; without one (POSIX without pidfd) waitpid is asked every few hundred ms. proc
  * stays the caller's and must outlive c's place in the loop; the loop may reap it. */
-int mproc__loop_watch(mproc__loop *l, mproc__chan *c, mproc__proc *proc);
+int mproc__os_loop_watch(mproc__loop *l, mproc__chan *c, mproc__proc *proc);
 /* Stops watching c and closes its handles; c's buffers stay with the caller. */
-void mproc__loop_remove(mproc__loop *l, mproc__chan *c);
+void mproc__os_loop_remove(mproc__loop *l, mproc__chan *c);
 /* Closes c's write side only (the child sees end of input once out has drained). */
-void mproc__loop_shutdown(mproc__loop *l, mproc__chan *c);
+void mproc__os_loop_shutdown(mproc__loop *l, mproc__chan *c);
 /* Writes frame to c's child at once, from any thread, while the loop thread leaves c alone (a
  * pool worker lent to a caller, with nothing queued in c->out). All or nothing: MPROC_OK;
  * MPROC_ESTATE when it would block, c is closed or len > MPROC__SEND_NOW_MAX; MPROC_ENOTSUP
  * where the backend cannot. */
 #define MPROC__SEND_NOW_MAX 4096u
-int mproc__loop_send_now(mproc__loop *l, mproc__chan *c, const void *frame, size_t len);
-/* Wakes a thread blocked in mproc__loop_run; callable from any thread. */
-void mproc__loop_wake(mproc__loop *l);
+int mproc__os_loop_send_now(mproc__loop *l, mproc__chan *c, const void *frame, size_t len);
+/* Wakes a thread blocked in mproc__os_loop_run; callable from any thread. */
+void mproc__os_loop_wake(mproc__loop *l);
 /* Sends what each chan holds in out, then waits up to timeout_ms for input, end of file or a
  * wake; input is appended to in and news set. Returns >= 0, or a negative code. Only the loop's
  * own thread calls it (and add/remove/shutdown). */
-int mproc__loop_run(mproc__loop *l, long timeout_ms);
+int mproc__os_loop_run(mproc__loop *l, long timeout_ms);
 
-#endif /* MPROC_INTERNAL_H */
+#endif /* MPROC_BACKEND_H */

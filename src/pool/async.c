@@ -1,60 +1,8 @@
-/* apply and apply_async, and the handle a caller waits on. */
-#include "pool.h"
+/* apply and apply_async, and the calls on the handle a caller waits on. */
+#include "engine.h"
 #include "wire.h"
 
 #include <string.h>
-
-static void async_unref(mproc_async *a)
-{
-    if (--a->refs > 0)
-        return;
-    mproc__free(a->data);
-    mproc__free(a->message);
-    mproc__free(a);
-}
-
-void mproc__async_complete(mproc_async *a, int code, int status, int exitcode, const void *data,
-                           size_t len)
-{
-    a->code = code;
-    if (code == MPROC_OK) {
-        a->len = len;
-        a->data = mproc__malloc(len);
-        if (a->data == NULL) {
-            code = a->code = MPROC_ENOMEM;
-            data = mproc_strerror(MPROC_ENOMEM);
-            len = strlen(data);
-        } else {
-            if (len > 0)
-                memcpy(a->data, data, len);
-            return;
-        }
-    }
-    a->err.code = code;
-    a->err.status = status;
-    a->err.exitcode = exitcode;
-    a->message = mproc__malloc(len + 1);
-    if (a->message != NULL) {
-        memcpy(a->message, data, len);
-        a->message[len] = '\0';
-    }
-    /* Without memory for the text, the code still tells what happened. */
-    a->err.message = a->message != NULL ? a->message : "";
-}
-
-void mproc__async_callback(mproc_async *a)
-{
-    if (a->code == MPROC_OK && a->cb != NULL)
-        a->cb(a->user, a->data, a->len);
-    else if (a->code != MPROC_OK && a->ecb != NULL)
-        a->ecb(a->user, &a->err);
-}
-
-void mproc__async_done(mproc_async *a)
-{
-    a->done = 1;
-    async_unref(a);
-}
 
 /* A task of its own async handle, with its own copy of the argument; not queued yet. refs: the
  * pool's, and the caller's when it keeps the handle. */
@@ -98,10 +46,10 @@ static int submit(mproc_pool *p, mproc__task *t)
     int r, wake;
 
     a->pool = p;
-    mproc__mutex_lock(p->lock);
+    mproc__os_mutex_lock(p->lock);
     r = mproc__pool_check_open(p);
     if (r < 0) {
-        mproc__mutex_unlock(p->lock);
+        mproc__os_mutex_unlock(p->lock);
         mproc__free(a);
         mproc__free(t);
         return r;
@@ -111,9 +59,9 @@ static int submit(mproc_pool *p, mproc__task *t)
     if (a->refs > 1)
         p->refs++;
     wake = mproc__pool_need_wake(p);
-    mproc__mutex_unlock(p->lock);
+    mproc__os_mutex_unlock(p->lock);
     if (wake)
-        mproc__loop_wake(p->loop);
+        mproc__os_loop_wake(p->loop);
     return MPROC_OK;
 }
 
@@ -166,13 +114,13 @@ int mproc_pool_apply(mproc_pool *p, mproc_task fn, const void *arg, size_t len, 
         return r;
     a = t->async;
     a->pool = p;
-    /* When the pool is idle the calling thread runs the round trip itself (direct.c). */
-    if (mproc__direct_apply(p, t) == MPROC__DIRECT_NOT_TAKEN) {
+    /* When the pool is idle the calling thread runs the round trip itself (lend.c). */
+    if (mproc__lend_apply(p, t) == MPROC__LEND_NOT_TAKEN) {
         r = submit(p, t);
         if (r < 0)
             return r;
     }
-    mproc__mutex_lock(p->lock);
+    mproc__os_mutex_lock(p->lock);
     mproc__pool_wait(p, &a->done, MPROC_FOREVER);
     r = a->code;
     if (r == MPROC_OK) {
@@ -183,7 +131,7 @@ int mproc_pool_apply(mproc_pool *p, mproc_task fn, const void *arg, size_t len, 
         if (result_len != NULL)
             *result_len = a->len;
     }
-    mproc__mutex_unlock(p->lock);
+    mproc__os_mutex_unlock(p->lock);
     mproc_async_release(a);
     return r;
 }
@@ -195,14 +143,14 @@ int mproc_async_wait(mproc_async *a, long timeout_ms)
         return MPROC_EINVAL;
     if (mproc__pool_foreign(a->pool))
         return MPROC_EFOREIGN;
-    mproc__mutex_lock(a->pool->lock);
+    mproc__os_mutex_lock(a->pool->lock);
     /* From a callback of its pool, a task not done yet can only finish on this thread: a poll
      * answers as usual, a wait would never end. */
     if (!a->done && timeout_ms != 0 && mproc__pool_own_thread(a->pool))
         r = MPROC_EDEADLK;
     else
         r = mproc__pool_wait(a->pool, &a->done, timeout_ms);
-    mproc__mutex_unlock(a->pool->lock);
+    mproc__os_mutex_unlock(a->pool->lock);
     return r;
 }
 
@@ -211,9 +159,9 @@ int mproc_async_ready(mproc_async *a)
     int done;
     if (a == NULL || mproc__pool_foreign(a->pool))
         return 0;
-    mproc__mutex_lock(a->pool->lock);
+    mproc__os_mutex_lock(a->pool->lock);
     done = a->done;
-    mproc__mutex_unlock(a->pool->lock);
+    mproc__os_mutex_unlock(a->pool->lock);
     return done;
 }
 
@@ -255,10 +203,37 @@ void mproc_async_release(mproc_async *a)
      * memory may be shared with other copies; the copy is left to the process's exit. */
     if (mproc__pool_foreign(p))
         return;
-    mproc__mutex_lock(p->lock);
-    async_unref(a);
+    mproc__os_mutex_lock(p->lock);
+    mproc__async_unref(a);
     last = mproc__pool_drop(p);
-    mproc__mutex_unlock(p->lock);
+    mproc__os_mutex_unlock(p->lock);
     if (last)
         mproc__pool_free(p);
+}
+
+/* ---- mproc_wait(): ready once the task has ended (sync/waitable.h) ---- */
+
+static int async_waitable_ready(void *obj)
+{
+    return mproc_async_ready(obj);
+}
+
+/* A copy's handle never ends here; a wait from the pool's own thread would keep that thread
+ * from ending the task: refused as mproc_async_wait() refuses. */
+static int async_waitable_check(void *obj, long timeout_ms)
+{
+    mproc_async *a = obj;
+    if (mproc__pool_foreign(a->pool))
+        return MPROC_EFOREIGN;
+    if (timeout_ms != 0 && mproc__pool_own_thread(a->pool) && !mproc_async_ready(a))
+        return MPROC_EDEADLK;
+    return MPROC_OK;
+}
+
+static const mproc__waitable_kind async_kind = {"task", async_waitable_ready, NULL, NULL, 1,
+                                                0,      async_waitable_check};
+
+mproc_waitable *mproc_async_waitable(mproc_async *a)
+{
+    return a == NULL ? NULL : mproc__waitable_init(&a->w, &async_kind, a);
 }

@@ -2,7 +2,7 @@
 #ifndef MPROC_WORKER_H
 #define MPROC_WORKER_H
 
-#include "internal.h"
+#include "backend.h"
 
 /* A spawned child that cannot boot (garbled record, unresolvable function) exits with this. */
 #define MPROC__EXIT_BOOT 120
@@ -18,7 +18,8 @@ typedef struct mproc__worker_cfg {
     const void *initarg;
     size_t initarg_len;
     uint32_t max_tasks;
-    struct mproc__ring *ring; /* where answers go when they fit; NULL: the pipe only */
+    struct mproc__ring *ring;         /* where answers go when they fit; NULL: the pipe only */
+    struct mproc__share_list *shares; /* fork: the pool's objects, taken up before init runs */
 } mproc__worker_cfg;
 
 /* Serves tasks until end of input or max_tasks; returns the exit code. */

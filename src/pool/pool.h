@@ -1,13 +1,22 @@
-/* The pool's shared structures: pool.c runs the pool thread (dispatch, results, dead workers),
- * async.c holds apply/apply_async and their handles, map.c holds map/imap and their results.
- * Everything below marked "lock" is guarded by pool->lock. */
+/* The pool's structures, and the calls of its two lowest layers: the core (core.c) and the
+ * handles and chunks (handle.c, chunk.c, iter.c). The engine's calls are in engine.h. The
+ * files of src/pool/ and their layers: README.md. Everything below marked "lock" is guarded by
+ * pool->lock. */
 #ifndef MPROC_POOL_H
 #define MPROC_POOL_H
 
-#include "internal.h"
+#include "backend.h"
+#include "ipc/share.h"
+#include "sync/waitable.h"
 #include "tasklist.h"
 #include "wire.h"
 #include "worker.h"
+
+/* What an imap keeps submitted but not yet consumed: at most this many items (its chunks are
+ * cut to fit, four per worker at least), and no new chunk while the results waiting to be
+ * read pass this many bytes (documented with mproc_pool_imap). */
+#define MPROC__STREAM_ITEMS 4096
+#define MPROC__STREAM_BYTES ((size_t)64 << 20)
 
 /* One item's outcome, pointing into a block of result bytes. */
 typedef struct mproc__item {
@@ -81,6 +90,7 @@ struct mproc_async {
     mproc_callback cb;
     mproc_error_callback ecb;
     void *user;
+    mproc_waitable w; /* what mproc_async_waitable() hands out (sync/waitable.h) */
 };
 
 struct mproc_iter {
@@ -148,7 +158,7 @@ typedef struct mproc__worker {
     int booted;            /* the pool thread has seen it ready (its initializer returned 0) */
     unsigned boot_round;   /* the pool's boot_round when it was started */
 
-    /* Lending (direct.c). The pool thread parks an idle worker when nothing waits for it and
+    /* Lending (lend.c). The pool thread parks an idle worker when nothing waits for it and
      * leaves it alone from then on; a caller of apply may borrow a parked worker, and owns its
      * fields above while it holds it. */
     int parked;               /* set and cleared by the pool thread, in its locked phase */
@@ -175,6 +185,9 @@ struct mproc_pool {
     size_t initarg_len;
     long max_tasks;
     long task_timeout_ms;
+    /* The objects every worker is handed (mproc_pool_options::share), with the pool's own
+     * handles, for its whole life: replacements get them too. */
+    mproc__share_list shares;
 
     long creator_pid; /* the process that created it: a fork's copy is refused (EFOREIGN) */
 
@@ -198,34 +211,22 @@ struct mproc_pool {
     mproc__task *dlv_head, *dlv_tail;   /* finished chunks: delivered in the locked phase */
     mproc__defined *defs;               /* DEFINE frames by function */
     size_t ndefs, capdefs;
-    int can_lend;        /* callers of apply may borrow parked workers (direct.c) */
-    int want_back;       /* lock: the pool thread waits for a lent worker to come back */
-    long direct_done;    /* lock: applies a caller completed itself (tests read it) */
-    long direct_back;    /* lock: ...and those it handed back to the pool thread */
     int broken;          /* workers keep failing to start: tasks fail at once */
     int early_deaths;    /* consecutive rounds of workers that died while booting */
-    unsigned boot_round; /* bumped by each counted boot failure (pool_thread.c) */
+    unsigned boot_round; /* bumped by each counted boot failure (boot.c) */
     int broken_exit;     /* the exit code of the last boot failure */
     char broken_msg[160];
     uint64_t respawn_at; /* when to try again after a failed start (0: now) */
     int alloc_retry;     /* a chunk could not be allocated: the loop must not sleep for good */
+
+    /* Lending (lend.c). */
+    int can_lend;     /* callers of apply may borrow parked workers */
+    int want_back;    /* lock: the pool thread waits for a lent worker to come back */
+    long direct_done; /* lock: applies a caller completed itself (tests read it) */
+    long direct_back; /* lock: ...and those it handed back to the pool thread */
 };
 
-/* pool_thread.c */
-void mproc__pool_thread(void *arg);
-/* Decodes a single task's one result item into its async handle (mproc__result_decode's
- * callback; ctx is the mproc__task). */
-void mproc__task_single_item(void *ctx, size_t i, const mproc__result_item *item);
-/* w has been sent its max_tasks_per_child tasks: it is on its way out, nothing more goes to it. */
-int mproc__worker_used_up(const mproc_pool *p, const mproc__worker *w);
-/* Appends the TASK frames of t's items first .. first+n-1 to b (DEFINE frames are the caller's
- * business). */
-int mproc__task_encode(mproc__buf *b, const mproc__task *t, size_t first, size_t n);
-int mproc__pool_start_worker(mproc_pool *p, mproc__worker *w);
-/* Kills every worker and fails every task (lock held, the thread not running). */
-void mproc__pool_terminate_workers(mproc_pool *p);
-
-/* pool.c */
+/* ---- core.c ---- */
 int mproc__pool_check_open(mproc_pool *p); /* lock held: MPROC_ESTATE unless open */
 /* 1 when called in a process other than p's creator (a copy inherited through fork): such a
  * caller must not lock, wait or touch the workers, which are the creator's. */
@@ -233,38 +234,30 @@ int mproc__pool_foreign(const mproc_pool *p);
 /* 1 when called on p's own thread (from a callback), where waiting for p would deadlock. */
 int mproc__pool_own_thread(const mproc_pool *p);
 /* Lock held: marks the pool thread as due a wake; returns 1 when the caller must call
- * mproc__loop_wake(p->loop) after unlocking (the thread sleeps in the loop). */
+ * mproc__os_loop_wake(p->loop) after unlocking (the thread sleeps in the loop). */
 int mproc__pool_need_wake(mproc_pool *p);
 /* Lock held: drops one reference; 1 when it was the last (free with mproc__pool_free after
  * unlocking). */
 int mproc__pool_drop(mproc_pool *p);
+/* Frees p and what it holds. own: p belongs to this process; 0: it is a fork's copy, whose
+ * lock and condition variable are left alone (mproc__pool_free passes 1). */
+void mproc__pool_free_parts(mproc_pool *p, int own);
 void mproc__pool_free(mproc_pool *p);
 /* Waits on p->cv until *flag is nonzero or the deadline passes (lock held). */
 int mproc__pool_wait(mproc_pool *p, const int *flag, long timeout_ms);
 
-/* direct.c: apply on the calling thread. t is a new apply task of async a, not yet queued. */
-enum { MPROC__DIRECT_NOT_TAKEN, MPROC__DIRECT_DONE, MPROC__DIRECT_HANDED_BACK };
-/* NOT_TAKEN: queue t as usual. DONE: a holds the outcome and is done; t was freed. HANDED_BACK:
- * t is the pool's, in flight on a worker; wait for a as usual. The two last took a pool
- * reference for the caller's hold on a, as a submission does. */
-int mproc__direct_apply(mproc_pool *p, mproc__task *t);
-
-/* async.c: the pool thread delivers a single task's outcome (lock held); for a failure, data
- * is the message. */
+/* ---- handle.c: the async handle ---- */
+/* The pool thread delivers a single task's outcome (lock held); for a failure, data is the
+ * message. */
 void mproc__async_complete(mproc_async *a, int code, int status, int exitcode, const void *data,
                            size_t len);
 /* Python's order: the callback runs first (lock not held), then the result becomes ready to
  * waiters (mproc__async_done, lock held; the caller broadcasts). */
 void mproc__async_callback(mproc_async *a);
 void mproc__async_done(mproc_async *a);
+void mproc__async_unref(mproc_async *a); /* lock held; frees it with the last reference */
 
-/* map.c */
-/* The next chunk task of an iterator, or NULL (lock held). */
-mproc__task *mproc__iter_next_task(mproc_iter *it);
-/* A chunk's results arrived (lock held); takes ownership of c. */
-void mproc__iter_deliver(mproc_iter *it, mproc__chunk *c);
-void mproc__iter_unref(mproc_iter *it); /* lock held */
-
+/* ---- chunk.c: chunks and the store ---- */
 /* Builds a chunk of n items that all fail with the same error (lost worker, cancel). */
 mproc__chunk *mproc__chunk_failed(size_t index, size_t n, int code, int exitcode,
                                   const char *message);
@@ -276,5 +269,17 @@ mproc_error *mproc__chunk_error(mproc__chunk *c, int code, int status, int exitc
 mproc__chunk *mproc__chunk_new(size_t index, size_t n);
 /* Points the items into the bytes once every item has its outcome. */
 void mproc__chunk_seal(mproc__chunk *c);
+/* Moves a chunk's results into the store, the items to to[0..n-1]; MPROC_OK, or MPROC_ENOMEM
+ * (the chunk is kept intact). */
+int mproc__store_chunk(mproc__store *s, mproc__chunk *c, mproc__item *to);
+void mproc__store_free(mproc__store *s);
+
+/* ---- iter.c: the iterator as the pool thread sees it ---- */
+/* The next chunk task of an iterator, or NULL (lock held). */
+mproc__task *mproc__iter_next_task(mproc_iter *it);
+/* A chunk's results arrived (lock held); takes ownership of c. */
+void mproc__iter_deliver(mproc_iter *it, mproc__chunk *c);
+void mproc__iter_unref(mproc_iter *it); /* lock held */
+void mproc__iter_free(mproc_iter *it);  /* what it holds, whatever its references */
 
 #endif /* MPROC_POOL_H */

@@ -1,0 +1,59 @@
+/* The async handle of an apply: its outcome as the pool thread delivers it, its callbacks, its
+ * references. */
+#include "pool.h"
+
+#include <string.h>
+
+void mproc__async_unref(mproc_async *a)
+{
+    if (--a->refs > 0)
+        return;
+    mproc__free(a->data);
+    mproc__free(a->message);
+    mproc__free(a);
+}
+
+void mproc__async_complete(mproc_async *a, int code, int status, int exitcode, const void *data,
+                           size_t len)
+{
+    a->code = code;
+    if (code == MPROC_OK) {
+        a->len = len;
+        a->data = mproc__malloc(len);
+        if (a->data == NULL) {
+            code = a->code = MPROC_ENOMEM;
+            data = mproc_strerror(MPROC_ENOMEM);
+            len = strlen(data);
+        } else {
+            if (len > 0)
+                memcpy(a->data, data, len);
+            return;
+        }
+    }
+    a->err.code = code;
+    a->err.status = status;
+    a->err.exitcode = exitcode;
+    a->message = mproc__malloc(len + 1);
+    if (a->message != NULL) {
+        memcpy(a->message, data, len);
+        a->message[len] = '\0';
+    }
+    /* Without memory for the text, the code still tells what happened. */
+    a->err.message = a->message != NULL ? a->message : "";
+}
+
+void mproc__async_callback(mproc_async *a)
+{
+    if (a->code == MPROC_OK && a->cb != NULL)
+        a->cb(a->user, a->data, a->len);
+    else if (a->code != MPROC_OK && a->ecb != NULL)
+        a->ecb(a->user, &a->err);
+}
+
+void mproc__async_done(mproc_async *a)
+{
+    a->done = 1;
+    /* A mproc_wait() on task handles looks again (one load while none sleeps). */
+    mproc__wait_notify();
+    mproc__async_unref(a);
+}
