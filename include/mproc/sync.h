@@ -449,16 +449,20 @@ typedef struct mproc_waitable mproc_waitable;
  */
 MPROC_API mproc_waitable *mproc_process_waitable(mproc_process *p);
 
+/* Declared here as well, so that this header and mproc/ipc.h need no order. */
+struct mproc_pipe;
+
 /**
  * The pipe end as a waitable: ready once mproc_pipe_recv() would not wait (a whole message, or
  * the other end gone). A wait on it counts as receiving on that end (one receiving thread at a
  * time). POSIX sleeps on the pipe itself; on Windows the end is looked at again every few
- * milliseconds (a pipe handle signals no readiness).
+ * milliseconds (a pipe handle signals no readiness). (`struct mproc_pipe` is ::mproc_pipe of
+ * mproc/ipc.h, named so that this header needs no order among the two.)
  *
  * @param p the end, or NULL (then NULL).
  * @return the waitable, or NULL.
  */
-MPROC_API mproc_waitable *mproc_pipe_waitable(mproc_pipe *p);
+MPROC_API mproc_waitable *mproc_pipe_waitable(struct mproc_pipe *p);
 
 /**
  * The task handle as a waitable: ready once the task has ended (mproc_async_ready()); its end
