@@ -8,6 +8,11 @@
 #include <stdio.h>
 #include <string.h>
 
+/* Windows Vista's flag (0x8): the MSVC-compatible headers of Wine lack it. */
+#ifndef PIPE_REJECT_REMOTE_CLIENTS
+    #define PIPE_REJECT_REMOTE_CLIENTS 0x00000008
+#endif
+
 /* One WriteFile or ReadFile at most this much. */
 #define IO_CHUNK (1u << 20)
 #define PIPE_BUFFER 65536
