@@ -2789,7 +2789,7 @@ static void row_167_ipc_objects_used_in_a_fork_copy(void **state)
 
 /* ---- sync objects and mproc_wait (issue 12; include/mproc/sync.h) ---- */
 
-static void row_168_lock_null_and_bad_timeout(void **state)
+static void row_169_lock_null_and_bad_timeout(void **state)
 {
     mproc_lock *l = (mproc_lock *)&l;
     (void)state;
@@ -2806,7 +2806,7 @@ static void row_168_lock_null_and_bad_timeout(void **state)
     mproc_lock_destroy(l);
 }
 
-static void row_169_lock_wrong_holder(void **state)
+static void row_170_lock_wrong_holder(void **state)
 {
     mproc_lock *l = NULL;
     (void)state;
@@ -2821,7 +2821,7 @@ static void row_169_lock_wrong_holder(void **state)
     mproc_lock_destroy(l);
 }
 
-static void row_170_rlock_null_bad_timeout_not_held(void **state)
+static void row_171_rlock_null_bad_timeout_not_held(void **state)
 {
     mproc_rlock *l = NULL;
     (void)state;
@@ -2838,7 +2838,7 @@ static void row_170_rlock_null_bad_timeout_not_held(void **state)
     mproc_rlock_destroy(l);
 }
 
-static void row_171_sem_bad_input(void **state)
+static void row_172_sem_bad_input(void **state)
 {
     mproc_sem *s = (mproc_sem *)&s;
     unsigned v = 7;
@@ -2861,7 +2861,7 @@ static void row_171_sem_bad_input(void **state)
     mproc_sem_destroy(s);
 }
 
-static void row_172_event_bad_input(void **state)
+static void row_173_event_bad_input(void **state)
 {
     mproc_event *e = NULL;
     (void)state;
@@ -2877,7 +2877,7 @@ static void row_172_event_bad_input(void **state)
     mproc_event_destroy(e);
 }
 
-static void row_173_barrier_bad_input(void **state)
+static void row_174_barrier_bad_input(void **state)
 {
     mproc_barrier *b = (mproc_barrier *)&b;
     (void)state;
@@ -2896,7 +2896,7 @@ static void row_173_barrier_bad_input(void **state)
     mproc_barrier_destroy(b);
 }
 
-static void row_174_cond_bad_input_and_lock_not_held(void **state)
+static void row_175_cond_bad_input_and_lock_not_held(void **state)
 {
     mproc_cond *c = (mproc_cond *)&c;
     (void)state;
@@ -2915,7 +2915,7 @@ static void row_174_cond_bad_input_and_lock_not_held(void **state)
     mproc_cond_destroy(c);
 }
 
-static void row_175_sync_shared_and_child_calls(void **state)
+static void row_176_sync_shared_and_child_calls(void **state)
 {
     mproc_lock *l = (mproc_lock *)&l;
     mproc_rlock *rl = (mproc_rlock *)&rl;
@@ -2951,7 +2951,7 @@ static void row_175_sync_shared_and_child_calls(void **state)
     assert_null(c);
 }
 
-static void row_176_waitables_of_null(void **state)
+static void row_177_waitables_of_null(void **state)
 {
     (void)state;
     assert_null(mproc_process_waitable(NULL));
@@ -2961,7 +2961,7 @@ static void row_176_waitables_of_null(void **state)
     assert_null(mproc_sem_waitable(NULL));
 }
 
-static void row_177_wait_bad_input(void **state)
+static void row_178_wait_bad_input(void **state)
 {
     mproc_event *e = NULL;
     mproc_waitable *w[2];
@@ -3173,16 +3173,16 @@ int main(int argc, char **argv)
         cmocka_unit_test(row_165_pipe_other_end_gone),
         cmocka_unit_test(row_166_share_pipe_end_that_read_bytes),
         cmocka_unit_test(row_167_ipc_objects_used_in_a_fork_copy),
-        cmocka_unit_test(row_168_lock_null_and_bad_timeout),
-        cmocka_unit_test(row_169_lock_wrong_holder),
-        cmocka_unit_test(row_170_rlock_null_bad_timeout_not_held),
-        cmocka_unit_test(row_171_sem_bad_input),
-        cmocka_unit_test(row_172_event_bad_input),
-        cmocka_unit_test(row_173_barrier_bad_input),
-        cmocka_unit_test(row_174_cond_bad_input_and_lock_not_held),
-        cmocka_unit_test(row_175_sync_shared_and_child_calls),
-        cmocka_unit_test(row_176_waitables_of_null),
-        cmocka_unit_test(row_177_wait_bad_input),
+        cmocka_unit_test(row_169_lock_null_and_bad_timeout),
+        cmocka_unit_test(row_170_lock_wrong_holder),
+        cmocka_unit_test(row_171_rlock_null_bad_timeout_not_held),
+        cmocka_unit_test(row_172_sem_bad_input),
+        cmocka_unit_test(row_173_event_bad_input),
+        cmocka_unit_test(row_174_barrier_bad_input),
+        cmocka_unit_test(row_175_cond_bad_input_and_lock_not_held),
+        cmocka_unit_test(row_176_sync_shared_and_child_calls),
+        cmocka_unit_test(row_177_waitables_of_null),
+        cmocka_unit_test(row_178_wait_bad_input),
     };
     /* Row 144's child: its guard is bypassed on purpose, and it reports what start gave. */
     if (getenv(GUARD_BYPASS_ENV) != NULL) {
