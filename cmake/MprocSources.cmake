@@ -6,7 +6,8 @@
 # Included, it sets MPROC_SOURCES_FRONT, MPROC_SOURCES_POSIX, MPROC_SOURCES_WIN32 (paths relative
 # to the project root), the matching MPROC_HEADERS_* lists, and MPROC_HEADERS_PUBLIC: the
 # installed headers under include/ (mproc.h includes the others). As a script it prints one list:
-#   cmake -DMPROC_PRINT=win32 -P cmake/MprocSources.cmake   (front, posix, win32; +_headers; public)
+#   cmake -DMPROC_PRINT=win32 -P cmake/MprocSources.cmake
+#   (front, posix, win32, mpi; each +_headers; public, public_mpi)
 
 set(MPROC_HEADERS_PUBLIC
     include/mproc.h
@@ -35,6 +36,7 @@ set(MPROC_SOURCES_FRONT
     src/pool/lend.c
     src/pool/map.c
     src/pool/pool.c
+    src/pool/remote.c
     src/pool/results.c
     src/pool/ring.c
     src/pool/start.c
@@ -62,6 +64,7 @@ set(MPROC_HEADERS_FRONT
     src/marker.h
     src/pool/engine.h
     src/pool/pool.h
+    src/pool/remote.h
     src/pool/ring.h
     src/pool/tasklist.h
     src/pool/worker.h
@@ -107,17 +110,32 @@ set(MPROC_SOURCES_WIN32
 set(MPROC_HEADERS_WIN32
     src/win32/win32.h)
 
+# The MPI component (library mproc_mpi, built with MPROC_WITH_MPI): it reaches the core only
+# through mproc__remote_core() (src/pool/remote.h). Its public header is not mproc.h's.
+set(MPROC_SOURCES_MPI
+    src/mpi/init.c
+    src/mpi/master.c
+    src/mpi/msg.c
+    src/mpi/serve.c)
+set(MPROC_HEADERS_MPI
+    src/mpi/transport.h)
+set(MPROC_HEADERS_PUBLIC_MPI
+    include/mproc_mpi.h)
+
 if(CMAKE_SCRIPT_MODE_FILE AND DEFINED MPROC_PRINT)
     string(TOUPPER "${MPROC_PRINT}" _mproc_print)
     if(_mproc_print STREQUAL "PUBLIC")
         set(_mproc_list ${MPROC_HEADERS_PUBLIC})
-    elseif(_mproc_print MATCHES "^(FRONT|POSIX|WIN32)_HEADERS$")
+    elseif(_mproc_print STREQUAL "PUBLIC_MPI")
+        set(_mproc_list ${MPROC_HEADERS_PUBLIC_MPI})
+    elseif(_mproc_print MATCHES "^(FRONT|POSIX|WIN32|MPI)_HEADERS$")
         string(REGEX REPLACE "_HEADERS$" "" _mproc_print "${_mproc_print}")
         set(_mproc_list ${MPROC_HEADERS_${_mproc_print}})
-    elseif(_mproc_print MATCHES "^(FRONT|POSIX|WIN32)$")
+    elseif(_mproc_print MATCHES "^(FRONT|POSIX|WIN32|MPI)$")
         set(_mproc_list ${MPROC_SOURCES_${_mproc_print}})
     else()
-        message(FATAL_ERROR "MPROC_PRINT: public, or front, posix or win32 optionally with _headers")
+        message(FATAL_ERROR
+                "MPROC_PRINT: public, public_mpi, or front, posix, win32 or mpi optionally with _headers")
     endif()
     foreach(_f IN LISTS _mproc_list)
         execute_process(COMMAND "${CMAKE_COMMAND}" -E echo "${_f}")

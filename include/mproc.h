@@ -73,7 +73,8 @@ extern "C" {
  *          `value` the negative code, `text` the sentence mproc_strerror() gives.
  */
 #define MPROC_ERRNO_MAP(X)                                                                         \
-    X(EINVAL, -1, "invalid argument (or MPROC_START_METHOD names no start method: fork or spawn)") \
+    X(EINVAL, -1,                                                                                  \
+      "invalid argument (or MPROC_START_METHOD names no start method: fork, spawn or mpi)")        \
     X(ENOMEM, -2, "out of memory")                                                                 \
     X(ESTATE, -3, "operation not valid in the object's current state")                             \
     X(ETIMEDOUT, -4, "timed out")                                                                  \
@@ -100,7 +101,9 @@ extern "C" {
       "the child's exit status was taken by someone else (SIGCHLD ignored, or another waiter)")    \
     X(EOWNERDEAD, -19,                                                                             \
       "acquired, but the previous holder died holding it: what it guarded may be half-written")    \
-    X(EBROKEN, -20, "the barrier is broken: a party timed out, died or reset it while waiting")
+    X(EBROKEN, -20, "the barrier is broken: a party timed out, died or reset it while waiting")    \
+    X(EMISMATCH, -21,                                                                              \
+      "the MPI ranks do not all run the same build of the program (mproc_mpi_init() refused)")
 
 /**
  * Error codes: what every call that can fail returns. `MPROC_OK` is 0 and every error is
@@ -111,14 +114,14 @@ enum mproc_errno {
 #define MPROC__ERRNO_ENUM(name, value, text) MPROC_##name = value,
     MPROC_ERRNO_MAP(MPROC__ERRNO_ENUM)
 #undef MPROC__ERRNO_ENUM
-        MPROC__ERRNO_LAST = -20 /**< internal: the lowest code in use (the build checks it) */
+        MPROC__ERRNO_LAST = -21 /**< internal: the lowest code in use (the build checks it) */
 };
 
 /** @var MPROC_EINVAL
  * An argument is invalid: a NULL where an object is needed, NULL bytes with a nonzero length,
  * an unknown start method, a negative option, a timeout below MPROC_FOREVER. Also the start of a
  * process or pool of the default method while `MPROC_START_METHOD` is set to something other
- * than `fork` or `spawn` (in any case; unset or empty means no override). */
+ * than `fork`, `spawn` or `mpi` (in any case; unset or empty means no override). */
 /** @var MPROC_ENOMEM
  * Memory ran out; nothing was done. */
 /** @var MPROC_ESTATE
@@ -188,6 +191,10 @@ enum mproc_errno {
 /** @var MPROC_EBROKEN
  * A barrier is broken: a party timed out or died while waiting, or the barrier was reset. Every
  * waiter gets this code instead of waiting on; the barrier's reset makes it usable again. */
+/** @var MPROC_EMISMATCH
+ * mproc_mpi_init() (mproc_mpi.h) found that the MPI ranks do not all run the same build of the
+ * program (their build ids differ): functions cross between ranks as module and offset, which
+ * would call the wrong code. Every rank gets this code, and MPI is finalized. */
 
 /** Wait without limit (timeouts are milliseconds; 0 polls). */
 #define MPROC_FOREVER (-1L)
@@ -203,7 +210,12 @@ typedef enum mproc_start_method {
     MPROC_START_FORK = 1,
     /** A fresh run of the same executable that enters through mproc_init(): CreateProcessW on
      * Windows, posix_spawn on POSIX. */
-    MPROC_START_SPAWN = 2
+    MPROC_START_SPAWN = 2,
+    /** Pools only: the workers are MPI ranks (the separate mproc_mpi library, mproc_mpi.h; the
+     * program calls mproc_mpi_init() instead of mproc_init()). `MPROC_START_METHOD=mpi` selects
+     * it for every pool of the run (processes then use the OS default). A pool gives
+     * MPROC_ENOTSUP when mproc_mpi_init() did not run; a process refuses it (MPROC_EINVAL). */
+    MPROC_START_MPI = 3
 } mproc_start_method;
 
 /* ---------------------------------------------------------------------------------------- */

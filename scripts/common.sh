@@ -4,7 +4,7 @@
 # else); it parses options, prints usage and collects the closing summary.
 #
 #   mproc_deps build tests wine      # any of the groups: build tests wine windows msvc lint
-#                                    # asan valgrind fuzz
+#                                    # asan valgrind fuzz mpi
 #   mproc_install PKG...             # installs packages (root) or says how, then exits 1
 #   mproc_cmocka_source DIR          # prints the path of cmocka 1.1.5's source, fetched from
 #                                    # Debian's source package into DIR when not there yet
@@ -85,6 +85,14 @@ mproc_deps() {
             ;;
         valgrind)
             command -v valgrind >/dev/null 2>&1 || missing+=(valgrind)
+            ;;
+        mpi)
+            # The MPI component and its tests (tests/mpi, label mpi): Open MPI, mpi4py for the
+            # benchmark's anchor (Debian's /usr/bin/python3), iproute2 for the two-host test.
+            command -v mpiexec >/dev/null 2>&1 || missing+=(openmpi-bin)
+            mproc_have_pkg libopenmpi-dev || missing+=(libopenmpi-dev)
+            mproc_have_pkg python3-mpi4py || missing+=(python3-mpi4py)
+            command -v ip >/dev/null 2>&1 || missing+=(iproute2)
             ;;
         fuzz)
             # libFuzzer's runtime: only recommended by clang.

@@ -45,7 +45,8 @@ groups=(lint)
 [ "$do_docs" = 1 ] && groups+=(build)
 mproc_deps "${groups[@]}"
 
-# print_list NAME: one list of cmake/MprocSources.cmake (public; front, posix, win32; +_headers).
+# print_list NAME: one list of cmake/MprocSources.cmake (public, public_mpi; front, posix, win32,
+# mpi; +_headers).
 print_list() {
     cmake -DMPROC_PRINT="$1" -P "$root/cmake/MprocSources.cmake"
 }
@@ -150,7 +151,7 @@ cmake_list() {
         on { last = /\)/; gsub(/[()]/, ""); for (i = 1; i <= NF; i++) print $i; if (last) on = 0 }
     ' "$1"
 }
-listed=$(for l in public front posix win32 front_headers posix_headers win32_headers; do print_list "$l"; done | sort)
+listed=$(for l in public public_mpi front posix win32 mpi front_headers posix_headers win32_headers mpi_headers; do print_list "$l"; done | sort)
 present=$({ find src -type f \( -name '*.c' -o -name '*.h' \); find include -type f -name '*.h'; } | sort)
 missing=$(comm -13 <(echo "$listed") <(echo "$present"))
 stale=$(comm -23 <(echo "$listed") <(echo "$present"))

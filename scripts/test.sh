@@ -3,6 +3,9 @@
 # against the shared library (linux-shared), and two Windows builds under Wine: MinGW-w64 gcc
 # (windows-wine) and clang-cl in MSVC mode against Wine's MSVC-compatible headers (msvc-wine,
 # cmake/clang-cl-msvc.cmake). Installs what is missing on a Debian 12 machine when run as root.
+# With the Linux columns come the MPI component's tests (label mpi, tests/mpi: mpiexec on one
+# host, and two hosts in network namespaces when root) against both Linux builds: linux-mpi and
+# linux-shared-mpi.
 #
 #   ./scripts/test.sh                 all five columns
 #   ./scripts/test.sh --linux-only    linux-fork, linux-spawn and linux-shared
@@ -34,7 +37,7 @@ option() {
 mproc_parse_args option "$@"
 
 groups=(build)
-[ "$do_linux" = 1 ] && groups+=(tests)
+[ "$do_linux" = 1 ] && groups+=(tests mpi)
 { [ "$do_mingw" = 1 ] || [ "$do_msvc" = 1 ]; } && groups+=(wine)
 [ "$do_mingw" = 1 ] && groups+=(windows)
 [ "$do_msvc" = 1 ] && groups+=(msvc)
@@ -96,9 +99,11 @@ if [ "$do_linux" = 1 ]; then
         cmake --build "$root/build/linux" -j "$jobs"; then
         run_column "$root/build/linux" fork linux-fork
         run_column "$root/build/linux" spawn linux-spawn
+        run_column "$root/build/linux" mpi linux-mpi
     else
         column_failed linux-fork "the Linux build failed"
         column_failed linux-spawn "the Linux build failed"
+        column_failed linux-mpi "the Linux build failed"
     fi
     # The same suites once more against the shared library (BUILD_SHARED_LIBS=ON): what a
     # program linking libmproc.so gets, through the exports alone (tests/CMakeLists.txt).
@@ -108,8 +113,10 @@ if [ "$do_linux" = 1 ]; then
         -DMPROC_WERROR=ON -DBUILD_SHARED_LIBS=ON -DMPROC_BUILD_BENCH=OFF "${extra_args[@]}" &&
         cmake --build "$root/build/linux-shared" -j "$jobs"; then
         run_column "$root/build/linux-shared" fork linux-shared
+        run_column "$root/build/linux-shared" mpi linux-shared-mpi
     else
         column_failed linux-shared "the shared Linux build failed"
+        column_failed linux-shared-mpi "the shared Linux build failed"
     fi
 fi
 

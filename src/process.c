@@ -250,6 +250,10 @@ int mproc_process_start(mproc_process *p)
     r = mproc__resolve_method(p->method, &method);
     if (r < 0)
         return r;
+    /* MPI ranks serve pools only (create refuses MPROC_START_MPI): MPROC_START_METHOD=mpi for
+     * a whole run leaves processes to the OS default. */
+    if (method == MPROC_START_MPI)
+        method = mproc__os_default_method();
     /* The same check under every method: a target that is not code of a loaded module would
      * crash a fork child, and a spawned one could not find it. */
     r = mproc__fn_check((mproc__fn)p->target);

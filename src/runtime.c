@@ -54,7 +54,8 @@ int mproc__method_valid(mproc_start_method m)
 
 int mproc__resolve_method(mproc_start_method m, int *out)
 {
-    if (!mproc__method_valid(m))
+    /* MPROC_START_MPI is a pool's only: processes refuse it at create (method_valid). */
+    if (!mproc__method_valid(m) && m != MPROC_START_MPI)
         return MPROC_EINVAL;
     if (m == MPROC_START_DEFAULT) {
         /* Unset or empty: no override. Anything else must name a method, as Python's
@@ -66,6 +67,8 @@ int mproc__resolve_method(mproc_start_method m, int *out)
                 m = MPROC_START_FORK;
             else if (same_name(env, "spawn"))
                 m = MPROC_START_SPAWN;
+            else if (same_name(env, "mpi"))
+                m = MPROC_START_MPI; /* pools; a process takes the OS default (process.c) */
             else
                 return MPROC_EINVAL;
         }

@@ -15,10 +15,12 @@ void mproc__runtime_set_marked(void);
  * mproc_init(), MPROC_EGUARD in a spawned child whose mproc_init() did not run its work (the
  * cascade breaker). */
 int mproc__start_allowed(void);
-/* 1 for one of the mproc_start_method values. */
+/* 1 for one of a process's mproc_start_method values (all but MPROC_START_MPI, a pool's). */
 int mproc__method_valid(mproc_start_method m);
 /* The start method a request resolves to (default and MPROC_START_METHOD applied):
- * MPROC_EINVAL for an unknown value of either. */
+ * MPROC_EINVAL for an unknown value of either. MPROC_START_MPI (asked for, or `mpi` in the
+ * environment) comes back as such: the pool uses remote workers (pool/remote.h), a process the
+ * OS default. */
 int mproc__resolve_method(mproc_start_method m, int *out);
 /* fn.c: MPROC_OK when fn is code of a loaded module that a child can find again (locate, then
  * resolve here, gives fn back), else MPROC_ENOFUNC (or ETOOBIG/ENOMEM from locate). Every start

@@ -2994,6 +2994,63 @@ static int open_pool(void **state)
     return 0;
 }
 
+/* ---- the MPI start method (issue 14): rows 155-157 ---------------------------------------- */
+
+static void row_179_pool_mpi_without_mproc_mpi_init(void **state)
+{
+    const char *saved = getenv("MPROC_START_METHOD");
+    char keep[32] = "";
+    mproc_pool_options o;
+    mproc_pool *p = (mproc_pool *)&p;
+    (void)state;
+    if (saved != NULL) {
+        snprintf(keep, sizeof keep, "%s", saved);
+    }
+    memset(&o, 0, sizeof o);
+    o.start_method = MPROC_START_MPI;
+    assert_int_equal(mproc_pool_create_ex(&p, &o), MPROC_ENOTSUP);
+    assert_null(p);
+    p = (mproc_pool *)&p;
+    set_env("MPROC_START_METHOD", "mpi");
+    assert_int_equal(mproc_pool_create(&p, 2), MPROC_ENOTSUP);
+    assert_null(p);
+    set_env("MPROC_START_METHOD", saved != NULL ? keep : NULL);
+}
+
+static void row_180_process_create_ex_mpi_method(void **state)
+{
+    mproc_process_options o;
+    (void)state;
+    memset(&o, 0, sizeof o);
+    o.target = tu_return;
+    o.start_method = MPROC_START_MPI;
+    process_options_refused(&o, MPROC_EINVAL);
+}
+
+static void row_181_start_method_env_mpi_process(void **state)
+{
+    static const char *const names[] = {"mpi", "MPI"};
+    const char *saved = getenv("MPROC_START_METHOD");
+    char keep[32] = "";
+    size_t i;
+    (void)state;
+    if (saved != NULL) {
+        snprintf(keep, sizeof keep, "%s", saved);
+    }
+    for (i = 0; i < sizeof names / sizeof names[0]; i++) {
+        mproc_process *p = NULL;
+        int code = -1;
+        set_env("MPROC_START_METHOD", names[i]);
+        assert_int_equal(mproc_process_create(&p, tu_return, NULL, 0), MPROC_OK);
+        assert_int_equal(mproc_process_start(p), MPROC_OK);
+        assert_int_equal(mproc_process_join(p, 60000), MPROC_OK);
+        assert_int_equal(mproc_process_exitcode(p, &code), MPROC_OK);
+        assert_int_equal(code, 0);
+        mproc_process_destroy(p);
+    }
+    set_env("MPROC_START_METHOD", saved != NULL ? keep : NULL);
+}
+
 static int close_pool(void **state)
 {
     mproc_pool_destroy((mproc_pool *)*state);
@@ -3183,6 +3240,10 @@ int main(int argc, char **argv)
         cmocka_unit_test(row_176_sync_shared_and_child_calls),
         cmocka_unit_test(row_177_waitables_of_null),
         cmocka_unit_test(row_178_wait_bad_input),
+        /* the MPI start method (issue 14) */
+        cmocka_unit_test(row_179_pool_mpi_without_mproc_mpi_init),
+        cmocka_unit_test(row_180_process_create_ex_mpi_method),
+        cmocka_unit_test(row_181_start_method_env_mpi_process),
     };
     /* Row 144's child: its guard is bypassed on purpose, and it reports what start gave. */
     if (getenv(GUARD_BYPASS_ENV) != NULL) {

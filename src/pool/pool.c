@@ -1,5 +1,6 @@
 /* The pool's lifecycle: create, close, join, terminate, destroy (and destroy in a fork's copy). */
 #include "engine.h"
+#include "remote.h"
 #include "runtime.h"
 #include "wire.h"
 
@@ -65,7 +66,17 @@ int mproc_pool_create_ex(mproc_pool **out, const mproc_pool_options *opts)
     p->refs = 1;
     p->creator_pid = mproc__os_getpid();
     p->method = method;
-    p->nworkers = opts->workers > 0 ? opts->workers : mproc_cpu_count();
+    if (method == MPROC_START_MPI) {
+        /* The workers are a transport's (remote.h): it says how many by default. */
+        r = mproc__remote_workers(opts->workers);
+        if (r < 0) {
+            mproc__free(p);
+            return r;
+        }
+        p->nworkers = r;
+    } else {
+        p->nworkers = opts->workers > 0 ? opts->workers : mproc_cpu_count();
+    }
     p->init = opts->initializer;
     p->max_tasks = opts->max_tasks_per_child;
     p->task_timeout_ms = opts->task_timeout_ms;

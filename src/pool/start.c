@@ -1,6 +1,7 @@
 /* Starting a worker process and letting go of a dead one: its pipes, its result ring, its boot
  * record under spawn. */
 #include "engine.h"
+#include "remote.h"
 #include "ring.h"
 #include "wire.h"
 
@@ -124,7 +125,10 @@ int mproc__worker_start(mproc_pool *p, mproc__worker *w)
     w->cfg.shares = &p->shares;
     spec.fork_main = worker_fork_main;
     spec.fork_ctx = &w->cfg;
-    r = start_shared(p, &spec, &w->proc);
+    if (p->method == MPROC_START_MPI) /* a remote worker: its stub takes the two ends */
+        r = mproc__remote_start(&w->cfg, w->shm.h, &task_rd, &res_wr, &w->proc);
+    else
+        r = start_shared(p, &spec, &w->proc);
     mproc__os_close(task_rd);
     mproc__os_close(res_wr);
     task_rd = res_wr = MPROC__INVALID_HANDLE;

@@ -1,0 +1,707 @@
+/* Remote workers (remote.h): the stubs that stand for them in the pool's process, the hosts that
+ * run them on the serving side, and the exported table the transport calls. */
+#include "remote.h"
+#include "ring.h"
+#include "wire.h"
+#include "worker.h"
+
+#include <string.h>
+
+#define BELL_LEN MPROC__WIRE_HEADER
+static const unsigned char bell_frame[BELL_LEN] = {0, 0, 0, 0, MPROC__MSG_BELL, MPROC__WIRE_VERSION,
+                                                   0, 0};
+
+/* TASK frames a stub forwards beyond those its remote worker has started: enough to cover the
+ * round trip to the worker when tasks are small, few enough that a backlog stays with the
+ * engine, which hands it to whichever worker runs dry. */
+#define WINDOW 32
+
+static const mproc__remote_method *method;
+
+/* ======================================================================================== */
+/* The pool's side                                                                            */
+
+enum { STUB_NEW, STUB_LIVE, STUB_ENDING, STUB_GONE };
+
+typedef struct stub {
+    struct stub *next;
+    uint32_t id;
+    int state;
+    int stopped;       /* the transport was told the input closed */
+    int end_code;      /* STUB_ENDING: the stand-in's exit code, sent once the answers are out */
+    mproc__chan tasks; /* rd: what the engine writes to the worker; wr: the result pipe */
+    mproc__chan life;  /* rd: end of file when the stand-in ends; wr: its exit code */
+    mproc__shm ring;   /* our own mapping of the worker's ring: it outlives the engine's */
+    mproc__buf boot;
+    mproc__buf fwd; /* claimed frames for the transport, one turn's */
+    /* Until the stubs' thread adds the channels to its loop: the task pipe's read end, the
+     * result pipe's write end, the stand-in's life pipe (read) and control pipe (write). */
+    mproc__handle ends[4];
+    uint32_t seen;    /* TASK frames read: the claim numbers (ring.h) */
+    uint32_t sent;    /* TASK frames forwarded */
+    uint32_t started; /* of those, started by the remote worker, as it last said */
+    int more;         /* frames wait for the window */
+    int piped;        /* answers wait in tasks.out: later ones queue behind them */
+} stub;
+
+static struct {
+    mproc__mutex *lock; /* guards incoming and next_id */
+    mproc__loop *loop;
+    stub *incoming; /* started by the engine, not yet taken by stubs_run */
+    stub *live;     /* stubs_run's own */
+    uint32_t next_id;
+} S;
+
+static stub *stub_find(uint32_t id)
+{
+    stub *s;
+    for (s = S.live; s != NULL; s = s->next)
+        if (s->id == id)
+            return s;
+    return NULL;
+}
+
+/* The stand-in's body: it lives until told its exit code, or until the stubs' side is gone. */
+static int stand_in_main(void *ctx)
+{
+    mproc__handle ctl = *(mproc__handle *)ctx;
+    unsigned char b[4];
+    size_t got = 0;
+    int32_t code;
+
+    while (got < sizeof b) {
+        long n = mproc__os_read(ctl, b + got, sizeof b - got);
+        if (n <= 0)
+            return 1; /* the pool's process is ending */
+        got += (size_t)n;
+    }
+    code = (int32_t)((uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 |
+                     (uint32_t)b[3] << 24);
+    if (code < 0 && method != NULL && method->die != NULL)
+        method->die((int)-code);
+    return code < 0 ? 128 + (int)(-code & 127) : (int)(code & 255);
+}
+
+static int encode_boot(const mproc__worker_cfg *cfg, mproc__buf *b)
+{
+    mproc__wr w;
+    size_t start;
+    int fnstatus = MPROC_OK;
+    static const char name[] = "PoolWorker";
+
+    w.b = b;
+    w.err = 0;
+    start = mproc__wr_frame_begin(&w, MPROC__MSG_BOOT);
+    mproc__wr_u8(&w, MPROC__BOOT_WORKER);
+    mproc__wr_u8(&w, MPROC__DAEMON_WORKER);
+    mproc__wr_u32(&w, cfg->max_tasks);
+    mproc__wr_u64(&w, (uint64_t)(int64_t)mproc__os_getpid());
+    mproc__wr_blob(&w, name, sizeof name - 1);
+    mproc__wr_fn(&w, NULL, &fnstatus);
+    mproc__wr_blob(&w, NULL, 0);
+    mproc__wr_fn(&w, (mproc__fn)cfg->init, &fnstatus);
+    mproc__wr_blob(&w, cfg->initarg, cfg->initarg_len);
+    if (fnstatus < 0)
+        return fnstatus;
+    return mproc__wr_frame_end(&w, start);
+}
+
+static void stub_free(stub *s)
+{
+    mproc__buf_free(&s->tasks.in);
+    mproc__buf_free(&s->tasks.out);
+    mproc__buf_free(&s->life.in);
+    mproc__buf_free(&s->life.out);
+    mproc__buf_free(&s->boot);
+    mproc__buf_free(&s->fwd);
+    mproc__os_shm_destroy(&s->ring);
+    mproc__free(s);
+}
+
+int mproc__remote_workers(int asked)
+{
+    if (method == NULL || S.loop == NULL)
+        return MPROC_ENOTSUP;
+    return method->workers(asked);
+}
+
+int mproc__remote_start(const mproc__worker_cfg *cfg, mproc__handle ring_h, mproc__handle *task_rd,
+                        mproc__handle *res_wr, mproc__proc *proc)
+{
+    mproc__handle ctl_rd = MPROC__INVALID_HANDLE, ctl_wr = MPROC__INVALID_HANDLE;
+    mproc__handle life_rd = MPROC__INVALID_HANDLE, life_wr = MPROC__INVALID_HANDLE;
+    mproc__spawn_spec spec;
+    stub *s;
+    int r;
+
+    if (method == NULL || S.loop == NULL)
+        return MPROC_ENOTSUP;
+    s = mproc__calloc(1, sizeof *s);
+    if (s == NULL)
+        return MPROC_ENOMEM;
+    s->ring.h = MPROC__INVALID_HANDLE;
+    r = mproc__os_shm_attach(&s->ring, ring_h, sizeof(mproc__ring));
+    s->ring.h = MPROC__INVALID_HANDLE; /* the engine's handle: the mapping is all we keep */
+    if (r < 0)
+        goto fail;
+    if ((r = encode_boot(cfg, &s->boot)) < 0)
+        goto fail;
+    if ((r = mproc__os_pipe(&ctl_rd, &ctl_wr)) < 0 || (r = mproc__os_pipe(&life_rd, &life_wr)) < 0)
+        goto fail;
+    memset(&spec, 0, sizeof spec);
+    spec.method = MPROC_START_FORK;
+    spec.daemon = MPROC__DAEMON_WORKER; /* it goes with the pool's process, like a worker */
+    spec.child_in = ctl_rd;
+    spec.child_out = life_wr;
+    spec.child_extra = MPROC__INVALID_HANDLE;
+    spec.fork_main = stand_in_main;
+    spec.fork_ctx = &ctl_rd;
+    r = mproc__os_spawn(&spec, proc);
+    mproc__os_close(ctl_rd);
+    mproc__os_close(life_wr);
+    ctl_rd = life_wr = MPROC__INVALID_HANDLE;
+    if (r < 0)
+        goto fail;
+    /* The loop's from here on (closed on failure too); the stubs' thread adds them. */
+    s->state = STUB_NEW;
+    s->ends[0] = *task_rd;
+    s->ends[1] = *res_wr;
+    s->ends[2] = life_rd;
+    s->ends[3] = ctl_wr;
+    *task_rd = *res_wr = MPROC__INVALID_HANDLE;
+    mproc__os_mutex_lock(S.lock);
+    s->id = ++S.next_id;
+    s->next = S.incoming;
+    S.incoming = s;
+    mproc__os_mutex_unlock(S.lock);
+    mproc__os_loop_wake(S.loop);
+    return MPROC_OK;
+
+fail:
+    mproc__os_close(ctl_rd);
+    mproc__os_close(ctl_wr);
+    mproc__os_close(life_rd);
+    mproc__os_close(life_wr);
+    stub_free(s);
+    return r;
+}
+
+/* New stubs join the loop. */
+static int take_incoming(const mproc__stub_events *ev)
+{
+    stub *s, *list;
+    mproc__os_mutex_lock(S.lock);
+    list = S.incoming;
+    S.incoming = NULL;
+    mproc__os_mutex_unlock(S.lock);
+    while ((s = list) != NULL) {
+        int r;
+        list = s->next;
+        r = mproc__os_loop_add(S.loop, &s->tasks, s->ends[0], s->ends[1]);
+        if (r == MPROC_OK) {
+            r = mproc__os_loop_add(S.loop, &s->life, s->ends[2], s->ends[3]);
+        } else {
+            mproc__os_close(s->ends[2]);
+            mproc__os_close(s->ends[3]);
+        }
+        s->next = S.live;
+        S.live = s;
+        if (r < 0) {
+            /* The stand-in ends at once (its control pipe closed): the worker never began. */
+            mproc__os_loop_remove(S.loop, &s->tasks);
+            mproc__os_loop_remove(S.loop, &s->life);
+            s->state = STUB_GONE;
+            continue;
+        }
+        s->state = STUB_LIVE;
+        if (ev != NULL)
+            ev->begin(ev->ctx, s->id, mproc__buf_head(&s->boot), mproc__buf_avail(&s->boot));
+        mproc__buf_free(&s->boot);
+    }
+    return MPROC_OK;
+}
+
+/* The engine's frames: whole ones are forwarded, TASK frames only once claimed. */
+static int forward_tasks(stub *s, const mproc__stub_events *ev)
+{
+    mproc__buf *in = &s->tasks.in;
+    mproc__ring *ring = s->ring.addr;
+
+    s->fwd.len = s->fwd.pos = 0;
+    s->more = 0;
+    for (;;) {
+        const unsigned char *body;
+        size_t body_len, total, need;
+        int type;
+        int r = mproc__wire_frame(mproc__buf_head(in), mproc__buf_avail(in), &type, &body,
+                                  &body_len, &total, &need);
+        if (r == 0)
+            break;
+        if (r < 0)
+            return r; /* the engine's own bytes: cannot happen */
+        if (type == MPROC__MSG_TASK && s->sent - s->started >= WINDOW) {
+            s->more = 1;
+            break;
+        }
+        if (type != MPROC__MSG_TASK || mproc__ring_claim(ring, ++s->seen)) {
+            if (mproc__buf_append(&s->fwd, mproc__buf_head(in), total) < 0)
+                return MPROC_ENOMEM;
+            s->sent += type == MPROC__MSG_TASK;
+        }
+        mproc__buf_consume(in, total);
+    }
+    if (mproc__buf_avail(&s->fwd) > 0 && ev != NULL)
+        ev->frames(ev->ctx, s->id, mproc__buf_head(&s->fwd), mproc__buf_avail(&s->fwd));
+    if (s->fwd.cap > 1u << 20) /* a large task's copy is not kept for the next */
+        mproc__buf_free(&s->fwd);
+    return MPROC_OK;
+}
+
+static void send_code(stub *s)
+{
+    unsigned char b[4];
+    uint32_t v = (uint32_t)s->end_code;
+    b[0] = (unsigned char)v;
+    b[1] = (unsigned char)(v >> 8);
+    b[2] = (unsigned char)(v >> 16);
+    b[3] = (unsigned char)(v >> 24);
+    (void)mproc__buf_append(&s->life.out, b, sizeof b);
+}
+
+static int stubs_run(long timeout_ms, const mproc__stub_events *ev)
+{
+    stub **pp, *s;
+    int r, n = 0;
+
+    if (S.loop == NULL)
+        return MPROC_ENOTSUP;
+    take_incoming(ev);
+    r = mproc__os_loop_run(S.loop, timeout_ms);
+    if (r < 0)
+        return r;
+    for (pp = &S.live; (s = *pp) != NULL;) {
+        if (s->state == STUB_LIVE && (s->tasks.news || s->more)) {
+            s->tasks.news = 0;
+            if (forward_tasks(s, ev) < 0) {
+                s->tasks.eof = 1; /* out of memory: the worker is stopped rather than fed */
+                s->more = 0;
+            }
+            /* The input ends for the worker once every task sent to it has gone out: those the
+             * window holds back are the worker's too (the engine wrote them to it). */
+            if (s->tasks.eof && !s->more && !s->stopped) {
+                s->stopped = 1;
+                if (ev != NULL)
+                    ev->stop(ev->ctx, s->id);
+            }
+        }
+        if (s->state == STUB_ENDING && mproc__buf_avail(&s->tasks.out) == 0 &&
+            s->end_code != INT32_MIN) {
+            /* Every answer is in the pipe: the stand-in may end now, and the engine sees the
+             * worker's death after them. */
+            send_code(s);
+            s->end_code = INT32_MIN;
+            mproc__os_loop_shutdown(S.loop, &s->life);
+            mproc__os_loop_shutdown(S.loop, &s->tasks);
+        }
+        s->life.news = 0;
+        if (s->life.eof && s->state == STUB_LIVE) {
+            /* The engine killed the stand-in: the worker's answers are not wanted any more. */
+            s->state = STUB_GONE;
+            if (ev != NULL)
+                ev->kill(ev->ctx, s->id);
+        } else if (s->life.eof && s->state == STUB_ENDING) {
+            s->state = STUB_GONE; /* its death is the engine's news now */
+        }
+        if (s->state == STUB_GONE) {
+            if (s->tasks.os != NULL)
+                mproc__os_loop_remove(S.loop, &s->tasks);
+            if (s->life.os != NULL)
+                mproc__os_loop_remove(S.loop, &s->life);
+            *pp = s->next;
+            stub_free(s);
+            continue;
+        }
+        n++;
+        pp = &s->next;
+    }
+    return n;
+}
+
+static void stubs_wake(void)
+{
+    if (S.loop != NULL)
+        mproc__os_loop_wake(S.loop);
+}
+
+/* Answers go where a worker would put them: the ring, or the pipe when they do not fit (and
+ * after anything already waiting for the pipe, so their order holds). */
+static int stub_give(uint32_t id, uint32_t started, const unsigned char *data, size_t len)
+{
+    stub *s = stub_find(id);
+    mproc__ring *ring;
+
+    if (s == NULL || s->state != STUB_LIVE)
+        return MPROC_OK; /* a worker the engine let go: nobody reads it */
+    ring = s->ring.addr;
+    /* The remote side's count, believed only within what was sent. */
+    if (started - s->started <= s->sent - s->started)
+        s->started = started;
+    if (mproc__buf_avail(&s->tasks.out) == 0)
+        s->piped = 0;
+    while (len > 0) {
+        const unsigned char *body;
+        size_t body_len, total, need;
+        int type, bell = 0;
+        int r = mproc__wire_frame(data, len, &type, &body, &body_len, &total, &need);
+        if (r <= 0) {
+            /* Garbage or a torn frame: the engine judges it as a worker's, through the pipe. */
+            s->piped = 1;
+            return mproc__buf_append(&s->tasks.out, data, len);
+        }
+        if (type == MPROC__MSG_BELL) {
+            data += total;
+            len -= total;
+            continue;
+        }
+        if (!s->piped && mproc__ring_put(ring, data, total, 0, &bell)) {
+            mproc__ring_notify(ring);
+            if (bell && mproc__buf_append(&s->tasks.out, bell_frame, BELL_LEN) < 0)
+                return MPROC_ENOMEM;
+        } else {
+            s->piped = 1;
+            if (mproc__buf_append(&s->tasks.out, data, total) < 0)
+                return MPROC_ENOMEM;
+        }
+        data += total;
+        len -= total;
+    }
+    return MPROC_OK;
+}
+
+static void stub_ready(uint32_t id)
+{
+    stub *s = stub_find(id);
+    if (s != NULL && s->state == STUB_LIVE)
+        mproc__os_store(&((mproc__ring *)s->ring.addr)->ready, 1);
+}
+
+static void stub_end(uint32_t id, int exitcode)
+{
+    stub *s = stub_find(id);
+    if (s == NULL || s->state != STUB_LIVE)
+        return;
+    s->state = STUB_ENDING;
+    s->end_code = exitcode == INT32_MIN ? -9 : exitcode;
+}
+
+static void stubs_close(int exitcode)
+{
+    stub *s;
+    int turns;
+    take_incoming(NULL);
+    for (s = S.live; s != NULL; s = s->next)
+        stub_end(s->id, exitcode);
+    /* Each stand-in gets its code once its answers are written; a few turns, bounded, and
+     * whatever is left goes with the process. */
+    for (turns = 0; turns < 200 && S.live != NULL; turns++)
+        if (stubs_run(10, NULL) < 0)
+            break;
+}
+
+/* ======================================================================================== */
+/* The serving side                                                                           */
+
+typedef struct host {
+    struct host *next;
+    uint32_t id;
+    int ready_told;
+    uint32_t started_told;
+    mproc__chan chan; /* rd: the worker's result pipe; wr: its task pipe */
+    mproc__proc proc;
+    mproc__shm shm;
+    uint32_t ring_tail;
+    mproc__buf ring_in;
+    mproc__worker_cfg cfg;
+    unsigned char *initarg;
+} host;
+
+static struct {
+    mproc__loop *loop;
+    host *list;
+    mproc__buf frames;
+    /* Workers that could not start, reported at the next turn. */
+    uint32_t failed[16];
+    int nfailed;
+} H;
+
+static host *host_find(uint32_t id)
+{
+    host *h;
+    for (h = H.list; h != NULL; h = h->next)
+        if (h->id == id)
+            return h;
+    return NULL;
+}
+
+static int host_fork_main(void *ctx)
+{
+    return mproc__worker_main(ctx);
+}
+
+static void host_free(host *h)
+{
+    if (h->chan.os != NULL)
+        mproc__os_loop_remove(H.loop, &h->chan);
+    mproc__buf_free(&h->chan.in);
+    mproc__buf_free(&h->chan.out);
+    mproc__buf_free(&h->ring_in);
+    mproc__os_shm_destroy(&h->shm);
+    mproc__os_proc_close(&h->proc);
+    mproc__free(h->initarg);
+    mproc__free(h);
+}
+
+static int host_begin(host *h, const unsigned char *boot, size_t len)
+{
+    mproc__handle task_rd = MPROC__INVALID_HANDLE, task_wr = MPROC__INVALID_HANDLE;
+    mproc__handle res_rd = MPROC__INVALID_HANDLE, res_wr = MPROC__INVALID_HANDLE;
+    const unsigned char *body;
+    size_t body_len, total, need;
+    mproc__spawn_spec spec;
+    mproc__boot b;
+    mproc__fn init = NULL;
+    int type, r;
+
+    if (H.loop == NULL && (r = mproc__os_loop_create(&H.loop)) < 0)
+        return r;
+    r = mproc__wire_frame(boot, len, &type, &body, &body_len, &total, &need);
+    if (r <= 0 || type != MPROC__MSG_BOOT || total != len)
+        return MPROC_EPROTO;
+    if ((r = mproc__boot_decode(body, body_len, &b)) < 0 || b.kind != MPROC__BOOT_WORKER)
+        return MPROC_EPROTO;
+    if ((r = mproc__fn_resolve(&b.init, &init)) < 0)
+        return r;
+    if (b.initarg_len > 0) {
+        h->initarg = mproc__malloc(b.initarg_len);
+        if (h->initarg == NULL)
+            return MPROC_ENOMEM;
+        memcpy(h->initarg, b.initarg, b.initarg_len);
+    }
+    if ((r = mproc__os_shm_create(&h->shm, sizeof(mproc__ring))) < 0)
+        return r;
+    mproc__os_store(&((mproc__ring *)h->shm.addr)->drained, 1);
+    if ((r = mproc__os_pipe(&task_rd, &task_wr)) < 0 || (r = mproc__os_pipe(&res_rd, &res_wr)) < 0)
+        goto fail;
+    h->cfg.in = task_rd;
+    h->cfg.out = res_wr;
+    h->cfg.fork = 0; /* functions come as (module, offset) from another process's view */
+    h->cfg.init = (mproc_initializer)init;
+    h->cfg.initarg = h->initarg;
+    h->cfg.initarg_len = b.initarg_len;
+    h->cfg.max_tasks = b.max_tasks;
+    h->cfg.ring = h->shm.addr;
+    memset(&spec, 0, sizeof spec);
+    spec.method = MPROC_START_FORK;
+    spec.daemon = MPROC__DAEMON_WORKER;
+    spec.child_in = task_rd;
+    spec.child_out = res_wr;
+    spec.child_extra = MPROC__INVALID_HANDLE;
+    spec.fork_main = host_fork_main;
+    spec.fork_ctx = &h->cfg;
+    r = mproc__os_spawn(&spec, &h->proc);
+    mproc__os_close(task_rd);
+    mproc__os_close(res_wr);
+    task_rd = res_wr = MPROC__INVALID_HANDLE;
+    if (r < 0)
+        goto fail;
+    r = mproc__os_loop_add(H.loop, &h->chan, res_rd, task_wr);
+    res_rd = task_wr = MPROC__INVALID_HANDLE;
+    if (r == MPROC_OK)
+        r = mproc__os_loop_watch(H.loop, &h->chan, &h->proc);
+    if (r < 0) {
+        mproc__os_signal(&h->proc, 1);
+        mproc__os_wait(&h->proc, MPROC_FOREVER);
+        goto fail;
+    }
+    return MPROC_OK;
+
+fail:
+    mproc__os_close(task_rd);
+    mproc__os_close(task_wr);
+    mproc__os_close(res_rd);
+    mproc__os_close(res_wr);
+    return r;
+}
+
+static void host_start(uint32_t id, const unsigned char *boot, size_t len)
+{
+    host *h = mproc__calloc(1, sizeof *h);
+    if (h != NULL) {
+        h->id = id;
+        h->proc.h = h->proc.aux = MPROC__INVALID_HANDLE;
+        h->shm.h = MPROC__INVALID_HANDLE;
+        if (host_begin(h, boot, len) == MPROC_OK) {
+            h->next = H.list;
+            H.list = h;
+            return;
+        }
+        host_free(h);
+    }
+    /* It could not boot: reported as such at the next turn (the engine counts boot failures). */
+    if (H.nfailed < (int)(sizeof H.failed / sizeof H.failed[0]))
+        H.failed[H.nfailed++] = id;
+}
+
+static void host_feed(uint32_t id, const unsigned char *data, size_t len)
+{
+    host *h = host_find(id);
+    if (h != NULL && h->chan.os != NULL && mproc__buf_append(&h->chan.out, data, len) < 0)
+        mproc__os_signal(&h->proc, 1); /* no memory for its tasks: it dies, they run elsewhere */
+}
+
+static void host_stop(uint32_t id)
+{
+    host *h = host_find(id);
+    if (h != NULL && h->chan.os != NULL)
+        mproc__os_loop_shutdown(H.loop, &h->chan);
+}
+
+static void host_kill(uint32_t id)
+{
+    host *h = host_find(id);
+    if (h != NULL)
+        mproc__os_signal(&h->proc, 1);
+}
+
+/* What h answered since the last turn, the ring before the pipe (as the engine reads them),
+ * without the pipe's bells. final: the worker is dead, take what it left half-written too. */
+static void collect(host *h, int final, const mproc__host_events *ev)
+{
+    mproc__ring *ring = h->shm.addr;
+    mproc__buf *in = &h->chan.in;
+    uint32_t started;
+    int r;
+
+    H.frames.len = H.frames.pos = 0;
+    r = mproc__ring_drain(ring, &h->ring_tail, &H.frames);
+    if (r >= 0 && final)
+        (void)mproc__ring_drain_open(ring, h->ring_tail, &H.frames);
+    for (;;) {
+        const unsigned char *body;
+        size_t body_len, total, need;
+        int type;
+        r = mproc__wire_frame(mproc__buf_head(in), mproc__buf_avail(in), &type, &body, &body_len,
+                              &total, &need);
+        if (r == 0 && final && mproc__buf_avail(in) > 0)
+            r = -1; /* a torn last frame: the engine sees garbage, as from a local worker */
+        if (r < 0) {
+            (void)mproc__buf_append(&H.frames, mproc__buf_head(in), mproc__buf_avail(in));
+            mproc__buf_consume(in, mproc__buf_avail(in));
+            break;
+        }
+        if (r == 0)
+            break;
+        if (type != MPROC__MSG_BELL)
+            (void)mproc__buf_append(&H.frames, mproc__buf_head(in), total);
+        mproc__buf_consume(in, total);
+    }
+    /* The worker claims each task as it starts it, and nobody takes one back here. */
+    started = mproc__os_load(&ring->claim);
+    if (mproc__buf_avail(&H.frames) > 0 || started != h->started_told) {
+        h->started_told = started;
+        ev->frames(ev->ctx, h->id, started, mproc__buf_head(&H.frames),
+                   mproc__buf_avail(&H.frames));
+    }
+    if (H.frames.cap > 1u << 20)
+        mproc__buf_free(&H.frames);
+}
+
+static int hosts_run(long timeout_ms, const mproc__host_events *ev)
+{
+    host **pp, *h;
+    int n = 0, r, i;
+
+    for (i = 0; i < H.nfailed; i++)
+        ev->died(ev->ctx, H.failed[i], MPROC__EXIT_BOOT);
+    H.nfailed = 0;
+    if (H.loop == NULL)
+        return 0;
+    /* Sleep only when no ring holds answers, and have each worker ring its bell meanwhile. */
+    if (timeout_ms != 0)
+        for (h = H.list; h != NULL; h = h->next)
+            if (mproc__ring_arm(h->shm.addr, h->ring_tail))
+                timeout_ms = 0;
+    r = mproc__os_loop_run(H.loop, timeout_ms);
+    for (h = H.list; h != NULL; h = h->next)
+        mproc__ring_disarm(h->shm.addr);
+    if (r < 0)
+        return r;
+    for (pp = &H.list; (h = *pp) != NULL;) {
+        mproc__ring *ring = h->shm.addr;
+        if (!h->ready_told && mproc__os_load(&ring->ready)) {
+            h->ready_told = 1;
+            ev->ready(ev->ctx, h->id);
+        }
+        h->chan.news = 0;
+        collect(h, h->chan.exited, ev);
+        if (h->chan.exited) {
+            int code;
+            if (mproc__os_wait(&h->proc, 2000) != MPROC_OK) {
+                mproc__os_signal(&h->proc, 1);
+                mproc__os_wait(&h->proc, MPROC_FOREVER);
+            }
+            code = h->proc.status_lost ? MPROC_ENOSTATUS : h->proc.exitcode;
+            *pp = h->next;
+            ev->died(ev->ctx, h->id, code);
+            host_free(h);
+            continue;
+        }
+        n++;
+        pp = &h->next;
+    }
+    return n;
+}
+
+static void hosts_close(void)
+{
+    host *h;
+    while ((h = H.list) != NULL) {
+        H.list = h->next;
+        mproc__os_signal(&h->proc, 1);
+        mproc__os_wait(&h->proc, MPROC_FOREVER);
+        host_free(h);
+    }
+    mproc__buf_free(&H.frames);
+}
+
+/* ======================================================================================== */
+
+static void install(const mproc__remote_method *m)
+{
+    if (S.lock == NULL && mproc__os_mutex_create(&S.lock) < 0)
+        return;
+    if (S.loop == NULL && mproc__os_loop_create(&S.loop) < 0)
+        return;
+    method = m;
+}
+
+static const mproc__remote_api api = {sizeof(mproc__remote_api),
+                                      install,
+                                      stubs_run,
+                                      stubs_wake,
+                                      stub_give,
+                                      stub_ready,
+                                      stub_end,
+                                      stubs_close,
+                                      host_start,
+                                      host_feed,
+                                      host_stop,
+                                      host_kill,
+                                      hosts_run,
+                                      hosts_close,
+                                      mproc_init};
+
+const mproc__remote_api *mproc__remote_core(void)
+{
+    return &api;
+}
