@@ -11,7 +11,8 @@
 
 set(MPROC_HEADERS_PUBLIC
     include/mproc.h
-    include/mproc/ipc.h)
+    include/mproc/ipc.h
+    include/mproc/sync.h)
 
 set(MPROC_SOURCES_FRONT
     src/alloc.c
@@ -48,6 +49,14 @@ set(MPROC_SOURCES_FRONT
     src/pool/worker.c
     src/process.c
     src/runtime.c
+    src/sync/barrier.c
+    src/sync/cond.c
+    src/sync/event.c
+    src/sync/lock.c
+    src/sync/sem.c
+    src/sync/share.c
+    src/sync/sync.c
+    src/sync/wait.c
     src/wire.c)
 set(MPROC_HEADERS_FRONT
     src/backend.h
@@ -64,6 +73,8 @@ set(MPROC_HEADERS_FRONT
     src/pool/tasklist.h
     src/pool/worker.h
     src/runtime.h
+    src/sync/sync.h
+    src/sync/waitable.h
     src/testhooks.h
     src/util.h
     src/wire.h)
@@ -81,7 +92,9 @@ set(MPROC_SOURCES_POSIX
     src/posix/queue_os.c
     src/posix/share.c
     src/posix/shm.c
-    src/posix/thread.c)
+    src/posix/sync.c
+    src/posix/thread.c
+    src/posix/wait.c)
 set(MPROC_HEADERS_POSIX
     src/posix/posix.h)
 
@@ -97,7 +110,9 @@ set(MPROC_SOURCES_WIN32
     src/win32/queue_os.c
     src/win32/share.c
     src/win32/shm.c
-    src/win32/thread.c)
+    src/win32/sync.c
+    src/win32/thread.c
+    src/win32/wait.c)
 set(MPROC_HEADERS_WIN32
     src/win32/win32.h)
 

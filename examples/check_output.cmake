@@ -246,6 +246,24 @@ elseif(NAME STREQUAL "pipe_pingpong")
         expect_count("^ping ${_ping} -> pong ${_pong}$" 1)
     endforeach()
     expect_count("^player answered 10 messages, then saw the end$" 1)
+elseif(NAME STREQUAL "lock_counter")
+    # Exact: no update lost, no child failed.
+    expect_count("^counter: 80000 \\(expected 80000\\)$" 1)
+    expect_count("^child " 0)
+
+elseif(NAME STREQUAL "first_done")
+    # Each of the ten reported once, in the order of their sleeps (150 ms apart, all begun at one
+    # event: far more than the timer's resolution or a loaded machine's wake-up delay).
+    expect_count("^done: process [0-9] \\(slept [0-9]+ ms\\), [0-9]+ of 10$" 10)
+    lines_matching(_done "^done: process")
+    set(_prev 0)
+    foreach(_l IN LISTS _done)
+        string(REGEX MATCH "slept ([0-9]+) ms" _ignored "${_l}")
+        if(CMAKE_MATCH_1 LESS _prev)
+            fail("reported out of order: ${_l} after a ${_prev} ms sleeper")
+        endif()
+        set(_prev ${CMAKE_MATCH_1})
+    endforeach()
 
 else()
     message(STATUS "example ${NAME}: no output rules; only its exit status (0) was checked")

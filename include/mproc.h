@@ -1129,7 +1129,9 @@ MPROC_API int mproc_pool_workers(const mproc_pool *p);
 }
 #endif
 
-/* The components' calls: objects processes share (mproc/ipc.h). */
+/* The components' calls, in headers of their own (installed beside this one): objects
+ * processes share (mproc/ipc.h), synchronisation and the wait on many objects (mproc/sync.h). */
 #include "mproc/ipc.h"
+#include "mproc/sync.h"
 
 #endif /* MPROC_H */

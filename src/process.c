@@ -2,6 +2,7 @@
  * the bootstrap of a spawned child. The OS work is the backend's (mproc__os_*). */
 #include "ipc/share.h"
 #include "runtime.h"
+#include "sync/waitable.h"
 #include "wire.h"
 
 #include <stdio.h>
@@ -30,6 +31,7 @@ struct mproc_process {
     mproc__handle report_wr; /* its write end, while a fork start is under way */
     /* The objects the child gets (with handles of the process's own), until the start. */
     mproc__share_list shares;
+    mproc_waitable w; /* what mproc_process_waitable() hands out (sync/wait.c) */
 };
 
 /* The child's report: its target's return value, 4 bytes little-endian (the spawn child's ack
@@ -443,4 +445,49 @@ void mproc_process_destroy(mproc_process *p)
     mproc__free(p->name);
     mproc__free(p);
     mproc__os_restore_errno(saved);
+}
+
+/* ---- mproc_wait(): ready once the child has ended (see sync/waitable.h) ---- */
+
+static int waitable_ready(void *obj);
+static mproc__handle waitable_begin(void *obj);
+static const mproc__waitable_kind process_kind = {
+    "process", waitable_ready, waitable_begin, NULL, 0, 0, NULL};
+/* An exit pipe may be held open by a grandchild after the child ended: look again anyway, as
+ * mproc__os_wait does. */
+static const mproc__waitable_kind process_kind_pipe = {
+    "process", waitable_ready, waitable_begin, NULL, 0, 200, NULL};
+
+static int waitable_ready(void *obj)
+{
+    mproc_process *p = obj;
+    int s;
+    if (foreign(p))
+        return MPROC_EFOREIGN;
+    s = get_state(p);
+    if (s != STARTED)
+        return s == JOINED;
+    if (p->os.h == MPROC__INVALID_HANDLE && p->os.aux != MPROC__INVALID_HANDLE)
+        p->w.kind = &process_kind_pipe; /* made before the start: mproc_wait reads it after */
+    return !mproc_process_is_alive(p);
+}
+
+/* The pidfd or process handle, else the exit pipe (POSIX without pidfd). */
+static mproc__handle waitable_begin(void *obj)
+{
+    mproc_process *p = obj;
+    if (get_state(p) != STARTED)
+        return MPROC__INVALID_HANDLE;
+    return p->os.h != MPROC__INVALID_HANDLE ? p->os.h : p->os.aux;
+}
+
+mproc_waitable *mproc_process_waitable(mproc_process *p)
+{
+    if (p == NULL)
+        return NULL;
+    return mproc__waitable_init(
+        &p->w,
+        p->os.h == MPROC__INVALID_HANDLE && p->os.aux != MPROC__INVALID_HANDLE ? &process_kind_pipe
+                                                                               : &process_kind,
+        p);
 }

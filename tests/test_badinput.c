@@ -3053,6 +3053,201 @@ static void row_191_child_queue_wrong_index_or_kind(void **state)
     mproc_shm_destroy(s);
 }
 
+/* ---- sync objects and mproc_wait (issue 12; include/mproc/sync.h) ---- */
+
+static void row_192_lock_null_and_bad_timeout(void **state)
+{
+    mproc_lock *l = (mproc_lock *)&l;
+    (void)state;
+    assert_int_equal(mproc_lock_create(NULL), MPROC_EINVAL);
+    assert_int_equal(mproc_lock_acquire(NULL, 0), MPROC_EINVAL);
+    assert_int_equal(mproc_lock_acquire(NULL, MPROC_FOREVER), MPROC_EINVAL);
+    assert_int_equal(mproc_lock_release(NULL), MPROC_EINVAL);
+    mproc_lock_destroy(NULL);
+    assert_int_equal(mproc_lock_create(&l), MPROC_OK);
+    assert_int_equal(mproc_lock_acquire(l, -2), MPROC_EINVAL);
+    assert_int_equal(mproc_lock_acquire(l, -1000), MPROC_EINVAL);
+    assert_int_equal(mproc_lock_acquire(l, 0), MPROC_OK); /* the refused calls took nothing */
+    assert_int_equal(mproc_lock_release(l), MPROC_OK);
+    mproc_lock_destroy(l);
+}
+
+static void row_193_lock_wrong_holder(void **state)
+{
+    mproc_lock *l = NULL;
+    (void)state;
+    assert_int_equal(mproc_lock_create(&l), MPROC_OK);
+    assert_int_equal(mproc_lock_release(l), MPROC_ESTATE);
+    assert_int_equal(mproc_lock_acquire(l, 0), MPROC_OK);
+    assert_int_equal(mproc_lock_acquire(l, 0), MPROC_ESTATE);
+    assert_int_equal(mproc_lock_acquire(l, 50), MPROC_ESTATE);
+    assert_int_equal(mproc_lock_acquire(l, MPROC_FOREVER), MPROC_ESTATE);
+    assert_int_equal(mproc_lock_release(l), MPROC_OK);
+    assert_int_equal(mproc_lock_release(l), MPROC_ESTATE);
+    mproc_lock_destroy(l);
+}
+
+static void row_194_rlock_null_bad_timeout_not_held(void **state)
+{
+    mproc_rlock *l = NULL;
+    (void)state;
+    assert_int_equal(mproc_rlock_create(NULL), MPROC_EINVAL);
+    assert_int_equal(mproc_rlock_acquire(NULL, 0), MPROC_EINVAL);
+    assert_int_equal(mproc_rlock_release(NULL), MPROC_EINVAL);
+    mproc_rlock_destroy(NULL);
+    assert_int_equal(mproc_rlock_create(&l), MPROC_OK);
+    assert_int_equal(mproc_rlock_acquire(l, -2), MPROC_EINVAL);
+    assert_int_equal(mproc_rlock_release(l), MPROC_ESTATE);
+    assert_int_equal(mproc_rlock_acquire(l, 0), MPROC_OK);
+    assert_int_equal(mproc_rlock_release(l), MPROC_OK);
+    assert_int_equal(mproc_rlock_release(l), MPROC_ESTATE);
+    mproc_rlock_destroy(l);
+}
+
+static void row_195_sem_bad_input(void **state)
+{
+    mproc_sem *s = (mproc_sem *)&s;
+    unsigned v = 7;
+    (void)state;
+    assert_int_equal(mproc_sem_create(NULL, 1), MPROC_EINVAL);
+    assert_int_equal(mproc_sem_create(&s, MPROC_SEM_MAX + 1u), MPROC_EINVAL);
+    assert_null(s);
+    assert_int_equal(mproc_sem_create(&s, 0xffffffffu), MPROC_EINVAL);
+    assert_null(s);
+    assert_int_equal(mproc_sem_acquire(NULL, 0), MPROC_EINVAL);
+    assert_int_equal(mproc_sem_release(NULL), MPROC_EINVAL);
+    assert_int_equal(mproc_sem_value(NULL, &v), MPROC_EINVAL);
+    mproc_sem_destroy(NULL);
+    assert_int_equal(mproc_sem_create(&s, MPROC_SEM_MAX), MPROC_OK);
+    assert_int_equal(mproc_sem_value(s, NULL), MPROC_EINVAL);
+    assert_int_equal(mproc_sem_acquire(s, -2), MPROC_EINVAL);
+    assert_int_equal(mproc_sem_release(s), MPROC_ESTATE); /* at MPROC_SEM_MAX already */
+    assert_int_equal(mproc_sem_value(s, &v), MPROC_OK);
+    assert_int_equal(v, MPROC_SEM_MAX);
+    mproc_sem_destroy(s);
+}
+
+static void row_196_event_bad_input(void **state)
+{
+    mproc_event *e = NULL;
+    (void)state;
+    assert_int_equal(mproc_event_create(NULL), MPROC_EINVAL);
+    assert_int_equal(mproc_event_set(NULL), MPROC_EINVAL);
+    assert_int_equal(mproc_event_clear(NULL), MPROC_EINVAL);
+    assert_int_equal(mproc_event_wait(NULL, 0), MPROC_EINVAL);
+    assert_int_equal(mproc_event_is_set(NULL), 0);
+    mproc_event_destroy(NULL);
+    assert_int_equal(mproc_event_create(&e), MPROC_OK);
+    assert_int_equal(mproc_event_wait(e, -2), MPROC_EINVAL);
+    assert_int_equal(mproc_event_wait(e, 0), MPROC_ETIMEDOUT);
+    mproc_event_destroy(e);
+}
+
+static void row_197_barrier_bad_input(void **state)
+{
+    mproc_barrier *b = (mproc_barrier *)&b;
+    (void)state;
+    assert_int_equal(mproc_barrier_create(NULL, 2), MPROC_EINVAL);
+    assert_int_equal(mproc_barrier_create(&b, 0), MPROC_EINVAL);
+    assert_null(b);
+    assert_int_equal(mproc_barrier_create(&b, MPROC_BARRIER_MAX + 1u), MPROC_EINVAL);
+    assert_null(b);
+    assert_int_equal(mproc_barrier_wait(NULL, 0), MPROC_EINVAL);
+    assert_int_equal(mproc_barrier_reset(NULL), MPROC_EINVAL);
+    assert_int_equal(mproc_barrier_broken(NULL), 0);
+    mproc_barrier_destroy(NULL);
+    assert_int_equal(mproc_barrier_create(&b, 2), MPROC_OK);
+    assert_int_equal(mproc_barrier_wait(b, -2), MPROC_EINVAL);
+    assert_int_equal(mproc_barrier_broken(b), 0); /* a refused wait breaks nothing */
+    mproc_barrier_destroy(b);
+}
+
+static void row_198_cond_bad_input_and_lock_not_held(void **state)
+{
+    mproc_cond *c = (mproc_cond *)&c;
+    (void)state;
+    assert_int_equal(mproc_cond_create(NULL, NULL), MPROC_EINVAL);
+    assert_int_equal(mproc_cond_wait(NULL, 0), MPROC_EINVAL);
+    assert_int_equal(mproc_cond_notify(NULL), MPROC_EINVAL);
+    assert_int_equal(mproc_cond_notify_all(NULL), MPROC_EINVAL);
+    assert_null(mproc_cond_lock(NULL));
+    mproc_cond_destroy(NULL);
+    assert_int_equal(mproc_cond_create(&c, NULL), MPROC_OK);
+    assert_int_equal(mproc_cond_wait(c, -2), MPROC_EINVAL);
+    assert_int_equal(mproc_cond_wait(c, 0), MPROC_ESTATE);
+    assert_int_equal(mproc_cond_wait(c, MPROC_FOREVER), MPROC_ESTATE);
+    assert_int_equal(mproc_cond_notify(c), MPROC_ESTATE);
+    assert_int_equal(mproc_cond_notify_all(c), MPROC_ESTATE);
+    mproc_cond_destroy(c);
+}
+
+static void row_199_sync_shared_and_child_calls(void **state)
+{
+    mproc_lock *l = (mproc_lock *)&l;
+    mproc_rlock *rl = (mproc_rlock *)&rl;
+    mproc_sem *s = (mproc_sem *)&s;
+    mproc_event *e = (mproc_event *)&e;
+    mproc_barrier *b = (mproc_barrier *)&b;
+    mproc_cond *c = (mproc_cond *)&c;
+    (void)state;
+    assert_null(mproc_lock_shared(NULL));
+    assert_null(mproc_rlock_shared(NULL));
+    assert_null(mproc_sem_shared(NULL));
+    assert_null(mproc_event_shared(NULL));
+    assert_null(mproc_barrier_shared(NULL));
+    assert_null(mproc_cond_shared(NULL));
+    assert_int_equal(mproc_child_lock(0, NULL), MPROC_EINVAL);
+    assert_int_equal(mproc_child_rlock(0, NULL), MPROC_EINVAL);
+    assert_int_equal(mproc_child_sem(0, NULL), MPROC_EINVAL);
+    assert_int_equal(mproc_child_event(0, NULL), MPROC_EINVAL);
+    assert_int_equal(mproc_child_barrier(0, NULL), MPROC_EINVAL);
+    assert_int_equal(mproc_child_cond(0, NULL), MPROC_EINVAL);
+    /* The main program was handed nothing. */
+    assert_int_equal(mproc_child_lock(0, &l), MPROC_EINVAL);
+    assert_int_equal(mproc_child_rlock(0, &rl), MPROC_EINVAL);
+    assert_int_equal(mproc_child_sem(0, &s), MPROC_EINVAL);
+    assert_int_equal(mproc_child_event(0, &e), MPROC_EINVAL);
+    assert_int_equal(mproc_child_barrier(0, &b), MPROC_EINVAL);
+    assert_int_equal(mproc_child_cond((size_t)-1, &c), MPROC_EINVAL);
+    assert_null(l);
+    assert_null(rl);
+    assert_null(s);
+    assert_null(e);
+    assert_null(b);
+    assert_null(c);
+}
+
+static void row_200_waitables_of_null(void **state)
+{
+    (void)state;
+    assert_null(mproc_process_waitable(NULL));
+    assert_null(mproc_pipe_waitable(NULL));
+    assert_null(mproc_async_waitable(NULL));
+    assert_null(mproc_event_waitable(NULL));
+    assert_null(mproc_sem_waitable(NULL));
+}
+
+static void row_201_wait_bad_input(void **state)
+{
+    mproc_event *e = NULL;
+    mproc_waitable *w[2];
+    unsigned char ready[2] = {9, 9};
+    (void)state;
+    assert_int_equal(mproc_event_create(&e), MPROC_OK);
+    w[0] = mproc_event_waitable(e);
+    w[1] = NULL;
+    assert_int_equal(mproc_wait(NULL, 1, 0, ready), MPROC_EINVAL);
+    assert_int_equal(mproc_wait(w, 1, 0, NULL), MPROC_EINVAL);
+    assert_int_equal(mproc_wait(w, 2, 0, ready), MPROC_EINVAL); /* a NULL item */
+    assert_int_equal(mproc_wait(w, 1, -2, ready), MPROC_EINVAL);
+    assert_int_equal(mproc_wait(NULL, 0, MPROC_FOREVER, NULL), MPROC_EINVAL); /* forever */
+    assert_int_equal(mproc_wait(NULL, 0, 0, NULL), 0);
+    assert_int_equal(mproc_wait(NULL, 0, 10, NULL), 0);
+    assert_int_equal(mproc_wait(w, 1, 0, ready), 0);
+    assert_int_equal(ready[0], 0);
+    mproc_event_destroy(e);
+}
+
 /* ---- the suite ---- */
 
 static int open_pool(void **state)
@@ -3446,6 +3641,16 @@ int main(int argc, char **argv)
         cmocka_unit_test(row_189_queue_damaged_header),
         cmocka_unit_test(row_190_queue_damaged_record),
         cmocka_unit_test(row_191_child_queue_wrong_index_or_kind),
+        cmocka_unit_test(row_192_lock_null_and_bad_timeout),
+        cmocka_unit_test(row_193_lock_wrong_holder),
+        cmocka_unit_test(row_194_rlock_null_bad_timeout_not_held),
+        cmocka_unit_test(row_195_sem_bad_input),
+        cmocka_unit_test(row_196_event_bad_input),
+        cmocka_unit_test(row_197_barrier_bad_input),
+        cmocka_unit_test(row_198_cond_bad_input_and_lock_not_held),
+        cmocka_unit_test(row_199_sync_shared_and_child_calls),
+        cmocka_unit_test(row_200_waitables_of_null),
+        cmocka_unit_test(row_201_wait_bad_input),
     };
     /* Row 144's child: its guard is bypassed on purpose, and it reports what start gave. */
     if (getenv(GUARD_BYPASS_ENV) != NULL) {

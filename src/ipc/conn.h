@@ -26,6 +26,10 @@ int mproc__os_conn_write(mproc__conn *c, const void *hdr, size_t hlen, const voi
 long mproc__os_conn_read(mproc__conn *c, void *buf, size_t cap, long timeout_ms);
 /* 1 when a read would not wait (bytes, or end of file), 0 after timeout_ms, or a code. */
 int mproc__os_conn_poll(mproc__conn *c, long timeout_ms);
+/* What mproc_wait() sleeps on for this end (sync/waitable.h): a descriptor that polls readable
+ * when bytes or the end come (POSIX), or MPROC__INVALID_HANDLE where none does (a Windows pipe:
+ * the wait looks again every few milliseconds). */
+mproc__handle mproc__os_conn_wait_handle(const mproc__conn *c);
 /* The handles that carry this end to another process (at most 3), and the inverse there:
  * takes the handles over (MPROC_OK) or touches nothing (a code). */
 size_t mproc__os_conn_handles(const mproc__conn *c, mproc__handle *h);

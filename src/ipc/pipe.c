@@ -9,6 +9,7 @@
 
 #include "conn.h"
 #include "share.h"
+#include "../sync/waitable.h"
 
 #include <string.h>
 
@@ -28,7 +29,8 @@ struct mproc_pipe {
     unsigned char *big;
     size_t big_cap;
     uint64_t big_len, big_got;
-    int eof; /* the other end is gone: nothing more comes */
+    int eof;          /* the other end is gone: nothing more comes */
+    mproc_waitable w; /* what mproc_pipe_waitable() hands out (sync/waitable.h) */
 };
 
 void mproc__pipe_header(unsigned char *h, uint64_t len)
@@ -365,3 +367,31 @@ static void destroy(void *obj)
 
 const mproc__share_ops mproc__pipe_share_ops = {MPROC__SHARE_PIPE, "pipe", describe, adopt,
                                                 destroy};
+
+/* ---- mproc_wait(): ready once recv would not wait (sync/waitable.h) ---- */
+
+static int pipe_waitable_ready(void *obj)
+{
+    return mproc_pipe_poll(obj, 0);
+}
+
+static mproc__handle pipe_waitable_begin(void *obj)
+{
+    return mproc__os_conn_wait_handle(&((mproc_pipe *)obj)->c);
+}
+
+static const mproc__waitable_kind pipe_kind = {
+    "pipe", pipe_waitable_ready, pipe_waitable_begin, NULL, 0, 0, NULL};
+/* Without a handle to sleep on (Windows): looked at again, backing off to 10 ms. */
+static const mproc__waitable_kind pipe_kind_polled = {
+    "pipe", pipe_waitable_ready, pipe_waitable_begin, NULL, 0, 10, NULL};
+
+mproc_waitable *mproc_pipe_waitable(mproc_pipe *p)
+{
+    if (p == NULL)
+        return NULL;
+    return mproc__waitable_init(
+        &p->w,
+        mproc__os_conn_wait_handle(&p->c) != MPROC__INVALID_HANDLE ? &pipe_kind : &pipe_kind_polled,
+        p);
+}

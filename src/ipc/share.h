@@ -86,10 +86,17 @@ void mproc__share_init(mproc_shared *s, const mproc__share_ops *ops, void *obj);
 void mproc__share_forget(mproc_shared *s);
 
 /* ---- the registry: one line per kind that is built ---- */
+/* The sync objects' kinds: src/sync/share.c. */
 #define MPROC__SHARE_REGISTRY(X)                                                                   \
     X(mproc__shm_share_ops)                                                                        \
     X(mproc__pipe_share_ops)                                                                       \
-    X(mproc__queue_share_ops)
+    X(mproc__queue_share_ops)                                                                      \
+    X(mproc__lock_share_ops)                                                                       \
+    X(mproc__rlock_share_ops)                                                                      \
+    X(mproc__sem_share_ops)                                                                        \
+    X(mproc__event_share_ops)                                                                      \
+    X(mproc__barrier_share_ops)                                                                    \
+    X(mproc__cond_share_ops)
 
 #define MPROC__SHARE_DECLARE(ops) extern const mproc__share_ops ops;
 MPROC__SHARE_REGISTRY(MPROC__SHARE_DECLARE)

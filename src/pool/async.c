@@ -264,3 +264,30 @@ int mproc_async_cancel(mproc_async *a)
         mproc__os_loop_wake(p->loop);
     return r;
 }
+
+/* ---- mproc_wait(): ready once the task has ended (sync/waitable.h) ---- */
+
+static int async_waitable_ready(void *obj)
+{
+    return mproc_async_ready(obj);
+}
+
+/* A copy's handle never ends here; a wait from the pool's own thread would keep that thread
+ * from ending the task: refused as mproc_async_wait() refuses. */
+static int async_waitable_check(void *obj, long timeout_ms)
+{
+    mproc_async *a = obj;
+    if (mproc__pool_foreign(a->pool))
+        return MPROC_EFOREIGN;
+    if (timeout_ms != 0 && mproc__pool_own_thread(a->pool) && !mproc_async_ready(a))
+        return MPROC_EDEADLK;
+    return MPROC_OK;
+}
+
+static const mproc__waitable_kind async_kind = {"task", async_waitable_ready, NULL, NULL, 1,
+                                                0,      async_waitable_check};
+
+mproc_waitable *mproc_async_waitable(mproc_async *a)
+{
+    return a == NULL ? NULL : mproc__waitable_init(&a->w, &async_kind, a);
+}

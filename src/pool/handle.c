@@ -53,5 +53,7 @@ void mproc__async_callback(mproc_async *a)
 void mproc__async_done(mproc_async *a)
 {
     a->done = 1;
+    /* A mproc_wait() on task handles looks again (one load while none sleeps). */
+    mproc__wait_notify();
     mproc__async_unref(a);
 }

@@ -7,6 +7,7 @@
 
 #include "backend.h"
 #include "ipc/share.h"
+#include "sync/waitable.h"
 #include "tasklist.h"
 #include "wire.h"
 #include "worker.h"
@@ -94,6 +95,7 @@ struct mproc_async {
     /* MPROC__CLAIM_*: mproc_async_cancel and the pool thread's dispatch race for it (a CAS);
      * whoever moves it off QUEUED decides whether the task runs. */
     volatile uint32_t claim;
+    mproc_waitable w; /* what mproc_async_waitable() hands out (sync/waitable.h) */
 };
 
 enum { MPROC__CLAIM_QUEUED = 0, MPROC__CLAIM_SENT = 1, MPROC__CLAIM_CANCELED = 2 };

@@ -178,6 +178,11 @@ long mproc__os_conn_read(mproc__conn *c, void *buf, size_t cap, long timeout_ms)
     return mproc__os_read(c->rd, buf, cap);
 }
 
+mproc__handle mproc__os_conn_wait_handle(const mproc__conn *c)
+{
+    return c->rd;
+}
+
 int mproc__os_conn_poll(mproc__conn *c, long timeout_ms)
 {
     if (c->rd < 0 || c->rd > INT_MAX)

@@ -246,6 +246,13 @@ long mproc__os_conn_read(mproc__conn *c, void *buf, size_t cap, long timeout_ms)
     return read_once(MPROC__H(c->rd), w->rev, buf, cap, timeout_ms);
 }
 
+mproc__handle mproc__os_conn_wait_handle(const mproc__conn *c)
+{
+    /* A pipe handle is signalled by no readiness of its own; PeekNamedPipe is looked at. */
+    (void)c;
+    return MPROC__INVALID_HANDLE;
+}
+
 int mproc__os_conn_poll(mproc__conn *c, long timeout_ms)
 {
     wconn *w = c->os;
