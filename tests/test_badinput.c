@@ -3222,6 +3222,7 @@ static void row_200_waitables_of_null(void **state)
     (void)state;
     assert_null(mproc_process_waitable(NULL));
     assert_null(mproc_pipe_waitable(NULL));
+    assert_null(mproc_queue_waitable(NULL));
     assert_null(mproc_async_waitable(NULL));
     assert_null(mproc_event_waitable(NULL));
     assert_null(mproc_sem_waitable(NULL));

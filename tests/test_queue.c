@@ -553,6 +553,66 @@ static void test_put_then_exit(void **state)
     mproc_queue_destroy(q);
 }
 
+/* ---- mproc_wait on queues ---------------------------------------------------------------------
+ */
+
+/* Waits for queue 1 to hold a go message, then puts one message on queue 0. */
+static int t_put_on_go(const void *arg, size_t len)
+{
+    void *d = NULL;
+    size_t n;
+    (void)arg;
+    (void)len;
+    if (mproc_queue_get(child_q(1), WAIT_MS, &d, &n) != MPROC_OK)
+        return 1;
+    mproc_free(d);
+    return put_msg(child_q(0), 4, 0, 40) == MPROC_OK ? 0 : 2;
+}
+
+/* A queue in mproc_wait: not ready while empty (a poll, and a timed wait that ends), ready once
+ * another process put a message (and that message is still there to get), and ready once
+ * closed; beside a process, each is reported for itself. */
+static void test_queue_waitable(void **state)
+{
+    mproc_queue *data, *go;
+    mproc_process *p;
+    mproc_waitable *w[2];
+    unsigned char ready[2] = {9, 9};
+    void *d;
+    size_t len;
+    uint32_t who, seq;
+    (void)state;
+    assert_int_equal(mproc_queue_create(&data, 0), MPROC_OK);
+    assert_int_equal(mproc_queue_create(&go, 0), MPROC_OK);
+    w[0] = mproc_queue_waitable(data);
+    assert_non_null(w[0]);
+    assert_ptr_equal(mproc_queue_waitable(data), w[0]);
+    assert_int_equal(mproc_wait(w, 1, 0, ready), 0);
+    assert_int_equal(ready[0], 0);
+    assert_int_equal(mproc_wait(w, 1, 50, ready), 0);
+
+    p = start_child(t_put_on_go, NULL, 0, data, go);
+    w[1] = mproc_process_waitable(p);
+    assert_int_equal(mproc_wait(w, 2, 0, ready), 0); /* the child waits for its go */
+    assert_int_equal(mproc_queue_put(go, "go", 2, 0), MPROC_OK);
+    assert_true(mproc_wait(w, 1, WAIT_MS, ready) == 1);
+    assert_int_equal(ready[0], 1);
+    assert_int_equal(mproc_wait(w, 1, 0, ready), 1); /* ready took nothing */
+    assert_int_equal(mproc_queue_get(data, 0, &d, &len), MPROC_OK);
+    assert_true(whole((unsigned char *)d, len, &who, &seq));
+    assert_int_equal(who, 4);
+    mproc_free(d);
+    assert_int_equal(join_code(p), 0);
+
+    assert_int_equal(mproc_wait(w, 1, 0, ready), 0); /* empty again */
+    assert_int_equal(mproc_queue_close(data), MPROC_OK);
+    assert_int_equal(mproc_wait(w, 1, WAIT_MS, ready), 1); /* closed: get ends at once */
+    assert_int_equal(ready[0], 1);
+    assert_int_equal(mproc_queue_get(data, 0, &d, &len), MPROC_EEND);
+    mproc_queue_destroy(data);
+    mproc_queue_destroy(go);
+}
+
 /* ---- producers killed in a loop ---------------------------------------------------------------
  */
 
@@ -930,13 +990,13 @@ static void test_baseline_after(void **state)
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_baseline_first),   cmocka_unit_test(test_local_fifo),
-        cmocka_unit_test(test_round_trips),      cmocka_unit_test(test_many_to_many),
-        cmocka_unit_test(test_bounded_timeouts), cmocka_unit_test(test_close_end),
-        cmocka_unit_test(test_size_exact),       cmocka_unit_test(test_joinable),
-        cmocka_unit_test(test_put_then_exit),    cmocka_unit_test(test_big_beside_small),
-        cmocka_unit_test(test_consumer_killed),  cmocka_unit_test(test_producer_kill_loop),
-        cmocka_unit_test(test_baseline_after),
+        cmocka_unit_test(test_baseline_first),     cmocka_unit_test(test_local_fifo),
+        cmocka_unit_test(test_round_trips),        cmocka_unit_test(test_many_to_many),
+        cmocka_unit_test(test_bounded_timeouts),   cmocka_unit_test(test_close_end),
+        cmocka_unit_test(test_size_exact),         cmocka_unit_test(test_joinable),
+        cmocka_unit_test(test_put_then_exit),      cmocka_unit_test(test_queue_waitable),
+        cmocka_unit_test(test_big_beside_small),   cmocka_unit_test(test_consumer_killed),
+        cmocka_unit_test(test_producer_kill_loop), cmocka_unit_test(test_baseline_after),
     };
     return TU_RUN_SUITE(argc, argv, "queue", tests);
 }

@@ -465,6 +465,17 @@ struct mproc_pipe;
 MPROC_API mproc_waitable *mproc_pipe_waitable(struct mproc_pipe *p);
 
 /**
+ * The queue as a waitable: ready once mproc_queue_get() would not wait (a message is there, or
+ * the queue is closed and get gives MPROC_EEND). Other processes change a queue, so the wait
+ * looks at it again every few milliseconds; being ready takes nothing out (another consumer
+ * may still get the message first). (`struct mproc_queue` is ::mproc_queue of mproc/ipc.h.)
+ *
+ * @param q the queue, or NULL (then NULL).
+ * @return the waitable, or NULL.
+ */
+MPROC_API mproc_waitable *mproc_queue_waitable(struct mproc_queue *q);
+
+/**
  * The task handle as a waitable: ready once the task has ended (mproc_async_ready()); its end
  * wakes the wait at once (Python's `as_completed`). A wait on a handle not yet ended from a
  * callback of its own pool gives MPROC_EDEADLK at once (timeout 0 polls), as mproc_async_wait().

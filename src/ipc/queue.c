@@ -4,6 +4,7 @@
  * the shared state is made so that a process killed at any point leaves it whole (see
  * mproc__qhdr's redo record), and every field another process wrote is checked before use. */
 #include "queue.h"
+#include "../sync/waitable.h"
 #include "../wire.h"
 
 #include <string.h>
@@ -25,6 +26,7 @@
 
 struct mproc_queue {
     mproc_shared shared; /* its part of the share contract (share.h) */
+    mproc_waitable w;    /* what mproc_queue_waitable() hands out (sync/waitable.h) */
     mproc__shm shm;
     mproc__qhdr *h;
     unsigned char *ring;
@@ -708,6 +710,29 @@ MPROC_API int mproc_queue_size(mproc_queue *q, size_t *n)
     *n = (size_t)q->h->count;
     qunlock(q);
     return MPROC_OK;
+}
+
+/* ---- mproc_wait(): ready once get would not wait (sync/waitable.h) ---- */
+
+/* A message is there, or the queue is closed (get gives MPROC_EEND at once). The state lives in
+ * shared memory that other processes change, so the wait looks again every few milliseconds. */
+static int queue_waitable_ready(void *obj)
+{
+    mproc_queue *q = obj;
+    int r = qlock(q), ready;
+    if (r < 0)
+        return r;
+    ready = q->h->count > 0 || q->h->closed;
+    qunlock(q);
+    return ready;
+}
+
+static const mproc__waitable_kind queue_kind = {"queue", queue_waitable_ready, NULL, NULL, 0, 10,
+                                                NULL};
+
+MPROC_API mproc_waitable *mproc_queue_waitable(mproc_queue *q)
+{
+    return q == NULL ? NULL : mproc__waitable_init(&q->w, &queue_kind, q);
 }
 
 MPROC_API int mproc_queue_close(mproc_queue *q)
