@@ -451,6 +451,7 @@ MPROC_API mproc_waitable *mproc_process_waitable(mproc_process *p);
 
 /* Declared here as well, so that this header and mproc/ipc.h need no order. */
 struct mproc_pipe;
+struct mproc_queue;
 
 /**
  * The pipe end as a waitable: ready once mproc_pipe_recv() would not wait (a whole message, or
