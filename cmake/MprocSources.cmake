@@ -39,6 +39,7 @@ set(MPROC_SOURCES_FRONT
     src/pool/map.c
     src/pool/pool.c
     src/pool/remote.c
+    src/pool/remote_host.c
     src/pool/results.c
     src/pool/ring.c
     src/pool/start.c

@@ -106,4 +106,12 @@ int mproc__remote_start(const struct mproc__worker_cfg *cfg, mproc__handle ring_
 /* The default worker count of a remote pool (method's workers), or a negative code. */
 int mproc__remote_workers(int asked);
 
+/* The serving side (remote_host.c), reached through the table's host_* entries. */
+void mproc__host_start(uint32_t id, const unsigned char *boot, size_t len);
+void mproc__host_feed(uint32_t id, const unsigned char *data, size_t len);
+void mproc__host_stop(uint32_t id);
+void mproc__host_kill(uint32_t id);
+int mproc__hosts_run(long timeout_ms, const mproc__host_events *ev);
+void mproc__hosts_close(void);
+
 #endif /* MPROC_REMOTE_H */
