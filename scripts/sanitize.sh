@@ -50,6 +50,7 @@
 #     it): test_process's daemon started from a thread never acts on its parent-death signal,
 #     so test_thread_daemon_dies_with_parent skips itself under TSan with fork, and runs in the
 #     spawn column.
+#   - TSan, test_queue (tsan_skip, below): a limitation again; ASan covers it.
 #   - TSan, test_process_nopidfd: the exit-pipe fallback is single-threaded; ASan covers it, and
 #     so does valgrind (valgrind 3.19 has no pidfd_open, so mproc takes the fallback there).
 #   - valgrind, spawn column: mproc spawns /proc/self/exe, which under valgrind is valgrind's
@@ -91,6 +92,12 @@ jobs=${MPROC_SANITIZE_JOBS:-2}
 # this file).
 tsan_spawn_only="test_badinput"
 tsan_spawn_also="test_process"
+# TSan: suites it cannot run at all. test_queue's producers are killed holding the queue's
+# process-shared robust mutex; the parent then takes it with EOWNERDEAD from
+# pthread_mutex_timedlock, and TSan (gcc 12's runtime), which models no other process's hold
+# and no owner-death hand-over through timedlock, reports the parent's unlock as "unlock of an
+# unlocked mutex". ASan+UBSan runs the suite in both columns.
+tsan_skip="test_queue"
 total_passed=0
 total_failed=0
 start_all=$(date +%s)
@@ -189,7 +196,7 @@ if want tsan; then
     if build_suites build/sanitize/tsan tsan "${MPROC_SANITIZE_CC-}" -DMPROC_SANITIZE=thread; then
         echo "    (build: $(($(date +%s) - t0)) s)"
         run_suites tsan build/sanitize/tsan "$t0" -L '^fork$' -LE consumer \
-            -E "nopidfd|$tsan_spawn_only" -j "$jobs"
+            -E "nopidfd|$tsan_spawn_only|$tsan_skip" -j "$jobs"
         run_suites tsan-spawn build/sanitize/tsan "$(date +%s)" \
             -R "^($tsan_spawn_only|$tsan_spawn_also)_spawn\$" -j "$jobs"
     else

@@ -619,9 +619,24 @@ typedef struct tu_counts {
     long zombies;
 } tu_counts;
 
+static inline void tu__counts_noop(void *arg)
+{
+    (void)arg;
+}
+
 static inline tu_counts tu_counts_now(void)
 {
+    static int warmed;
     tu_counts c;
+    /* A thread started and joined once before the first count: TSan starts a background thread
+     * of its own at a process's first pthread_create and keeps it, which would otherwise show as
+     * a thread the library left behind when a baseline was taken before any thread existed. */
+    if (!warmed) {
+        tu_thread t;
+        warmed = 1;
+        tu_thread_start(&t, tu__counts_noop, NULL);
+        tu_thread_join(&t);
+    }
     c.descriptors = tu_count_descriptors();
     c.threads = tu_count_threads();
     c.children = tu_children(NULL, 0, &c.zombies);
