@@ -846,14 +846,6 @@ static void test_submit_from_four_threads(void **state)
     pthread_t th[4];
 #endif
     (void)state;
-    /* Under valgrind this test ran past the suite's 300 s limit since this stop's engine
-     * changes (it took seconds there before; every other column, ASan and TSan run it in about a
-     * second). Not understood yet: valgrind runs one thread at a time, and four threads lending
-     * and handing back workers may starve each other there. Left out of that column until it is;
-     * the valgrind column still runs the rest of the suite. */
-    if (tu_under_valgrind()) {
-        skip();
-    }
     assert_int_equal(mproc_pool_create(&p, 2), MPROC_OK);
     for (i = 0; i < 4; i++) {
         args[i].pool = p;

@@ -5,6 +5,7 @@
 #include "ring.h"
 #include "wire.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 static int worker_fork_main(void *ctx)
@@ -73,6 +74,16 @@ static int start_shared(const mproc_pool *p, const mproc__spawn_spec *spec, mpro
     return r;
 }
 
+/* MPROC_NO_PAYLOAD_AREAS set (to anything but "" or "0"): workers get no payload areas, so
+ * large payloads take the pipe as when the reservation fails. For where a worker's 512 MiB of
+ * reserved address space costs: valgrind shadows every mapped byte of it (a pool start there
+ * took three times as long), and a strict overcommit policy may refuse it. */
+static int areas_refused(void)
+{
+    const char *v = getenv("MPROC_NO_PAYLOAD_AREAS");
+    return v != NULL && v[0] != '\0' && strcmp(v, "0") != 0;
+}
+
 int mproc__worker_start(mproc_pool *p, mproc__worker *w)
 {
     mproc__handle task_rd = MPROC__INVALID_HANDLE, task_wr = MPROC__INVALID_HANDLE;
@@ -99,7 +110,7 @@ int mproc__worker_start(mproc_pool *p, mproc__worker *w)
 
     /* The ring, and after it the payload areas (ring.h) where there are any: not for a remote
      * worker, which shares no memory with us (its frames carry every byte). */
-    r = MPROC__AREAS_ON && p->method != MPROC_START_MPI
+    r = MPROC__AREAS_ON && p->method != MPROC_START_MPI && !areas_refused()
             ? mproc__os_shm_create_reserved(&w->shm, MPROC__RING_SHM_SIZE, sizeof(mproc__ring))
             : MPROC_ENOMEM;
     if (r == MPROC_OK)
