@@ -62,10 +62,17 @@ static inline void tu_sleep_ms(long ms)
 #endif
 }
 
+/* Monotonic milliseconds on the clock the library's own timeouts use: on Windows that is
+ * QueryPerformanceCounter, since GetTickCount64 moves in 15.6 ms steps (and under load Wine
+ * updates it late), which made a 50 ms wait look like 31 ms. */
 static inline uint64_t tu_now_ms(void)
 {
 #ifdef _WIN32
-    return (uint64_t)GetTickCount64();
+    LARGE_INTEGER f, c;
+    if (!QueryPerformanceFrequency(&f) || f.QuadPart <= 0 || !QueryPerformanceCounter(&c))
+        return (uint64_t)GetTickCount64();
+    return (uint64_t)(c.QuadPart / f.QuadPart) * 1000u +
+           (uint64_t)(c.QuadPart % f.QuadPart) * 1000u / (uint64_t)f.QuadPart;
 #else
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
