@@ -35,6 +35,9 @@ void mproc__os_set_last_error(long err); /* per-thread store behind mproc_last_o
 long mproc__os_get_last_error(void);
 uint64_t mproc__os_now_ms(void); /* monotonic milliseconds */
 void mproc__os_sleep_ms(long ms);
+/* A moment's pause in a spin (the CPU's pause instruction where there is one), so the spinner
+ * does not starve the process or thread it waits for of the cache line. */
+void mproc__os_relax(void);
 
 /* -- defaults (src/<backend>/defaults.c) -- */
 int mproc__os_default_method(void); /* MPROC_START_FORK on POSIX, MPROC_START_SPAWN on Windows */

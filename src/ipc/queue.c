@@ -202,7 +202,7 @@ static int qsleep(mproc_queue *q, int w, long ms)
      * neither side then pays for a sleep and a wake in the kernel. Not counted as a waiter, so
      * the other side makes no system call either. */
     for (i = 0; i < QSPIN && mproc__os_load(&h->seq[w]) == seen; i++)
-        mproc__qos_relax();
+        mproc__os_relax();
     if (i == QSPIN) {
         (void)mproc__os_add(&h->waiters[w], 1);
         mproc__qos_wait(&q->os, h, w, seen, ms);

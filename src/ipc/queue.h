@@ -122,9 +122,6 @@ void mproc__qos_wait(mproc__qos *o, mproc__qhdr *hdr, int w, uint32_t seen, long
 /* A hint that the len bytes at p (a consumer's fresh buffer for a big message) are about to be
  * written whole: Linux backs them with huge pages where it can, 512 times fewer page faults. */
 void mproc__qos_big_buffer(void *p, size_t len);
-/* A moment's pause in a spin (the CPU's pause instruction where there is one), so the spinner
- * does not starve the process it waits for of the cache line. */
-void mproc__qos_relax(void);
 /* Bumps hdr->seq[w] and wakes its sleepers. */
 void mproc__qos_wake(mproc__qos *o, mproc__qhdr *hdr, int w);
 

@@ -170,7 +170,7 @@ void mproc__qos_wake(mproc__qos *o, mproc__qhdr *hdr, int w)
 #endif
 }
 
-void mproc__qos_relax(void)
+void mproc__os_relax(void)
 {
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_ia32_pause();

@@ -75,6 +75,35 @@ static int lock_result(pthread_mutex_t *m, int e)
     }
 }
 
+/* A contended acquire tries again a few times, pausing between tries, before it sleeps in the
+ * kernel: a lock passed back and forth is mostly held for a few instructions, and going to sleep
+ * and being woken costs two system calls and a context switch each time (glibc spins only for
+ * adaptive mutexes, which cannot be robust). The spin is bounded (about a microsecond), and
+ * skipped where only one CPU is usable, where the holder cannot run while we spin. */
+#define SPIN_TRIES 32
+#define SPIN_PAUSES 8
+
+static int spin_useful(void)
+{
+    static volatile int useful = -1; /* a race only computes it twice */
+    if (useful < 0)
+        useful = mproc__os_cpu_count() > 1;
+    return useful;
+}
+
+static int spin_trylock(pthread_mutex_t *m)
+{
+    int i, k, e = EBUSY;
+    if (!spin_useful())
+        return EBUSY;
+    for (i = 0; i < SPIN_TRIES && e == EBUSY; i++) {
+        for (k = 0; k < SPIN_PAUSES; k++)
+            mproc__os_relax();
+        e = pthread_mutex_trylock(m);
+    }
+    return e;
+}
+
 int mproc__os_lock_acquire(mproc__oslock *l, int recursive, long timeout_ms)
 {
     pthread_mutex_t *m = l->area;
@@ -82,11 +111,13 @@ int mproc__os_lock_acquire(mproc__oslock *l, int recursive, long timeout_ms)
     int e;
 
     (void)recursive;
-    if (timeout_ms < 0)
-        return lock_result(m, pthread_mutex_lock(m));
     e = pthread_mutex_trylock(m);
+    if (e == EBUSY && timeout_ms != 0)
+        e = spin_trylock(m);
     if (e != EBUSY || timeout_ms == 0)
         return lock_result(m, e);
+    if (timeout_ms < 0)
+        return lock_result(m, pthread_mutex_lock(m));
     /* trylock gives EBUSY, not EDEADLK, when the caller holds an error-checking one. */
     if (!recursive && mproc__os_lock_held(l))
         return MPROC_ESTATE;

@@ -89,10 +89,16 @@ static int poll_left(uint64_t start, long timeout_ms)
 
 #if defined(__linux__)
 /* ---- closing an epoll set off the caller's path ----
- * Closing a set of 1000 descriptors costs about a millisecond (the kernel unhooks each), more
- * than the wake itself: a thread of the library's closes them instead, started when needed and
- * gone after CLOSER_IDLE_MS without work. */
+ * Closing a set of 1000 descriptors costs about a millisecond and a half (the kernel unhooks
+ * each), more than the wake itself: a thread of the library's closes them instead, started when
+ * needed and gone after CLOSER_IDLE_MS without work. It is not woken for each set: woken at
+ * once, the scheduler tends to run it on the waker's CPU, and the wait that just woke then
+ * returns only after the close (measured: 1.9 ms for 1000 processes against 0.6 ms). It closes
+ * what has queued every CLOSER_DELAY_MS instead, or at once past CLOSER_BATCH sets, which bounds
+ * the descriptors a loop of waits holds. */
     #define CLOSER_IDLE_MS 200
+    #define CLOSER_DELAY_MS 10
+    #define CLOSER_BATCH 16
 
 static pthread_mutex_t closer_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t closer_cv = PTHREAD_COND_INITIALIZER;
@@ -108,19 +114,21 @@ static void *closer_main(void *arg)
     (void)arg;
     pthread_mutex_lock(&closer_mu);
     for (;;) {
-        if (closer_n == 0) {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_nsec += CLOSER_IDLE_MS * 1000000L;
-            if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
-            }
+        /* A short nap when there is work (the wait that queued it has returned by then), a
+         * long one when there is none, after which the thread ends. */
+        long ms = closer_n > 0 ? CLOSER_DELAY_MS : CLOSER_IDLE_MS;
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += ms * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        if (closer_n < CLOSER_BATCH)
             pthread_cond_timedwait(&closer_cv, &closer_mu, &ts);
-            if (closer_n == 0) {
-                closer_running = 0;
-                break;
-            }
+        if (closer_n == 0) {
+            closer_running = 0;
+            break;
         }
         while (closer_n > 0) {
             int fd = closer_q[--closer_n];
@@ -174,7 +182,7 @@ static void close_later(int fd)
             return;
         }
         closer_running = 1;
-    } else {
+    } else if (closer_n >= CLOSER_BATCH) {
         pthread_cond_signal(&closer_cv);
     }
     pthread_mutex_unlock(&closer_mu);

@@ -128,7 +128,7 @@ void mproc__qos_wake(mproc__qos *o, mproc__qhdr *hdr, int w)
         ReleaseSemaphore(MPROC__H(o->wake[w]), (LONG)(n < QWAKE_MAX ? n : QWAKE_MAX), NULL);
 }
 
-void mproc__qos_relax(void)
+void mproc__os_relax(void)
 {
     YieldProcessor();
 }
