@@ -19,10 +19,17 @@
 #define QBIG_REC 32u                     /* header + the offer's generation, padded */
 #define QSMALL_MAX ((uint64_t)256 << 10) /* a record this size or smaller goes in the ring */
 #define QBIG_CHUNK ((uint64_t)2 << 20)
-/* How many times a waiter looks at the word it waits on before it sleeps (a few us). */
+/* How many times a waiter looks at the word it waits on before it sleeps: QSPIN times with a
+ * pause (a few us), then QYIELDS times after giving the CPU away, which lets a producer that
+ * shares this CPU put the message (a wake through the kernel costs the waker more than the
+ * whole put). Bounded: with nothing else to run a yield returns at once. */
 #define QSPIN 300
+#define QYIELDS 8
 /* How often a side waiting on the big stream looks whether the other side died. */
 #define QPROBE_MS 100L
+/* The longest sleep of a getter on an empty queue: a put wakes only one getter, and one killed
+ * right after its wake would otherwise leave a message waiting for the next put. */
+#define QWAKE_ONE_SLICE_MS 100L
 
 struct mproc_queue {
     mproc_shared shared; /* its part of the share contract (share.h) */
@@ -130,7 +137,7 @@ static void write_rec(unsigned char *at, uint32_t type, uint64_t len)
 /* ---- the main lock and the redo record ----------------------------------------------------- */
 
 /* Applies a multi-field change so that a death at any point leaves either the old state or a
- * redo record that completes it. The stores before the atomic one reach memory first. */
+ * redo record that completes it: the flag's stores are ordered against the others. */
 static void commit(mproc__qhdr *h, uint64_t head, uint64_t tail, uint64_t count,
                    uint64_t unfinished, uint32_t big_state)
 {
@@ -138,14 +145,14 @@ static void commit(mproc__qhdr *h, uint64_t head, uint64_t tail, uint64_t count,
     h->j_tail = tail;
     h->j_count = count;
     h->j_unfinished = unfinished;
-    mproc__os_store(&h->big_state_j, big_state);
-    mproc__os_store(&h->j_valid, 1);
+    h->big_state_j = big_state;
+    mproc__qos_mark(&h->j_valid, 1);
     h->head = head;
     h->tail = tail;
     h->count = count;
     h->unfinished = unfinished;
     h->big_state = big_state;
-    mproc__os_store(&h->j_valid, 0);
+    mproc__qos_mark(&h->j_valid, 0);
 }
 
 /* An empty ring starts again at its first byte (offsets stay increasing), which keeps a queue
@@ -203,9 +210,12 @@ static int qsleep(mproc_queue *q, int w, long ms)
      * the other side makes no system call either. */
     for (i = 0; i < QSPIN && mproc__os_load(&h->seq[w]) == seen; i++)
         mproc__os_relax();
-    if (i == QSPIN) {
+    for (; i < QSPIN + QYIELDS && mproc__os_load(&h->seq[w]) == seen; i++)
+        mproc__qos_yield();
+    if (i == QSPIN + QYIELDS) {
         (void)mproc__os_add(&h->waiters[w], 1);
-        mproc__qos_wait(&q->os, h, w, seen, ms);
+        mproc__qos_wait(&q->os, h, w, seen,
+                        w == MPROC__QWAIT_NOTEMPTY ? min_ms(ms, QWAKE_ONE_SLICE_MS) : ms);
         (void)mproc__os_add(&h->waiters[w], (uint32_t)-1);
     }
     return qlock(q);
@@ -332,7 +342,7 @@ static int put_small(mproc_queue *q, const void *data, size_t len, uint64_t *sta
     }
     qunlock(q);
     if (r == MPROC_OK)
-        mproc__qos_wake(&q->os, h, MPROC__QWAIT_NOTEMPTY);
+        mproc__qos_wake_one(&q->os, h, MPROC__QWAIT_NOTEMPTY);
     return r;
 }
 
@@ -418,7 +428,7 @@ offer:
     first = 0;
     owed = 1;
     qunlock(q);
-    mproc__qos_wake(&q->os, h, MPROC__QWAIT_NOTEMPTY);
+    mproc__qos_wake_one(&q->os, h, MPROC__QWAIT_NOTEMPTY);
 
     sent = 0;
     for (;;) {
