@@ -119,9 +119,6 @@ void mproc__qos_unlock(mproc__qos *o, mproc__qhdr *hdr, int i);
 /* Sleeps until hdr->seq[w] differs from seen, a wake, or timeout_ms (which may be cut short:
  * callers look again). The caller counted itself in hdr->waiters[w] before reading seen. */
 void mproc__qos_wait(mproc__qos *o, mproc__qhdr *hdr, int w, uint32_t seen, long timeout_ms);
-/* A hint that the len bytes at p (a consumer's fresh buffer for a big message) are about to be
- * written whole: Linux backs them with huge pages where it can, 512 times fewer page faults. */
-void mproc__qos_big_buffer(void *p, size_t len);
 /* Stores v at p, after every store before it and before every store after it as far as the
  * main lock's next taker can tell, even when this process is killed between two of them: the
  * redo record's flag (POSIX: compiler fences around a plain store, since a killed process's
