@@ -17,10 +17,6 @@
 #define BIG_BODY (64u * 1024u)
 /* A big message's buffer starts at most this large and doubles as its bytes arrive. */
 #define BIG_FIRST ((size_t)16 << 20)
-/* How much a read of a big body asks for at most: a quarter of a widened pipe, so that the
- * sender refills the pipe while the rest of it is read (one read of all of it would empty the
- * pipe before the sender wakes, and the two would take turns instead of working at once). */
-#define BIG_READ ((size_t)256 * 1024)
 /* How much a read asks for at a time when no big body is under way. */
 #define READ_CHUNK 65536u
 
@@ -203,8 +199,6 @@ static int read_some(mproc_pipe *p, long timeout_ms)
             p->big_cap = cap;
         }
         want = p->big_cap - (size_t)p->big_got;
-        if (want > BIG_READ)
-            want = BIG_READ;
         n = mproc__os_conn_read(&p->c, p->big + p->big_got, want, timeout_ms);
         if (n > 0)
             p->big_got += (uint64_t)n;

@@ -25,6 +25,10 @@
  * of it is spliced (below). */
 #define BIG_WRITE ((size_t)256 * 1024)
 #define WIDE_PIPE (1 << 20)
+/* The most one read takes: a quarter of a widened pipe, so that the sender refills the pipe
+ * while the rest of it is read (a read of all of it would empty the pipe before the sender
+ * wakes, and the two would take turns instead of working at once). */
+#define READ_MAX ((size_t)256 * 1024)
 
 /* A non-blocking write side (its open file, which every holder shares). */
 static int set_nonblock(int fd)
@@ -272,7 +276,7 @@ long mproc__os_conn_read(mproc__conn *c, void *buf, size_t cap, long timeout_ms)
         if (r == 0)
             return MPROC_ETIMEDOUT;
     }
-    return mproc__os_read(c->rd, buf, cap);
+    return mproc__os_read(c->rd, buf, cap > READ_MAX ? READ_MAX : cap);
 }
 
 mproc__handle mproc__os_conn_wait_handle(const mproc__conn *c)
