@@ -24,6 +24,7 @@
 /* A body at least this long widens the pipe it goes into (once, for good), and on Linux most
  * of it is spliced (below). */
 #define BIG_WRITE ((size_t)256 * 1024)
+/* Widened to this (Linux's default most, /proc/sys/fs/pipe-max-size). */
 #define WIDE_PIPE (1 << 20)
 /* The most one read takes: a quarter of a widened pipe, so that the sender refills the pipe
  * while the rest of it is read (a read of all of it would empty the pipe before the sender
@@ -200,31 +201,33 @@ static int splice_all(int fd, int rd, const unsigned char *data, size_t len)
 static int write_big(mproc__conn *c, const void *hdr, size_t hlen, const unsigned char *data,
                      size_t len)
 {
-    int fd = (int)c->wr, rd = (int)c->rd, r;
-    long cap;
+    int fd = (int)c->wr, rd = (int)c->rd;
 
     if (!c->wide) {
         c->wide = 1;
+#ifdef F_SETPIPE_SZ
         (void)fcntl(fd, F_SETPIPE_SZ, WIDE_PIPE); /* a limit in the way: the default size */
+#endif
     }
 #ifdef HAVE_VMSPLICE
-    cap = c->wide > 0 ? fcntl(fd, F_GETPIPE_SZ) : -1;
-    if (cap > 0 && len > 2 * (size_t)cap) {
-        size_t tail = (size_t)cap;
-        r = writev_all(fd, rd, hdr, hlen, NULL, 0); /* a copy: hdr is the caller's stack */
-        if (r < 0)
-            return r;
-        r = splice_all(fd, rd, data, len - tail);
-        if (r == MPROC_ENOTSUP) {
-            c->wide = -1; /* not here: plain writes from now on */
-            return writev_all(fd, rd, NULL, 0, data, len);
+    {
+        long cap = c->wide > 0 ? fcntl(fd, F_GETPIPE_SZ) : -1;
+        if (cap > 0 && len > 2 * (size_t)cap) {
+            size_t tail = (size_t)cap;
+            int r = writev_all(fd, rd, hdr, hlen, NULL, 0); /* a copy: hdr is on the stack */
+            if (r < 0)
+                return r;
+            r = splice_all(fd, rd, data, len - tail);
+            if (r == MPROC_ENOTSUP) {
+                c->wide = -1; /* not here: plain writes from now on */
+                return writev_all(fd, rd, NULL, 0, data, len);
+            }
+            if (r < 0)
+                return r;
+            return writev_all(fd, rd, NULL, 0, data + len - tail, tail);
         }
-        if (r < 0)
-            return r;
-        return writev_all(fd, rd, NULL, 0, data + len - tail, tail);
     }
 #endif
-    (void)cap;
     return writev_all(fd, rd, hdr, hlen, data, len);
 }
 
