@@ -330,7 +330,7 @@ static void pipe_killed_mid_message(void **state)
     assert_int_equal(mproc_process_join(p, 60000), MPROC_OK);
     mproc_process_destroy(p);
     /* Whole or not at all. Where the system buffers the whole message (Wine's pipes take 32 MiB
-     * at once), its send had returned before the kill: it comes whole. A Linux pipe holds 64 KiB,
+     * at once), its send had returned before the kill: it comes whole. A Linux pipe holds 1 MiB,
      * so there the sender died inside its send and only the end comes. */
     r = mproc_pipe_recv(a, 60000, &d, &n);
     if (r == MPROC_OK) {
