@@ -81,11 +81,14 @@ GB2 = 2048.0  # 2 GB/s, in MiB/s as the figures are
 def work_rows():
     rows = []
     for kib in (64, 256, 1024, 4096):
+        # The machine's ceiling: the same work in 2 forked processes, nothing passed (work.c).
+        rows.append((f"work_floor_{kib}k", f"zlib {kib} KiB items, no-IPC floor: 2 processes, "
+                     "speedup over serial", "x", True, None, "—", False, None))
         for call, label in (("map", "map"), ("imap", "imap"), ("async", "apply_async")):
             name = f"work_{call}_{kib}k"
             target = kib >= 256  # 64 KiB tasks take ~2 ms: below the 5-50 ms of the target
             rows.append((name, f"zlib {kib} KiB items, {label}, speedup over serial", "x", True,
-                         None, ">= Python and >= 1.9x" if target else "—", False,
+                         f"work_floor_{kib}k", ">= Python and >= 1.9x" if target else "—", False,
                          (lambda m, p, f: None if None in (m, p) else (m >= p and m >= 1.9))
                          if target else None))
     return rows
@@ -139,7 +142,8 @@ WINE_ROWS = [
      ">= 2 GB/s", False, lambda m, p, f: None if m is None else m >= GB2),
 ]
 
-FLOOR_UNITS = {"floor_pipe_pipelined": "msgs/s", "floor_pipe_rtt": "us", "floor_fork": "us",
+FLOOR_UNITS = {**{f"work_floor_{kib}k": "x" for kib in (64, 256, 1024, 4096)},
+               "floor_pipe_pipelined": "msgs/s", "floor_pipe_rtt": "us", "floor_fork": "us",
                "floor_posix_spawn": "us", "floor_pipe_64mib": "MiB/s",
                "floor_memcpy_64mib": "MiB/s", "floor_createprocess": "us"}
 
@@ -241,7 +245,7 @@ def load_loads(path):
     for k in list(out):
         if k == "work":
             for kib in (64, 256, 1024, 4096):
-                for call in ("map", "imap", "async"):
+                for call in ("floor", "map", "imap", "async"):
                     out[f"work_{call}_{kib}k"] = out[k]
         if k == "imap":
             out["imap_peak_rss"] = out["imap_rss_growth"] = out[k]
@@ -250,7 +254,7 @@ def load_loads(path):
 
 def speedup_dat(rounds, path):
     lines = ["# kib task_ms(mproc) mproc_map mproc_imap mproc_async task_ms(python) "
-             "python_map python_imap python_async (medians of the rounds)"]
+             "python_map python_imap python_async floor (medians of the rounds)"]
     for kib in (64, 256, 1024, 4096):
         row = [str(kib)]
         for side in (0, 1):
@@ -258,7 +262,10 @@ def speedup_dat(rounds, path):
                 vals = [num(r[side].get(f"{key}_{kib}k")) for r in rounds]
                 vals = [v for v in vals if v is not None]
                 row.append(f"{statistics.median(vals):.3f}" if vals else "NaN")
+        vals = [num(r[0].get(f"work_floor_{kib}k")) for r in rounds]
+        vals = [v for v in vals if v is not None]
         if "NaN" not in row:
+            row.append(f"{statistics.median(vals):.3f}" if vals else "NaN")
             lines.append(" ".join(row))
     if len(lines) > 1:
         with open(path, "w", encoding="utf-8") as f:

@@ -6,7 +6,9 @@
  * Included by mproc.h: include that one. Every object lives in shared memory of its own and works
  * in the process that made it, in its forked children (which inherit it) and in any child it is
  * handed to (see the share list of the process and pool options). Waiting sleeps in the kernel
- * (a futex on Linux, a kernel object on Windows); every wait takes a timeout in milliseconds
+ * (a futex on Linux, a kernel object on Windows); on Linux a contended lock first tries again
+ * for about a microsecond (never where one CPU is usable), since a lock passed between
+ * processes is mostly held for a few instructions. Every wait takes a timeout in milliseconds
  * (MPROC_FOREVER: no limit, 0: poll). Each object is freed with its `_destroy` (NULL is fine) in
  * every process that holds it; the shared memory goes when the last process lets go of it.
  *

@@ -657,7 +657,7 @@ MPROC_API int mproc_queue_get(mproc_queue *q, long timeout_ms, void **data, size
                 qunlock(q);
                 return MPROC_ENOMEM;
             }
-            mproc__qos_big_buffer(buf, (size_t)n);
+            mproc__os_big_buffer(buf, (size_t)n);
             r = mproc__qos_lock(&q->os, h, MPROC__QLOCK_READER, 0);
             if (r == MPROC_EOWNERDEAD) {
                 mproc__qos_consistent(&q->os, h, MPROC__QLOCK_READER);

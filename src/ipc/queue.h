@@ -119,9 +119,6 @@ void mproc__qos_unlock(mproc__qos *o, mproc__qhdr *hdr, int i);
 /* Sleeps until hdr->seq[w] differs from seen, a wake, or timeout_ms (which may be cut short:
  * callers look again). The caller counted itself in hdr->waiters[w] before reading seen. */
 void mproc__qos_wait(mproc__qos *o, mproc__qhdr *hdr, int w, uint32_t seen, long timeout_ms);
-/* A hint that the len bytes at p (a consumer's fresh buffer for a big message) are about to be
- * written whole: Linux backs them with huge pages where it can, 512 times fewer page faults. */
-void mproc__qos_big_buffer(void *p, size_t len);
 /* Bumps hdr->seq[w] and wakes its sleepers. */
 void mproc__qos_wake(mproc__qos *o, mproc__qhdr *hdr, int w);
 

@@ -20,6 +20,10 @@ void mproc__async_complete(mproc_async *a, int code, int status, int exitcode, c
     if (code == MPROC_OK) {
         a->len = len;
         a->data = mproc__malloc(len);
+        /* A big result lands in fresh pages: huge ones where the OS gives them make the copy
+         * run at the speed of warm memory (64 MiB: 512 page faults instead of 16 384). */
+        if (a->data != NULL && len >= ((size_t)4 << 20))
+            mproc__os_big_buffer(a->data, len);
         if (a->data == NULL) {
             code = a->code = MPROC_ENOMEM;
             data = mproc_strerror(MPROC_ENOMEM);

@@ -31,7 +31,9 @@ int mproc__posix_poll_one(int fd, short events, long timeout_ms);
 /* The signal mask a child started from the calling thread gets: the thread's own mask, except
  * on a thread of the library (which blocks everything), where it is the mask of the thread that
  * started it, so a worker started from the pool's thread still dies of SIGTERM. */
-void mproc__posix_child_sigmask(sigset_t *mask);
+/* The signal mask a child should start with: the calling thread's own (current, when the
+ * caller has just read it, else asked), or the one its creator had for a thread of ours. */
+void mproc__posix_child_sigmask(const sigset_t *current, sigset_t *mask);
 
 /* ---- daemon children (child.c) ---- */
 /* A daemon child started by a thread that may end first learns of its parent's death through

@@ -102,9 +102,13 @@ static int daemon_kind(const mproc__spawn_spec *spec)
  * called here: child.c calls it through a pointer.) */
 static void bind_child_calls(void)
 {
+    static volatile uint32_t bound; /* once is enough: two threads racing only bind twice */
     sigset_t s;
     ssize_t n;
 
+    if (mproc__os_load(&bound))
+        return;
+    mproc__os_store(&bound, 1);
     sigemptyset(&s);
     sigaddset(&s, SIGPIPE);
     (void)sigismember(&s, SIGPIPE);
@@ -133,12 +137,12 @@ static int start_fork(const mproc__spawn_spec *spec, int exit_wr, const mproc__h
     keep[2] = exit_wr;
     for (i = 0; i < nshare; i++)
         keep[3 + i] = share[i] >= 0 && share[i] <= INT_MAX ? (int)share[i] : -1;
-    mproc__posix_child_sigmask(&child_mask);
     bind_child_calls();
     /* No handler may run in the child before it is set up, nor in the parent while the registry
-     * is locked. */
+     * is locked. The mask this returns is the one the child starts from. */
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
+    mproc__posix_child_sigmask(&old, &child_mask);
     parent = getpid();
     mproc__posix_reg_lock();
     pid = fork();
@@ -240,7 +244,7 @@ static int start_spawn(const mproc__spawn_spec *spec, int exit_wr, const mproc__
     if (e != 0)
         goto fail;
     attr_ok = 1;
-    mproc__posix_child_sigmask(&mask);
+    mproc__posix_child_sigmask(NULL, &mask);
     e = posix_spawnattr_setsigmask(&attr, &mask);
     if (e == 0)
         e = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
@@ -479,9 +483,12 @@ int mproc__os_wait(mproc__proc *p, long timeout_ms)
 {
     uint64_t deadline = 0;
     long backoff = 1;
-    int pipe_done = 0, r;
+    /* With a pidfd the first look is the poll: it returns at once for a child that has ended,
+     * and a join of a running child then costs one waitid, not two. */
+    int pipe_done = 0, r, polled_first;
     assert(p != NULL);
 
+    polled_first = p->h != MPROC__INVALID_HANDLE && timeout_ms != 0;
     if (p->pid <= 0)
         return MPROC_EINVAL;
     if (timeout_ms > 0)
@@ -489,9 +496,12 @@ int mproc__os_wait(mproc__proc *p, long timeout_ms)
     for (;;) {
         long left;
 
-        r = reap(p);
-        if (r != 0)
-            return r < 0 ? r : MPROC_OK;
+        if (!polled_first) {
+            r = reap(p);
+            if (r != 0)
+                return r < 0 ? r : MPROC_OK;
+        }
+        polled_first = 0;
         left = remaining(timeout_ms, deadline);
         if (left == 0)
             return MPROC_ETIMEDOUT;

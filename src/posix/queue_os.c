@@ -179,7 +179,7 @@ void mproc__os_relax(void)
 #endif
 }
 
-void mproc__qos_big_buffer(void *p, size_t len)
+void mproc__os_big_buffer(void *p, size_t len)
 {
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
     const uintptr_t huge = (uintptr_t)2 << 20;

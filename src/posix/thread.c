@@ -43,7 +43,7 @@ static void self_key_create(void)
     self_key_ok = pthread_key_create(&self_key, NULL) == 0;
 }
 
-void mproc__posix_child_sigmask(sigset_t *mask)
+void mproc__posix_child_sigmask(const sigset_t *current, sigset_t *mask)
 {
     const mproc__thread *self = NULL;
 
@@ -52,6 +52,8 @@ void mproc__posix_child_sigmask(sigset_t *mask)
         self = pthread_getspecific(self_key);
     if (self != NULL)
         *mask = self->child_mask;
+    else if (current != NULL)
+        *mask = *current;
     else
         pthread_sigmask(SIG_SETMASK, NULL, mask);
 }
@@ -83,7 +85,7 @@ int mproc__os_thread_start(mproc__thread **out, void (*fn)(void *), void *arg)
         return MPROC_ENOMEM;
     t->fn = fn;
     t->arg = arg;
-    mproc__posix_child_sigmask(&t->child_mask);
+    mproc__posix_child_sigmask(NULL, &t->child_mask);
     /* The thread inherits the mask in force at pthread_create: it never runs a handler, so the
      * program's signals reach its own threads, and a SIGPIPE from the loop's writes stays a
      * harmless pending signal on this thread. */

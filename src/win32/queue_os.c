@@ -133,7 +133,7 @@ void mproc__os_relax(void)
     YieldProcessor();
 }
 
-void mproc__qos_big_buffer(void *p, size_t len)
+void mproc__os_big_buffer(void *p, size_t len)
 {
     (void)p;
     (void)len;
