@@ -24,7 +24,10 @@ int mproc__os_conn_write(mproc__conn *c, const void *hdr, size_t hlen, const voi
                          size_t len);
 /* A hint for a big message's fresh receive buffer (len bytes at p): back it with huge pages
  * where the OS has them, so that filling it faults once per 2 MiB, not once per 4 KiB. Never
- * fails; does nothing where there is no such thing. */
+ * fails; does nothing where there is no such thing. Unlike mproc__os_big_buffer (backend.h),
+ * which advises the buffer's 2 MiB-aligned middle, it advises every page the buffer touches:
+ * this buffer grows by realloc, and a mapping split by advice on part of it is copied there
+ * instead of remapped. */
 void mproc__os_conn_big_buffer(void *p, size_t len);
 /* Reads what is there, up to cap bytes, waiting up to timeout_ms (MPROC_FOREVER, 0 polls) for
  * the first: > 0 bytes, 0 at end of file (the other end is gone), MPROC_ETIMEDOUT, or a
