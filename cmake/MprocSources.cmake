@@ -23,6 +23,13 @@ set(MPROC_SOURCES_FRONT
     src/init.c
     src/ipc/pipe.c
     src/ipc/queue.c
+    src/ipc/queue_big.c
+    src/ipc/queue_get.c
+    src/ipc/queue_put.c
+    src/ipc/queue_redo.c
+    src/ipc/queue_ring.c
+    src/ipc/queue_share.c
+    src/ipc/queue_wait.c
     src/ipc/share.c
     src/ipc/shm.c
     src/marker.c
@@ -65,6 +72,7 @@ set(MPROC_HEADERS_FRONT
     src/ipc/conn.h
     src/ipc/pipe.h
     src/ipc/queue.h
+    src/ipc/queue_in.h
     src/ipc/share.h
     src/marker.h
     src/pool/engine.h

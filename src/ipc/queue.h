@@ -119,8 +119,19 @@ void mproc__qos_unlock(mproc__qos *o, mproc__qhdr *hdr, int i);
 /* Sleeps until hdr->seq[w] differs from seen, a wake, or timeout_ms (which may be cut short:
  * callers look again). The caller counted itself in hdr->waiters[w] before reading seen. */
 void mproc__qos_wait(mproc__qos *o, mproc__qhdr *hdr, int w, uint32_t seen, long timeout_ms);
+/* Stores v at p, after every store before it and before every store after it as far as the
+ * main lock's next taker can tell, even when this process is killed between two of them: the
+ * redo record's flag (POSIX: compiler fences around a plain store, since a killed process's
+ * stores all land and the lock orders live ones; Windows: an interlocked store). */
+void mproc__qos_mark(volatile uint32_t *p, uint32_t v);
+/* Gives the CPU to another runnable thread, if any (sched_yield, SwitchToThread). */
+void mproc__qos_yield(void);
 /* Bumps hdr->seq[w] and wakes its sleepers. */
 void mproc__qos_wake(mproc__qos *o, mproc__qhdr *hdr, int w);
+/* Bumps hdr->seq[w] and wakes one sleeper, if the header counts any: for a wait that one new
+ * message ends (the others would only find it taken and sleep again). A woken sleeper killed
+ * before it looks takes the wake with it, so such waits are cut into slices. */
+void mproc__qos_wake_one(mproc__qos *o, mproc__qhdr *hdr, int w);
 
 /* Checks a header another process wrote (queue.c): MPROC_OK, or MPROC_EPROTO when its
  * constants or offsets cannot be right for a region of size bytes. The fuzzer calls it. */

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
+#include <sched.h>
 #include <string.h>
 #include <time.h>
 #include <sys/mman.h>
@@ -91,13 +92,45 @@ static void deadline_in(struct timespec *ts, long ms)
     }
 }
 
+/* A taker that finds the lock held tries again a few times, pausing between tries, before it
+ * reads the clock and sleeps in the kernel: the main lock is held for a copy of at most a small
+ * message, and a sleep and its wake cost two system calls and a context switch (glibc does not
+ * spin for robust mutexes). Bounded (about a microsecond), and skipped on one usable CPU, where
+ * the holder cannot run while we spin. */
+#define QLOCK_SPIN_TRIES 32
+#define QLOCK_SPIN_PAUSES 8
+
+static int spin_useful(void)
+{
+    static volatile int useful = -1; /* a race only computes it twice */
+    if (useful < 0)
+        useful = mproc__os_cpu_count() > 1;
+    return useful;
+}
+
+static int spin_trylock(pthread_mutex_t *m)
+{
+    int i, k, e = EBUSY;
+    if (!spin_useful())
+        return EBUSY;
+    for (i = 0; i < QLOCK_SPIN_TRIES && e == EBUSY; i++) {
+        for (k = 0; k < QLOCK_SPIN_PAUSES; k++)
+            mproc__os_relax();
+        e = pthread_mutex_trylock(m);
+    }
+    return e;
+}
+
 int mproc__qos_lock(mproc__qos *o, mproc__qhdr *hdr, int i, long timeout_ms)
 {
     pthread_mutex_t *m = mutex_of(hdr, i);
     int e;
     (void)o;
-    if (timeout_ms == 0) {
-        e = pthread_mutex_trylock(m);
+    e = pthread_mutex_trylock(m);
+    if (e == EBUSY && timeout_ms != 0)
+        e = spin_trylock(m);
+    if (e != EBUSY || timeout_ms == 0) {
+        /* taken (or the holder died), or a try */
     } else if (timeout_ms < 0) {
         /* In slices: a lost wake-up (see mproc__qos_create) costs one slice, never forever. */
         do {
@@ -168,6 +201,28 @@ void mproc__qos_wake(mproc__qos *o, mproc__qhdr *hdr, int w)
     if (mproc__os_load(&hdr->waiters[w]) != 0)
         (void)syscall(SYS_futex, &hdr->seq[w], FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
 #endif
+}
+
+void mproc__qos_wake_one(mproc__qos *o, mproc__qhdr *hdr, int w)
+{
+    (void)o;
+    (void)mproc__os_add(&hdr->seq[w], 1);
+#if defined(HAVE_FUTEX)
+    if (mproc__os_load(&hdr->waiters[w]) != 0)
+        (void)syscall(SYS_futex, &hdr->seq[w], FUTEX_WAKE, 1, NULL, NULL, 0);
+#endif
+}
+
+void mproc__qos_yield(void)
+{
+    (void)sched_yield();
+}
+
+void mproc__qos_mark(volatile uint32_t *p, uint32_t v)
+{
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    *p = v;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
 }
 
 void mproc__os_relax(void)

@@ -128,6 +128,23 @@ void mproc__qos_wake(mproc__qos *o, mproc__qhdr *hdr, int w)
         ReleaseSemaphore(MPROC__H(o->wake[w]), (LONG)(n < QWAKE_MAX ? n : QWAKE_MAX), NULL);
 }
 
+void mproc__qos_wake_one(mproc__qos *o, mproc__qhdr *hdr, int w)
+{
+    (void)mproc__os_add(&hdr->seq[w], 1);
+    if (mproc__os_load(&hdr->waiters[w]) != 0)
+        ReleaseSemaphore(MPROC__H(o->wake[w]), 1, NULL);
+}
+
+void mproc__qos_yield(void)
+{
+    (void)SwitchToThread();
+}
+
+void mproc__qos_mark(volatile uint32_t *p, uint32_t v)
+{
+    mproc__os_store(p, v);
+}
+
 void mproc__os_relax(void)
 {
     YieldProcessor();
