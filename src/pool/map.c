@@ -68,17 +68,9 @@ static int iter_start(mproc_pool *p, mproc_task fn, const void *items, size_t it
         return MPROC_ENOMEM;
     }
 
-    mproc__os_mutex_lock(p->lock);
-    r = mproc__pool_check_open(p);
-    if (r < 0) {
-        mproc__os_mutex_unlock(p->lock);
-        mproc__iter_free(it);
+    r = mproc__iter_register(it);
+    if (r < 0)
         return r;
-    }
-    p->refs++;
-    it->tag = ++p->next_tag;
-    if (it->tag == 0)
-        it->tag = ++p->next_tag; /* 0 means "no iterator" */
     if (it->nchunks > 0) {
         it->next_source = p->sources;
         p->sources = it;
