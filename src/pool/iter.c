@@ -34,6 +34,17 @@ void mproc__iter_unref(mproc_iter *it)
         mproc__iter_free(it);
 }
 
+mproc_iter *mproc__iter_new(mproc_pool *p, mproc_task fn)
+{
+    mproc_iter *it = mproc__calloc(1, sizeof *it);
+    if (it == NULL)
+        return NULL;
+    it->pool = p;
+    it->refs = 1;
+    it->fn = fn;
+    return it;
+}
+
 int mproc__iter_register(mproc_iter *it)
 {
     mproc_pool *p = it->pool;

@@ -108,12 +108,9 @@ static int lazy_start(mproc_pool *p, mproc_task fn, mproc_producer next, void *u
         return MPROC_EINVAL;
     if (mproc__pool_foreign(p))
         return MPROC_EFOREIGN;
-    it = mproc__calloc(1, sizeof *it);
+    it = mproc__iter_new(p, fn);
     if (it == NULL)
         return MPROC_ENOMEM;
-    it->pool = p;
-    it->refs = 1;
-    it->fn = fn;
     it->chunksize = 1;
     it->nchunks = SIZE_MAX;
     it->window = buffersize;

@@ -41,12 +41,9 @@ static int iter_start(mproc_pool *p, mproc_task fn, const void *items, size_t it
     if (chunksize > UINT32_MAX)
         return MPROC_ETOOBIG;
 
-    it = mproc__calloc(1, sizeof *it);
+    it = mproc__iter_new(p, fn);
     if (it == NULL)
         return MPROC_ENOMEM;
-    it->pool = p;
-    it->refs = 1;
-    it->fn = fn;
     it->items = items;
     it->item_size = item_size;
     it->count = count;
