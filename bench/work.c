@@ -241,7 +241,7 @@ static int serial_pass(expect *e, const unsigned char *items, size_t size, doubl
     return 0;
 }
 
-#if !defined(_WIN32)
+    #if !defined(_WIN32)
 /* The machine's own ceiling for this work: `workers` forked processes compress the items
  * (item i in process i mod workers) with nothing passed between them: no pool, no pipe, no
  * copy. Its speedup over the serial loop is what two CPUs give this work here, before any
@@ -275,12 +275,11 @@ static double floor_parallel(const unsigned char *items, size_t size, size_t n, 
         pid[started++] = c;
     }
     for (k = 0; k < started; k++)
-        if (waitpid(pid[k], &status, 0) != pid[k] || !WIFEXITED(status) ||
-            WEXITSTATUS(status) != 0)
+        if (waitpid(pid[k], &status, 0) != pid[k] || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
             ok = 0;
     return ok ? now() - t0 : -1.0;
 }
-#else
+    #else
 /* No fork: the Windows build has no such floor (the work figure is not taken under Wine). */
 static double floor_parallel(const unsigned char *items, size_t size, size_t n, int workers,
                              double (*now)(void))
@@ -292,7 +291,7 @@ static double floor_parallel(const unsigned char *items, size_t size, size_t n, 
     (void)now;
     return -1.0;
 }
-#endif
+    #endif
 
 static void emit_speedup(const char *call, size_t kib, double serial, double t)
 {

@@ -1,7 +1,8 @@
 /* Pipe (mproc_pipe_*): round trips of 0 B, 1 B, 4 KiB, 1 MiB and 256 MiB through a child that
  * echoes, both directions and message bounds, timeouts and poll, the peer destroyed or killed
  * (recv MPROC_EEND, send a code, never SIGPIPE), a peer killed in the middle of a message (never
- * handed out torn), a child handing its end on, and descriptors back at their baseline. */
+ * handed out torn), a big sender killed while its messages stream in, a sender's buffer reused
+ * right after a big send, a child handing its end on, and descriptors back at their baseline. */
 #ifndef _WIN32
     #define _GNU_SOURCE
 #endif
@@ -87,6 +88,19 @@ static int t_send_big(const void *arg, size_t len)
         return 31;
     (void)mproc_pipe_send(e, b, n);
     tu_sleep_ms(60000);
+    return 0;
+}
+
+/* Sends messages of arg MiB (the fill pattern) one after another until killed. */
+static int t_send_forever(const void *arg, size_t len)
+{
+    mproc_pipe *e = NULL;
+    size_t n = (size_t)tu_read_int(arg, len) << 20;
+    unsigned char *b = make(n);
+    if (mproc_child_pipe(0, &e) != MPROC_OK || mproc_pipe_send(e, "up", 2) != MPROC_OK)
+        return 50;
+    while (mproc_pipe_send(e, b, n) == MPROC_OK)
+        ;
     return 0;
 }
 
@@ -316,7 +330,7 @@ static void pipe_killed_mid_message(void **state)
     assert_int_equal(mproc_process_join(p, 60000), MPROC_OK);
     mproc_process_destroy(p);
     /* Whole or not at all. Where the system buffers the whole message (Wine's pipes take 32 MiB
-     * at once), its send had returned before the kill: it comes whole. A Linux pipe holds 64 KiB,
+     * at once), its send had returned before the kill: it comes whole. A Linux pipe holds 1 MiB,
      * so there the sender died inside its send and only the end comes. */
     r = mproc_pipe_recv(a, 60000, &d, &n);
     if (r == MPROC_OK) {
@@ -336,6 +350,108 @@ static void pipe_killed_mid_message(void **state)
     assert_int_equal(r, MPROC_EEND);
     assert_null(d);
     mproc_pipe_destroy(a);
+}
+
+typedef struct killer {
+    mproc_process *p;
+    long after_ms;
+} killer;
+
+static void kill_later(void *arg)
+{
+    killer *k = arg;
+    tu_sleep_ms(k->after_ms);
+    (void)mproc_process_kill(k->p);
+}
+
+/* The sender of big messages (64 MiB, 8 under valgrind) is killed while the receiver takes one
+ * in: every message handed out is whole and right, then the end comes (or a code), no hang, and
+ * the descriptors are back. The kill lands at a different moment each round; the sender sends
+ * without pause, so it is nearly always in the middle of a message. */
+static void pipe_big_sender_killed(void **state)
+{
+    tu_counts base = tu_counts_now();
+    int mib = tu_under_valgrind() ? 8 : 64, round;
+    size_t size = (size_t)mib << 20;
+    unsigned char *want = make(size);
+    (void)state;
+    for (round = 0; round < 4; round++) {
+        mproc_pipe *a = NULL, *b = NULL;
+        mproc_process *p;
+        tu_thread t;
+        killer k;
+        void *d = NULL;
+        size_t n = 0;
+        long whole = 0;
+        int r;
+        assert_int_equal(mproc_pipe_create(&a, &b), MPROC_OK);
+        p = start_with(t_send_forever, mib, b);
+        assert_int_equal(mproc_pipe_recv(a, 60000, &d, &n), MPROC_OK);
+        assert_int_equal(n, 2);
+        mproc_free(d);
+        k.p = p;
+        k.after_ms = 5 + 40L * round;
+        tu_thread_start(&t, kill_later, &k);
+        for (;;) {
+            d = NULL;
+            r = mproc_pipe_recv(a, 120000, &d, &n);
+            if (r != MPROC_OK)
+                break;
+            assert_int_equal(n, size);
+            if (memcmp(d, want, size) != 0)
+                fail_msg("round %d: message %ld differs", round, whole);
+            mproc_free(d);
+            whole++;
+        }
+        assert_int_equal(r, MPROC_EEND);
+        assert_null(d);
+        assert_int_equal(mproc_pipe_recv(a, 0, &d, &n), MPROC_EEND);
+        tu_thread_join(&t);
+        assert_int_equal(mproc_process_join(p, 60000), MPROC_OK);
+        mproc_process_destroy(p);
+        assert_int_equal(mproc_pipe_send(a, "x", 1), MPROC_EEND);
+        mproc_pipe_destroy(a);
+    }
+    free(want);
+    tu_assert_counts_back(&base, 10000);
+}
+
+/* A sender's buffer is its own again once send returns (Linux hands big bodies to the pipe by
+ * reference): overwritten at once, the echo still brings back what was sent. Sizes on both
+ * sides of the spliced path's bounds, odd ones too, three times each. */
+static void pipe_big_buffer_reused(void **state)
+{
+    static const size_t sizes[] = {(size_t)256 << 10, ((size_t)2 << 20) + 1,
+                                   ((size_t)3 << 20) + 4093, (size_t)16 << 20,
+                                   ((size_t)33 << 20) + 7};
+    tu_counts base = tu_counts_now();
+    mproc_pipe *a = NULL, *b = NULL;
+    mproc_process *p;
+    size_t i;
+    (void)state;
+    assert_int_equal(mproc_pipe_create(&a, &b), MPROC_OK);
+    p = start_with(t_echo, 0, b);
+    for (i = 0; i < 3 * (sizeof sizes / sizeof sizes[0]); i++) {
+        size_t n = sizes[i % (sizeof sizes / sizeof sizes[0])];
+        unsigned char *m = make(n);
+        void *d = NULL;
+        size_t got = 0;
+        size_t last = n < ((size_t)4 << 20) ? n : ((size_t)4 << 20);
+        assert_int_equal(mproc_pipe_send(a, m, n), MPROC_OK);
+        /* The end first: what a send left in the pipe would be its last pages. */
+        memset(m + n - last, 0, last);
+        memset(m, 0, n - last);
+        free(m);
+        m = make(n); /* its pages may be the ones just freed */
+        memset(m, 0xEE, n);
+        assert_int_equal(mproc_pipe_recv(a, 120000, &d, &got), MPROC_OK);
+        check(d, got, n);
+        mproc_free(d);
+        free(m);
+    }
+    mproc_pipe_destroy(a);
+    assert_int_equal(join_code(p), 0);
+    tu_assert_counts_back(&base, 10000);
 }
 
 static void pipe_hand_on(void **state)
@@ -381,7 +497,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(pipe_bad_input),          cmocka_unit_test(pipe_both_directions),
         cmocka_unit_test(pipe_round_trips),        cmocka_unit_test(pipe_peer_killed),
         cmocka_unit_test(pipe_killed_mid_message), cmocka_unit_test(pipe_hand_on),
-        cmocka_unit_test(pipe_share_after_read),
+        cmocka_unit_test(pipe_share_after_read),   cmocka_unit_test(pipe_big_sender_killed),
+        cmocka_unit_test(pipe_big_buffer_reused),
     };
     return TU_RUN_SUITE(argc, argv, "pipe", tests);
 }

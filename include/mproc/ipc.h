@@ -130,6 +130,12 @@ MPROC_API int mproc_pipe_create(mproc_pipe **a, mproc_pipe **b);
  * than the pipe's buffer waits for the reader). Never raises SIGPIPE: sending into a pipe whose
  * other end is gone (its process ended, killed included) gives MPROC_EEND.
  *
+ * A message of 256 KiB or more widens the pipe of its direction to 1 MiB (Linux, once, where
+ * the system's limits allow). On Linux most of a message longer than twice the pipe's size goes
+ * to the pipe by reference (vmsplice), so the reader copies it straight out of `data`: the
+ * buffer must not change during the call (no other thread writes it); it is the caller's again
+ * once the call returns, even if the reader has not taken the whole message yet.
+ *
  * @param p the end.
  * @param data the bytes, read during the call only; NULL when len is 0.
  * @param len their number, up to 1 TiB (2^40).

@@ -12,6 +12,8 @@
 typedef struct mproc__conn {
     mproc__handle rd, wr, guard;
     void *os;
+    int wide; /* POSIX: 1 once the pipe written into was widened for big bodies, -1 when it
+               * cannot splice them either */
 } mproc__conn;
 
 /* Two ends connected to each other, close-on-exec / not inheritable. */
@@ -20,6 +22,13 @@ int mproc__os_conn_pair(mproc__conn *a, mproc__conn *b);
  * the other end is gone (never SIGPIPE), or MPROC_ESYS. */
 int mproc__os_conn_write(mproc__conn *c, const void *hdr, size_t hlen, const void *data,
                          size_t len);
+/* A hint for a big message's fresh receive buffer (len bytes at p): back it with huge pages
+ * where the OS has them, so that filling it faults once per 2 MiB, not once per 4 KiB. Never
+ * fails; does nothing where there is no such thing. Unlike mproc__os_big_buffer (backend.h),
+ * which advises the buffer's 2 MiB-aligned middle, it advises every page the buffer touches:
+ * this buffer grows by realloc, and a mapping split by advice on part of it is copied there
+ * instead of remapped. */
+void mproc__os_conn_big_buffer(void *p, size_t len);
 /* Reads what is there, up to cap bytes, waiting up to timeout_ms (MPROC_FOREVER, 0 polls) for
  * the first: > 0 bytes, 0 at end of file (the other end is gone), MPROC_ETIMEDOUT, or a
  * negative code. */

@@ -161,6 +161,7 @@ static int take_message(mproc_pipe *p, void **data, size_t *len)
         p->big = mproc__malloc(first);
         if (p->big == NULL)
             return MPROC_ENOMEM;
+        mproc__os_conn_big_buffer(p->big, first);
         p->big_cap = first;
         p->big_len = n;
         p->big_got = have;
@@ -193,6 +194,7 @@ static int read_some(mproc_pipe *p, long timeout_ms)
             q = mproc__realloc(p->big, cap);
             if (q == NULL)
                 return MPROC_ENOMEM;
+            mproc__os_conn_big_buffer(q, cap);
             p->big = q;
             p->big_cap = cap;
         }

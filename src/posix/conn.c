@@ -17,8 +17,19 @@
 #include <limits.h>
 #include <poll.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/uio.h>
 #include <unistd.h>
+
+/* A body at least this long widens the pipe it goes into (once, for good), and on Linux most
+ * of it is spliced (below). */
+#define BIG_WRITE ((size_t)256 * 1024)
+/* Widened to this (Linux's default most, /proc/sys/fs/pipe-max-size). */
+#define WIDE_PIPE (1 << 20)
+/* The most one read takes: a quarter of a widened pipe, so that the sender refills the pipe
+ * while the rest of it is read (a read of all of it would empty the pipe before the sender
+ * wakes, and the two would take turns instead of working at once). */
+#define READ_MAX ((size_t)256 * 1024)
 
 /* A non-blocking write side (its open file, which every holder shares). */
 static int set_nonblock(int fd)
@@ -145,6 +156,81 @@ static int writev_all(int fd, int rd, const void *hdr, size_t hlen, const void *
     return MPROC_OK;
 }
 
+#if defined(__linux__) && defined(SPLICE_F_NONBLOCK) && defined(F_GETPIPE_SZ)
+    #define HAVE_VMSPLICE 1
+
+/* Hands len bytes at data to the pipe by reference (vmsplice: the reader copies them straight
+ * out of the sender's pages, one copy instead of two): MPROC_OK, MPROC_EEND once the other end
+ * is gone, MPROC_ENOTSUP where the kernel refuses it before any byte went, or a code. */
+static int splice_all(int fd, int rd, const unsigned char *data, size_t len)
+{
+    size_t done = 0;
+    while (done < len) {
+        struct iovec iov;
+        ssize_t k;
+        iov.iov_base = (void *)(data + done);
+        iov.iov_len = len - done;
+        k = vmsplice(fd, &iov, 1, SPLICE_F_NONBLOCK);
+        if (k < 0) {
+            int r;
+            if (errno == EINTR)
+                continue;
+            if ((errno == ENOSYS || errno == EINVAL || errno == EPERM) && done == 0)
+                return MPROC_ENOTSUP;
+            if (errno != EAGAIN && errno != EWOULDBLOCK)
+                return mproc__sys_error(errno);
+            r = peer_gone(rd, -1, fd);
+            if (r < 0)
+                return r;
+            if (r > 0)
+                return MPROC_EEND;
+            continue;
+        }
+        done += (size_t)k;
+    }
+    return MPROC_OK;
+}
+#endif
+
+/* A big body: the pipe widened, then (Linux) all of it but its tail spliced and the tail
+ * written. The spliced pages are the caller's, whose buffer is its own again once send returns,
+ * so none of them may still be in the pipe then: the tail is at least as long as the pipe
+ * holds, so by the time its last byte is in, the reader has taken every spliced page. (A peer
+ * that widens the pipe itself in the middle of a send could still see the caller's later
+ * writes to the buffer: only the receiving peer, so only its own message.) */
+static int write_big(mproc__conn *c, const void *hdr, size_t hlen, const unsigned char *data,
+                     size_t len)
+{
+    int fd = (int)c->wr, rd = (int)c->rd;
+
+    if (!c->wide) {
+        c->wide = 1;
+#ifdef F_SETPIPE_SZ
+        (void)fcntl(fd, F_SETPIPE_SZ, WIDE_PIPE); /* a limit in the way: the default size */
+#endif
+    }
+#ifdef HAVE_VMSPLICE
+    {
+        long cap = c->wide > 0 ? fcntl(fd, F_GETPIPE_SZ) : -1;
+        if (cap > 0 && len > 2 * (size_t)cap) {
+            size_t tail = (size_t)cap;
+            int r = writev_all(fd, rd, hdr, hlen, NULL, 0); /* a copy: hdr is on the stack */
+            if (r < 0)
+                return r;
+            r = splice_all(fd, rd, data, len - tail);
+            if (r == MPROC_ENOTSUP) {
+                c->wide = -1; /* not here: plain writes from now on */
+                return writev_all(fd, rd, NULL, 0, data, len);
+            }
+            if (r < 0)
+                return r;
+            return writev_all(fd, rd, NULL, 0, data + len - tail, tail);
+        }
+    }
+#endif
+    return writev_all(fd, rd, hdr, hlen, data, len);
+}
+
 int mproc__os_conn_write(mproc__conn *c, const void *hdr, size_t hlen, const void *data, size_t len)
 {
     int r;
@@ -153,6 +239,8 @@ int mproc__os_conn_write(mproc__conn *c, const void *hdr, size_t hlen, const voi
     r = peer_gone((int)c->rd, 0, -1);
     if (r != 0)
         return r < 0 ? r : MPROC_EEND;
+    if (len >= BIG_WRITE)
+        return write_big(c, hdr, hlen, data, len);
     /* A small message is copied into one piece: write is a little cheaper than writev. */
     if (hlen + len <= 512) {
         unsigned char one[512];
@@ -162,6 +250,22 @@ int mproc__os_conn_write(mproc__conn *c, const void *hdr, size_t hlen, const voi
         return writev_all((int)c->wr, (int)c->rd, one, hlen + len, NULL, 0);
     }
     return writev_all((int)c->wr, (int)c->rd, hdr, hlen, data, len);
+}
+
+void mproc__os_conn_big_buffer(void *p, size_t len)
+{
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    /* The whole pages the buffer touches, not only its 2 MiB-aligned middle: advice on part of
+     * a mapping splits it in three, and a mapping in pieces cannot grow in place (mremap), so
+     * realloc would copy it. malloc's big blocks are mappings of their own. */
+    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t a = (uintptr_t)p & ~(page - 1), b = ((uintptr_t)p + len + page - 1) & ~(page - 1);
+    if (len >= ((size_t)2 << 20) && page > 0 && (page & (page - 1)) == 0)
+        (void)madvise((void *)a, (size_t)(b - a), MADV_HUGEPAGE); /* a hint: failure is fine */
+#else
+    (void)p;
+    (void)len;
+#endif
 }
 
 long mproc__os_conn_read(mproc__conn *c, void *buf, size_t cap, long timeout_ms)
@@ -175,7 +279,7 @@ long mproc__os_conn_read(mproc__conn *c, void *buf, size_t cap, long timeout_ms)
         if (r == 0)
             return MPROC_ETIMEDOUT;
     }
-    return mproc__os_read(c->rd, buf, cap);
+    return mproc__os_read(c->rd, buf, cap > READ_MAX ? READ_MAX : cap);
 }
 
 mproc__handle mproc__os_conn_wait_handle(const mproc__conn *c)

@@ -25,6 +25,13 @@ typedef struct wconn {
 
 static volatile LONG name_counter;
 
+void mproc__os_conn_big_buffer(void *p, size_t len)
+{
+    /* No huge pages for a plain allocation here: a plain buffer it stays. */
+    (void)p;
+    (void)len;
+}
+
 static int is_end_error(DWORD err)
 {
     return err == ERROR_BROKEN_PIPE || err == ERROR_NO_DATA || err == ERROR_HANDLE_EOF ||
