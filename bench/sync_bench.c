@@ -256,7 +256,10 @@ static void fig_lock_contended(void)
 {
     mproc_lock *l;
     mproc_shm *shm;
-    double fl[CROUNDS], mp[CROUNDS];
+    double mp[CROUNDS];
+#ifndef _WIN32
+    double fl[CROUNDS]; /* the floor's rounds: POSIX only */
+#endif
     int k;
     check(mproc_lock_create(&l), "lock_create");
     check(mproc_shm_create(&shm, sizeof(contended_block)), "shm_create");

@@ -8,7 +8,9 @@
 #   static build   Libs.private: what libmproc.a needs besides (-pthread and -ldl on POSIX); use
 #                  `pkg-config --static --libs mproc` to get them.
 
-function(mproc_pkgconfig_file output)
+# mproc_pkgconfig_dirs(): sets MPROC_PC_PREFIX, MPROC_PC_LIBDIR and MPROC_PC_INCLUDEDIR, the
+# places a .pc file names (mproc.pc here, mproc-mpi.pc in MprocMpi.cmake), in the caller's scope.
+macro(mproc_pkgconfig_dirs)
     # ${pcfiledir} -> the install prefix, as a path relative to the .pc file's directory.
     set(_pcdir "${MPROC_INSTALL_PKGCONFIGDIR}")
     if(IS_ABSOLUTE "${_pcdir}")
@@ -25,6 +27,10 @@ function(mproc_pkgconfig_file output)
             set(MPROC_PC_${_dir} "\${prefix}/${CMAKE_INSTALL_${_dir}}")
         endif()
     endforeach()
+endmacro()
+
+function(mproc_pkgconfig_file output)
+    mproc_pkgconfig_dirs()
 
     set(MPROC_PC_CFLAGS "")
     get_target_property(_type mproc TYPE)

@@ -2614,24 +2614,12 @@ static int t_child_asks_wrongly(const void *arg, size_t len)
 
 static void row_170_child_asks_for_wrong_index_or_kind(void **state)
 {
-    mproc_process_options o;
-    mproc_process *p = NULL;
     mproc_pipe *a = NULL, *b = NULL;
     mproc_shared *list[1];
-    int code = -1;
     (void)state;
     assert_int_equal(mproc_pipe_create(&a, &b), MPROC_OK);
     list[0] = mproc_pipe_shared(b);
-    memset(&o, 0, sizeof o);
-    o.target = t_child_asks_wrongly;
-    o.share = list;
-    o.share_count = 1;
-    assert_int_equal(mproc_process_create_ex(&p, &o), MPROC_OK);
-    assert_int_equal(mproc_process_start(p), MPROC_OK);
-    assert_int_equal(mproc_process_join(p, 60000), MPROC_OK);
-    assert_int_equal(mproc_process_exitcode(p, &code), MPROC_OK);
-    assert_int_equal(code, 0);
-    mproc_process_destroy(p);
+    tu_join_ok(tu_start_sharing(t_child_asks_wrongly, NULL, 0, list, 1), 60000);
     mproc_pipe_destroy(a);
     mproc_pipe_destroy(b);
 }
@@ -3031,25 +3019,13 @@ static void row_191_child_queue_wrong_index_or_kind(void **state)
     mproc_queue *q = (mproc_queue *)1;
     mproc_shm *s = NULL;
     mproc_shared *list[1];
-    mproc_process_options o;
-    mproc_process *p = NULL;
-    int code = -1;
     (void)state;
     assert_int_equal(mproc_child_queue(0, &q), MPROC_EINVAL);
     assert_null(q);
     assert_int_equal(mproc_child_queue(0, NULL), MPROC_EINVAL);
     assert_int_equal(mproc_shm_create(&s, 64), MPROC_OK);
     list[0] = mproc_shm_shared(s);
-    memset(&o, 0, sizeof o);
-    o.target = t_child_queue_of_shm;
-    o.share = list;
-    o.share_count = 1;
-    assert_int_equal(mproc_process_create_ex(&p, &o), MPROC_OK);
-    assert_int_equal(mproc_process_start(p), MPROC_OK);
-    assert_int_equal(mproc_process_join(p, 60000), MPROC_OK);
-    assert_int_equal(mproc_process_exitcode(p, &code), MPROC_OK);
-    assert_int_equal(code, 0);
-    mproc_process_destroy(p);
+    tu_join_ok(tu_start_sharing(t_child_queue_of_shm, NULL, 0, list, 1), 60000);
     mproc_shm_destroy(s);
 }
 

@@ -74,6 +74,21 @@ static int make_task(const void *arg, size_t len, mproc_output *out)
     return r == MPROC_OK ? 0 : 3;
 }
 
+/* One make_task on p: size bytes of seed's pattern come back whole. */
+static void apply_made(mproc_pool *p, uint32_t size, uint32_t seed)
+{
+    req q;
+    void *res;
+    size_t len;
+    q.size = size;
+    q.seed = seed;
+    q.die = 0;
+    assert_int_equal(mproc_pool_apply(p, make_task, &q, sizeof q, &res, &len), MPROC_OK);
+    assert_int_equal(len, q.size);
+    assert_int_equal(first_wrong(res, len, q.seed), len);
+    mproc_free(res);
+}
+
 /* An argument: a 12-byte head (its seed, whether to die, and the result's size), then the
  * pattern. Answers with the pattern checked, then `result size` bytes of seed + 1. */
 typedef struct head {
@@ -237,9 +252,6 @@ static void test_map_and_imap(void **state)
 static void test_result_past_kept_size(void **state)
 {
     mproc_pool *p;
-    req q;
-    void *res;
-    size_t len;
     int i;
 
     (void)state;
@@ -247,13 +259,7 @@ static void test_result_past_kept_size(void **state)
         skip();
     assert_int_equal(mproc_pool_create(&p, 1), MPROC_OK);
     for (i = 0; i < 2; i++) {
-        q.size = 72 * MIB;
-        q.seed = (uint32_t)(40 + i);
-        q.die = 0;
-        assert_int_equal(mproc_pool_apply(p, make_task, &q, sizeof q, &res, &len), MPROC_OK);
-        assert_int_equal(len, q.size);
-        assert_int_equal(first_wrong(res, len, q.seed), len);
-        mproc_free(res);
+        apply_made(p, 72 * MIB, (uint32_t)(40 + i));
     }
     mproc_pool_destroy(p);
 }
@@ -321,13 +327,7 @@ static void die_mid_transfer(int how)
         arg = NULL;
 
         /* The next large transfers both ways work, on whichever worker takes them. */
-        q.size = 5 * MIB;
-        q.seed = (uint32_t)(100 + round);
-        q.die = 0;
-        assert_int_equal(mproc_pool_apply(p, make_task, &q, sizeof q, &res, &len), MPROC_OK);
-        assert_int_equal(len, q.size);
-        assert_int_equal(first_wrong(res, len, q.seed), len);
-        mproc_free(res);
+        apply_made(p, 5 * MIB, (uint32_t)(100 + round));
         arg = make_arg(5 * MIB, (uint32_t)(200 + round), 0, 300 * KIB);
         assert_int_equal(mproc_pool_apply(p, check_task, arg, 5 * MIB, &res, &len), MPROC_OK);
         assert_int_equal(len, 300 * KIB);

@@ -189,28 +189,14 @@ static int t_pool_slice(const void *arg, size_t len, mproc_output *out)
 
 static mproc_process *start_with(mproc_target target, int arg, mproc_shm *s)
 {
-    mproc_process_options o;
-    mproc_process *p = NULL;
     mproc_shared *list[1];
     list[0] = mproc_shm_shared(s);
-    memset(&o, 0, sizeof o);
-    o.target = target;
-    o.arg = &arg;
-    o.arg_len = sizeof arg;
-    o.share = list;
-    o.share_count = 1;
-    assert_int_equal(mproc_process_create_ex(&p, &o), MPROC_OK);
-    assert_int_equal(mproc_process_start(p), MPROC_OK);
-    return p;
+    return tu_start_sharing(target, &arg, sizeof arg, list, 1);
 }
 
 static void join_ok(mproc_process *p)
 {
-    int code = -1;
-    assert_int_equal(mproc_process_join(p, 120000), MPROC_OK);
-    assert_int_equal(mproc_process_exitcode(p, &code), MPROC_OK);
-    assert_int_equal(code, 0);
-    mproc_process_destroy(p);
+    tu_join_ok(p, 120000);
 }
 
 static void check_slice(const mproc_shm *s, int slice)
@@ -362,7 +348,7 @@ static void shm_outlives_creator_hold(void **state)
     mproc_process *p = NULL;
     mproc_shared *list[1];
     mproc_shm *s = NULL;
-    int arg = 0, code = -1;
+    int arg = 0;
     (void)state;
     assert_int_equal(mproc_shm_create(&s, 4096), MPROC_OK);
     list[0] = mproc_shm_shared(s);
@@ -375,10 +361,7 @@ static void shm_outlives_creator_hold(void **state)
     assert_int_equal(mproc_process_create_ex(&p, &o), MPROC_OK);
     mproc_shm_destroy(s);
     assert_int_equal(mproc_process_start(p), MPROC_OK);
-    assert_int_equal(mproc_process_join(p, 120000), MPROC_OK);
-    assert_int_equal(mproc_process_exitcode(p, &code), MPROC_OK);
-    assert_int_equal(code, 0);
-    mproc_process_destroy(p);
+    join_ok(p);
 }
 
 /* A child killed while it holds the block: nothing is left behind. */

@@ -39,28 +39,31 @@ static shared_block *child_block(void)
 static mproc_process *start_with(mproc_target fn, int arg, mproc_shm *shm, mproc_shared *obj)
 {
     mproc_shared *share[2];
-    mproc_process_options o;
-    mproc_process *p = NULL;
-    memset(&o, 0, sizeof o);
     share[0] = mproc_shm_shared(shm);
     share[1] = obj;
-    o.target = fn;
-    o.arg = &arg;
-    o.arg_len = sizeof arg;
-    o.share = share;
-    o.share_count = obj != NULL ? 2 : 1;
-    assert_int_equal(mproc_process_create_ex(&p, &o), MPROC_OK);
-    assert_int_equal(mproc_process_start(p), MPROC_OK);
-    return p;
+    return tu_start_sharing(fn, &arg, sizeof arg, share, obj != NULL ? 2 : 1);
+}
+
+/* Starts n processes alike: p[i] runs fn(arg) with shm and obj. */
+static void start_all(mproc_process **p, int n, mproc_target fn, int arg, mproc_shm *shm,
+                      mproc_shared *obj)
+{
+    int i;
+    for (i = 0; i < n; i++)
+        p[i] = start_with(fn, arg, shm, obj);
 }
 
 static void join_ok(mproc_process *p)
 {
-    int code = -100;
-    assert_int_equal(mproc_process_join(p, LONG_WAIT_MS), MPROC_OK);
-    assert_int_equal(mproc_process_exitcode(p, &code), MPROC_OK);
-    assert_int_equal(code, 0);
-    mproc_process_destroy(p);
+    tu_join_ok(p, LONG_WAIT_MS);
+}
+
+/* Joins p[0] .. p[n - 1]: each must exit with 0. */
+static void join_all(mproc_process **p, int n)
+{
+    int i;
+    for (i = 0; i < n; i++)
+        join_ok(p[i]);
 }
 
 static mproc_shm *new_block(void)
@@ -100,13 +103,10 @@ static void test_lock_counter_exact(void **state)
     tu_counts base = tu_counts_now();
     mproc_shm *shm = new_block();
     mproc_lock *l = NULL;
-    int i;
     (void)state;
     assert_int_equal(mproc_lock_create(&l), MPROC_OK);
-    for (i = 0; i < COUNTER_PROCS; i++)
-        p[i] = start_with(t_increment, COUNTER_INCREMENTS, shm, mproc_lock_shared(l));
-    for (i = 0; i < COUNTER_PROCS; i++)
-        join_ok(p[i]);
+    start_all(p, COUNTER_PROCS, t_increment, COUNTER_INCREMENTS, shm, mproc_lock_shared(l));
+    join_all(p, COUNTER_PROCS);
     assert_int_equal(block_of(shm)->counter, COUNTER_PROCS * COUNTER_INCREMENTS);
     mproc_lock_destroy(l);
     mproc_shm_destroy(shm);
@@ -302,13 +302,10 @@ static void test_sem_bounded_resource(void **state)
     mproc_shm *shm = new_block();
     mproc_sem *s = NULL;
     unsigned v = 99;
-    int i;
     (void)state;
     assert_int_equal(mproc_sem_create(&s, SEM_SLOTS), MPROC_OK);
-    for (i = 0; i < SEM_PROCS; i++)
-        p[i] = start_with(t_bounded, 0, shm, mproc_sem_shared(s));
-    for (i = 0; i < SEM_PROCS; i++)
-        join_ok(p[i]);
+    start_all(p, SEM_PROCS, t_bounded, 0, shm, mproc_sem_shared(s));
+    join_all(p, SEM_PROCS);
     assert_int_equal(mproc_sem_value(s, &v), MPROC_OK);
     assert_int_equal(v, SEM_SLOTS);
     mproc_sem_destroy(s);
@@ -367,21 +364,18 @@ static void test_event_wakes_all(void **state)
     shared_block *b = block_of(shm);
     mproc_event *e = NULL;
     uint64_t until;
-    int i;
     (void)state;
     assert_int_equal(mproc_event_create(&e), MPROC_OK);
     assert_int_equal(mproc_event_is_set(e), 0);
     assert_int_equal(mproc_event_wait(e, 50), MPROC_ETIMEDOUT);
-    for (i = 0; i < EVENT_WAITERS; i++)
-        p[i] = start_with(t_event_wait, 0, shm, mproc_event_shared(e));
+    start_all(p, EVENT_WAITERS, t_event_wait, 0, shm, mproc_event_shared(e));
     until = tu_now_ms() + LONG_WAIT_MS;
     while (tu_atomic_load(&b->holding) < EVENT_WAITERS && tu_now_ms() < until)
         tu_sleep_ms(5);
     tu_sleep_ms(50);
     assert_int_equal(tu_atomic_load(&b->woken), 0);
     assert_int_equal(mproc_event_set(e), MPROC_OK);
-    for (i = 0; i < EVENT_WAITERS; i++)
-        join_ok(p[i]);
+    join_all(p, EVENT_WAITERS);
     assert_int_equal(b->woken, EVENT_WAITERS);
     assert_int_equal(mproc_event_wait(e, 0), MPROC_OK);
     assert_int_equal(mproc_event_clear(e), MPROC_OK);
@@ -465,8 +459,7 @@ static void test_barrier_party_killed(void **state)
         p[i] = start_with(t_barrier_round, i, shm, mproc_barrier_shared(br));
     r = mproc_barrier_wait(br, LONG_WAIT_MS);
     assert_true(r >= 0 && r < BARRIER_PARTIES);
-    for (i = 1; i < BARRIER_PARTIES; i++)
-        join_ok(p[i]);
+    join_all(p + 1, BARRIER_PARTIES - 1);
     mproc_barrier_destroy(br);
     mproc_shm_destroy(shm);
     tu_assert_counts_back(&base, 5000);
@@ -535,8 +528,7 @@ static void test_cond_producer_consumer(void **state)
     assert_int_equal(mproc_lock_create(&l), MPROC_OK);
     assert_int_equal(mproc_cond_create(&c, l), MPROC_OK);
     assert_ptr_equal(mproc_cond_lock(c), l);
-    for (i = 0; i < CONSUMERS; i++)
-        p[i] = start_with(t_consumer, 0, shm, mproc_cond_shared(c));
+    start_all(p, CONSUMERS, t_consumer, 0, shm, mproc_cond_shared(c));
     for (i = 0; i < CONSUMERS * PER_CONSUMER; i++) {
         assert_int_equal(mproc_lock_acquire(l, MPROC_FOREVER), MPROC_OK);
         b->items++;
@@ -548,8 +540,7 @@ static void test_cond_producer_consumer(void **state)
             assert_int_equal(mproc_lock_release(l), MPROC_OK);
         }
     }
-    for (i = 0; i < CONSUMERS; i++)
-        join_ok(p[i]);
+    join_all(p, CONSUMERS);
     assert_int_equal(b->taken, CONSUMERS * PER_CONSUMER);
     assert_int_equal(b->items, 0);
     /* Not holding the lock: refused. */

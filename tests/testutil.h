@@ -739,6 +739,36 @@ static inline int tu_square_ll(const void *arg, size_t len, mproc_output *out)
     return mproc_output_set(out, &v, sizeof v);
 }
 
+/* ---- children handed objects ----------------------------------------------------------------- */
+
+/* Creates and starts a process running target(arg, arg_len) with the count objects at share
+ * handed to it; the create and the start must both succeed. */
+static inline mproc_process *tu_start_sharing(mproc_target target, const void *arg, size_t arg_len,
+                                              mproc_shared *const *share, size_t count)
+{
+    mproc_process_options o;
+    mproc_process *p = NULL;
+    memset(&o, 0, sizeof o);
+    o.target = target;
+    o.arg = arg;
+    o.arg_len = arg_len;
+    o.share = share;
+    o.share_count = count;
+    assert_int_equal(mproc_process_create_ex(&p, &o), MPROC_OK);
+    assert_int_equal(mproc_process_start(p), MPROC_OK);
+    return p;
+}
+
+/* Joins p within timeout_ms; it must have exited with 0. Destroys it. */
+static inline void tu_join_ok(mproc_process *p, long timeout_ms)
+{
+    int code = -1;
+    assert_int_equal(mproc_process_join(p, timeout_ms), MPROC_OK);
+    assert_int_equal(mproc_process_exitcode(p, &code), MPROC_OK);
+    assert_int_equal(code, 0);
+    mproc_process_destroy(p);
+}
+
 /* ---- memory ---------------------------------------------------------------------------------- */
 
 /* This process's resident memory now, in bytes (Linux: /proc/self/statm; Windows:

@@ -1,5 +1,6 @@
-/* The iterator's side that the pool thread sees: the next chunk to send (the window and byte
- * bounds of imap), a chunk's results arriving, the last reference going. */
+/* The iterator's registration with its pool, and its side that the pool thread sees: the next
+ * chunk to send (the window and byte bounds of imap), a chunk's results arriving, the last
+ * reference going. */
 #include "pool.h"
 
 #include <string.h>
@@ -31,6 +32,35 @@ void mproc__iter_unref(mproc_iter *it)
 {
     if (--it->refs == 0)
         mproc__iter_free(it);
+}
+
+mproc_iter *mproc__iter_new(mproc_pool *p, mproc_task fn)
+{
+    mproc_iter *it = mproc__calloc(1, sizeof *it);
+    if (it == NULL)
+        return NULL;
+    it->pool = p;
+    it->refs = 1;
+    it->fn = fn;
+    return it;
+}
+
+int mproc__iter_register(mproc_iter *it)
+{
+    mproc_pool *p = it->pool;
+    int r;
+    mproc__os_mutex_lock(p->lock);
+    r = mproc__pool_check_open(p);
+    if (r < 0) {
+        mproc__os_mutex_unlock(p->lock);
+        mproc__iter_free(it);
+        return r;
+    }
+    p->refs++;
+    it->tag = ++p->next_tag;
+    if (it->tag == 0)
+        it->tag = ++p->next_tag; /* 0 means "no iterator" */
+    return MPROC_OK;
 }
 
 mproc__task *mproc__iter_next_task(mproc_iter *it)

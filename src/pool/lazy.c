@@ -108,12 +108,9 @@ static int lazy_start(mproc_pool *p, mproc_task fn, mproc_producer next, void *u
         return MPROC_EINVAL;
     if (mproc__pool_foreign(p))
         return MPROC_EFOREIGN;
-    it = mproc__calloc(1, sizeof *it);
+    it = mproc__iter_new(p, fn);
     if (it == NULL)
         return MPROC_ENOMEM;
-    it->pool = p;
-    it->refs = 1;
-    it->fn = fn;
     it->chunksize = 1;
     it->nchunks = SIZE_MAX;
     it->window = buffersize;
@@ -126,17 +123,9 @@ static int lazy_start(mproc_pool *p, mproc_task fn, mproc_producer next, void *u
         mproc__iter_free(it);
         return MPROC_ENOMEM;
     }
-    mproc__os_mutex_lock(p->lock);
-    r = mproc__pool_check_open(p);
-    if (r < 0) {
-        mproc__os_mutex_unlock(p->lock);
-        mproc__iter_free(it);
+    r = mproc__iter_register(it);
+    if (r < 0)
         return r;
-    }
-    p->refs++;
-    it->tag = ++p->next_tag;
-    if (it->tag == 0)
-        it->tag = ++p->next_tag; /* 0 means "no iterator" */
     /* The first buffersize items go out now, on the caller's thread. */
     mproc__lazy_refill(it);
     mproc__os_mutex_unlock(p->lock);

@@ -41,12 +41,9 @@ static int iter_start(mproc_pool *p, mproc_task fn, const void *items, size_t it
     if (chunksize > UINT32_MAX)
         return MPROC_ETOOBIG;
 
-    it = mproc__calloc(1, sizeof *it);
+    it = mproc__iter_new(p, fn);
     if (it == NULL)
         return MPROC_ENOMEM;
-    it->pool = p;
-    it->refs = 1;
-    it->fn = fn;
     it->items = items;
     it->item_size = item_size;
     it->count = count;
@@ -68,17 +65,9 @@ static int iter_start(mproc_pool *p, mproc_task fn, const void *items, size_t it
         return MPROC_ENOMEM;
     }
 
-    mproc__os_mutex_lock(p->lock);
-    r = mproc__pool_check_open(p);
-    if (r < 0) {
-        mproc__os_mutex_unlock(p->lock);
-        mproc__iter_free(it);
+    r = mproc__iter_register(it);
+    if (r < 0)
         return r;
-    }
-    p->refs++;
-    it->tag = ++p->next_tag;
-    if (it->tag == 0)
-        it->tag = ++p->next_tag; /* 0 means "no iterator" */
     if (it->nchunks > 0) {
         it->next_source = p->sources;
         p->sources = it;

@@ -327,6 +327,11 @@ mproc__task *mproc__iter_next_task(mproc_iter *it);
 void mproc__iter_deliver(mproc_iter *it, mproc__chunk *c);
 void mproc__iter_unref(mproc_iter *it); /* lock held */
 void mproc__iter_free(mproc_iter *it);  /* what it holds, whatever its references */
+/* A new iterator of fn's results on p, its caller's reference the only one; NULL: no memory. */
+mproc_iter *mproc__iter_new(mproc_pool *p, mproc_task fn);
+/* Takes p->lock and registers it with its open pool (a hold on the pool, a tag). MPROC_OK with the
+ * lock still held, for the caller to set it going; else the pool's code, unlocked, it freed. */
+int mproc__iter_register(mproc_iter *it);
 
 /* ---- lazy.c ---- */
 /* Lock held (released while the producer runs). Submits items of a lazy iterator until it is

@@ -82,30 +82,6 @@ static int stand_in_main(void *ctx)
     return code < 0 ? 128 + (int)(-code & 127) : (int)(code & 255);
 }
 
-static int encode_boot(const mproc__worker_cfg *cfg, mproc__buf *b)
-{
-    mproc__wr w;
-    size_t start;
-    int fnstatus = MPROC_OK;
-    static const char name[] = "PoolWorker";
-
-    w.b = b;
-    w.err = 0;
-    start = mproc__wr_frame_begin(&w, MPROC__MSG_BOOT);
-    mproc__wr_u8(&w, MPROC__BOOT_WORKER);
-    mproc__wr_u8(&w, MPROC__DAEMON_WORKER);
-    mproc__wr_u32(&w, cfg->max_tasks);
-    mproc__wr_u64(&w, (uint64_t)(int64_t)mproc__os_getpid());
-    mproc__wr_blob(&w, name, sizeof name - 1);
-    mproc__wr_fn(&w, NULL, &fnstatus);
-    mproc__wr_blob(&w, NULL, 0);
-    mproc__wr_fn(&w, (mproc__fn)cfg->init, &fnstatus);
-    mproc__wr_blob(&w, cfg->initarg, cfg->initarg_len);
-    if (fnstatus < 0)
-        return fnstatus;
-    return mproc__wr_frame_end(&w, start);
-}
-
 static void stub_free(stub *s)
 {
     mproc__buf_free(&s->tasks.in);
@@ -144,7 +120,8 @@ int mproc__remote_start(const mproc__worker_cfg *cfg, mproc__handle ring_h, mpro
     s->ring.h = MPROC__INVALID_HANDLE; /* the engine's handle: the mapping is all we keep */
     if (r < 0)
         goto fail;
-    if ((r = encode_boot(cfg, &s->boot)) < 0)
+    if ((r = mproc__worker_boot_encode(&s->boot, cfg->max_tasks, cfg->init, cfg->initarg,
+                                       cfg->initarg_len, NULL)) < 0)
         goto fail;
     if ((r = mproc__os_pipe(&ctl_rd, &ctl_wr)) < 0 || (r = mproc__os_pipe(&life_rd, &life_wr)) < 0)
         goto fail;

@@ -18,7 +18,9 @@ static int worker_fork_main(void *ctx)
     return mproc__worker_main(cfg);
 }
 
-static int encode_worker_boot(const mproc_pool *p, mproc__buf *b)
+int mproc__worker_boot_encode(mproc__buf *b, uint32_t max_tasks, mproc_initializer init,
+                              const void *initarg, size_t initarg_len,
+                              const struct mproc__share_list *shares)
 {
     mproc__wr w;
     size_t start;
@@ -30,14 +32,15 @@ static int encode_worker_boot(const mproc_pool *p, mproc__buf *b)
     start = mproc__wr_frame_begin(&w, MPROC__MSG_BOOT);
     mproc__wr_u8(&w, MPROC__BOOT_WORKER);
     mproc__wr_u8(&w, MPROC__DAEMON_WORKER); /* see mproc__worker_start */
-    mproc__wr_u32(&w, (uint32_t)(p->max_tasks > 0 ? p->max_tasks : 0));
+    mproc__wr_u32(&w, max_tasks);
     mproc__wr_u64(&w, (uint64_t)(int64_t)mproc__os_getpid());
     mproc__wr_blob(&w, name, sizeof name - 1);
     mproc__wr_fn(&w, NULL, &fnstatus);
     mproc__wr_blob(&w, NULL, 0);
-    mproc__wr_fn(&w, (mproc__fn)p->init, &fnstatus);
-    mproc__wr_blob(&w, p->initarg, p->initarg_len);
-    mproc__share_list_write(&w, &p->shares);
+    mproc__wr_fn(&w, (mproc__fn)init, &fnstatus);
+    mproc__wr_blob(&w, initarg, initarg_len);
+    if (shares != NULL)
+        mproc__share_list_write(&w, shares);
     if (fnstatus < 0)
         return fnstatus;
     return mproc__wr_frame_end(&w, start);
@@ -130,7 +133,8 @@ int mproc__worker_start(mproc_pool *p, mproc__worker *w)
     if (r < 0)
         goto fail;
     if (p->method == MPROC_START_SPAWN) {
-        r = encode_worker_boot(p, &w->chan.out);
+        r = mproc__worker_boot_encode(&w->chan.out, (uint32_t)(p->max_tasks > 0 ? p->max_tasks : 0),
+                                      p->init, p->initarg, p->initarg_len, &p->shares);
         if (r < 0)
             goto fail;
     }

@@ -22,6 +22,13 @@ typedef struct mproc__worker_cfg {
     struct mproc__share_list *shares; /* fork: the pool's objects, taken up before init runs */
 } mproc__worker_cfg;
 
+/* Appends to b the BOOT frame a worker starts from (start.c): its task limit, its initializer
+ * and the initializer's argument, then the pool's objects when shares is not NULL (a remote
+ * worker's record has none). */
+int mproc__worker_boot_encode(mproc__buf *b, uint32_t max_tasks, mproc_initializer init,
+                              const void *initarg, size_t initarg_len,
+                              const struct mproc__share_list *shares);
+
 /* Serves tasks until end of input or max_tasks; returns the exit code. */
 int mproc__worker_main(const mproc__worker_cfg *cfg);
 

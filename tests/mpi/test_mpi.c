@@ -159,6 +159,26 @@ static answer get_answer(const void *data, size_t len)
     return a;
 }
 
+/* Maps probe over the ints 0 .. n - 1, written to xs, in chunks of chunksize: the results. */
+static mproc_results *map_probe(mproc_pool *p, int *xs, size_t n, size_t chunksize)
+{
+    mproc_results *r = NULL;
+    size_t i;
+    for (i = 0; i < n; i++)
+        xs[i] = (int)i;
+    assert_int_equal(mproc_pool_map(p, probe, xs, sizeof xs[0], n, chunksize, &r), MPROC_OK);
+    return r;
+}
+
+/* The answer of item i of a map of probe (the item must have succeeded). */
+static answer answer_at(mproc_results *r, size_t i)
+{
+    const void *data;
+    size_t len;
+    assert_int_equal(mproc_results_get(r, i, &data, &len), MPROC_OK);
+    return get_answer(data, len);
+}
+
 /* ---- tests -------------------------------------------------------------------------------- */
 
 /* mproc_mpi.h's bad input (docs/bad-input.md says where the core's rows are). */
@@ -254,17 +274,11 @@ static void check_map(mproc_pool *p, size_t chunksize)
 {
     enum { N = 1000 };
     static int xs[N];
-    mproc_results *r = NULL;
-    const void *data;
-    size_t i, len;
-    for (i = 0; i < N; i++)
-        xs[i] = (int)i;
-    assert_int_equal(mproc_pool_map(p, probe, xs, sizeof xs[0], N, chunksize, &r), MPROC_OK);
+    mproc_results *r = map_probe(p, xs, N, chunksize);
+    size_t i;
     assert_int_equal(mproc_results_count(r), N);
-    for (i = 0; i < N; i++) {
-        assert_int_equal(mproc_results_get(r, i, &data, &len), MPROC_OK);
-        assert_int_equal(get_answer(data, len).sq, (long)i * (long)i);
-    }
+    for (i = 0; i < N; i++)
+        assert_int_equal(answer_at(r, i).sq, (long)i * (long)i);
     mproc_results_destroy(r);
 }
 
@@ -477,17 +491,10 @@ static void test_initializer(void **state)
     static int xs[N];
     int value = 4242, i, ranks = 0;
     mproc_pool *p = mpi_pool(0, initializer, &value, sizeof value, 0);
-    mproc_results *r = NULL;
-    const void *data;
-    size_t len;
+    mproc_results *r = map_probe(p, xs, N, 1);
     (void)state;
-    for (i = 0; i < N; i++)
-        xs[i] = i;
-    assert_int_equal(mproc_pool_map(p, probe, xs, sizeof xs[0], N, 1, &r), MPROC_OK);
     for (i = 0; i < N; i++) {
-        answer a;
-        assert_int_equal(mproc_results_get(r, (size_t)i, &data, &len), MPROC_OK);
-        a = get_answer(data, len);
+        answer a = answer_at(r, (size_t)i);
         assert_int_equal(a.init_calls, 1); /* once per worker, one worker per rank */
         assert_int_equal(a.init_value, 4242);
         ranks |= 1 << (int)a.rank;
@@ -504,17 +511,10 @@ static void test_max_tasks(void **state)
     long pids[N];
     int i, j, distinct = 0;
     mproc_pool *p = mpi_pool(0, NULL, NULL, 0, 5);
-    mproc_results *r = NULL;
-    const void *data;
-    size_t len;
+    mproc_results *r = map_probe(p, xs, N, 2);
     (void)state;
-    for (i = 0; i < N; i++)
-        xs[i] = i;
-    assert_int_equal(mproc_pool_map(p, probe, xs, sizeof xs[0], N, 2, &r), MPROC_OK);
     for (i = 0; i < N; i++) {
-        answer a;
-        assert_int_equal(mproc_results_get(r, (size_t)i, &data, &len), MPROC_OK);
-        a = get_answer(data, len);
+        answer a = answer_at(r, (size_t)i);
         assert_int_equal(a.sq, (long)i * i);
         pids[i] = a.pid;
         for (j = 0; j < i && pids[j] != a.pid; j++) {
