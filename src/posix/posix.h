@@ -5,6 +5,7 @@
 
 #include "../backend.h"
 
+#include <pthread.h>
 #include <signal.h>
 
 /* ---- the registry of the library's own descriptors (pipe.c) ----
@@ -27,12 +28,16 @@ int mproc__posix_dup(int fd, int *out);
  * with what is left). 1 ready, 0 timed out, or MPROC_ESYS. */
 int mproc__posix_poll_one(int fd, short events, long timeout_ms);
 
+/* ---- locks (sync.c) ---- */
+/* A bounded spin of trylocks on a lock found held (about a microsecond; none where one CPU is
+ * usable): 0 once taken, EBUSY when still held, or trylock's other codes. */
+int mproc__posix_spin_trylock(pthread_mutex_t *m);
+
 /* ---- threads (thread.c) ---- */
-/* The signal mask a child started from the calling thread gets: the thread's own mask, except
- * on a thread of the library (which blocks everything), where it is the mask of the thread that
- * started it, so a worker started from the pool's thread still dies of SIGTERM. */
-/* The signal mask a child should start with: the calling thread's own (current, when the
- * caller has just read it, else asked), or the one its creator had for a thread of ours. */
+/* The signal mask a child started from the calling thread gets: the thread's own mask (current,
+ * when the caller has just read it, else asked), except on a thread of the library (which
+ * blocks everything), where it is the mask of the thread that started it, so a worker started
+ * from the pool's thread still dies of SIGTERM. */
 void mproc__posix_child_sigmask(const sigset_t *current, sigset_t *mask);
 
 /* ---- daemon children (child.c) ---- */

@@ -92,35 +92,9 @@ static void deadline_in(struct timespec *ts, long ms)
     }
 }
 
-/* A taker that finds the lock held tries again a few times, pausing between tries, before it
- * reads the clock and sleeps in the kernel: the main lock is held for a copy of at most a small
- * message, and a sleep and its wake cost two system calls and a context switch (glibc does not
- * spin for robust mutexes). Bounded (about a microsecond), and skipped on one usable CPU, where
- * the holder cannot run while we spin. */
-#define QLOCK_SPIN_TRIES 32
-#define QLOCK_SPIN_PAUSES 8
-
-static int spin_useful(void)
-{
-    static volatile int useful = -1; /* a race only computes it twice */
-    if (useful < 0)
-        useful = mproc__os_cpu_count() > 1;
-    return useful;
-}
-
-static int spin_trylock(pthread_mutex_t *m)
-{
-    int i, k, e = EBUSY;
-    if (!spin_useful())
-        return EBUSY;
-    for (i = 0; i < QLOCK_SPIN_TRIES && e == EBUSY; i++) {
-        for (k = 0; k < QLOCK_SPIN_PAUSES; k++)
-            mproc__os_relax();
-        e = pthread_mutex_trylock(m);
-    }
-    return e;
-}
-
+/* A taker that finds the lock held tries again a few times before it reads the clock and sleeps
+ * in the kernel (mproc__posix_spin_trylock, as the Lock's acquire): the main lock is held for a
+ * copy of at most a small message. */
 int mproc__qos_lock(mproc__qos *o, mproc__qhdr *hdr, int i, long timeout_ms)
 {
     pthread_mutex_t *m = mutex_of(hdr, i);
@@ -128,7 +102,7 @@ int mproc__qos_lock(mproc__qos *o, mproc__qhdr *hdr, int i, long timeout_ms)
     (void)o;
     e = pthread_mutex_trylock(m);
     if (e == EBUSY && timeout_ms != 0)
-        e = spin_trylock(m);
+        e = mproc__posix_spin_trylock(m);
     if (e != EBUSY || timeout_ms == 0) {
         /* taken (or the holder died), or a try */
     } else if (timeout_ms < 0) {

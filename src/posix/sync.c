@@ -79,7 +79,8 @@ static int lock_result(pthread_mutex_t *m, int e)
  * kernel: a lock passed back and forth is mostly held for a few instructions, and going to sleep
  * and being woken costs two system calls and a context switch each time (glibc spins only for
  * adaptive mutexes, which cannot be robust). The spin is bounded (about a microsecond), and
- * skipped where only one CPU is usable, where the holder cannot run while we spin. */
+ * skipped where only one CPU is usable, where the holder cannot run while we spin. The Queue's
+ * main lock (queue_os.c) takes the same way. */
 #define SPIN_TRIES 32
 #define SPIN_PAUSES 8
 
@@ -91,7 +92,7 @@ static int spin_useful(void)
     return useful;
 }
 
-static int spin_trylock(pthread_mutex_t *m)
+int mproc__posix_spin_trylock(pthread_mutex_t *m)
 {
     int i, k, e = EBUSY;
     if (!spin_useful())
@@ -113,7 +114,7 @@ int mproc__os_lock_acquire(mproc__oslock *l, int recursive, long timeout_ms)
     (void)recursive;
     e = pthread_mutex_trylock(m);
     if (e == EBUSY && timeout_ms != 0)
-        e = spin_trylock(m);
+        e = mproc__posix_spin_trylock(m);
     if (e != EBUSY || timeout_ms == 0)
         return lock_result(m, e);
     if (timeout_ms < 0)
