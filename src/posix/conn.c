@@ -109,6 +109,22 @@ static int peer_gone(int rd, long timeout_ms, int wr)
     }
 }
 
+/* After a write to fd failed: 0 to try again (interrupted, or room came), or a code:
+ * MPROC_EEND once the other end (rd's peer) is gone. */
+static int after_failed_write(int fd, int rd)
+{
+    int r;
+    if (errno == EINTR)
+        return 0;
+    if (errno != EAGAIN && errno != EWOULDBLOCK)
+        return mproc__sys_error(errno);
+    /* Full: wait for room, or for the other end to go. */
+    r = peer_gone(rd, -1, fd);
+    if (r < 0)
+        return r;
+    return r > 0 ? MPROC_EEND : 0;
+}
+
 /* writev until every byte of both pieces is out: MPROC_OK, MPROC_EEND once the other end is
  * gone, or a code. */
 static int writev_all(int fd, int rd, const void *hdr, size_t hlen, const void *data, size_t len)
@@ -127,17 +143,9 @@ static int writev_all(int fd, int rd, const void *hdr, size_t hlen, const void *
     while (n > 0) {
         ssize_t k = n == 1 ? write(fd, iov[0].iov_base, iov[0].iov_len) : writev(fd, iov, n);
         if (k < 0) {
-            int r;
-            if (errno == EINTR)
-                continue;
-            if (errno != EAGAIN && errno != EWOULDBLOCK)
-                return mproc__sys_error(errno);
-            /* Full: wait for room, or for the other end to go. */
-            r = peer_gone(rd, -1, fd);
+            int r = after_failed_write(fd, rd);
             if (r < 0)
                 return r;
-            if (r > 0)
-                return MPROC_EEND;
             continue;
         }
         /* Skip what went out. */
@@ -173,17 +181,11 @@ static int splice_all(int fd, int rd, const unsigned char *data, size_t len)
         k = vmsplice(fd, &iov, 1, SPLICE_F_NONBLOCK);
         if (k < 0) {
             int r;
-            if (errno == EINTR)
-                continue;
             if ((errno == ENOSYS || errno == EINVAL || errno == EPERM) && done == 0)
                 return MPROC_ENOTSUP;
-            if (errno != EAGAIN && errno != EWOULDBLOCK)
-                return mproc__sys_error(errno);
-            r = peer_gone(rd, -1, fd);
+            r = after_failed_write(fd, rd);
             if (r < 0)
                 return r;
-            if (r > 0)
-                return MPROC_EEND;
             continue;
         }
         done += (size_t)k;
