@@ -1,26 +1,35 @@
 /* The library's one allocator pair, so a test can make the n-th allocation fail. */
+#include "backend.h"
 #include "util.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-/* Only tests set it. It counts every allocation of the process, the pool thread's included; it
- * is a plain counter, so when two threads allocate at once a step may lose a count or fail twice,
- * both of which are still allocation failures the library must survive (tests/test_alloc.c). */
-static long fail_countdown;
+/* Only tests set it. It counts every allocation of the process, the pool thread's included.
+ * Atomic, so a test that sets it while the pool thread allocates is no data race (ThreadSanitizer
+ * reported one); which allocation of two racing threads fails is still a matter of timing, and
+ * either is an allocation failure the library must survive (tests/test_alloc.c). */
+static volatile uint32_t fail_countdown;
 
 static int should_fail(void)
 {
-    if (fail_countdown <= 0)
-        return 0;
-    return --fail_countdown == 0;
+    for (;;) {
+        uint32_t c = mproc__os_load(&fail_countdown);
+        if (c == 0)
+            return 0;
+        if (mproc__os_cas(&fail_countdown, c, c - 1) == c)
+            return c == 1;
+    }
 }
 
 long mproc__alloc_fail_after(long n)
 {
-    long left = fail_countdown;
-    fail_countdown = n;
-    return left;
+    uint32_t want = n <= 0 ? 0 : (unsigned long)n >= UINT32_MAX ? UINT32_MAX : (uint32_t)n;
+    for (;;) {
+        uint32_t c = mproc__os_load(&fail_countdown);
+        if (mproc__os_cas(&fail_countdown, c, want) == c)
+            return (long)c;
+    }
 }
 
 void *mproc__malloc(size_t n)
