@@ -94,8 +94,8 @@ static int poll_left(uint64_t start, long timeout_ms)
  * needed and gone after CLOSER_IDLE_MS without work. It is not woken for each set: woken at
  * once, the scheduler tends to run it on the waker's CPU, and the wait that just woke then
  * returns only after the close (measured: 1.9 ms for 1000 processes against 0.6 ms). It closes
- * what has queued every CLOSER_DELAY_MS instead, or at once past CLOSER_BATCH sets, which bounds
- * the descriptors a loop of waits holds. */
+ * what has queued CLOSER_DELAY_MS after its last round (CLOSER_IDLE_MS when it was idle), or at
+ * once past CLOSER_BATCH sets, which bounds the descriptors a loop of waits holds. */
     #define CLOSER_IDLE_MS 200
     #define CLOSER_DELAY_MS 10
     #define CLOSER_BATCH 16
