@@ -22,6 +22,7 @@ set(MPROC_SOURCES_FRONT
     src/fn.c
     src/init.c
     src/ipc/pipe.c
+    src/ipc/pipe_ring.c
     src/ipc/queue.c
     src/ipc/queue_big.c
     src/ipc/queue_get.c
@@ -71,6 +72,7 @@ set(MPROC_HEADERS_FRONT
     src/child.h
     src/ipc/conn.h
     src/ipc/pipe.h
+    src/ipc/pipe_ring.h
     src/ipc/queue.h
     src/ipc/queue_in.h
     src/ipc/share.h

@@ -566,7 +566,7 @@ static void fuzz_pipe(const unsigned char *data, size_t size)
             CHECK(r == MPROC_EEND);
             break;
         }
-        if (mproc__pipe_header_decode(data + at, &want) < 0) {
+        if (mproc__pipe_frame_decode(data + at, &kind, &want) < 0 || kind == MPROC__PIPE_RING) {
             CHECK(r == MPROC_EPROTO);
             break;
         }
@@ -996,13 +996,13 @@ static void write_seeds(const char *dir)
         static unsigned char body[70000];
         unsigned char h[MPROC__PIPE_HEADER];
         b.len = 0;
-        mproc__pipe_header(h, 0);
+        mproc__pipe_frame(h, MPROC__PIPE_PLAIN, 0);
         mproc__wr_bytes(&w, h, sizeof h);
-        mproc__pipe_header(h, 5);
+        mproc__pipe_frame(h, MPROC__PIPE_PLAIN, 5);
         mproc__wr_bytes(&w, h, sizeof h);
         mproc__wr_bytes(&w, "hello", 5);
         write_seed(dir, "pipe-small", MODE_PIPE, &b);
-        mproc__pipe_header(h, sizeof body);
+        mproc__pipe_frame(h, MPROC__PIPE_PLAIN, sizeof body);
         mproc__wr_bytes(&w, h, sizeof h);
         mproc__wr_bytes(&w, body, 30000);
         write_seed(dir, "pipe-big-cut", MODE_PIPE, &b);

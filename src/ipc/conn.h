@@ -43,6 +43,21 @@ mproc__handle mproc__os_conn_wait_handle(const mproc__conn *c);
  * takes the handles over (MPROC_OK) or touches nothing (a code). */
 size_t mproc__os_conn_handles(const mproc__conn *c, mproc__handle *h);
 int mproc__os_conn_adopt(mproc__conn *c, const mproc__handle *h, size_t n);
+/* ---- for the shared rings of big bodies (src/ipc/pipe_ring.c) ---- */
+/* 1 where a Pipe may move big bodies through shared memory: the OS can sleep on a word of it
+ * across processes, with a time limit (a Linux futex); 0 elsewhere (Windows, where the pipe
+ * carries every byte), and then the three calls below are never made. */
+int mproc__os_conn_ring_works(void);
+/* Sleeps while *p == seen, up to ms (>= 0) milliseconds, until mproc__os_word_wake(p) from any
+ * process, or a signal. Callers look again after it returns. */
+void mproc__os_conn_ring_wait(volatile uint32_t *p, uint32_t seen, long ms);
+/* 1 when the other end is gone (no process holds it any more), 0 while it is there, or a code;
+ * bytes still on their way do not count. */
+int mproc__os_conn_peer_gone(mproc__conn *c);
+/* Writes the len bytes at buf (at most 512) if the pipe has room for them now, else nothing:
+ * MPROC_OK either way, or a code. Never SIGPIPE. */
+int mproc__os_conn_try_write(mproc__conn *c, const void *buf, size_t len);
+
 /* Closes the end (a zeroed or half-made one too); with own 0 (a fork's copy) frees only memory:
  * the handles' numbers may be another's by now. */
 void mproc__os_conn_close(mproc__conn *c, int own);

@@ -10,10 +10,15 @@
  * crosses; a header claiming more is refused before anything is allocated. */
 #define MPROC__PIPE_MAX ((uint64_t)1 << 40)
 
-/* Writes the header of a message of len bytes into h (MPROC__PIPE_HEADER bytes). */
-void mproc__pipe_header(unsigned char *h, uint64_t len);
-/* Checks a header from the other end: MPROC_OK with the length, or MPROC_EPROTO. */
-int mproc__pipe_header_decode(const unsigned char *h, uint64_t *len);
+/* A frame's kind, its header's fifth byte: a message whose body follows on the pipe, one whose
+ * body (at least 1 byte) follows in the pair's shared ring (src/ipc/pipe_ring.h), and a NUDGE
+ * (length 0) that only makes the pipe readable for a reader that left with a body unfinished. */
+enum { MPROC__PIPE_PLAIN = 0, MPROC__PIPE_RING = 1, MPROC__PIPE_NUDGE = 2 };
+
+/* Writes the header of a frame of kind with len bytes into h (MPROC__PIPE_HEADER bytes). */
+void mproc__pipe_frame(unsigned char *h, int kind, uint64_t len);
+/* Checks a header from the other end: MPROC_OK with its kind and length, or MPROC_EPROTO. */
+int mproc__pipe_frame_decode(const unsigned char *h, int *kind, uint64_t *len);
 
 /* The byte streams under an end (for the fuzzer, which writes raw bytes into one). */
 struct mproc__conn *mproc__pipe_conn(mproc_pipe *p);

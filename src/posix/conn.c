@@ -19,7 +19,12 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
+#if defined(__linux__)
+    #include <linux/futex.h>
+    #include <sys/syscall.h>
+#endif
 
 /* A body at least this long widens the pipe it goes into (once, for good), and on Linux most
  * of it is spliced (below). */
@@ -252,6 +257,52 @@ int mproc__os_conn_write(mproc__conn *c, const void *hdr, size_t hlen, const voi
         return writev_all((int)c->wr, (int)c->rd, one, hlen + len, NULL, 0);
     }
     return writev_all((int)c->wr, (int)c->rd, hdr, hlen, data, len);
+}
+
+int mproc__os_conn_ring_works(void)
+{
+#if defined(__linux__) && defined(SYS_futex)
+    return 1;
+#else
+    return 0;
+#endif
+}
+
+void mproc__os_conn_ring_wait(volatile uint32_t *p, uint32_t seen, long ms)
+{
+#if defined(__linux__) && defined(SYS_futex)
+    struct timespec ts;
+    ts.tv_sec = ms / 1000;
+    ts.tv_nsec = (ms % 1000) * 1000000L;
+    /* Shared futex (no FUTEX_PRIVATE_FLAG): the word is in a MAP_SHARED file mapping, keyed by
+     * file and offset, the same in every process. EAGAIN, EINTR, ETIMEDOUT: the caller looks. */
+    (void)syscall(SYS_futex, p, FUTEX_WAIT, seen, &ts, NULL, 0);
+#else
+    (void)p;
+    (void)seen;
+    mproc__os_sleep_ms(ms > 1 ? 1 : ms);
+#endif
+}
+
+int mproc__os_conn_peer_gone(mproc__conn *c)
+{
+    if (c->rd < 0 || c->rd > INT_MAX)
+        return MPROC_EINVAL;
+    return peer_gone((int)c->rd, 0, -1);
+}
+
+int mproc__os_conn_try_write(mproc__conn *c, const void *buf, size_t len)
+{
+    if (c->wr < 0 || c->wr > INT_MAX || len > 512)
+        return MPROC_EINVAL;
+    for (;;) {
+        /* At most PIPE_BUF bytes go in whole or not at all; the side is non-blocking. */
+        ssize_t k = write((int)c->wr, buf, len);
+        if (k >= 0 || errno == EAGAIN || errno == EWOULDBLOCK)
+            return MPROC_OK;
+        if (errno != EINTR)
+            return mproc__sys_error(errno);
+    }
 }
 
 void mproc__os_conn_big_buffer(void *p, size_t len)

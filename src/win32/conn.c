@@ -32,6 +32,34 @@ void mproc__os_conn_big_buffer(void *p, size_t len)
     (void)len;
 }
 
+/* No shared rings here: the bodies go down the pipe (see ipc/conn.h). A Windows process cannot
+ * sleep on a word another process changes (WaitOnAddress is one process's). */
+int mproc__os_conn_ring_works(void)
+{
+    return 0;
+}
+
+void mproc__os_conn_ring_wait(volatile uint32_t *p, uint32_t seen, long ms)
+{
+    (void)p;
+    (void)seen;
+    mproc__os_sleep_ms(ms > 1 ? 1 : ms);
+}
+
+int mproc__os_conn_peer_gone(mproc__conn *c)
+{
+    (void)c;
+    return MPROC_ENOTSUP;
+}
+
+int mproc__os_conn_try_write(mproc__conn *c, const void *buf, size_t len)
+{
+    (void)c;
+    (void)buf;
+    (void)len;
+    return MPROC_ENOTSUP;
+}
+
 static int is_end_error(DWORD err)
 {
     return err == ERROR_BROKEN_PIPE || err == ERROR_NO_DATA || err == ERROR_HANDLE_EOF ||
