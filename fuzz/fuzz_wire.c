@@ -27,6 +27,12 @@
  *      the middle of a message or not) or MPROC_EPROTO (a header no pipe writes), every time.
  *   6  a queue's shared region (src/ipc/queue.h) as a hostile or dying process may leave it
  *      (fuzz_queue.h).
+ *   7  a Pipe's shared ring (src/ipc/pipe_ring.h) as a hostile or dying peer may leave it: the
+ *      writer's and the reader's positions and a body's length from the input, the rest of it
+ *      the ring's bytes from the reader's position on; a RING frame of that length and a small
+ *      message go down the pipe, the writing end is destroyed. recv must give MPROC_EPROTO for
+ *      positions more than a ring apart, else the body (the ring's bytes, whole) when the ring
+ *      holds it, then the small message, else MPROC_EEND, every time.
  *
  * Decoded data is checked, not only survived: pointers stay inside the input, decode then
  * re-encode with the writers gives the same bytes back (the format has no slack), and a
@@ -43,6 +49,7 @@
 #include "backend.h"
 #include "ipc/conn.h"
 #include "ipc/pipe.h"
+#include "ipc/pipe_ring.h"
 #include "ipc/share.h"
 #include "pool/ring.h"
 #include "wire.h"
@@ -72,6 +79,7 @@ enum {
     MODE_RING,
     MODE_PIPE,
     MODE_QUEUE,
+    MODE_PIPE_RING,
     MODE_COUNT
 };
 
@@ -546,7 +554,7 @@ static void fuzz_pipe(const unsigned char *data, size_t size)
 {
     mproc_pipe *a = NULL, *b = NULL;
     size_t at = 0;
-    int r, i;
+    int r, i, kind;
 
     /* A pipe holds 64 KiB: more would wait for a reader that is this same thread. */
     if (size > 60000)
@@ -561,13 +569,22 @@ static void fuzz_pipe(const unsigned char *data, size_t size)
         int ready = mproc_pipe_poll(b, 0);
         CHECK(ready == 1);
         r = mproc_pipe_recv(b, 0, &msg, &len);
-        /* The reference: the next header at `at`, and its body after it. */
+        /* The reference: the next header at `at` (NUDGE frames skipped), and its body after
+         * it; a RING frame's body is in the ring, empty here, its writer gone. */
+        while (size - at >= MPROC__PIPE_HEADER &&
+               mproc__pipe_frame_decode(data + at, &kind, &want) == MPROC_OK &&
+               kind == MPROC__PIPE_NUDGE)
+            at += MPROC__PIPE_HEADER;
         if (size - at < MPROC__PIPE_HEADER) {
             CHECK(r == MPROC_EEND);
             break;
         }
-        if (mproc__pipe_frame_decode(data + at, &kind, &want) < 0 || kind == MPROC__PIPE_RING) {
+        if (mproc__pipe_frame_decode(data + at, &kind, &want) < 0) {
             CHECK(r == MPROC_EPROTO);
+            break;
+        }
+        if (kind == MPROC__PIPE_RING) {
+            CHECK(r == (mproc__pipe_ring(b, &i) != NULL ? MPROC_EEND : MPROC_EPROTO));
             break;
         }
         if (size - at - MPROC__PIPE_HEADER < want) {
@@ -584,6 +601,76 @@ static void fuzz_pipe(const unsigned char *data, size_t size)
         void *msg = (void *)&i;
         size_t len = 1;
         CHECK(mproc_pipe_recv(b, 0, &msg, &len) == r && msg == NULL && len == 0);
+    }
+    mproc_pipe_destroy(b);
+}
+
+/* ---- 7: a Pipe's shared ring ---- */
+
+static void fuzz_pipe_ring(const unsigned char *data, size_t size)
+{
+    mproc_pipe *a = NULL, *b = NULL;
+    mproc__pring *g;
+    mproc__pring_dir *d;
+    unsigned char *ring, h[MPROC__PIPE_HEADER];
+    uint32_t w, rd, len, k;
+    void *msg = NULL;
+    size_t n = 0;
+    int out, r, i;
+    mproc__rd in;
+
+    if (size < 12)
+        return;
+    mproc__rd_init(&in, data, 12);
+    w = mproc__rd_u32(&in);
+    rd = mproc__rd_u32(&in);
+    /* The harness's limit, not the library's: at most 2 rings' worth, so no gigabytes. */
+    len = mproc__rd_u32(&in) % (2 * MPROC__PRING_CAP) + 1;
+    data += 12;
+    size -= 12;
+    if (size > MPROC__PRING_CAP)
+        size = MPROC__PRING_CAP;
+    CHECK(mproc_pipe_create(&a, &b) == MPROC_OK);
+    g = mproc__pipe_ring(a, &out);
+    if (g == NULL) {
+        mproc_pipe_destroy(a);
+        mproc_pipe_destroy(b);
+        return;
+    }
+    d = mproc__pring_words(g, out);
+    ring = mproc__pring_data(g, out);
+    for (k = 0; k < size; k++)
+        ring[(rd + k) & (MPROC__PRING_CAP - 1)] = data[k];
+    d->w = w;
+    d->r = rd;
+    mproc__pipe_frame(h, MPROC__PIPE_RING, len);
+    CHECK(mproc__os_conn_write(mproc__pipe_conn(a), h, sizeof h, NULL, 0) == MPROC_OK);
+    mproc__pipe_frame(h, MPROC__PIPE_PLAIN, 3);
+    CHECK(mproc__os_conn_write(mproc__pipe_conn(a), h, sizeof h, "end", 3) == MPROC_OK);
+    mproc_pipe_destroy(a); /* b holds the region on */
+    CHECK(mproc_pipe_poll(b, 0) == 1);
+    r = mproc_pipe_recv(b, 0, &msg, &n);
+    if (w - rd > MPROC__PRING_CAP) {
+        CHECK(r == MPROC_EPROTO);
+    } else if (w - rd >= len) {
+        CHECK(r == MPROC_OK && n == len);
+        for (k = 0; k < len; k++)
+            CHECK(((unsigned char *)msg)[k] == ring[(rd + k) & (MPROC__PRING_CAP - 1)]);
+        mproc_free(msg);
+        CHECK(d->r == rd + len); /* taken, and said so */
+        r = mproc_pipe_recv(b, 0, &msg, &n);
+        CHECK(r == MPROC_OK && n == 3 && memcmp(msg, "end", 3) == 0);
+        mproc_free(msg);
+        r = mproc_pipe_recv(b, 0, &msg, &n);
+        CHECK(r == MPROC_EEND);
+    } else {
+        CHECK(r == MPROC_EEND);
+    }
+    /* The same answer again: the end (or the refusal) stays. */
+    for (i = 0; i < 2; i++) {
+        msg = (void *)&i;
+        n = 1;
+        CHECK(mproc_pipe_recv(b, 0, &msg, &n) == r && msg == NULL && n == 0);
     }
     mproc_pipe_destroy(b);
 }
@@ -1008,6 +1095,22 @@ static void write_seeds(const char *dir)
         write_seed(dir, "pipe-big-cut", MODE_PIPE, &b);
     }
 
+    /* 7: a Pipe's ring holding a whole body of 5 bytes, across the ring's end; one cut short. */
+    {
+        b.len = 0;
+        mproc__wr_u32(&w, 2);
+        mproc__wr_u32(&w, MPROC__PRING_CAP - 3);
+        mproc__wr_u32(&w, 4); /* a body of 5 */
+        mproc__wr_bytes(&w, "hello", 5);
+        write_seed(dir, "pipe-ring-whole", MODE_PIPE_RING, &b);
+        b.len = 0;
+        mproc__wr_u32(&w, 2);
+        mproc__wr_u32(&w, MPROC__PRING_CAP - 3);
+        mproc__wr_u32(&w, 99);
+        mproc__wr_bytes(&w, "hello", 5);
+        write_seed(dir, "pipe-ring-cut", MODE_PIPE_RING, &b);
+    }
+
     /* 1: BOOT bodies. */
     b.len = 0;
     put_boot_body(&w, MPROC__BOOT_PROCESS, (mproc__fn)seed_target, "argument bytes");
@@ -1102,6 +1205,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         break;
     case MODE_QUEUE:
         fuzz_queue(data + 1, size - 1);
+        break;
+    case MODE_PIPE_RING:
+        fuzz_pipe_ring(data + 1, size - 1);
         break;
     default:
         fuzz_worker(data + 1, size - 1);

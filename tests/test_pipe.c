@@ -2,7 +2,10 @@
  * echoes, both directions and message bounds, timeouts and poll, the peer destroyed or killed
  * (recv MPROC_EEND, send a code, never SIGPIPE), a peer killed in the middle of a message (never
  * handed out torn), a big sender killed while its messages stream in, a sender's buffer reused
- * right after a big send, a child handing its end on, and descriptors back at their baseline. */
+ * right after a big send, a child handing its end on, and descriptors back at their baseline.
+ * The shared ring of big bodies (Linux): its reader killed in the middle of one (the sender gets a
+ * code), big and small messages interleaved both ways at once, recv timeouts and mproc_wait()
+ * while a body streams in. */
 #ifndef _WIN32
     #define _GNU_SOURCE
 #endif
@@ -101,6 +104,41 @@ static int t_send_forever(const void *arg, size_t len)
         return 50;
     while (mproc_pipe_send(e, b, n) == MPROC_OK)
         ;
+    return 0;
+}
+
+/* Says it is up, then takes part of the big message that comes (one recv that times out in its
+ * middle), then sleeps holding its end until killed. */
+static int t_read_part(const void *arg, size_t len)
+{
+    mproc_pipe *e = NULL;
+    void *d = NULL;
+    size_t n = 0;
+    (void)arg;
+    (void)len;
+    if (mproc_child_pipe(0, &e) != MPROC_OK || mproc_pipe_send(e, "up", 2) != MPROC_OK)
+        return 60;
+    tu_sleep_ms(200); /* the message is on its way: some of it is there */
+    if (mproc_pipe_recv(e, 0, &d, &n) == MPROC_OK)
+        mproc_free(d); /* the whole message was there already (a system that buffers it all) */
+    tu_sleep_ms(60000);
+    return 0;
+}
+
+/* Sends one message of arg MiB (the fill pattern), then sleeps until its end is gone. */
+static int t_send_one(const void *arg, size_t len)
+{
+    mproc_pipe *e = NULL;
+    size_t n = (size_t)tu_read_int(arg, len) << 20;
+    unsigned char *b = make(n);
+    void *d = NULL;
+    size_t got = 0;
+    if (mproc_child_pipe(0, &e) != MPROC_OK || mproc_pipe_send(e, b, n) != MPROC_OK)
+        return 70;
+    free(b);
+    if (mproc_pipe_recv(e, 120000, &d, &got) != MPROC_EEND)
+        return 71;
+    mproc_pipe_destroy(e);
     return 0;
 }
 
@@ -454,6 +492,167 @@ static void pipe_big_buffer_reused(void **state)
     tu_assert_counts_back(&base, 10000);
 }
 
+/* The reader dies in the middle of a 64 MiB body it took part of: the blocked send gives a
+ * code (MPROC_EEND), never hangs, and a send after it gives MPROC_EEND too. */
+static void pipe_ring_reader_killed(void **state)
+{
+    tu_counts base = tu_counts_now();
+    size_t size = (size_t)64 << 20;
+    unsigned char *m = make(size);
+    mproc_pipe *a = NULL, *b = NULL;
+    mproc_process *p;
+    tu_thread t;
+    killer k;
+    void *d = NULL;
+    size_t n = 0;
+    int r;
+    (void)state;
+    assert_int_equal(mproc_pipe_create(&a, &b), MPROC_OK);
+    p = start_with(t_read_part, 0, b);
+    assert_int_equal(mproc_pipe_recv(a, 60000, &d, &n), MPROC_OK);
+    assert_int_equal(n, 2);
+    mproc_free(d);
+    k.p = p;
+    k.after_ms = 500;
+    tu_thread_start(&t, kill_later, &k);
+    r = mproc_pipe_send(a, m, size);
+#if defined(__linux__)
+    assert_int_equal(r, MPROC_EEND); /* it could not all fit anywhere: the reader died first */
+#else
+    /* Where the system buffers the whole message, the send may have returned before. */
+    assert_true(r == MPROC_EEND || r == MPROC_OK);
+#endif
+    tu_thread_join(&t);
+    assert_int_equal(mproc_process_join(p, 60000), MPROC_OK);
+    mproc_process_destroy(p);
+    assert_int_equal(mproc_pipe_send(a, m, size), MPROC_EEND);
+    assert_int_equal(mproc_pipe_send(a, "x", 1), MPROC_EEND);
+    assert_int_equal(mproc_pipe_recv(a, 60000, &d, &n), MPROC_EEND);
+    mproc_pipe_destroy(a);
+    free(m);
+    tu_assert_counts_back(&base, 10000);
+}
+
+/* What the receiving thread of pipe_ring_interleaved expects: the sizes, in order. */
+static const size_t mixed_sizes[] = {1,
+                                     (size_t)5 << 20,
+                                     0,
+                                     100,
+                                     (size_t)256 << 10,
+                                     ((size_t)256 << 10) - 1,
+                                     ((size_t)17 << 20) + 3,
+                                     4096,
+                                     ((size_t)4 << 20),
+                                     ((size_t)4 << 20) + 1,
+                                     7,
+                                     ((size_t)9 << 20) + 11,
+                                     65536};
+#define MIXED_COUNT (sizeof mixed_sizes / sizeof mixed_sizes[0])
+#define MIXED_ROUNDS 3
+
+typedef struct mixed_rx {
+    mproc_pipe *a;
+    int failed; /* the first message index that failed, + 1 */
+} mixed_rx;
+
+static void mixed_receive(void *arg)
+{
+    mixed_rx *x = arg;
+    size_t i, j;
+    for (i = 0; i < MIXED_ROUNDS * MIXED_COUNT && !x->failed; i++) {
+        size_t n = mixed_sizes[i % MIXED_COUNT], got = 0;
+        void *d = NULL;
+        if (mproc_pipe_recv(x->a, 120000, &d, &got) != MPROC_OK || got != n) {
+            x->failed = (int)i + 1;
+            break;
+        }
+        for (j = 0; j < n; j++)
+            if (((unsigned char *)d)[j] != fill(n, j)) {
+                x->failed = (int)i + 1;
+                break;
+            }
+        mproc_free(d);
+    }
+}
+
+/* Big (ring) and small (pipe) messages interleaved, both directions at once: an echo child
+ * sends each back while this thread sends the next ones and another thread takes the echoes.
+ * Every message comes back whole, in order; the descriptors are back afterwards. */
+static void pipe_ring_interleaved(void **state)
+{
+    tu_counts base = tu_counts_now();
+    mproc_pipe *a = NULL, *b = NULL;
+    mproc_process *p;
+    tu_thread t;
+    mixed_rx x;
+    size_t i;
+    (void)state;
+    assert_int_equal(mproc_pipe_create(&a, &b), MPROC_OK);
+    p = start_with(t_echo, 0, b);
+    x.a = a;
+    x.failed = 0;
+    tu_thread_start(&t, mixed_receive, &x);
+    for (i = 0; i < MIXED_ROUNDS * MIXED_COUNT; i++) {
+        size_t n = mixed_sizes[i % MIXED_COUNT];
+        unsigned char *m = make(n);
+        assert_int_equal(mproc_pipe_send(a, m, n), MPROC_OK);
+        free(m);
+    }
+    tu_thread_join(&t);
+    if (x.failed)
+        fail_msg("echo %d of %d was wrong", x.failed - 1, (int)(MIXED_ROUNDS * MIXED_COUNT));
+    mproc_pipe_destroy(a);
+    assert_int_equal(join_code(p), 0);
+    tu_assert_counts_back(&base, 10000);
+}
+
+/* A 64 MiB message taken by recv calls that give up at once (timeout 0), with mproc_wait() on
+ * the end's waitable between them: each call goes on where the last one stopped, the waits
+ * wake as the rest arrives (never their full 30 s), and the message comes whole. */
+static void pipe_ring_timeouts(void **state)
+{
+    tu_counts base = tu_counts_now();
+    size_t size = (size_t)64 << 20;
+    mproc_pipe *a = NULL, *b = NULL;
+    mproc_process *p;
+    mproc_waitable *w[1];
+    unsigned char ready[1];
+    void *d = NULL;
+    size_t n = 0;
+    long timeouts = 0;
+    int r, waits = 0;
+    (void)state;
+    assert_int_equal(mproc_pipe_create(&a, &b), MPROC_OK);
+    p = start_with(t_send_one, 64, b);
+    w[0] = mproc_pipe_waitable(a);
+    assert_non_null(w[0]);
+    for (;;) {
+        r = mproc_pipe_recv(a, 0, &d, &n);
+        if (r != MPROC_ETIMEDOUT)
+            break;
+        timeouts++;
+        /* Every turn waits in mproc_wait, which sleeps on the pipe: the ring's writer nudges
+         * it. The last one waits in poll (which would take the rest, so only once). */
+        if (timeouts < 12) {
+            assert_int_equal(mproc_wait(w, 1, 30000, ready), 1);
+            waits++;
+        } else {
+            assert_int_equal(mproc_pipe_poll(a, 30000), 1);
+        }
+    }
+    assert_int_equal(r, MPROC_OK);
+    check(d, n, size);
+    mproc_free(d);
+#if defined(__linux__)
+    /* A call with timeout 0 takes at most a few MiB of a body still coming. */
+    assert_true(timeouts >= 1);
+#endif
+    (void)waits;
+    mproc_pipe_destroy(a);
+    assert_int_equal(join_code(p), 0);
+    tu_assert_counts_back(&base, 10000);
+}
+
 static void pipe_hand_on(void **state)
 {
     mproc_pipe *a = NULL, *b = NULL;
@@ -498,7 +697,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(pipe_round_trips),        cmocka_unit_test(pipe_peer_killed),
         cmocka_unit_test(pipe_killed_mid_message), cmocka_unit_test(pipe_hand_on),
         cmocka_unit_test(pipe_share_after_read),   cmocka_unit_test(pipe_big_sender_killed),
-        cmocka_unit_test(pipe_big_buffer_reused),
+        cmocka_unit_test(pipe_big_buffer_reused),  cmocka_unit_test(pipe_ring_reader_killed),
+        cmocka_unit_test(pipe_ring_interleaved),   cmocka_unit_test(pipe_ring_timeouts),
     };
     return TU_RUN_SUITE(argc, argv, "pipe", tests);
 }

@@ -118,6 +118,10 @@ typedef struct mproc_pipe mproc_pipe;
  * An end may be used by one thread at a time for sending and one for receiving (mproc_pipe_recv()
  * and mproc_pipe_poll() count as receiving), the two at once.
  *
+ * On Linux the pair also shares an anonymous region of 8 MiB + 4 KiB for its big messages (see
+ * mproc_pipe_send()): one more descriptor (a memfd) while an end is open, and memory only once
+ * a big message has used it.
+ *
  * @param a receives one end, freed with mproc_pipe_destroy(); NULL on failure.
  * @param b receives the other end, likewise.
  * @return MPROC_OK, MPROC_EINVAL (a or b NULL, or the same pointer), MPROC_ENOMEM, MPROC_ESYS.
@@ -130,17 +134,23 @@ MPROC_API int mproc_pipe_create(mproc_pipe **a, mproc_pipe **b);
  * than the pipe's buffer waits for the reader). Never raises SIGPIPE: sending into a pipe whose
  * other end is gone (its process ended, killed included) gives MPROC_EEND.
  *
- * A message of 256 KiB or more widens the pipe of its direction to 1 MiB (Linux, once, where
- * the system's limits allow). On Linux most of a message longer than twice the pipe's size goes
- * to the pipe by reference (vmsplice), so the reader copies it straight out of `data`: the
- * buffer must not change during the call (no other thread writes it); it is the caller's again
- * once the call returns, even if the reader has not taken the whole message yet.
+ * On Linux a message of 256 KiB or more goes through shared memory: its frame goes down the
+ * pipe, its body through a 4 MiB ring of its direction in an anonymous region the pair shares
+ * (made with the pair, handed on with an end; no name in /dev/shm). The sender copies the body
+ * in while the receiver copies it out, and each sleeps in the kernel (a futex) while the ring
+ * is full or empty, looking every 50 ms whether the other end is still there: a peer killed in
+ * the middle gives MPROC_EEND here (and to its reader), never a hang. The buffer is only read
+ * during the call and is the caller's again once it returns. Elsewhere (Windows, POSIX without
+ * futexes) every byte goes down the pipe, and on such a POSIX system a message of 256 KiB or
+ * more widens the pipe of its direction to 1 MiB where the limits allow.
  *
  * @param p the end.
  * @param data the bytes, read during the call only; NULL when len is 0.
  * @param len their number, up to 1 TiB (2^40).
  * @return MPROC_OK, MPROC_EINVAL (p NULL, data NULL with len > 0), MPROC_ETOOBIG, MPROC_EEND,
- *         MPROC_EFOREIGN (a fork's copy of an end not handed to this process), MPROC_ESYS.
+ *         MPROC_EFOREIGN (a fork's copy of an end not handed to this process), MPROC_EPROTO
+ *         (the other end's position in the shared ring is one no mproc pipe writes),
+ *         MPROC_ESYS.
  */
 MPROC_API int mproc_pipe_send(mproc_pipe *p, const void *data, size_t len);
 
@@ -149,11 +159,15 @@ MPROC_API int mproc_pipe_send(mproc_pipe *p, const void *data, size_t len);
  * bytes (freed with mproc_free(); a message of 0 bytes may give NULL) and `*len` their number.
  * A message is handed out whole or not at all: when the other end goes away in the middle of
  * one, the part that came is dropped and MPROC_EEND follows. What the other side sends is
- * checked: bytes no mproc pipe writes give MPROC_EPROTO.
+ * checked: bytes no mproc pipe writes give MPROC_EPROTO, and so does a position in the shared
+ * ring of big bodies (Linux, see mproc_pipe_send()) more than the ring's size away from this
+ * end's own.
  *
  * @param p the end.
  * @param timeout_ms milliseconds, MPROC_FOREVER or 0 (no wait). A message that is still
- *                   arriving when the time is up stays: the next call goes on with it.
+ *                   arriving when the time is up stays: the next call goes on with it. A big
+ *                   body that keeps streaming in is followed past the time by at most the
+ *                   ring's 4 MiB (a few milliseconds), so one call never runs on for long.
  * @param data receives the message, which belongs to the caller (mproc_free()); NULL on failure.
  * @param len receives its length; 0 on failure.
  * @return MPROC_OK, MPROC_ETIMEDOUT, MPROC_EEND (every message read, and the other end is gone:

@@ -38,6 +38,7 @@ struct mproc_pipe {
     uint64_t big_len, big_got;
     int big_ring; /* that body comes through the ring, read at ring_pos */
     uint32_t ring_pos;
+    size_t ring_taken;  /* bytes this recv or poll took from the ring */
     mproc__pring *ring; /* the pair's shared rings, or NULL: the pipe carries every byte */
     int out;            /* the ring this end writes into; it reads the other */
     int eof;            /* the other end is gone: nothing more comes */
@@ -304,8 +305,11 @@ static int read_some(mproc_pipe *p, long timeout_ms)
         } else {
             n = mproc__os_conn_read(&p->c, p->big + p->big_got, want, timeout_ms);
         }
-        if (n > 0)
+        if (n > 0) {
             p->big_got += (uint64_t)n;
+            if (p->big_ring)
+                p->ring_taken += (size_t)n;
+        }
     } else {
         int r = mproc__buf_reserve(&p->in, READ_CHUNK);
         if (r < 0)
@@ -329,12 +333,11 @@ static long left_ms(long timeout_ms, uint64_t deadline)
 }
 
 /* A ring body keeps coming as fast as it is taken, so a recv or poll with a time limit would
- * follow it to its end: once the time is up, one call takes at most about a ring's worth
- * (RING_TURNS copies) and leaves the rest to the next call. 1 when this call should stop. */
-#define RING_TURNS 4
-static int ring_time_up(const mproc_pipe *p, int *turns, long timeout_ms, uint64_t deadline)
+ * follow it to its end: once the time is up, one call takes a ring's worth at most (all of a
+ * body the ring holds whole) and leaves the rest to the next call. 1 when this call stops. */
+static int ring_time_up(const mproc_pipe *p, long timeout_ms, uint64_t deadline)
 {
-    return p->big_ring && timeout_ms >= 0 && ++*turns > RING_TURNS &&
+    return p->big_ring && timeout_ms >= 0 && p->ring_taken > MPROC__PRING_CAP &&
            left_ms(timeout_ms, deadline) == 0;
 }
 
@@ -343,7 +346,7 @@ int mproc_pipe_recv(mproc_pipe *p, long timeout_ms, void **data, size_t *len)
     uint64_t deadline = 0;
     void *d = NULL;
     size_t n = 0;
-    int r, turns = 0;
+    int r;
 
     if (data != NULL)
         *data = NULL;
@@ -355,6 +358,7 @@ int mproc_pipe_recv(mproc_pipe *p, long timeout_ms, void **data, size_t *len)
         return MPROC_EFOREIGN;
     if (timeout_ms > 0)
         deadline = mproc__os_now_ms() + (uint64_t)timeout_ms;
+    p->ring_taken = 0;
     for (;;) {
         r = take_message(p, &d, &n);
         if (r < 0)
@@ -368,7 +372,7 @@ int mproc_pipe_recv(mproc_pipe *p, long timeout_ms, void **data, size_t *len)
          * torn. */
         if (p->eof)
             return MPROC_EEND;
-        if (ring_time_up(p, &turns, timeout_ms, deadline))
+        if (ring_time_up(p, timeout_ms, deadline))
             return MPROC_ETIMEDOUT;
         r = read_some(p, left_ms(timeout_ms, deadline));
         if (r < 0)
@@ -399,7 +403,7 @@ static int message_ready(mproc_pipe *p)
 int mproc_pipe_poll(mproc_pipe *p, long timeout_ms)
 {
     uint64_t deadline = 0;
-    int r, turns = 0;
+    int r;
 
     if (p == NULL || timeout_ms < MPROC_FOREVER)
         return MPROC_EINVAL;
@@ -407,12 +411,13 @@ int mproc_pipe_poll(mproc_pipe *p, long timeout_ms)
         return MPROC_EFOREIGN;
     if (timeout_ms > 0)
         deadline = mproc__os_now_ms() + (uint64_t)timeout_ms;
+    p->ring_taken = 0;
     /* Bytes that come are taken at once (without waiting): a message only partly there keeps
      * the wait going, until the deadline. */
     while (!message_ready(p)) {
         if (p->big_ring) {
             /* The body comes through the ring: that is where to wait. */
-            if (ring_time_up(p, &turns, timeout_ms, deadline))
+            if (ring_time_up(p, timeout_ms, deadline))
                 return 0;
             r = read_some(p, left_ms(timeout_ms, deadline));
             if (r == MPROC_ETIMEDOUT)
@@ -434,6 +439,12 @@ int mproc_pipe_poll(mproc_pipe *p, long timeout_ms)
 struct mproc__conn *mproc__pipe_conn(mproc_pipe *p)
 {
     return &p->c;
+}
+
+struct mproc__pring *mproc__pipe_ring(mproc_pipe *p, int *out)
+{
+    *out = p->out;
+    return p->ring;
 }
 
 mproc_shared *mproc_pipe_shared(mproc_pipe *p)

@@ -22,5 +22,8 @@ int mproc__pipe_frame_decode(const unsigned char *h, int *kind, uint64_t *len);
 
 /* The byte streams under an end (for the fuzzer, which writes raw bytes into one). */
 struct mproc__conn *mproc__pipe_conn(mproc_pipe *p);
+/* The pair's shared rings (NULL where the pipe carries every byte) and the ring an end writes
+ * into (it reads the other). */
+struct mproc__pring *mproc__pipe_ring(mproc_pipe *p, int *out);
 
 #endif /* MPROC_IPC_PIPE_H */

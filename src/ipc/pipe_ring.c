@@ -33,6 +33,16 @@ static unsigned char *data_of(mproc__pring *g, int dir)
            (size_t)(dir != 0) * (size_t)MPROC__PRING_CAP;
 }
 
+mproc__pring_dir *mproc__pring_words(mproc__pring *g, int dir)
+{
+    return dir_of(g, dir);
+}
+
+unsigned char *mproc__pring_data(mproc__pring *g, int dir)
+{
+    return data_of(g, dir);
+}
+
 typedef char pring_head_fits[2 * sizeof(mproc__pring_dir) <= MPROC__PRING_HEAD ? 1 : -1];
 
 int mproc__pring_create(mproc__pring **out)

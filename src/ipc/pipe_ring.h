@@ -45,6 +45,10 @@ void mproc__pring_hold(mproc__pring *g);
 /* Drops a hold; with own 0 (a fork's copy) the descriptor's number is not closed. */
 void mproc__pring_drop(mproc__pring *g, int own);
 
+/* Ring dir's words and bytes (for the fuzzer, which writes what a hostile peer would). */
+mproc__pring_dir *mproc__pring_words(mproc__pring *g, int dir);
+unsigned char *mproc__pring_data(mproc__pring *g, int dir);
+
 /* The bytes a ring holds, from its two positions: 0 .. MPROC__PRING_CAP, or MPROC_EPROTO. */
 long mproc__pring_held(uint32_t w, uint32_t r);
 
