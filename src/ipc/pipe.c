@@ -151,12 +151,11 @@ int mproc_pipe_send(mproc_pipe *p, const void *data, size_t len)
         return MPROC_ETOOBIG;
     if (p->ring != NULL && len >= RING_BODY) {
         /* The frame down the pipe, the body through the ring. */
-        int r;
+        int r = mproc__os_conn_peer_gone(&p->c);
+        if (r != 0)
+            return r < 0 ? r : MPROC_EEND;
         mproc__pipe_frame(h, MPROC__PIPE_RING, (uint64_t)len);
-        r = mproc__os_conn_write(&p->c, h, sizeof h, NULL, 0);
-        if (r < 0)
-            return r;
-        return mproc__pring_send(p->ring, p->out, &p->c, data, len);
+        return mproc__pring_send(p->ring, p->out, &p->c, h, sizeof h, data, len);
     }
     mproc__pipe_frame(h, MPROC__PIPE_PLAIN, (uint64_t)len);
     return mproc__os_conn_write(&p->c, h, sizeof h, data, len);

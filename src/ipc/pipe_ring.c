@@ -120,13 +120,26 @@ static void nudge(mproc__pring_dir *d, mproc__conn *c)
     (void)mproc__os_conn_try_write(c, h, sizeof h);
 }
 
-int mproc__pring_send(mproc__pring *g, int dir, mproc__conn *c, const unsigned char *data,
-                      size_t len)
+/* The frame down the pipe, once the body's first bytes are in the ring (the reader then finds
+ * them at once instead of going to sleep for them). Were the frame not to go, the bytes are
+ * taken back: without their frame no reader looks at them. */
+static int send_frame(mproc__pring_dir *d, mproc__conn *c, const unsigned char *hdr, size_t hlen,
+                      uint32_t w0)
+{
+    int r = mproc__os_conn_write(c, hdr, hlen, NULL, 0);
+    if (r < 0)
+        mproc__os_store(&d->w, w0);
+    return r;
+}
+
+int mproc__pring_send(mproc__pring *g, int dir, mproc__conn *c, const unsigned char *hdr,
+                      size_t hlen, const unsigned char *data, size_t len)
 {
     mproc__pring_dir *d = dir_of(g, dir);
     unsigned char *ring = data_of(g, dir);
-    uint32_t w = mproc__os_load(&d->w);
+    uint32_t w0 = mproc__os_load(&d->w), w = w0;
     size_t sent = 0;
+    int framed = 0, e;
 
     while (sent < len) {
         uint32_t r = mproc__os_load(&d->r), room, at, n;
@@ -136,6 +149,12 @@ int mproc__pring_send(mproc__pring *g, int dir, mproc__conn *c, const unsigned c
         room = MPROC__PRING_CAP - (uint32_t)held;
         if (room == 0) {
             int gone;
+            if (!framed) {
+                gone = send_frame(d, c, hdr, hlen, w0);
+                if (gone < 0)
+                    return gone;
+                framed = 1;
+            }
             mproc__os_store(&d->wwait, 1);
             if (mproc__os_load(&d->r) == r)
                 mproc__os_conn_ring_wait(&d->r, r, SLICE_MS);
@@ -162,8 +181,14 @@ int mproc__pring_send(mproc__pring *g, int dir, mproc__conn *c, const unsigned c
         if (mproc__os_load(&d->rwait) != 0)
             mproc__os_word_wake(&d->w);
         nudge(d, c);
+        if (!framed) {
+            e = send_frame(d, c, hdr, hlen, w0);
+            if (e < 0)
+                return e;
+            framed = 1;
+        }
     }
-    return MPROC_OK;
+    return framed ? MPROC_OK : send_frame(d, c, hdr, hlen, w0);
 }
 
 int mproc__pring_begin(mproc__pring *g, int dir, uint32_t *pos)

@@ -52,11 +52,11 @@ unsigned char *mproc__pring_data(mproc__pring *g, int dir);
 /* The bytes a ring holds, from its two positions: 0 .. MPROC__PRING_CAP, or MPROC_EPROTO. */
 long mproc__pring_held(uint32_t w, uint32_t r);
 
-/* Copies len bytes into ring dir, waiting for room as long as it takes: MPROC_OK once all are
- * in, MPROC_EEND when the other end is gone, MPROC_EPROTO when its position lies, or a code.
- * The frame saying so went down c before. */
-int mproc__pring_send(mproc__pring *g, int dir, mproc__conn *c, const unsigned char *data,
-                      size_t len);
+/* Copies len bytes into ring dir and the frame that announces them (hdr, hlen bytes) down c
+ * once the first of them are in, waiting for room as long as it takes: MPROC_OK once all are
+ * in, MPROC_EEND when the other end is gone, MPROC_EPROTO when its position lies, or a code. */
+int mproc__pring_send(mproc__pring *g, int dir, mproc__conn *c, const unsigned char *hdr,
+                      size_t hlen, const unsigned char *data, size_t len);
 /* The reader's position when a body starts (its own word, checked against the writer's):
  * MPROC_OK or MPROC_EPROTO. */
 int mproc__pring_begin(mproc__pring *g, int dir, uint32_t *pos);
