@@ -336,8 +336,11 @@ static long left_ms(long timeout_ms, uint64_t deadline)
  * body the ring holds whole) and leaves the rest to the next call. 1 when this call stops. */
 static int ring_time_up(const mproc_pipe *p, long timeout_ms, uint64_t deadline)
 {
-    return p->big_ring && timeout_ms >= 0 && p->ring_taken > MPROC__PRING_CAP &&
-           left_ms(timeout_ms, deadline) == 0;
+    if (!p->big_ring || timeout_ms < 0 || p->ring_taken <= MPROC__PRING_CAP ||
+        left_ms(timeout_ms, deadline) > 0)
+        return 0;
+    mproc__pring_leave(p->ring, !p->out);
+    return 1;
 }
 
 int mproc_pipe_recv(mproc_pipe *p, long timeout_ms, void **data, size_t *len)

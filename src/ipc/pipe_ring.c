@@ -155,10 +155,14 @@ int mproc__pring_send(mproc__pring *g, int dir, mproc__conn *c, const unsigned c
                     return gone;
                 framed = 1;
             }
+            /* A reader that left with bytes in the ring (mproc__pring_leave) is nudged before
+             * and after the sleep: it cannot take them while it sleeps on the pipe. */
             mproc__os_store(&d->wwait, 1);
+            nudge(d, c);
             if (mproc__os_load(&d->r) == r)
                 mproc__os_conn_ring_wait(&d->r, r, SLICE_MS);
             mproc__os_store(&d->wwait, 0);
+            nudge(d, c);
             if (mproc__os_load(&d->r) != r)
                 continue;
             gone = mproc__os_conn_peer_gone(c);
@@ -189,6 +193,15 @@ int mproc__pring_send(mproc__pring *g, int dir, mproc__conn *c, const unsigned c
         }
     }
     return framed ? MPROC_OK : send_frame(d, c, hdr, hlen, w0);
+}
+
+void mproc__pring_leave(mproc__pring *g, int dir)
+{
+    mproc__pring_dir *d = dir_of(g, dir);
+    mproc__os_store(&d->parked, 1);
+    /* A writer asleep for room would put nothing in, so nudge nothing: it wakes and nudges. */
+    if (mproc__os_load(&d->wwait) != 0)
+        mproc__os_word_wake(&d->r);
 }
 
 int mproc__pring_begin(mproc__pring *g, int dir, uint32_t *pos)

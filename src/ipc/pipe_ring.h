@@ -57,6 +57,9 @@ long mproc__pring_held(uint32_t w, uint32_t r);
  * in, MPROC_EEND when the other end is gone, MPROC_EPROTO when its position lies, or a code. */
 int mproc__pring_send(mproc__pring *g, int dir, mproc__conn *c, const unsigned char *hdr,
                       size_t hlen, const unsigned char *data, size_t len);
+/* The reader leaves in the middle of a body with bytes maybe still in the ring (its time is up):
+ * the writer nudges the pipe once it is awake again, so mproc_wait() (on the pipe) wakes. */
+void mproc__pring_leave(mproc__pring *g, int dir);
 /* The reader's position when a body starts (its own word, checked against the writer's):
  * MPROC_OK or MPROC_EPROTO. */
 int mproc__pring_begin(mproc__pring *g, int dir, uint32_t *pos);
