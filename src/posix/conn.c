@@ -27,7 +27,8 @@
 #endif
 
 /* A body at least this long widens the pipe it goes into (once, for good), and on Linux most
- * of it is spliced (below). */
+ * of it is spliced (below). On Linux the Pipe sends such bodies through its shared ring
+ * (src/ipc/pipe_ring.h) instead, so this path serves a pair made without one. */
 #define BIG_WRITE ((size_t)256 * 1024)
 /* Widened to this (Linux's default most, /proc/sys/fs/pipe-max-size). */
 #define WIDE_PIPE (1 << 20)
