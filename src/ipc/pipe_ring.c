@@ -242,7 +242,9 @@ long mproc__pring_take(mproc__pring *g, int dir, mproc__conn *c, uint32_t *pos, 
             r += n;
             *pos = r;
             mproc__os_store(&d->r, r);
-            if (mproc__os_load(&d->wwait) != 0)
+            /* A writer asleep for room is woken once half the ring is free, not at every
+             * chunk: half the sleeps and wake-ups (it looks again after its slice anyway). */
+            if (mproc__os_load(&d->wwait) != 0 && (uint32_t)held - n <= MPROC__PRING_CAP / 2)
                 mproc__os_word_wake(&d->r);
             return (long)n;
         }
