@@ -262,19 +262,23 @@ static int take_message(mproc_pipe *p, void **data, size_t *len)
 
 /* Leaving with a ring body unfinished: what the pipe holds now (NUDGE frames: the body's
  * sender writes nothing else before its last byte is in the ring) is taken into p->in, so that
- * the pipe turns readable again only when something new comes (mproc_wait sleeps on it). */
-static void drain_nudges(mproc_pipe *p)
+ * the pipe turns readable again only when something new comes (mproc_wait sleeps on it). The
+ * bytes taken (0: none). */
+static size_t drain_nudges(mproc_pipe *p)
 {
+    size_t got = 0;
     int i;
     for (i = 0; i < 4 && mproc__os_conn_poll(&p->c, 0) == 1; i++) {
         long n;
         if (mproc__buf_reserve(&p->in, READ_CHUNK) < 0)
-            return;
+            break;
         n = mproc__os_conn_read(&p->c, p->in.data + p->in.len, p->in.cap - p->in.len, 0);
         if (n <= 0)
-            return; /* the end: the ring's reader finds it out */
+            break; /* the end: the ring's reader finds it out */
         p->in.len += (size_t)n;
+        got += (size_t)n;
     }
+    return got;
 }
 
 /* Reads once (waiting up to timeout_ms): into the big body under way, else into p->in. */
@@ -299,8 +303,12 @@ static int read_some(mproc_pipe *p, long timeout_ms)
         if (p->big_ring) {
             n = mproc__pring_take(p->ring, !p->out, &p->c, &p->ring_pos, p->big + p->big_got, want,
                                   timeout_ms);
-            if (n == MPROC_ETIMEDOUT)
-                drain_nudges(p);
+            /* The ring was empty and this end parked (pipe_ring.h). A NUDGE drained here may be
+             * the one the writer sent for this very park, bytes it put in since: look again
+             * (which parks anew), until the pipe had nothing. */
+            while (n == MPROC_ETIMEDOUT && drain_nudges(p) > 0)
+                n = mproc__pring_take(p->ring, !p->out, &p->c, &p->ring_pos, p->big + p->big_got,
+                                      want, 0);
         } else {
             n = mproc__os_conn_read(&p->c, p->big + p->big_got, want, timeout_ms);
         }
