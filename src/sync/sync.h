@@ -24,7 +24,8 @@ enum {
     MPROC__SYNC_COND = 6
 };
 
-/* The bytes a backend lock takes in a region (the word and the holder's notes take 24). Checked by a static assertion in each backend. */
+/* The bytes a backend lock takes in a region (the word and the holder's notes take 24), checked
+ * by a static assertion in each backend. */
 #define MPROC__OSLOCK_BYTES 64
 
 /* A backend lock: `area` in shared memory, `h` the OS object where the backend needs one. */
