@@ -115,6 +115,7 @@ set(MPROC_SOURCES_WIN32
     src/win32/conn.c
     src/win32/defaults.c
     src/win32/fn.c
+    src/win32/lock.c
     src/win32/loop.c
     src/win32/os.c
     src/win32/pipe.c

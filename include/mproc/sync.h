@@ -49,14 +49,15 @@ MPROC_API int mproc_lock_create(mproc_lock **out);
  * at once (it would wait for itself forever; use an RLock to nest).
  *
  * A holder that dies holding it (its process killed or crashed, or the thread ended) does not
- * keep it: the next acquirer gets it with MPROC_EOWNERDEAD. On Windows the mutex says so at once
- * (`WAIT_ABANDONED`). On Linux the lock is a futex word naming the holder's thread, two atomic
- * operations a round with nobody else (a robust pthread mutex costs twice that); a waiter looks
- * at the holder in /proc after 5 ms of sleep and then every 100 ms at most, and a try
- * (timeout_ms 0) that finds it held looks at once, so a dead holder is found within about
- * 0.1 s of its death. The holder's start time, noted in the lock, tells it from a thread given
- * the same id later. Processes that share a lock must see one another's thread ids: one PID
- * namespace (as for any process-shared robust lock).
+ * keep it: the next acquirer gets it with MPROC_EOWNERDEAD. The lock is a word in shared memory
+ * naming the holder's thread, two interlocked operations a round with nobody else, no system
+ * call (a robust pthread mutex costs twice that on Linux, a Win32 mutex a system call each way).
+ * A waiter looks at the holder (Linux: its /proc entry; Windows: its thread object) after 5 ms
+ * of sleep and then every 100 ms at most, and a try (timeout_ms 0) that finds it held looks at
+ * once, so a dead holder is found within about 0.1 s of its death. The holder's start time,
+ * noted in the lock, tells it from a thread given the same id later. Processes that share a
+ * lock must see one another's thread ids: on Linux, one PID namespace (as for any
+ * process-shared robust lock).
  *
  * @param l the lock.
  * @param timeout_ms milliseconds, MPROC_FOREVER or 0 (try once).

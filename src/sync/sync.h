@@ -5,8 +5,8 @@
  * child, a spawned child that attached the region, and the creator all see one object. The
  * region starts with a mproc__sync_hdr. Sleeping is the backend's: a Linux futex on a word of
  * the region, or a Win32 semaphore (one per object, its handle kept beside the region). A lock
- * is the backend's own: a futex word naming its holder in the region (src/posix/lock.c), or a
- * Win32 mutex. */
+ * is the backend's own: a word naming its holder in the region, a futex to sleep on (Linux) or a
+ * semaphore (Windows): src/posix/lock.c, src/win32/lock.c. */
 #ifndef MPROC_SYNC_H
 #define MPROC_SYNC_H
 
@@ -24,8 +24,8 @@ enum {
     MPROC__SYNC_COND = 6
 };
 
-/* The bytes a backend lock takes in a region (the POSIX lock's word and notes take 24; the
- * Win32 backend keeps its owner there). Checked by a static assertion in each backend. */
+/* The bytes a backend lock takes in a region (the word and the holder's notes take 24), checked
+ * by a static assertion in each backend. */
 #define MPROC__OSLOCK_BYTES 64
 
 /* A backend lock: `area` in shared memory, `h` the OS object where the backend needs one. */
