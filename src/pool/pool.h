@@ -80,12 +80,17 @@ typedef struct mproc__task {
                              in the frame */
 } mproc__task;
 
+/* A result up to this size is kept inside its handle (no allocation of its own). */
+#define MPROC__ASYNC_INLINE 32
+
 struct mproc_async {
     mproc_pool *pool;
-    int refs; /* lock: the pool's while pending, the caller's until release */
+    /* lock: the pool's while pending, the caller's until release. The handle's task sits in
+     * the same allocation (new_task in async.c), so the memory goes with the last of them. */
+    int refs;
     int done; /* lock */
     int code;
-    void *data;
+    void *data; /* the result: small[] when it fits, else its own allocation */
     size_t len;
     mproc_error err;
     char *message; /* owned text behind err.message */
@@ -96,6 +101,12 @@ struct mproc_async {
      * whoever moves it off QUEUED decides whether the task runs. */
     volatile uint32_t claim;
     mproc_waitable w; /* what mproc_async_waitable() hands out (sync/waitable.h) */
+    union {           /* aligned as malloc's memory is, for a callback that casts the bytes */
+        long double ld;
+        long long ll;
+        void *ptr;
+        unsigned char b[MPROC__ASYNC_INLINE];
+    } small;
 };
 
 enum { MPROC__CLAIM_QUEUED = 0, MPROC__CLAIM_SENT = 1, MPROC__CLAIM_CANCELED = 2 };
