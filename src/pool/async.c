@@ -62,6 +62,7 @@ static int submit(mproc_pool *p, mproc__task *t, long timeout_ms)
     }
     t->id = ++p->next_id;
     mproc__tasks_append(&p->qhead, &p->qtail, t);
+    p->qlen++;
     p->st_submitted++;
     if (a->refs > 1)
         p->refs++;

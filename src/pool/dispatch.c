@@ -68,15 +68,12 @@ void mproc__dispatch_take(mproc_pool *p)
         }
     }
     if (p->qhead != NULL) {
-        mproc__task *t = p->qhead;
-        size_t n = 0;
-        while (t != NULL) {
-            n++;
-            t = t->next;
-        }
+        /* Counted as they came (a walk here touched every task, lock held, while submitters
+         * waited for it). */
         mproc__tasks_splice(&p->pq_head, &p->pq_tail, p->qhead, p->qtail);
-        p->pq_len += n;
+        p->pq_len += p->qlen;
         p->qhead = p->qtail = NULL;
+        p->qlen = 0;
     }
     if (p->cancels) {
         /* Canceled while queued (mproc_async_cancel): they fail now, their error callbacks run

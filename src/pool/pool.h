@@ -230,6 +230,7 @@ struct mproc_pool {
     uint64_t next_id;
     uint32_t next_tag;          /* lock: the last iterator's tag */
     mproc__task *qhead, *qtail; /* submitted, not yet taken by the pool thread */
+    size_t qlen;                /* how many: the pool thread takes them without a walk */
     mproc_iter *sources;        /* iterators with chunks still to send */
 
     /* The pool thread's own (creation and termination aside, which run alone). */

@@ -80,6 +80,7 @@ void terminate_workers(mproc_pool *p)
     p->pq_len = 0;
     mproc__task_fail_list(p, p->qhead, MPROC_ECANCELED, msg);
     p->qhead = p->qtail = NULL;
+    p->qlen = 0;
     for (it = p->sources; it != NULL; it = it->next_source)
         it->canceled = 1;
     p->sources = NULL;
