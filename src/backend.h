@@ -38,6 +38,10 @@ void mproc__os_sleep_ms(long ms);
 /* A moment's pause in a spin (the CPU's pause instruction where there is one), so the spinner
  * does not starve the process or thread it waits for of the cache line. */
 void mproc__os_relax(void);
+/* A hint that the cache lines of [addr, addr + bytes) are wanted soon (memory another thread
+ * wrote): never faults, whatever the address, and does nothing where the CPU takes no such hint.
+ * An integer address, so that a guess next to an object is no pointer arithmetic out of it. */
+void mproc__os_prefetch(uintptr_t addr, size_t bytes);
 /* A hint that the len bytes at p (a fresh buffer for a big message or result) are about to be
  * written whole: Linux backs them with huge pages where it can, 512 times fewer page faults. */
 void mproc__os_big_buffer(void *p, size_t len);
