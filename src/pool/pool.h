@@ -224,6 +224,7 @@ struct mproc_pool {
     int start_result;    /* the thread's first turn: 1 once every worker started, or an error */
     long start_os_error; /* with MPROC_ESYS there: the OS error, for the creator's thread */
     int thread_done;
+    int joining;  /* a caller is joining the thread */
     int joined;   /* the thread has been joined */
     int sleeping; /* the pool thread is due to wait in the loop: a submitter must wake it */
     int purge;    /* an iterator was abandoned: drop its queued chunks */
