@@ -3,8 +3,8 @@
  *
  *   sync_bench [lock_uncontended | lock_contended | wait_latency | all]
  *
- * lock_uncontended  acquire + release of an mproc_lock with nobody else (ns); the floor: the OS
- *                   lock it is made of (a robust process-shared pthread mutex / a Win32 mutex).
+ * lock_uncontended  acquire + release of an mproc_lock with nobody else (ns); the floor: a bare
+ *                   futex lock (Linux) / a Win32 mutex; for reference, a robust pthread mutex.
  * lock_contended    two processes each acquire + release one lock 10^6 times (10^5 on Windows),
  *                   so it passes between them all the time: ns per acquire + release, mproc and
  *                   the floor (bench/sync_baseline.py does the same with Python's mp.Lock).
@@ -24,8 +24,11 @@
     #define WIN32_LEAN_AND_MEAN
     #include <windows.h>
 #else
+    #include <linux/futex.h>
     #include <pthread.h>
+    #include <stdint.h>
     #include <sys/mman.h>
+    #include <sys/syscall.h>
     #include <time.h>
     #include <unistd.h>
 #endif
@@ -105,26 +108,47 @@ static void floor_release(floor_lock *f)
     ReleaseMutex(f->m);
 }
 #else
+/* The futex floor: the classic three-state futex mutex (0 free, 1 held, 2 held with sleepers),
+ * a compare-and-swap to take it, an exchange to let go, a wake only when someone sleeps. No
+ * owner, no robustness, no spin: the least a process-shared lock costs on Linux. */
 typedef struct floor_lock {
-    pthread_mutex_t *m;
+    volatile uint32_t *w;
 } floor_lock;
 static void floor_init(floor_lock *f, void *mem)
+{
+    f->w = mem;
+    *f->w = 0;
+}
+static void floor_acquire(floor_lock *f)
+{
+    uint32_t c = 0;
+    if (__atomic_compare_exchange_n(f->w, &c, 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+        return;
+    if (c != 2)
+        c = __atomic_exchange_n(f->w, 2, __ATOMIC_ACQUIRE);
+    while (c != 0) {
+        syscall(SYS_futex, f->w, FUTEX_WAIT, 2, NULL, NULL, 0);
+        c = __atomic_exchange_n(f->w, 2, __ATOMIC_ACQUIRE);
+    }
+}
+static void floor_release(floor_lock *f)
+{
+    if (__atomic_exchange_n(f->w, 0, __ATOMIC_RELEASE) == 2)
+        syscall(SYS_futex, f->w, FUTEX_WAKE, 1, NULL, NULL, 0);
+}
+
+/* For reference, what mproc's Lock was built on before: a robust process-shared error-checking
+ * pthread mutex, which the kernel marks when its holder dies. */
+static pthread_mutex_t *robust_init(void *mem)
 {
     pthread_mutexattr_t a;
     pthread_mutexattr_init(&a);
     pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
     pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
     pthread_mutexattr_settype(&a, PTHREAD_MUTEX_ERRORCHECK);
-    f->m = mem;
-    pthread_mutex_init(f->m, &a);
-}
-static void floor_acquire(floor_lock *f)
-{
-    pthread_mutex_lock(f->m);
-}
-static void floor_release(floor_lock *f)
-{
-    pthread_mutex_unlock(f->m);
+    pthread_mutex_init(mem, &a);
+    pthread_mutexattr_destroy(&a);
+    return mem;
 }
 #endif
 
@@ -134,11 +158,18 @@ static void fig_lock_uncontended(void)
     mproc_shm *shm;
     floor_lock f;
     double t, fl[ROUNDS], mp[ROUNDS];
+#ifndef _WIN32
+    double rb[ROUNDS];
+    pthread_mutex_t *m;
+#endif
     long i;
     int k;
     check(mproc_lock_create(&l), "lock_create");
     check(mproc_shm_create(&shm, 4096), "shm_create");
     floor_init(&f, mproc_shm_ptr(shm));
+#ifndef _WIN32
+    m = robust_init((char *)mproc_shm_ptr(shm) + 256);
+#endif
     for (i = 0; i < UNCONTENDED / 10; i++) { /* warm-up */
         floor_acquire(&f);
         floor_release(&f);
@@ -161,6 +192,14 @@ static void fig_lock_uncontended(void)
             mproc_lock_release(l);
         }
         mp[k] = (now_s() - t) / (UNCONTENDED / ROUNDS) * 1e9;
+#ifndef _WIN32
+        t = now_s();
+        for (i = 0; i < UNCONTENDED / ROUNDS; i++) {
+            pthread_mutex_lock(m);
+            pthread_mutex_unlock(m);
+        }
+        rb[k] = (now_s() - t) / (UNCONTENDED / ROUNDS) * 1e9;
+#endif
     }
     qsort(fl, ROUNDS, sizeof fl[0], cmp_double);
     qsort(mp, ROUNDS, sizeof mp[0], cmp_double);
@@ -169,6 +208,12 @@ static void fig_lock_uncontended(void)
     printf("# lock_uncontended: %d alternating rounds of %ld; floor %.1f-%.1f ns, mproc %.1f-%.1f "
            "ns\n",
            ROUNDS, UNCONTENDED / ROUNDS, fl[0], fl[ROUNDS - 1], mp[0], mp[ROUNDS - 1]);
+#ifndef _WIN32
+    qsort(rb, ROUNDS, sizeof rb[0], cmp_double);
+    emit("lock_uncontended_robust_pthread", rb[ROUNDS / 2], "ns");
+    printf("# lock_uncontended_robust_pthread: the same rounds, %.1f-%.1f ns\n", rb[0],
+           rb[ROUNDS - 1]);
+#endif
     mproc_lock_destroy(l);
     mproc_shm_destroy(shm);
 }
@@ -208,7 +253,7 @@ static int contender(const void *arg, size_t len)
 #ifndef _WIN32
         else {
             floor_lock f;
-            f.m = (pthread_mutex_t *)(void *)b->floor_mem;
+            f.w = (volatile uint32_t *)(void *)b->floor_mem;
             floor_acquire(&f);
             b->counter++;
             floor_release(&f);

@@ -94,6 +94,7 @@ set(MPROC_SOURCES_POSIX
     src/posix/defaults.c
     src/posix/exe.c
     src/posix/fn.c
+    src/posix/lock.c
     src/posix/loop.c
     src/posix/os.c
     src/posix/pipe.c

@@ -680,7 +680,8 @@ static void drain_main(void *arg)
             memcpy(&seq, (unsigned char *)d + 4, 4);
             if (who >= STEADY || (int64_t)seq != dr->next[who])
                 dr->gaps++;
-            dr->ended++;
+            /* Read by the main thread while this one drains. */
+            tu_atomic_add((volatile long *)&dr->ended, 1);
         } else if (!whole((unsigned char *)d, n, &who, &seq) || who >= KILLED_BASE + MAX_KILLS) {
             dr->torn++;
         } else if ((int64_t)seq < dr->next[who]) {

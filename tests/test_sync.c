@@ -221,6 +221,70 @@ static void test_lock_timeouts_and_owner(void **state)
     mproc_lock_destroy(l);
 }
 
+/* A thread that ends holding the lock: the next acquirer gets it, told so. */
+static void th_take_and_end(void *arg)
+{
+    lock_thread_arg *a = arg;
+    a->rc = mproc_lock_acquire(a->l, MPROC_FOREVER);
+}
+
+static void test_lock_holder_thread_ends(void **state)
+{
+    mproc_lock *l = NULL;
+    lock_thread_arg a;
+    tu_thread t;
+    int i;
+    (void)state;
+    assert_int_equal(mproc_lock_create(&l), MPROC_OK);
+    a.l = l;
+    for (i = 0; i < 20; i++) {
+        tu_thread_start(&t, th_take_and_end, &a);
+        tu_thread_join(&t);
+        assert_int_equal(a.rc, MPROC_OK);
+        assert_int_equal(mproc_lock_acquire(l, LONG_WAIT_MS), MPROC_EOWNERDEAD);
+        assert_int_equal(mproc_lock_release(l), MPROC_OK);
+        assert_int_equal(mproc_lock_acquire(l, 0), MPROC_OK);
+        assert_int_equal(mproc_lock_release(l), MPROC_OK);
+    }
+    mproc_lock_destroy(l);
+}
+
+/* Holds the lock `arg` ms, then lets go and exits 0. */
+static int t_hold_a_while(const void *arg, size_t len)
+{
+    shared_block *b = child_block();
+    mproc_lock *l = NULL;
+    if (mproc_child_lock(1, &l) != MPROC_OK || mproc_lock_acquire(l, MPROC_FOREVER) != MPROC_OK)
+        return 2;
+    tu_atomic_store(&b->holding, 1);
+    tu_sleep_ms(tu_read_int(arg, len));
+    return mproc_lock_release(l) == MPROC_OK ? 0 : 3;
+}
+
+/* A holder in another process that lives through many of a waiter's looks at it is never taken
+ * for dead: the waiter times out, then gets the lock plainly once it is let go. */
+static void test_lock_live_holder_kept(void **state)
+{
+    mproc_shm *shm = new_block();
+    shared_block *b = block_of(shm);
+    mproc_lock *l = NULL;
+    mproc_process *p;
+    uint64_t until = tu_now_ms() + LONG_WAIT_MS;
+    (void)state;
+    assert_int_equal(mproc_lock_create(&l), MPROC_OK);
+    p = start_with(t_hold_a_while, 2500, shm, mproc_lock_shared(l));
+    while (tu_atomic_load(&b->holding) == 0 && tu_now_ms() < until)
+        tu_sleep_ms(1);
+    assert_int_equal(tu_atomic_load(&b->holding), 1);
+    assert_int_equal(mproc_lock_acquire(l, 0), MPROC_ETIMEDOUT);
+    assert_int_equal(mproc_lock_acquire(l, 400), MPROC_ETIMEDOUT);
+    assert_int_equal(mproc_lock_acquire(l, LONG_WAIT_MS), MPROC_OK);
+    assert_int_equal(mproc_lock_release(l), MPROC_OK);
+    join_ok(p);
+    mproc_lock_destroy(l);
+    mproc_shm_destroy(shm);
+}
+
 static void test_rlock_depth(void **state)
 {
     mproc_rlock *l = NULL;
@@ -947,6 +1011,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_lock_counter_exact),
         cmocka_unit_test(test_lock_owner_death),
         cmocka_unit_test(test_lock_timeouts_and_owner),
+        cmocka_unit_test(test_lock_holder_thread_ends),
+        cmocka_unit_test(test_lock_live_holder_kept),
         cmocka_unit_test(test_rlock_depth),
         cmocka_unit_test(test_rlock_across_processes),
         cmocka_unit_test(test_sem_bounded_resource),

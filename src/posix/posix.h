@@ -29,8 +29,14 @@ int mproc__posix_dup(int fd, int *out);
 int mproc__posix_poll_one(int fd, short events, long timeout_ms);
 
 /* ---- locks (sync.c) ---- */
-/* A bounded spin of trylocks on a lock found held (about a microsecond; none where one CPU is
- * usable): 0 once taken, EBUSY when still held, or trylock's other codes. */
+/* A lock found held is tried again MPROC__SPIN_TRIES times, MPROC__SPIN_PAUSES pauses apart
+ * (about a microsecond), before its taker sleeps; only where more than one CPU is usable
+ * (mproc__posix_spin_useful()), since elsewhere the holder cannot run while we spin. */
+#define MPROC__SPIN_TRIES 32
+#define MPROC__SPIN_PAUSES 8
+int mproc__posix_spin_useful(void);
+/* That spin over pthread_mutex_trylock: 0 once taken, EBUSY when still held, or trylock's
+ * other codes. */
 int mproc__posix_spin_trylock(pthread_mutex_t *m);
 
 /* ---- threads (thread.c) ---- */

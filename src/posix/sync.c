@@ -1,6 +1,6 @@
-/* The sync objects' OS part on POSIX: a process-shared robust pthread mutex for the locks (the
- * kernel marks it when its holder dies), a futex on the object's word for sleeping, and a look
- * at whether a process has ended. */
+/* The sync objects' OS part on POSIX besides the locks (lock.c): the bounded trylock spin of
+ * the Queue's mutexes, a futex on the object's word for sleeping, and a look at whether a
+ * process has ended. */
 #define _GNU_SOURCE
 #include "posix.h"
 #include "../sync/sync.h"
@@ -18,73 +18,11 @@
     #include <sys/syscall.h>
 #endif
 
-/* A timed acquire sleeps in pthread_mutex_clocklock, on the monotonic clock (glibc 2.30), immune
- * to changes of the wall clock. ThreadSanitizer's interceptors know neither clocklock nor an
- * EOWNERDEAD from timedlock: a lock they never saw taken looks free to them and its release an
- * error. Its builds (only) take the form they know, trylock, a millisecond at a time. */
-#if defined(__SANITIZE_THREAD__)
-    #define MPROC__TSAN 1
-#elif defined(__has_feature)
-    #if __has_feature(thread_sanitizer)
-        #define MPROC__TSAN 1
-    #endif
-#endif
-
-typedef char mproc__oslock_fits[sizeof(pthread_mutex_t) <= MPROC__OSLOCK_BYTES ? 1 : -1];
-
-/* ---- locks ---- */
-
-int mproc__os_lock_init(mproc__oslock *l, int recursive)
-{
-    pthread_mutexattr_t a;
-    int e;
-    l->h = MPROC__INVALID_HANDLE;
-    e = pthread_mutexattr_init(&a);
-    if (e != 0)
-        return mproc__sys_error(e);
-    e = pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
-    if (e == 0)
-        e = pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
-    /* Error-checking: an unlock by a thread that does not hold it fails (EPERM) instead of
-     * freeing someone else's lock, and a relock by the holder fails (EDEADLK). */
-    if (e == 0)
-        e = pthread_mutexattr_settype(&a, recursive ? PTHREAD_MUTEX_RECURSIVE
-                                                    : PTHREAD_MUTEX_ERRORCHECK);
-    if (e == 0)
-        e = pthread_mutex_init((pthread_mutex_t *)l->area, &a);
-    pthread_mutexattr_destroy(&a);
-    return e == 0 ? MPROC_OK : mproc__sys_error(e);
-}
-
-static int lock_result(pthread_mutex_t *m, int e)
-{
-    switch (e) {
-    case 0:
-        return MPROC_OK;
-    case EOWNERDEAD:
-        /* We hold it; marking it consistent lets it work normally from here on. */
-        pthread_mutex_consistent(m);
-        return MPROC_EOWNERDEAD;
-    case ETIMEDOUT:
-    case EBUSY:
-        return MPROC_ETIMEDOUT;
-    case EDEADLK:
-        return MPROC_ESTATE;
-    default:
-        return mproc__sys_error(e);
-    }
-}
-
-/* A contended acquire tries again a few times, pausing between tries, before it sleeps in the
- * kernel: a lock passed back and forth is mostly held for a few instructions, and going to sleep
- * and being woken costs two system calls and a context switch each time (glibc spins only for
- * adaptive mutexes, which cannot be robust). The spin is bounded (about a microsecond), and
- * skipped where only one CPU is usable, where the holder cannot run while we spin. The Queue's
- * main lock (queue_os.c) takes the same way. */
-#define SPIN_TRIES 32
-#define SPIN_PAUSES 8
-
-static int spin_useful(void)
+/* A contended lock is mostly held for a few instructions, and going to sleep and being woken
+ * costs two system calls and a context switch each time (glibc spins only for adaptive mutexes,
+ * which cannot be robust): the Lock (lock.c) and the Queue's mutexes (queue_os.c) try a little
+ * before they sleep. */
+int mproc__posix_spin_useful(void)
 {
     static volatile int useful = -1; /* a race only computes it twice */
     if (useful < 0)
@@ -95,119 +33,14 @@ static int spin_useful(void)
 int mproc__posix_spin_trylock(pthread_mutex_t *m)
 {
     int i, k, e = EBUSY;
-    if (!spin_useful())
+    if (!mproc__posix_spin_useful())
         return EBUSY;
-    for (i = 0; i < SPIN_TRIES && e == EBUSY; i++) {
-        for (k = 0; k < SPIN_PAUSES; k++)
+    for (i = 0; i < MPROC__SPIN_TRIES && e == EBUSY; i++) {
+        for (k = 0; k < MPROC__SPIN_PAUSES; k++)
             mproc__os_relax();
         e = pthread_mutex_trylock(m);
     }
     return e;
-}
-
-int mproc__os_lock_acquire(mproc__oslock *l, int recursive, long timeout_ms)
-{
-    pthread_mutex_t *m = l->area;
-    struct timespec ts;
-    int e;
-
-    (void)recursive;
-    e = pthread_mutex_trylock(m);
-    if (e == EBUSY && timeout_ms != 0)
-        e = mproc__posix_spin_trylock(m);
-    if (e != EBUSY || timeout_ms == 0)
-        return lock_result(m, e);
-    if (timeout_ms < 0)
-        return lock_result(m, pthread_mutex_lock(m));
-    /* trylock gives EBUSY, not EDEADLK, when the caller holds an error-checking one. */
-    if (!recursive && mproc__os_lock_held(l))
-        return MPROC_ESTATE;
-#if defined(MPROC__TSAN)
-    {
-        uint64_t end = mproc__os_now_ms() + (uint64_t)timeout_ms;
-        (void)ts;
-        while ((e = pthread_mutex_trylock(m)) == EBUSY && mproc__os_now_ms() < end)
-            mproc__os_sleep_ms(1);
-    }
-#else
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += timeout_ms / 1000;
-    ts.tv_nsec += (timeout_ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    do
-        e = pthread_mutex_clocklock(m, CLOCK_MONOTONIC, &ts);
-    while (e == EINTR);
-#endif
-    return lock_result(m, e);
-}
-
-int mproc__os_lock_release(mproc__oslock *l, int recursive)
-{
-    int e;
-    (void)recursive;
-#if defined(MPROC__TSAN)
-    /* An unlock that fails (EPERM below) is still a misuse of the mutex to ThreadSanitizer:
-     * asked first there. Elsewhere the error-checking mutex answers, without a look at this
-     * thread's id on the fast path. */
-    if (!mproc__os_lock_held(l))
-        return MPROC_ESTATE;
-#endif
-    e = pthread_mutex_unlock((pthread_mutex_t *)l->area);
-    if (e == 0)
-        return MPROC_OK;
-    return e == EPERM ? MPROC_ESTATE : mproc__sys_error(e);
-}
-
-/* This thread's kernel id, which a robust mutex keeps as its owner. Cached per thread; the
- * fork handler clears the forking thread's copy, the one thread a child has. */
-static __thread pid_t my_tid;
-
-static void tid_forget(void)
-{
-    my_tid = 0;
-}
-
-static pthread_once_t tid_once = PTHREAD_ONCE_INIT;
-
-static void tid_setup(void)
-{
-    pthread_atfork(NULL, NULL, tid_forget);
-}
-
-static pid_t self_tid(void)
-{
-    if (my_tid == 0) {
-        pthread_once(&tid_once, tid_setup);
-#if defined(__linux__) && defined(SYS_gettid)
-        my_tid = (pid_t)syscall(SYS_gettid);
-#else
-        my_tid = getpid();
-#endif
-    }
-    return my_tid;
-}
-
-int mproc__os_lock_held(const mproc__oslock *l)
-{
-#if defined(__GLIBC__)
-    const pthread_mutex_t *m = l->area;
-    /* glibc keeps the holder's tid in __owner (the robust-futex protocol's word holds it too,
-     * with the kernel's flag bits). */
-    return __atomic_load_n(&m->__data.__owner, __ATOMIC_ACQUIRE) == (int)self_tid();
-#else
-    (void)l;
-    (void)self_tid;
-    return 1;
-#endif
-}
-
-void mproc__os_lock_close(mproc__oslock *l)
-{
-    /* The mutex lives in the region: nothing of ours to close. */
-    l->h = MPROC__INVALID_HANDLE;
 }
 
 /* ---- sleeping on a word: a futex of the shared kind (the region is a MAP_SHARED file

@@ -5,7 +5,8 @@
  * child, a spawned child that attached the region, and the creator all see one object. The
  * region starts with a mproc__sync_hdr. Sleeping is the backend's: a Linux futex on a word of
  * the region, or a Win32 semaphore (one per object, its handle kept beside the region). A lock
- * is the backend's own: a process-shared robust pthread mutex in the region, or a Win32 mutex. */
+ * is the backend's own: a futex word naming its holder in the region (src/posix/lock.c), or a
+ * Win32 mutex. */
 #ifndef MPROC_SYNC_H
 #define MPROC_SYNC_H
 
@@ -23,7 +24,7 @@ enum {
     MPROC__SYNC_COND = 6
 };
 
-/* The bytes a backend lock takes in a region (a pthread_mutex_t is 40 on glibc x86-64; the
+/* The bytes a backend lock takes in a region (the POSIX lock's word and notes take 24; the
  * Win32 backend keeps its owner there). Checked by a static assertion in each backend. */
 #define MPROC__OSLOCK_BYTES 64
 
