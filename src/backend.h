@@ -38,6 +38,10 @@ void mproc__os_sleep_ms(long ms);
 /* A moment's pause in a spin (the CPU's pause instruction where there is one), so the spinner
  * does not starve the process or thread it waits for of the cache line. */
 void mproc__os_relax(void);
+/* A hint that the cache lines of [addr, addr + bytes) are wanted soon (memory another thread
+ * wrote): never faults, whatever the address, and does nothing where the CPU takes no such hint.
+ * An integer address, so that a guess next to an object is no pointer arithmetic out of it. */
+void mproc__os_prefetch(uintptr_t addr, size_t bytes);
 /* A hint that the len bytes at p (a fresh buffer for a big message or result) are about to be
  * written whole: Linux backs them with huge pages where it can, 512 times fewer page faults. */
 void mproc__os_big_buffer(void *p, size_t len);
@@ -171,6 +175,10 @@ int mproc__os_spawn(const mproc__spawn_spec *spec, mproc__proc *p);
  * Python's form (or p->status_lost), MPROC_ETIMEDOUT, or MPROC_ESYS. Several threads may wait
  * for one child at once; each gets the same result. */
 int mproc__os_wait(mproc__proc *p, long timeout_ms);
+/* 1 when a child started now will have its exit status kept for this process even if someone
+ * else reaps it (the application ignores SIGCHLD, or reaps with waitpid(-1)): then a fork child
+ * need not report its return value over a pipe of its own. 0 when not known (yet). */
+int mproc__os_status_kept(void);
 /* hard = 0: SIGTERM / TerminateProcess(-15 form); hard = 1: SIGKILL / TerminateProcess(-9). */
 int mproc__os_signal(mproc__proc *p, int hard);
 /* Releases handles; does not reap (callers wait first). */

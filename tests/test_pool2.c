@@ -757,6 +757,161 @@ static void test_lazy_imap_terminate_mid_stream(void **state)
     lazy_stopped(1);
 }
 
+/* ---- the handle's memory (issue 10): its task in the same block, small results inside it ---- */
+
+/* Answers n bytes (n the int it is given), byte i being (n * 31 + i) & 255. */
+static int pattern(const void *arg, size_t len, mproc_output *out)
+{
+    int n = tu_read_int(arg, len), i;
+    unsigned char buf[4096];
+    if (n < 0 || n > (int)sizeof buf)
+        return mproc_output_fail(out, "bad size"), 1;
+    for (i = 0; i < n; i++)
+        buf[i] = (unsigned char)(n * 31 + i);
+    return mproc_output_set(out, buf, (size_t)n);
+}
+
+/* 1 when data is pattern's answer for n. */
+static int is_pattern(const void *data, size_t len, int n)
+{
+    const unsigned char *b = data;
+    size_t i;
+    if (len != (size_t)n || (n > 0 && data == NULL))
+        return 0;
+    for (i = 0; i < len; i++)
+        if (b[i] != (unsigned char)(n * 31 + (int)i))
+            return 0;
+    return 1;
+}
+
+static volatile long pattern_bad;
+
+static void on_pattern(void *user, const void *data, size_t len)
+{
+    if (!is_pattern(data, len, (int)(intptr_t)user))
+        tu_atomic_add(&pattern_bad, 1);
+    tu_atomic_add(&ok_calls, 1);
+}
+
+/* Results on both sides of the size kept inside the handle (32 bytes) come back whole, through
+ * apply (the caller's own copy, freed with mproc_free), a callback and mproc_async_get, aligned
+ * for a double as malloc's memory is. */
+static void test_result_sizes_around_the_handle(void **state)
+{
+    static const int sizes[] = {0, 1, 7, 8, 15, 16, 31, 32, 33, 63, 64, 65, 4096};
+    mproc_pool *p = NULL;
+    size_t k;
+    (void)state;
+    tu_atomic_store(&pattern_bad, 0);
+    assert_int_equal(mproc_pool_create(&p, 2), MPROC_OK);
+    for (k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+        int n = sizes[k];
+        void *res = NULL;
+        size_t len = 12345;
+        const void *d = NULL;
+        mproc_async *a = NULL;
+        assert_int_equal(mproc_pool_apply(p, pattern, &n, sizeof n, &res, &len), MPROC_OK);
+        assert_true(is_pattern(res, len, n));
+        mproc_free(res);
+        assert_int_equal(mproc_pool_apply_async(p, pattern, &n, sizeof n, on_pattern, on_err,
+                                                (void *)(intptr_t)n, &a),
+                         MPROC_OK);
+        assert_int_equal(mproc_async_get(a, 60000, &d, &len), MPROC_OK);
+        assert_true(is_pattern(d, len, n));
+        assert_true(n == 0 || (uintptr_t)d % sizeof(double) == 0);
+        mproc_async_release(a);
+    }
+    assert_int_equal(mproc_pool_close(p), MPROC_OK);
+    assert_int_equal(mproc_pool_join(p), MPROC_OK);
+    mproc_pool_destroy(p);
+    assert_int_equal(tu_atomic_load(&ok_calls), (long)(sizeof sizes / sizeof sizes[0]));
+    assert_int_equal(tu_atomic_load(&pattern_bad), 0);
+}
+
+#define IN_FLIGHT 3000
+
+/* Many tasks in flight, half their handles released at once (most still queued, some running):
+ * the released ones still run their callbacks, the kept ones still answer, and nothing is freed
+ * twice or read after its free (the sanitizer columns check that). */
+static void test_handles_released_before_done(void **state)
+{
+    static mproc_async *a[IN_FLIGHT];
+    mproc_pool *p = NULL;
+    int i, first = 300;
+    (void)state;
+    tu_atomic_store(&pattern_bad, 0);
+    assert_int_equal(mproc_pool_create(&p, 2), MPROC_OK);
+    /* Both workers busy for a moment, so the rest queue up behind. */
+    for (i = 0; i < 2; i++)
+        assert_int_equal(
+            mproc_pool_apply_async(p, nap, &first, sizeof first, on_ok, on_err, NULL, NULL),
+            MPROC_OK);
+    for (i = 0; i < IN_FLIGHT; i++) {
+        int n = i % 70;
+        assert_int_equal(mproc_pool_apply_async(p, pattern, &n, sizeof n, on_pattern, on_err,
+                                                (void *)(intptr_t)n, &a[i]),
+                         MPROC_OK);
+        if (i % 2 == 0) {
+            mproc_async_release(a[i]);
+            a[i] = NULL;
+        }
+    }
+    for (i = 1; i < IN_FLIGHT; i += 2) {
+        const void *d = NULL;
+        size_t len = 0;
+        assert_int_equal(mproc_async_get(a[i], 60000, &d, &len), MPROC_OK);
+        assert_true(is_pattern(d, len, i % 70));
+        mproc_async_release(a[i]);
+    }
+    assert_int_equal(mproc_pool_close(p), MPROC_OK);
+    assert_int_equal(mproc_pool_join(p), MPROC_OK);
+    mproc_pool_destroy(p);
+    assert_int_equal(tu_atomic_load(&ok_calls), IN_FLIGHT + 2);
+    assert_int_equal(tu_atomic_load(&err_calls), 0);
+    assert_int_equal(tu_atomic_load(&pattern_bad), 0);
+}
+
+/* A pool destroyed with many handles still held, most of their tasks not run: each handle
+ * still says how its task ended (done with its whole result, or canceled) and is released after
+ * the pool is gone. */
+static void test_destroy_with_handles_held(void **state)
+{
+    static mproc_async *a[IN_FLIGHT];
+    mproc_pool *p = NULL;
+    int i, first = 100, done = 0, canceled = 0;
+    (void)state;
+    assert_int_equal(mproc_pool_create(&p, 2), MPROC_OK);
+    for (i = 0; i < 2; i++)
+        assert_int_equal(
+            mproc_pool_apply_async(p, nap, &first, sizeof first, NULL, NULL, NULL, NULL), MPROC_OK);
+    for (i = 0; i < IN_FLIGHT; i++) {
+        int n = i % 70;
+        assert_int_equal(mproc_pool_apply_async(p, pattern, &n, sizeof n, NULL, NULL, NULL, &a[i]),
+                         MPROC_OK);
+    }
+    /* Some done, the rest most likely still queued. */
+    assert_int_equal(mproc_async_wait(a[50], 60000), MPROC_OK);
+    mproc_pool_destroy(p);
+    for (i = 0; i < IN_FLIGHT; i++) {
+        const void *d = NULL;
+        size_t len = 0;
+        int r = mproc_async_get(a[i], 60000, &d, &len);
+        if (r == MPROC_OK) {
+            assert_true(is_pattern(d, len, i % 70));
+            done++;
+        } else {
+            assert_int_equal(r, MPROC_ECANCELED);
+            assert_non_null(mproc_async_error(a[i]));
+            canceled++;
+        }
+        mproc_async_release(a[i]);
+    }
+    print_message("destroyed with %d handles held: %d done, %d canceled\n", IN_FLIGHT, done,
+                  canceled);
+    assert_int_equal(done + canceled, IN_FLIGHT);
+    assert_true(done >= 1);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -778,6 +933,9 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup(test_lazy_imap_producer_fails, reset),
         cmocka_unit_test_setup(test_lazy_imap_close_mid_stream, reset),
         cmocka_unit_test_setup(test_lazy_imap_terminate_mid_stream, reset),
+        cmocka_unit_test_setup(test_result_sizes_around_the_handle, reset),
+        cmocka_unit_test_setup(test_handles_released_before_done, reset),
+        cmocka_unit_test_setup(test_destroy_with_handles_held, reset),
     };
     return TU_RUN_SUITE(argc, argv, "test_pool2", tests);
 }

@@ -7,25 +7,24 @@
 
 /* A task of its own async handle, with its own copy of the argument (borrow: the caller's
  * bytes, which stay valid until the task is done: apply waits for that); not queued yet. refs:
- * the pool's, and the caller's when it keeps the handle. */
+ * the pool's, and the caller's when it keeps the handle. The handle, the task and the copy are
+ * one allocation, freed with the handle's last reference: the task is done by then (the pool's
+ * reference goes when it is), so nothing frees the task on its own. */
 static int new_task(mproc_task fn, const void *arg, size_t len, mproc_callback cb,
                     mproc_error_callback ecb, void *user, int keep, int borrow, mproc__task **out)
 {
     size_t own = borrow ? 0 : len;
+    const size_t head = sizeof(mproc_async) + sizeof(mproc__task);
     mproc_async *a;
     mproc__task *t;
 
     if (len > MPROC__WIRE_MAX_ITEM)
         return MPROC_ETOOBIG;
-    /* The task carries its argument in the same allocation. */
-    a = mproc__calloc(1, sizeof *a);
-    t = own <= SIZE_MAX - sizeof *t ? mproc__malloc(sizeof *t + own) : NULL;
-    if (a == NULL || t == NULL) {
-        mproc__free(a);
-        mproc__free(t);
+    a = own <= SIZE_MAX - head ? mproc__malloc(head + own) : NULL;
+    if (a == NULL)
         return MPROC_ENOMEM;
-    }
-    memset(t, 0, sizeof *t);
+    memset(a, 0, head);
+    t = (mproc__task *)(a + 1);
     t->owned = (unsigned char *)(t + 1);
     if (own > 0)
         memcpy(t->owned, arg, own);
@@ -56,14 +55,14 @@ static int submit(mproc_pool *p, mproc__task *t, long timeout_ms)
     r = mproc__stats_wait_room(p, timeout_ms, &last);
     if (r < 0) {
         mproc__os_mutex_unlock(p->lock);
-        mproc__free(a);
-        mproc__free(t);
+        mproc__free(a); /* and t, which it holds */
         if (last)
             mproc__pool_free(p);
         return r;
     }
     t->id = ++p->next_id;
     mproc__tasks_append(&p->qhead, &p->qtail, t);
+    p->qlen++;
     p->st_submitted++;
     if (a->refs > 1)
         p->refs++;
@@ -144,16 +143,22 @@ int mproc_pool_apply(mproc_pool *p, mproc_task fn, const void *arg, size_t len, 
     }
     mproc__os_mutex_lock(p->lock);
     mproc__pool_wait(p, &a->done, MPROC_FOREVER);
+    mproc__os_mutex_unlock(p->lock);
+    /* Once done, the result no longer changes: read without the lock. */
     r = a->code;
-    if (r == MPROC_OK) {
-        if (result != NULL) {
+    if (r == MPROC_OK && result != NULL) {
+        if (a->data != a->small.b) {
             *result = a->data;
             a->data = NULL;
+        } else if ((*result = mproc__malloc(a->len)) != NULL) {
+            /* The caller frees what it gets: a result kept in the handle goes out as a copy. */
+            memcpy(*result, a->data, a->len);
+        } else {
+            r = MPROC_ENOMEM;
         }
-        if (result_len != NULL)
-            *result_len = a->len;
     }
-    mproc__os_mutex_unlock(p->lock);
+    if (r == MPROC_OK && result_len != NULL)
+        *result_len = a->len;
     mproc_async_release(a);
     return r;
 }

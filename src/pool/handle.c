@@ -8,7 +8,8 @@ void mproc__async_unref(mproc_async *a)
 {
     if (--a->refs > 0)
         return;
-    mproc__free(a->data);
+    if (a->data != a->small.b)
+        mproc__free(a->data);
     mproc__free(a->message);
     mproc__free(a);
 }
@@ -19,7 +20,7 @@ void mproc__async_complete(mproc_async *a, int code, int status, int exitcode, c
     a->code = code;
     if (code == MPROC_OK) {
         a->len = len;
-        a->data = mproc__malloc(len);
+        a->data = len <= sizeof a->small.b ? a->small.b : mproc__malloc(len);
         /* A big result lands in fresh pages: huge ones where the OS gives them make the copy
          * run at the speed of warm memory (64 MiB: 512 page faults instead of 16 384). */
         if (a->data != NULL && len >= ((size_t)4 << 20))

@@ -88,6 +88,7 @@ void mproc__lazy_refill(mproc_iter *it)
         t->id = ++p->next_id;
         it->refs++;
         mproc__tasks_append(&p->qhead, &p->qtail, t);
+        p->qlen++;
         p->st_submitted++;
         wake |= mproc__pool_need_wake(p);
     }

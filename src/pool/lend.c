@@ -265,10 +265,8 @@ int mproc__lend_apply(mproc_pool *p, mproc__task *t)
     mproc__os_mutex_unlock(p->lock);
     if (wake)
         mproc__os_loop_wake(p->loop);
-    if (r != 1)
-        return MPROC__LEND_HANDED_BACK;
-    mproc__free(t);
-    return MPROC__LEND_DONE;
+    /* t lives in its handle's allocation, which the caller still holds. */
+    return r != 1 ? MPROC__LEND_HANDED_BACK : MPROC__LEND_DONE;
 }
 
 void mproc__pool_direct_stats(mproc_pool *p, long *done, long *back)

@@ -127,14 +127,18 @@ fail:
 
 static void join_thread(mproc_pool *p)
 {
-    /* Lock held. The first caller joins; others wait for it to finish. */
-    mproc__pool_wait(p, &p->thread_done, MPROC_FOREVER);
-    if (!p->joined) {
-        p->joined = 1;
+    /* Lock held. The first caller joins the thread at once: asleep in the OS's join, not on the
+     * condition variable, which the thread broadcasts on every turn that finishes tasks (a
+     * wake-up of the joiner each time). Others wait for it to finish. */
+    if (!p->joining) {
+        p->joining = 1;
         mproc__os_mutex_unlock(p->lock);
         mproc__os_thread_join(p->thread);
         mproc__os_mutex_lock(p->lock);
+        p->joined = 1;
+        mproc__os_cond_broadcast(p->cv);
     }
+    mproc__pool_wait(p, &p->joined, MPROC_FOREVER);
 }
 
 int mproc_pool_close(mproc_pool *p)

@@ -80,12 +80,17 @@ typedef struct mproc__task {
                              in the frame */
 } mproc__task;
 
+/* A result up to this size is kept inside its handle (no allocation of its own). */
+#define MPROC__ASYNC_INLINE 32
+
 struct mproc_async {
     mproc_pool *pool;
-    int refs; /* lock: the pool's while pending, the caller's until release */
+    /* lock: the pool's while pending, the caller's until release. The handle's task sits in
+     * the same allocation (new_task in async.c), so the memory goes with the last of them. */
+    int refs;
     int done; /* lock */
     int code;
-    void *data;
+    void *data; /* the result: small[] when it fits, else its own allocation */
     size_t len;
     mproc_error err;
     char *message; /* owned text behind err.message */
@@ -96,6 +101,12 @@ struct mproc_async {
      * whoever moves it off QUEUED decides whether the task runs. */
     volatile uint32_t claim;
     mproc_waitable w; /* what mproc_async_waitable() hands out (sync/waitable.h) */
+    union {           /* aligned as malloc's memory is, for a callback that casts the bytes */
+        long double ld;
+        long long ll;
+        void *ptr;
+        unsigned char b[MPROC__ASYNC_INLINE];
+    } small;
 };
 
 enum { MPROC__CLAIM_QUEUED = 0, MPROC__CLAIM_SENT = 1, MPROC__CLAIM_CANCELED = 2 };
@@ -213,12 +224,14 @@ struct mproc_pool {
     int start_result;    /* the thread's first turn: 1 once every worker started, or an error */
     long start_os_error; /* with MPROC_ESYS there: the OS error, for the creator's thread */
     int thread_done;
+    int joining;  /* a caller is joining the thread */
     int joined;   /* the thread has been joined */
     int sleeping; /* the pool thread is due to wait in the loop: a submitter must wake it */
     int purge;    /* an iterator was abandoned: drop its queued chunks */
     uint64_t next_id;
     uint32_t next_tag;          /* lock: the last iterator's tag */
     mproc__task *qhead, *qtail; /* submitted, not yet taken by the pool thread */
+    size_t qlen;                /* how many: the pool thread takes them without a walk */
     mproc_iter *sources;        /* iterators with chunks still to send */
 
     /* The pool thread's own (creation and termination aside, which run alone). */

@@ -42,8 +42,7 @@ static void publish(mproc_pool *p)
 
     while ((t = mproc__tasks_pop(&p->done_head, &p->done_tail)) != NULL) {
         mproc__stats_task(p, t);
-        mproc__async_done(t->async);
-        mproc__free(t);
+        mproc__async_done(t->async); /* t lives in its handle's allocation */
     }
     while ((t = mproc__tasks_pop(&p->dlv_head, &p->dlv_tail)) != NULL) {
         mproc__stats_task(p, t);
@@ -81,6 +80,7 @@ void terminate_workers(mproc_pool *p)
     p->pq_len = 0;
     mproc__task_fail_list(p, p->qhead, MPROC_ECANCELED, msg);
     p->qhead = p->qtail = NULL;
+    p->qlen = 0;
     for (it = p->sources; it != NULL; it = it->next_source)
         it->canceled = 1;
     p->sources = NULL;

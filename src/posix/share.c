@@ -5,8 +5,6 @@
 #include "../ipc/share.h"
 
 #include <limits.h>
-#include <pthread.h>
-#include <unistd.h>
 
 int mproc__os_handle_dup(mproc__handle h, mproc__handle *out)
 {
@@ -21,27 +19,9 @@ int mproc__os_handle_dup(mproc__handle h, mproc__handle *out)
     return r;
 }
 
-/* 0 until asked, and again in a fork's child (any fork: the application's own too). */
-static volatile long self_pid;
-static pthread_once_t self_once = PTHREAD_ONCE_INIT;
-
-static void forget_pid(void)
-{
-    self_pid = 0;
-}
-
-static void register_forget(void)
-{
-    (void)pthread_atfork(NULL, NULL, forget_pid);
-}
-
+/* The pid os.c keeps (forgotten in a fork's child): a second cache here cost every fork child
+ * one more page written (a copy-on-write fault) in its own fork handler. */
 long mproc__os_self_pid(void)
 {
-    long pid = self_pid;
-    if (pid != 0)
-        return pid;
-    pthread_once(&self_once, register_forget);
-    pid = (long)getpid();
-    self_pid = pid;
-    return pid;
+    return mproc__os_getpid();
 }

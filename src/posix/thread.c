@@ -222,3 +222,10 @@ void mproc__os_cond_broadcast(mproc__cond *c)
 {
     pthread_cond_broadcast(&c->c);
 }
+
+void mproc__os_prefetch(uintptr_t addr, size_t bytes)
+{
+    uintptr_t a = addr & ~(uintptr_t)63, end = addr + bytes;
+    for (; a < end; a += 64)
+        __builtin_prefetch((const void *)a);
+}

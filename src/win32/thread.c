@@ -3,6 +3,12 @@
 
 #include <assert.h>
 #include <process.h>
+#if defined(_M_X64) || defined(_M_IX86) || defined(__x86_64__) || defined(__i386__)
+    #include <xmmintrin.h>
+    #define MPROC__PREFETCH(a) _mm_prefetch((const char *)(a), _MM_HINT_T0)
+#else
+    #define MPROC__PREFETCH(a) ((void)(a))
+#endif
 
 struct mproc__thread {
     HANDLE h;
@@ -146,4 +152,11 @@ int mproc__os_cond_wait(mproc__cond *c, mproc__mutex *m, long timeout_ms)
 void mproc__os_cond_broadcast(mproc__cond *c)
 {
     WakeAllConditionVariable(&c->cv);
+}
+
+void mproc__os_prefetch(uintptr_t addr, size_t bytes)
+{
+    uintptr_t a = addr & ~(uintptr_t)63, end = addr + bytes;
+    for (; a < end; a += 64)
+        MPROC__PREFETCH(a);
 }
