@@ -485,9 +485,8 @@ MPROC_API int mproc_process_kill(mproc_process *p);
  * handler, a common server idiom), the OS keeps no status for the library. What can still be
  * known is reported: the target's return value, which the child sends over its channel before
  * it exits, and on Linux 6.15 and later any status (signals too), which the process's pidfd
- * keeps (there, once the first child has shown it, a fork child sends nothing). Where nothing is
- * left (a child ended by a signal or by exit() with no pidfd to ask): MPROC_ENOSTATUS, never a
- * false 0.
+ * keeps. Where nothing is left (a child ended by a signal or by exit() with no pidfd to ask):
+ * MPROC_ENOSTATUS, never a false 0.
  *
  * @param p the process object.
  * @param exitcode receives the exit code; left unchanged on failure.

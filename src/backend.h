@@ -175,10 +175,6 @@ int mproc__os_spawn(const mproc__spawn_spec *spec, mproc__proc *p);
  * Python's form (or p->status_lost), MPROC_ETIMEDOUT, or MPROC_ESYS. Several threads may wait
  * for one child at once; each gets the same result. */
 int mproc__os_wait(mproc__proc *p, long timeout_ms);
-/* 1 when a child started now will have its exit status kept for this process even if someone
- * else reaps it (the application ignores SIGCHLD, or reaps with waitpid(-1)): then a fork child
- * need not report its return value over a pipe of its own. 0 when not known (yet). */
-int mproc__os_status_kept(void);
 /* hard = 0: SIGTERM / TerminateProcess(-15 form); hard = 1: SIGKILL / TerminateProcess(-9). */
 int mproc__os_signal(mproc__proc *p, int hard);
 /* Releases handles; does not reap (callers wait first). */

@@ -126,8 +126,9 @@ int mproc_process_create_ex(mproc_process **out, const mproc_process_options *op
 }
 
 /* In the forked child: runs the target, then reports its return value before exiting (the
- * report's write end is the one descriptor of ours the child keeps, as child_out), unless
- * the OS keeps the status for the parent anyway (mproc__os_status_kept: no report pipe). */
+ * report's write end is the one descriptor of ours the child keeps, as child_out). Always,
+ * even where a pidfd keeps the status (Linux 6.15+): the pidfd is opened after the fork, and an
+ * application that reaps with waitpid(-1) may take a child that ends at once before that. */
 static int fork_main(void *ctx)
 {
     mproc_process *p = ctx;
@@ -138,16 +139,9 @@ static int fork_main(void *ctx)
     if (mproc__share_child_begin(&p->shares) < 0)
         return MPROC__EXIT_SHARE;
     rc = p->target(p->arg_len ? p->arg : NULL, p->arg_len);
-    if (p->report_wr != MPROC__INVALID_HANDLE) {
-        put_i32(b, rc);
-        (void)mproc__os_write_all(p->report_wr, b, sizeof b);
-    }
+    put_i32(b, rc);
+    (void)mproc__os_write_all(p->report_wr, b, sizeof b);
     return rc;
-}
-
-int mproc__process_test_reports(void)
-{
-    return !mproc__os_status_kept();
 }
 
 static int encode_boot(const mproc_process *p, mproc__buf *b)
@@ -280,14 +274,10 @@ int mproc_process_start(mproc_process *p)
     spec.daemon = p->daemon ? MPROC__DAEMON_PROCESS : MPROC__DAEMON_NONE;
     spec.child_in = spec.child_out = spec.child_extra = MPROC__INVALID_HANDLE;
     if (method == MPROC_START_FORK) {
-        /* Where the OS keeps the status for us whoever reaps the child, the child need not
-         * report: two descriptors and five system calls less per start. */
-        if (!mproc__os_status_kept()) {
-            r = mproc__os_pipe(&p->report, &p->report_wr);
-            if (r < 0) {
-                mproc__free(share);
-                return r;
-            }
+        r = mproc__os_pipe(&p->report, &p->report_wr);
+        if (r < 0) {
+            mproc__free(share);
+            return r;
         }
         spec.fork_main = fork_main;
         spec.fork_ctx = p;

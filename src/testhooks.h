@@ -34,11 +34,6 @@ void mproc__wire_set_max_item(size_t n);
  * suites that write garbage into it; else invalid (-1). */
 intptr_t mproc__worker_channel(void);
 
-/* process.c: 1 when a process started now under fork gets a pipe to report its return value
- * over (the OS may lose its status), 0 when the OS keeps the status (a pidfd on Linux 6.15 and
- * later, learnt from the first child reaped). */
-int mproc__process_test_reports(void);
-
 /* pool/lend.c: how many applies callers completed themselves and handed back to the pool thread. */
 void mproc__pool_direct_stats(mproc_pool *p, long *done, long *back);
 

@@ -17,7 +17,6 @@
 #ifndef _WIN32
     #define _GNU_SOURCE
 #endif
-#include "testhooks.h"
 #include "testutil.h"
 
 #ifdef _WIN32
@@ -333,10 +332,6 @@ static void print_listing(const char *what, const listing *l)
 
 enum child_kind { PROCESS_CHILD, POOL_WORKER };
 
-/* Whether the last child process_child_listing started under fork got a pipe to report its
- * return value over: not where the OS keeps its status anyway (src/testhooks.h). */
-static int child_reports = 1;
-
 /* The checks; returns the number of problems (each printed unless quiet). fork: the child is a
  * copy, so it may hold what the application itself opened without close-on-exec. */
 static int check_child(const listing *child, const parent_view *pv, enum child_kind kind, int fork,
@@ -345,8 +340,8 @@ static int check_child(const listing *child, const parent_view *pv, enum child_k
     size_t i;
     int problems = 0, pipes = 0, shm = 0, read_ends = 0, write_ends = 0;
     /* A worker: its two channel ends. A process: the write end it reports its target's return
-     * value over before it exits (none under fork where the OS keeps the status). */
-    int expect_pipes = kind == POOL_WORKER ? 2 : child_reports;
+     * value over before it exits. */
+    int expect_pipes = kind == POOL_WORKER ? 2 : 1;
 
 #ifndef _WIN32
     /* Without a pidfd each start makes an exit pipe whose write end the child keeps. */
@@ -420,10 +415,10 @@ static int check_child(const listing *child, const parent_view *pv, enum child_k
         problems++;
     }
     if (kind == PROCESS_CHILD && getenv("MPROC_NO_PIDFD") == NULL &&
-        (read_ends != 0 || write_ends != child_reports)) {
+        (read_ends != 0 || write_ends != 1)) {
         if (!quiet) {
-            print_message("process channel: %d read ends, %d write ends (expected 0 and %d)\n",
-                          read_ends, write_ends, child_reports);
+            print_message("process channel: %d read ends, %d write ends (expected 0 and 1)\n",
+                          read_ends, write_ends);
         }
         problems++;
     }
@@ -555,7 +550,6 @@ static void process_child_listing(const char *path, listing *l)
     mproc_process *p = NULL;
     int code = -1;
     remove(path);
-    child_reports = !tu_is_fork() || mproc__process_test_reports();
     assert_int_equal(mproc_process_create(&p, t_report, path, strlen(path) + 1), MPROC_OK);
     assert_int_equal(mproc_process_start(p), MPROC_OK);
     assert_int_equal(mproc_process_join(p, MPROC_FOREVER), MPROC_OK);

@@ -373,37 +373,6 @@ struct mproc__pidfd_info {
     #define MPROC__PIDFD_INFO_EXIT (1ull << 3)
 #endif
 
-/* Whether a pidfd keeps its child's exit status after anyone reaped it (PIDFD_INFO_EXIT): 0 not
- * known yet, 1 yes, 2 no. Learnt from the first child this process reaps through a pidfd. */
-static volatile uint32_t status_kept_state;
-
-int mproc__os_status_kept(void)
-{
-    return mproc__os_load(&status_kept_state) == 1 && !pidfd_disabled();
-}
-
-#if defined(__linux__)
-/* After our own waitid took pid's status: does the pidfd still tell it? One ioctl, once. */
-static void learn_status_kept(int fd, int exitcode)
-{
-    struct mproc__pidfd_info info;
-    uint32_t kept = 2;
-
-    if (mproc__os_load(&status_kept_state) != 0)
-        return;
-    memset(&info, 0, sizeof info);
-    info.mask = MPROC__PIDFD_INFO_EXIT;
-    if (ioctl(fd, MPROC__PIDFD_GET_INFO, &info) == 0 && (info.mask & MPROC__PIDFD_INFO_EXIT)) {
-        int code = WIFEXITED(info.exit_code)     ? WEXITSTATUS(info.exit_code)
-                   : WIFSIGNALED(info.exit_code) ? -WTERMSIG(info.exit_code)
-                                                 : -1000;
-        if (code == exitcode)
-            kept = 1;
-    }
-    mproc__os_store(&status_kept_state, kept);
-}
-#endif
-
 /* A wait status in Python's form: n for exit(n), -N for signal N. 1 when it says "ended". */
 static int take_status(mproc__proc *p, int status)
 {
@@ -466,7 +435,6 @@ static int reap_locked(mproc__proc *p)
             else
                 p->exitcode = -si.si_status;
             p->reaped = 1;
-            learn_status_kept((int)p->h, p->exitcode);
             return 1;
         }
         if (errno == ECHILD)

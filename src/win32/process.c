@@ -602,12 +602,6 @@ int mproc__os_signal(mproc__proc *p, int hard)
     return mproc__sys_error((long)err);
 }
 
-/* A process handle keeps the exit code for as long as it is open: nobody else can take it. */
-int mproc__os_status_kept(void)
-{
-    return 1;
-}
-
 /* Closing the job kills a daemon child that still runs: the front end waits for (or kills and
  * reaps) the child first. */
 long mproc__os_read_ready(mproc__handle h, void *buf, size_t cap)
