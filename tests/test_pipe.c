@@ -125,8 +125,7 @@ static int t_read_part(const void *arg, size_t len)
     return 0;
 }
 
-/* Says it is up, sends one message of arg MiB (the fill pattern), then waits until its end is
- * gone. */
+/* Sends one message of arg MiB (the fill pattern), then waits until its end is gone. */
 static int t_send_one(const void *arg, size_t len)
 {
     mproc_pipe *e = NULL;
@@ -134,8 +133,7 @@ static int t_send_one(const void *arg, size_t len)
     unsigned char *b = make(n);
     void *d = NULL;
     size_t got = 0;
-    if (mproc_child_pipe(0, &e) != MPROC_OK || mproc_pipe_send(e, "up", 2) != MPROC_OK ||
-        mproc_pipe_send(e, b, n) != MPROC_OK)
+    if (mproc_child_pipe(0, &e) != MPROC_OK || mproc_pipe_send(e, b, n) != MPROC_OK)
         return 70;
     free(b);
     if (mproc_pipe_recv(e, 120000, &d, &got) != MPROC_EEND)
@@ -365,7 +363,12 @@ static void pipe_killed_mid_message(void **state)
      * it to get there (were it killed before, the end would come all the same). */
     tu_sleep_ms(300);
     r = mproc_pipe_poll(a, 0);
+#if defined(__linux__)
     assert_int_equal(r, 0); /* part of it, not the whole */
+#else
+    /* Wine's pipe may have taken all 32 MiB already: then the message is whole, and ready. */
+    assert_true(r == 0 || r == 1);
+#endif
     assert_int_equal(mproc_process_kill(p), MPROC_OK);
     assert_int_equal(mproc_process_join(p, 60000), MPROC_OK);
     mproc_process_destroy(p);
@@ -633,10 +636,9 @@ static void pipe_ring_timeouts(void **state)
     int r, waits = 0;
     (void)state;
     assert_int_equal(mproc_pipe_create(&a, &b), MPROC_OK);
+    /* The first recv comes before the child has sent anything: the polls that follow read the
+     * body into the end's buffer (no ring under Windows), which is ready once it is whole. */
     p = start_with(t_send_one, mib, b);
-    assert_int_equal(mproc_pipe_recv(a, 60000, &d, &n), MPROC_OK);
-    assert_int_equal(n, 2);
-    mproc_free(d);
     w[0] = mproc_pipe_waitable(a);
     assert_non_null(w[0]);
     for (;;) {

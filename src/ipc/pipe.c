@@ -407,7 +407,9 @@ static int message_ready(mproc_pipe *p)
         return 0;
     if (mproc__pipe_frame_decode(mproc__buf_head(&p->in), &kind, &n) < 0)
         return 1;
-    return n < BIG_BODY && avail - MPROC__PIPE_HEADER >= n;
+    /* A big body read into p->in by polls (recv would have moved it to a buffer of its own)
+     * is as ready as a small one once all of it is there. */
+    return avail - MPROC__PIPE_HEADER >= n;
 }
 
 int mproc_pipe_poll(mproc_pipe *p, long timeout_ms)
