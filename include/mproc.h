@@ -896,7 +896,9 @@ MPROC_API int mproc_pool_stats_get(mproc_pool *p, mproc_pool_stats *s);
  *
  * @param p the pool.
  * @param fn the task, called once per item with that item's bytes.
- * @param items `count * item_size` bytes, read during the call only.
+ * @param items `count * item_size` bytes, read during the call only (keep them unchanged until
+ *              it returns): each chunk is copied from them straight into its worker's shared
+ *              memory or pipe, with no copy of the pool's in between.
  * @param item_size the size of one item (each item crosses to a worker as its own copy).
  * @param count the number of items (0 gives an empty result set).
  * @param chunksize items sent to a worker at a time; 0: automatic.
@@ -912,7 +914,9 @@ MPROC_API int mproc_pool_map(mproc_pool *p, mproc_task fn, const void *items, si
 
 /**
  * As mproc_pool_map() but returns at once with an iterator, which streams the results in item
- * order (Python's imap). `items` must stay valid until the iterator is destroyed.
+ * order (Python's imap). `items` must stay valid until the iterator is destroyed: chunks are
+ * copied from them as they go out, and mproc_iter_destroy() returns only once none is being
+ * copied, so the caller may free them then.
  *
  * What is in flight (sent to the workers, or done and not yet read) is bounded, so memory stays
  * flat however many items and whatever the chunksize: at most 4096 items (a chunk is cut to

@@ -247,6 +247,51 @@ static void test_map_and_imap(void **state)
     mproc_pool_destroy(p);
 }
 
+/* imap borrows the caller's array until mproc_iter_destroy (mproc.h): once that returns, the
+ * caller may change the bytes and free them. Every item says "die" after the poisoning, so a
+ * chunk read from the array after the destroy costs a worker, which the statistics show. */
+static void destroy_then_poison(mproc_pool *p, size_t item, size_t count)
+{
+    unsigned char *items = malloc(item * count);
+    mproc_iter *it = NULL;
+    const void *data;
+    size_t i, len, index;
+
+    assert_non_null(items);
+    for (i = 0; i < count; i++) {
+        head h;
+        h.seed = (uint32_t)i;
+        h.die = 0;
+        h.result = 16;
+        memcpy(items + i * item, &h, sizeof h);
+        fill(items + i * item + sizeof h, item - sizeof h, (uint32_t)i);
+    }
+    assert_int_equal(mproc_pool_imap(p, check_task, items, item, count, 1, &it), MPROC_OK);
+    for (i = 0; i < 2; i++) {
+        assert_int_equal(mproc_iter_next(it, 60000, &index, &data, &len), MPROC_OK);
+        assert_int_equal(index, i);
+    }
+    mproc_iter_destroy(it);
+    memset(items, 0xEE, item * count);
+    free(items);
+}
+
+static void test_imap_array_free_after_destroy(void **state)
+{
+    mproc_pool *p;
+    mproc_pool_stats st;
+
+    (void)state;
+    assert_int_equal(mproc_pool_create(&p, WORKERS), MPROC_OK);
+    destroy_then_poison(p, 300 * KIB, 40); /* each argument through a slot */
+    destroy_then_poison(p, 4 * KIB, 2000); /* through the pipe */
+    check_map(p, 300 * KIB, 6, 1);         /* the pool goes on, with the same workers */
+    assert_int_equal(mproc_pool_stats_get(p, &st), MPROC_OK);
+    assert_int_equal(st.workers_replaced, 0);
+    assert_int_equal(st.lost, 0);
+    mproc_pool_destroy(p);
+}
+
 /* A result larger than what the area keeps afterwards, twice: its pages given back after the
  * first, faulted in again for the second. */
 static void test_result_past_kept_size(void **state)
@@ -361,6 +406,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_apply_arguments_and_results),
         cmocka_unit_test(test_apply_async_many),
         cmocka_unit_test(test_map_and_imap),
+        cmocka_unit_test(test_imap_array_free_after_destroy),
         cmocka_unit_test(test_result_past_kept_size),
         cmocka_unit_test(test_die_with_result_in_area),
         cmocka_unit_test(test_die_with_argument_in_slot),

@@ -42,13 +42,12 @@ void mproc__dispatch_take(mproc_pool *p)
     size_t want = (size_t)p->nworkers * MAX_DEPTH * 2;
     mproc_iter **link;
 
-    if (p->purge) {
+    if (p->purge || p->purge_queue) {
         /* Chunks of an abandoned iterator are dropped before they cost a worker anything, and
          * those a worker holds are skipped from its next item on. */
         mproc__task **tp = &p->pq_head;
         int i;
-        p->purge = 0;
-        for (i = 0; i < p->nworkers; i++) {
+        for (i = 0; i < p->nworkers && p->purge; i++) {
             mproc__worker *w = &p->workers[i];
             mproc__task *t;
             if (!w->alive)
@@ -57,6 +56,7 @@ void mproc__dispatch_take(mproc_pool *p)
                 if (t->iter != NULL && t->iter->abandoned)
                     mproc__ring_cancel(w->shm.addr, t->tag, &w->cancel_pos);
         }
+        p->purge = p->purge_queue = 0;
         p->pq_tail = NULL;
         while (*tp != NULL) {
             mproc__task *t = *tp;
@@ -296,7 +296,7 @@ size_t mproc__dispatch(mproc_pool *p)
          * two a worker, the one it runs and the next. Deeper, the rest would crawl through the
          * pipe 64 KiB a wake-up, with the worker waiting on it, and stay there when another
          * worker runs dry at the end. */
-        if (p->pq_head != NULL && p->pq_head->item_size >= MPROC__PAYLOAD_MIN && d > 2)
+        if (p->pq_head != NULL && p->pq_head->item_size >= MPROC__PAYLOAD_MIN)
             d = 2;
         if (d > MAX_DEPTH && (p->pq_head == NULL || !small_frame(p->pq_head)))
             d = MAX_DEPTH;
@@ -307,6 +307,15 @@ size_t mproc__dispatch(mproc_pool *p)
         t = next_task(p);
         if (t == NULL)
             return sent;
+        if (t->iter != NULL && t->iter->abandoned) {
+            /* Back after the purge (a death, a take-back): its items are the caller's, who may
+             * have freed them. The next locked phase drops it; nothing is read meanwhile. */
+            mproc__tasks_prepend(&p->pq_head, &p->pq_tail, t, t);
+            p->pq_len++;
+            p->purge_queue = 1;
+            p->dispatch_more = 1;
+            return sent;
+        }
         /* An apply canceled since the last locked phase loses the race here. A task that went
          * out before (taken back, or re-queued after a death) stays SENT. */
         if (t->async != NULL && mproc__os_cas(&t->async->claim, MPROC__CLAIM_QUEUED,
@@ -320,6 +329,10 @@ size_t mproc__dispatch(mproc_pool *p)
         }
         r = send_task(p, w, t);
         sent += r == MPROC_OK;
+        if (r == MPROC_OK && t->slot != 0) {
+            p->dispatch_more = 1;
+            return sent;
+        }
         if (r < 0)
             mproc__task_fail(p, t, r, 0,
                              r == MPROC_ENOFUNC ? "the task function is not code of a loaded module"

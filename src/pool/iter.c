@@ -89,9 +89,12 @@ mproc__task *mproc__iter_next_task(mproc_iter *it)
     first = it->submitted * it->chunksize;
     count = it->count - first < it->chunksize ? it->count - first : it->chunksize;
     bytes = count * it->item_size;
-    /* The chunk carries a copy of its items, so the caller's array is read only here, under
-     * the lock: an iterator destroyed meanwhile can free it at once. */
-    t = mproc__malloc(sizeof *t + bytes);
+    /* The chunk points into the caller's array, which the iterator borrows until it is
+     * destroyed (mproc.h): a copy here cost the pool thread a pass over every byte, under the
+     * lock, into fresh pages, before the copy into the worker's slot or pipe. The destroyer
+     * waits for a dispatch under way to end (mproc__iter_release) and dispatch drops the tasks
+     * of a destroyed iterator, so nothing reads the array after mproc_iter_destroy. */
+    t = mproc__malloc(sizeof *t);
     if (t == NULL) {
         /* Tried again at a later turn of the pool thread. Unlike a full window, nothing (no
          * result, no reader) may come to wake the thread: it must not sleep for good. */
@@ -99,10 +102,7 @@ mproc__task *mproc__iter_next_task(mproc_iter *it)
         return NULL;
     }
     memset(t, 0, sizeof *t);
-    t->owned = (unsigned char *)(t + 1);
-    if (bytes > 0)
-        memcpy(t->owned, it->items + first * it->item_size, bytes);
-    t->items = t->owned;
+    t->items = bytes > 0 ? it->items + first * it->item_size : NULL;
     t->chunk = it->submitted++;
     t->count = count;
     t->item_size = it->item_size;

@@ -244,6 +244,15 @@ static void iter_release(mproc_iter *it)
     int last;
     mproc_iter **link;
     mproc__os_mutex_lock(p->lock);
+    /* The chunks point into the caller's array, which it may free once this returns: a
+     * dispatch under way may be copying from it, and the next one sees abandoned and drops
+     * them (dispatch.c). The pool's own thread is never inside a dispatch here. */
+    if (!mproc__pool_own_thread(p)) {
+        (void)mproc__os_add(&p->dispatch_waiters, 1);
+        while (mproc__os_load(&p->dispatching))
+            mproc__os_cond_wait(p->cv, p->lock, MPROC_FOREVER);
+        (void)mproc__os_add(&p->dispatch_waiters, UINT32_MAX); /* minus one */
+    }
     it->abandoned = 1;
     p->purge = 1;
     for (link = &p->sources; *link != NULL; link = &(*link)->next_source) {

@@ -228,6 +228,11 @@ struct mproc_pool {
     int joined;   /* the thread has been joined */
     int sleeping; /* the pool thread is due to wait in the loop: a submitter must wake it */
     int purge;    /* an iterator was abandoned: drop its queued chunks */
+    /* Chunks point into their caller's array, which dispatch reads without the lock: the pool
+     * thread sets dispatching (under the lock) for the span of a dispatch, and an iterator's
+     * destroyer waits for it to clear before it lets the array go (map.c, iter_release). */
+    volatile uint32_t dispatching;
+    volatile uint32_t dispatch_waiters;
     uint64_t next_id;
     uint32_t next_tag;          /* lock: the last iterator's tag */
     mproc__task *qhead, *qtail; /* submitted, not yet taken by the pool thread */
@@ -248,6 +253,8 @@ struct mproc_pool {
     char broken_msg[160];
     uint64_t respawn_at; /* when to try again after a failed start (0: now) */
     int alloc_retry;     /* a chunk could not be allocated: the loop must not sleep for good */
+    int dispatch_more;   /* dispatch stopped after a payload to send its frame: no sleep */
+    int purge_queue;     /* dispatch met a chunk of a destroyed iterator: drop those queued */
 
     /* Statistics and backpressure (stats.c), items counted: an apply is one, a map's chunk as
      * many as it has. Lock, except where said. */

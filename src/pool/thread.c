@@ -183,6 +183,7 @@ void mproc__pool_thread(void *arg)
         uint64_t now;
         long timeout;
         int needed, unparked_news;
+        size_t sent;
 
         /* ---- locked phase ---- */
         publish(p);
@@ -215,15 +216,21 @@ void mproc__pool_thread(void *arg)
          * wait return at once. */
         mproc__stats_thread(p);
         p->sleeping = 1;
+        mproc__os_store(&p->dispatching, 1);
         mproc__os_mutex_unlock(p->lock);
 
         /* ---- unlocked phase: this thread's own state ---- */
         now = mproc__os_now_ms();
         mproc__boot_start_missing(p, now, needed);
-        if (mproc__dispatch(p) > 0) {
+        sent = mproc__dispatch(p);
+        /* Cleared before the waiters are counted, as the destroyer counts itself before it
+         * looks at dispatching: one of the two sees the other (both sequentially consistent). */
+        mproc__os_store(&p->dispatching, 0);
+        if (sent > 0 || mproc__os_load(&p->dispatch_waiters) != 0) {
             /* What went out shows as running at once, not after the next wait. */
             mproc__os_mutex_lock(p->lock);
             mproc__stats_thread(p);
+            mproc__os_cond_broadcast(p->cv);
             mproc__os_mutex_unlock(p->lock);
         }
         timeout =
@@ -232,6 +239,9 @@ void mproc__pool_thread(void *arg)
         if (p->alloc_retry && (timeout < 0 || timeout > ALLOC_RETRY_MS))
             timeout = ALLOC_RETRY_MS;
         p->alloc_retry = 0;
+        if (p->dispatch_more)
+            timeout = 0;
+        p->dispatch_more = 0;
         if (timeout != 0 && arm_rings(p))
             timeout = 0;
         (void)mproc__os_loop_run(p->loop, timeout);
