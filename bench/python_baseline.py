@@ -241,43 +241,57 @@ def serial_pass(items, want):
     return t
 
 
+WORK_REPS = 3  # as work.c: each call timed 3 times, each back to back with a serial pass
+
+
 def fig_work(kib, count):
-    """As mproc_bench's work: a serial pass right before each call, the speedup over it."""
+    """As mproc_bench's work: each call WORK_REPS times, each time next to a serial pass (the
+    order turning from one repetition to the next); a speedup is the median of the ratios."""
     size = kib << 10
     n = count if count > 0 else max(12, 24576 // kib)
     block = make_block()
     items = [make_item(block, size, i) for i in range(n)]
     want = []
+    names = ("map", "imap", "apply_async")
+    keys = ("map", "imap", "async")
+
+    def call(pool, c):
+        t0 = time.perf_counter()
+        if c == 0:
+            if pool.map(work, items, 1) != want:
+                raise SystemExit("work: map results differ")
+        elif c == 1:
+            for i, r in enumerate(pool.imap(work, items, 1)):
+                if r != want[i]:
+                    raise SystemExit(f"work: imap result {i} differs")
+        else:
+            handles = [pool.apply_async(work, (x,)) for x in items]
+            for i, h in enumerate(handles):
+                if h.get() != want[i]:
+                    raise SystemExit(f"work: apply_async result {i} differs")
+        return time.perf_counter() - t0
+
+    ser = [[0.0] * WORK_REPS for _ in names]
+    par = [[0.0] * WORK_REPS for _ in names]
     with mp.Pool(WORKERS) as pool:
         pool.map(work, items[:WORKERS], 1)
-        s_map = serial_pass(items, want)
-        t0 = time.perf_counter()
-        got = pool.map(work, items, 1)
-        t_map = time.perf_counter() - t0
-        if got != want:
-            raise SystemExit("work: map results differ")
-        del got
-        s_imap = serial_pass(items, want)
-        t0 = time.perf_counter()
-        for i, r in enumerate(pool.imap(work, items, 1)):
-            if r != want[i]:
-                raise SystemExit(f"work: imap result {i} differs")
-        t_imap = time.perf_counter() - t0
-        s_async = serial_pass(items, want)
-        t0 = time.perf_counter()
-        handles = [pool.apply_async(work, (x,)) for x in items]
-        for i, h in enumerate(handles):
-            if h.get() != want[i]:
-                raise SystemExit(f"work: apply_async result {i} differs")
-        t_async = time.perf_counter() - t0
-    ser = statistics.median([s_map, s_imap, s_async])
+        serial_pass(items, want)
+        for k in range(WORK_REPS):
+            for c in range(len(names)):
+                for step in range(2):
+                    if (step + k + c) % 2 == 0:
+                        ser[c][k] = serial_pass(items, want)
+                    else:
+                        par[c][k] = call(pool, c)
     note(f"work {kib}k: {n} items of {kib} KiB, zlib level {WORK_LEVEL}, {WORKERS} workers, "
-         f"chunksize 1; serial {s_map:.3f} s then map {t_map:.3f} s, serial {s_imap:.3f} s then "
-         f"imap {t_imap:.3f} s, serial {s_async:.3f} s then apply_async {t_async:.3f} s")
-    emit(f"work_task_ms_{kib}k", ser / n * 1e3, "ms")
-    emit(f"work_map_{kib}k", s_map / t_map, "x")
-    emit(f"work_imap_{kib}k", s_imap / t_imap, "x")
-    emit(f"work_async_{kib}k", s_async / t_async, "x")
+         f"chunksize 1, {WORK_REPS} repetitions of (serial, call) in turned orders")
+    for c, name in enumerate(names):
+        note(f"work {kib}k {name}: " + "; ".join(
+            f"serial {ser[c][k]:.3f} s, call {par[c][k]:.3f} s" for k in range(WORK_REPS)))
+    emit(f"work_task_ms_{kib}k", statistics.median(sum(ser, [])) / n * 1e3, "ms")
+    for c, key in enumerate(keys):
+        emit(f"work_{key}_{kib}k",
+             statistics.median(ser[c][k] / par[c][k] for k in range(WORK_REPS)), "x")
 
 
 def count(b):

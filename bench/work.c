@@ -293,26 +293,114 @@ static double floor_parallel(const unsigned char *items, size_t size, size_t n, 
 }
     #endif
 
-static void emit_speedup(const char *call, size_t kib, double serial, double t)
+static void emit_speedup(const char *call, size_t kib, double x)
 {
-    printf("work_%s_%luk\t%.3f\tx\n", call, (unsigned long)kib, serial / t);
+    printf("work_%s_%luk\t%.3f\tx\n", call, (unsigned long)kib, x);
     fflush(stdout);
 }
+
+static int cmp_dbl(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double median_of(double *v, size_t n)
+{
+    qsort(v, n, sizeof *v, cmp_dbl);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2.0;
+}
+
+/* What each call needs: the pool, the items and the serial outputs to check against. */
+typedef struct work_ctx {
+    mproc_pool *pool;
+    const unsigned char *items;
+    size_t size, n;
+    expect *e;
+    mproc_async **handles;
+    double (*now)(void);
+} work_ctx;
+
+enum { CALL_MAP, CALL_IMAP, CALL_ASYNC, NCALLS };
+static const char *const call_name[NCALLS] = {"map", "imap", "apply_async"};
+static const char *const call_key[NCALLS] = {"map", "imap", "async"};
+
+/* One call over every item, its results checked against the serial loop's: its wall time, or
+ * -1. The notes say where the time went (Linux). */
+static double run_call(work_ctx *w, int call)
+{
+    mproc_results *res = NULL;
+    mproc_iter *it = NULL;
+    const void *data;
+    size_t len, index, i, got = 0;
+    double t0, t = -1.0;
+    cpu_snap c0, c1;
+    int rc, ok = 1;
+
+    cpu_take(&c0);
+    t0 = w->now();
+    if (call == CALL_MAP) {
+        if (mproc_pool_map(w->pool, zlib_task, w->items, w->size, w->n, 1, &res) < 0)
+            return -1.0;
+        t = w->now() - t0;
+        for (i = 0; i < w->n && ok; i++)
+            ok = mproc_results_get(res, i, &data, &len) == MPROC_OK && same(w->e, i, data, len);
+        mproc_results_destroy(res);
+    } else if (call == CALL_IMAP) {
+        if (mproc_pool_imap(w->pool, zlib_task, w->items, w->size, w->n, 1, &it) < 0)
+            return -1.0;
+        while (ok && (rc = mproc_iter_next(it, MPROC_FOREVER, &index, &data, &len)) != MPROC_EEND)
+            ok = rc == MPROC_OK && index == got && same(w->e, got++, data, len);
+        t = w->now() - t0;
+        mproc_iter_destroy(it);
+        ok = ok && got == w->n;
+    } else {
+        /* Python: [pool.apply_async(f, (x,)) for x in items], then .get() of each. */
+        for (i = 0; i < w->n; i++)
+            if (mproc_pool_apply_async(w->pool, zlib_task, w->items + i * w->size, w->size, NULL,
+                                       NULL, NULL, &w->handles[i]) < 0) {
+                while (i > 0)
+                    mproc_async_release(w->handles[--i]);
+                return -1.0;
+            }
+        for (i = 0; i < w->n; i++) {
+            if (ok && (mproc_async_get(w->handles[i], MPROC_FOREVER, &data, &len) != MPROC_OK ||
+                       !same(w->e, i, data, len)))
+                ok = 0;
+        }
+        t = w->now() - t0;
+        for (i = 0; i < w->n; i++) {
+            mproc_async_release(w->handles[i]);
+            w->handles[i] = NULL;
+        }
+    }
+    cpu_take(&c1);
+    if (!ok) {
+        fprintf(stderr, "mproc_bench: work: a %s result differs\n", call_name[call]);
+        return -1.0;
+    }
+    cpu_note(call_name[call], &c0, &c1, t);
+    return t;
+}
+
+    /* Each call is timed WORK_REPS times, each time back to back with a serial pass and the
+     * no-IPC floor, in an order that turns from one repetition to the next; a speedup is the
+     * median of its repetitions' ratios. On this VM one serial pass differs from the next by up to
+     * a third (the other vCPU's load, the host), so a ratio to a serial pass taken a call earlier
+     * says as much about the machine as about the call. */
+    #define WORK_REPS 3
 
 int mproc_bench_fig_work(long kib, long count, int workers, double (*now)(void))
 {
     size_t size = (size_t)kib << 10, n, i;
     unsigned char *items = NULL, block[BLOCK];
     expect e;
-    mproc_async **handles = NULL;
-    mproc_pool *pool = NULL;
     mproc_results *res = NULL;
-    mproc_iter *it = NULL;
-    double t0, serial[3], t_map, t_imap, t_async, t_floor, ser;
-    const void *data;
-    size_t len, index;
-    int r = 1, rc;
-    cpu_snap c0, c1;
+    work_ctx w;
+    double ser[NCALLS][WORK_REPS], par[NCALLS][WORK_REPS], flo[NCALLS][WORK_REPS];
+    double x_call[NCALLS][WORK_REPS], x_floor[NCALLS * WORK_REPS], x_vs[WORK_REPS],
+        t_ser[NCALLS * WORK_REPS];
+    int r = 1, c, k, step, have_floor = 1;
 
     if (kib <= 0)
         return 1;
@@ -321,127 +409,85 @@ int mproc_bench_fig_work(long kib, long count, int workers, double (*now)(void))
     if (n < 12)
         n = 12;
     memset(&e, 0, sizeof e);
+    memset(&w, 0, sizeof w);
     e.count = n;
     items = malloc(n * size);
     e.data = calloc(n, sizeof *e.data);
     e.len = calloc(n, sizeof *e.len);
-    handles = calloc(n, sizeof *handles);
-    if (items == NULL || e.data == NULL || e.len == NULL || handles == NULL)
+    w.handles = calloc(n, sizeof *w.handles);
+    if (items == NULL || e.data == NULL || e.len == NULL || w.handles == NULL)
         goto finish;
     make_block(block);
     for (i = 0; i < n; i++)
         make_item(items + i * size, block, size, i);
 
-    if (mproc_pool_create(&pool, workers) < 0)
+    if (mproc_pool_create(&w.pool, workers) < 0)
         goto finish;
+    w.items = items;
+    w.size = size;
+    w.n = n;
+    w.e = &e;
+    w.now = now;
     /* Warm-up: each worker's first task (its output buffer, the code paged in). */
-    if (mproc_pool_map(pool, zlib_task, items, size, (size_t)workers, 1, &res) < 0)
+    if (mproc_pool_map(w.pool, zlib_task, items, size, (size_t)workers, 1, &res) < 0)
         goto finish;
     mproc_results_destroy(res);
     res = NULL;
-
-    /* The serial loop, in this process, once before each call: each call's speedup is over
-     * the serial time measured just before it, so a machine that grows busier during the figure
-     * does not make the later calls look better or worse. The first pass keeps the outputs to
-     * check every call's. */
-    if (serial_pass(&e, items, size, now, &serial[0]) != 0)
+    /* The first serial pass keeps the outputs every call is checked against (and grows the
+     * zlib buffer the floor's processes inherit). */
+    if (serial_pass(&e, items, size, now, &ser[0][0]) != 0)
         goto finish;
-    /* The parallel floor, between the first serial pass and map (the zlib buffer is grown). */
-    t_floor = floor_parallel(items, size, n, workers, now);
 
-    cpu_take(&c0);
-    t0 = now();
-    if (mproc_pool_map(pool, zlib_task, items, size, n, 1, &res) < 0)
-        goto finish;
-    t_map = now() - t0;
-    cpu_take(&c1);
-    cpu_note("map", &c0, &c1, t_map);
-    for (i = 0; i < n; i++)
-        if (mproc_results_get(res, i, &data, &len) < 0 || !same(&e, i, data, len)) {
-            fprintf(stderr, "mproc_bench: work: map item %lu differs\n", (unsigned long)i);
-            goto finish;
+    for (k = 0; k < WORK_REPS; k++)
+        for (c = 0; c < NCALLS; c++)
+            for (step = 0; step < 3; step++) {
+                int what = (step + k + c) % 3; /* 0 serial, 1 floor, 2 the call */
+                if (what == 0 && serial_pass(&e, items, size, now, &ser[c][k]) != 0)
+                    goto finish;
+                if (what == 1 && (flo[c][k] = floor_parallel(items, size, n, workers, now)) <= 0)
+                    have_floor = 0;
+                if (what == 2 && (par[c][k] = run_call(&w, c)) <= 0)
+                    goto finish;
+            }
+
+    for (c = 0; c < NCALLS; c++)
+        for (k = 0; k < WORK_REPS; k++) {
+            x_call[c][k] = ser[c][k] / par[c][k];
+            x_floor[c * WORK_REPS + k] = have_floor ? ser[c][k] / flo[c][k] : 0.0;
+            t_ser[c * WORK_REPS + k] = ser[c][k];
         }
-    mproc_results_destroy(res);
-    res = NULL;
-
-    if (serial_pass(&e, items, size, now, &serial[1]) != 0)
-        goto finish;
-    cpu_take(&c0);
-    t0 = now();
-    if (mproc_pool_imap(pool, zlib_task, items, size, n, 1, &it) < 0)
-        goto finish;
-    for (i = 0;; i++) {
-        rc = mproc_iter_next(it, MPROC_FOREVER, &index, &data, &len);
-        if (rc == MPROC_EEND)
-            break;
-        if (rc < 0 || index != i || !same(&e, i, data, len)) {
-            fprintf(stderr, "mproc_bench: work: imap result %lu differs\n", (unsigned long)i);
-            goto finish;
+    printf("# work %luk: %lu items of %lu KiB, zlib level %d, %d workers, chunksize 1, %d "
+           "repetitions of (serial, no-IPC floor, call) in turned orders\n",
+           (unsigned long)kib, (unsigned long)n, (unsigned long)kib, WORK_LEVEL, workers,
+           WORK_REPS);
+    for (c = 0; c < NCALLS; c++) {
+        printf("# work %luk %s:", (unsigned long)kib, call_name[c]);
+        for (k = 0; k < WORK_REPS; k++)
+            printf(" serial %.3f s, floor %.3f s, call %.3f s;", ser[c][k],
+                   have_floor ? flo[c][k] : -1.0, par[c][k]);
+        if (have_floor) {
+            for (k = 0; k < WORK_REPS; k++)
+                x_vs[k] = flo[c][k] / par[c][k];
+            printf(" call vs floor, back to back: %.3f (median)", median_of(x_vs, WORK_REPS));
         }
+        printf("\n");
     }
-    t_imap = now() - t0;
-    cpu_take(&c1);
-    cpu_note("imap", &c0, &c1, t_imap);
-    mproc_iter_destroy(it);
-    it = NULL;
-    if (i != n)
-        goto finish;
-
-    /* apply_async: submit every item, then get each result in turn (Python:
-     * [pool.apply_async(f, (x,)) for x in items], then .get() of each). */
-    if (serial_pass(&e, items, size, now, &serial[2]) != 0)
-        goto finish;
-    cpu_take(&c0);
-    t0 = now();
-    for (i = 0; i < n; i++)
-        if (mproc_pool_apply_async(pool, zlib_task, items + i * size, size, NULL, NULL, NULL,
-                                   &handles[i]) < 0)
-            goto finish;
-    for (i = 0; i < n; i++)
-        if (mproc_async_get(handles[i], MPROC_FOREVER, &data, &len) < 0 ||
-            !same(&e, i, data, len)) {
-            fprintf(stderr, "mproc_bench: work: apply_async result %lu differs\n",
-                    (unsigned long)i);
-            goto finish;
-        }
-    t_async = now() - t0;
-    cpu_take(&c1);
-    cpu_note("apply_async", &c0, &c1, t_async);
-
-    /* The task time: the median of the three passes. */
-    ser =
-        serial[0] < serial[1]
-            ? (serial[1] < serial[2] ? serial[1] : (serial[0] < serial[2] ? serial[2] : serial[0]))
-            : (serial[0] < serial[2] ? serial[0] : (serial[1] < serial[2] ? serial[2] : serial[1]));
-    printf("# work %luk: %lu items of %lu KiB, zlib level %d, %d workers, chunksize 1; serial "
-           "%.3f s then map %.3f s, serial %.3f s then imap %.3f s, serial %.3f s then "
-           "apply_async %.3f s\n",
-           (unsigned long)kib, (unsigned long)n, (unsigned long)kib, WORK_LEVEL, workers, serial[0],
-           t_map, serial[1], t_imap, serial[2], t_async);
-    printf("work_task_ms_%luk\t%.3f\tms\n", (unsigned long)kib, ser / (double)n * 1e3);
-    if (t_floor > 0) {
-        printf("# work %luk: the no-IPC floor (%d forked processes, the items split between "
-               "them) %.3f s\n",
-               (unsigned long)kib, workers, t_floor);
-        emit_speedup("floor", (size_t)kib, serial[0], t_floor);
-    }
-    emit_speedup("map", (size_t)kib, serial[0], t_map);
-    emit_speedup("imap", (size_t)kib, serial[1], t_imap);
-    emit_speedup("async", (size_t)kib, serial[2], t_async);
+    printf("work_task_ms_%luk\t%.3f\tms\n", (unsigned long)kib,
+           median_of(t_ser, NCALLS * WORK_REPS) / (double)n * 1e3);
+    if (have_floor)
+        emit_speedup("floor", (size_t)kib, median_of(x_floor, NCALLS * WORK_REPS));
+    for (c = 0; c < NCALLS; c++)
+        emit_speedup(call_key[c], (size_t)kib, median_of(x_call[c], WORK_REPS));
     r = 0;
 finish:
-    mproc_iter_destroy(it);
     mproc_results_destroy(res);
-    mproc_pool_destroy(pool);
+    mproc_pool_destroy(w.pool);
     if (e.data != NULL)
         for (i = 0; i < n; i++)
             free(e.data[i]);
     free(e.data);
     free(e.len);
-    if (handles != NULL)
-        for (i = 0; i < n; i++)
-            mproc_async_release(handles[i]);
-    free(handles);
+    free(w.handles);
     free(items);
     return r;
 }

@@ -110,6 +110,15 @@ static int sleeper(const void *arg, size_t len, mproc_output *out)
     return mproc_output_set(out, &r, sizeof r);
 }
 
+/* sleeper on an item of BIG_ITEM bytes (its argument crosses in a slot of the worker's shared
+ * memory): the sleep in its first bytes. */
+#define BIG_ITEM (300u * 1024u)
+
+static int big_sleeper(const void *arg, size_t len, mproc_output *out)
+{
+    return len == BIG_ITEM ? sleeper(arg, sizeof(long), out) : 1;
+}
+
 static int nothing(const void *arg, size_t len, mproc_output *out)
 {
     (void)arg;
@@ -284,6 +293,41 @@ static void test_map_items_do_not_wait_behind_long(void **state)
         if (r[i].pid == r[0].pid)
             assert_true(r[i].end_ms <= r[0].start_ms + 50);
     mproc_results_destroy(res);
+    assert_int_equal(mproc_pool_close(p), MPROC_OK);
+    assert_int_equal(mproc_pool_join(p), MPROC_OK);
+    mproc_pool_destroy(p);
+}
+
+/* Items whose arguments cross in the slots: the next one waits in a slot behind a running one
+ * however long that runs (so no worker waits for its next argument to be copied), and is taken
+ * back when the other worker runs dry: none runs after the long item on its worker. */
+static void test_big_items_do_not_wait_behind_long(void **state)
+{
+    mproc_pool *p;
+    mproc_results *res;
+    unsigned char *items = calloc(9, BIG_ITEM);
+    struct ran r[9];
+    size_t i, len;
+    const void *d;
+    (void)state;
+    assert_non_null(items);
+    for (i = 0; i < 9; i++) {
+        long ms = i == 0 ? 5000 : 250;
+        memcpy(items + i * BIG_ITEM, &ms, sizeof ms);
+    }
+    assert_int_equal(mproc_pool_create(&p, 2), MPROC_OK);
+    assert_int_equal(mproc_pool_apply(p, nothing, NULL, 0, NULL, NULL), MPROC_OK);
+    assert_int_equal(mproc_pool_map(p, big_sleeper, items, BIG_ITEM, 9, 1, &res), MPROC_OK);
+    for (i = 0; i < 9; i++) {
+        assert_int_equal(mproc_results_get(res, i, &d, &len), MPROC_OK);
+        assert_int_equal(len, sizeof r[i]);
+        memcpy(&r[i], d, sizeof r[i]);
+    }
+    for (i = 1; i < 9; i++)
+        if (r[i].pid == r[0].pid)
+            assert_true(r[i].end_ms <= r[0].start_ms + 50);
+    mproc_results_destroy(res);
+    free(items);
     assert_int_equal(mproc_pool_close(p), MPROC_OK);
     assert_int_equal(mproc_pool_join(p), MPROC_OK);
     mproc_pool_destroy(p);
@@ -550,6 +594,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup(test_initializer_crash_recovers, reset),
         cmocka_unit_test_setup(test_short_tasks_do_not_wait_behind_long, reset),
         cmocka_unit_test_setup(test_map_items_do_not_wait_behind_long, reset),
+        cmocka_unit_test_setup(test_big_items_do_not_wait_behind_long, reset),
         cmocka_unit_test_setup(test_every_task_once_under_take_back, reset),
 #ifndef _WIN32
         cmocka_unit_test_setup(test_forked_helper_does_not_stall_pool, reset),

@@ -135,8 +135,10 @@ static unsigned char *make_arg(size_t len, uint32_t seed, uint32_t die, uint32_t
     return a;
 }
 
-/* Sizes around the shared-memory threshold (256 KiB) and well past it. */
-static const size_t sizes[] = {100 * KIB, 256 * KIB - 1, 256 * KIB, 256 * KIB + 1, 3 * MIB};
+/* Sizes around the shared-memory thresholds (a result from 32 KiB, an argument from 256 KiB)
+ * and well past them. */
+static const size_t sizes[] = {32 * KIB - 1,  32 * KIB,  32 * KIB + 1,  100 * KIB,
+                               256 * KIB - 1, 256 * KIB, 256 * KIB + 1, 3 * MIB};
 #define NSIZES (sizeof sizes / sizeof sizes[0])
 
 static void test_apply_arguments_and_results(void **state)

@@ -910,11 +910,14 @@ static void apply_ok(mproc_pool *p, struct job j)
     mproc_free(res);
 }
 
-/* Answers that fit the ring come back to the caller; larger ones come through the pipe, and the
- * caller hands its task back to the pool thread: both give the same bytes. */
+/* Answers that fit the ring, and those of 32 KiB or more (the worker's result area), come back
+ * to the caller; one just under 32 KiB fits neither (its frame's head takes it past a quarter
+ * of the ring) and comes through the pipe, and the caller hands its task back to the pool
+ * thread: all give the same bytes. */
 static void test_apply_direct_and_handed_back(void **state)
 {
-    static const int sizes[] = {0, 1, 100, 32 * 1024 - 200, 32 * 1024 + 200, 200 * 1024};
+    static const int sizes[] = {0,         1, 100, 32 * 1024 - 200, 32 * 1024 - 20, 32 * 1024 + 200,
+                                200 * 1024};
     mproc_pool *p;
     int round, k;
     (void)state;
@@ -935,8 +938,8 @@ static void test_apply_direct_and_handed_back(void **state)
             mproc_free(out);
         }
     }
-    /* The large ones are handed back; most small ones, after the first, are the caller's. */
-    check_direct(p, 40, 20);
+    /* The pipe's are handed back; most others, after the first, are the caller's. */
+    check_direct(p, 60, 20);
     finish(p);
 }
 

@@ -418,7 +418,7 @@ unsigned char *mproc__ring_result_area(mproc__ring *r, size_t len)
 {
     unsigned char *area;
 
-    if (r == NULL || !mproc__os_load(&r->areas) || len < MPROC__PAYLOAD_MIN ||
+    if (r == NULL || !mproc__os_load(&r->areas) || len < MPROC__RESULT_AREA_MIN ||
         len > MPROC__AREA_RESULT || mproc__os_load(&r->result_busy))
         return NULL;
     area = mproc__ring_area(r, -1);

@@ -73,16 +73,22 @@ typedef struct mproc__ring {
 } mproc__ring;
 
 /* Large payloads. After the ring, a worker's shared memory holds a result area and two
- * argument slots. An argument or a result of MPROC__PAYLOAD_MIN bytes or more that fits one
- * crosses there instead of through the pipe: one copy on each side (a task uses its argument in
- * place), where the pipe costs a copy on each side, the kernel's two, and a wake-up of the other
- * side every 64 KiB. Two slots, so a worker has the next argument ready while it runs one.
- * The memory is the worker's segment: when the worker dies, in the middle of a transfer or
- * not, it goes with it. Pages are allocated as they are first touched and kept for the next
- * payload (a payload faulting in fresh pages moves at half the speed), up to
+ * argument slots. An argument of MPROC__PAYLOAD_MIN bytes or more, or a result of
+ * MPROC__RESULT_AREA_MIN or more, that fits one crosses there instead of through the pipe: one copy
+ * on each side (a task uses its argument in place), where the pipe costs a copy on each side, the
+ * kernel's two, and a wake-up of the other side every 64 KiB. Two slots, so a worker has the next
+ * argument ready while it runs one. The memory is the worker's segment: when the worker dies, in
+ * the middle of a transfer or not, it goes with it. Pages are allocated as they are first touched
+ * and kept for the next payload (a payload faulting in fresh pages moves at half the speed), up to
  * MPROC__PAYLOAD_KEEP bytes of each area; beyond that they are given back after each use. On a
  * 32-bit system there are no areas (the address space is too small to spare). */
 #define MPROC__PAYLOAD_MIN ((size_t)256 * 1024)
+/* A result too large for the ring (an answer there takes at most a quarter of it) goes to the
+ * area: through the pipe a 150 KB result took three wake-ups of each side and four copies,
+ * with the pool thread's share of a 2-CPU machine taken from the workers. An argument stays
+ * in the pipe below MPROC__PAYLOAD_MIN: the slots hold two tasks a worker, and short tasks need
+ * a deeper queue than that. */
+#define MPROC__RESULT_AREA_MIN ((size_t)MPROC__RING_BYTES / 4)
 #define MPROC__PAYLOAD_KEEP ((size_t)64 << 20)
 #define MPROC__AREA_RESULT ((size_t)256 << 20)
 #define MPROC__AREA_ARG ((size_t)128 << 20)

@@ -38,7 +38,7 @@ int mproc_output_set(mproc_output *r, const void *data, size_t len)
     r->error = 0;
     r->data.len = r->data.pos = 0;
     r->in_area = 0;
-    if (len >= MPROC__PAYLOAD_MIN) {
+    if (len >= MPROC__RESULT_AREA_MIN) {
         unsigned char *area = mproc__ring_result_area(r->ring, len);
         if (area != NULL) {
             memmove(area, data, len); /* one copy: the parent reads it there */
