@@ -50,6 +50,7 @@ set(MPROC_SOURCES_FRONT
     src/pool/remote_host.c
     src/pool/results.c
     src/pool/ring.c
+    src/pool/spare.c
     src/pool/start.c
     src/pool/stats.c
     src/pool/task.c

@@ -1116,6 +1116,11 @@ MPROC_API int mproc_pool_terminate(mproc_pool *p);
  * copy) it closes the copy's descriptors and frees its memory, returning at once; the creator's
  * workers are not touched.
  *
+ * Memory: a pool keeps the blocks of freed argument copies and results of 64 KiB to 16 MiB
+ * (apply_async, and apply's copies of arguments under 256 KiB), up to 64 MiB in all, for the
+ * next ones, whose pages are then in already (a copy into fresh pages cost more in page faults
+ * than in copying); they go back to the allocator here, with the pool's last handle.
+ *
  * @param p the pool, or NULL; invalid after the call.
  */
 MPROC_API void mproc_pool_destroy(mproc_pool *p);

@@ -197,6 +197,44 @@ static void test_apply_async_many(void **state)
     mproc_pool_destroy(p);
 }
 
+/* The copies and results of apply_async go into blocks the pool kept from earlier ones (the
+ * pool's spares, src/pool/spare.c): rounds of sizes that go up and down, each handle released
+ * before the next round, so every block is used again for another size; no byte of an earlier
+ * use shows. apply's results, which the caller keeps, come from the same blocks. */
+static void test_blocks_used_again(void **state)
+{
+    enum { N = 10, ROUNDS = 4 };
+    mproc_pool *p;
+    mproc_async *a[N];
+    const void *data;
+    size_t len, size[N];
+    int i, round;
+
+    (void)state;
+    assert_int_equal(mproc_pool_create(&p, WORKERS), MPROC_OK);
+    for (round = 0; round < ROUNDS; round++) {
+        for (i = 0; i < N; i++)
+            size[i] = (size_t)(64 + ((i * 7 + round * 3) % N) * 90) * KIB + (size_t)round * 8;
+        for (i = 0; i < N; i++) {
+            uint32_t seed = (uint32_t)(round * N + i);
+            unsigned char *arg;
+            arg = make_arg(size[i], seed, 0, (uint32_t)(size[N - 1 - i] / 2 + 1));
+            assert_int_equal(
+                mproc_pool_apply_async(p, check_task, arg, size[i], NULL, NULL, NULL, &a[i]),
+                MPROC_OK);
+            free(arg); /* copied */
+        }
+        for (i = 0; i < N; i++) {
+            uint32_t seed = (uint32_t)(round * N + i);
+            assert_int_equal(mproc_async_get(a[i], 60000, &data, &len), MPROC_OK);
+            assert_int_equal(first_wrong(data, len, seed + 1), len);
+            mproc_async_release(a[i]);
+        }
+        apply_made(p, (uint32_t)(100 * KIB + (size_t)round), (uint32_t)round);
+    }
+    mproc_pool_destroy(p);
+}
+
 static void check_map(mproc_pool *p, size_t item, size_t count, size_t chunksize)
 {
     unsigned char *items = malloc(item * count);
@@ -407,6 +445,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_apply_arguments_and_results),
         cmocka_unit_test(test_apply_async_many),
+        cmocka_unit_test(test_blocks_used_again),
         cmocka_unit_test(test_map_and_imap),
         cmocka_unit_test(test_imap_array_free_after_destroy),
         cmocka_unit_test(test_result_past_kept_size),

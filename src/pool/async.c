@@ -10,20 +10,22 @@
  * the pool's, and the caller's when it keeps the handle. The handle, the task and the copy are
  * one allocation, freed with the handle's last reference: the task is done by then (the pool's
  * reference goes when it is), so nothing frees the task on its own. */
-static int new_task(mproc_task fn, const void *arg, size_t len, mproc_callback cb,
+static int new_task(mproc_pool *p, mproc_task fn, const void *arg, size_t len, mproc_callback cb,
                     mproc_error_callback ecb, void *user, int keep, int borrow, mproc__task **out)
 {
-    size_t own = borrow ? 0 : len;
+    size_t own = borrow ? 0 : len, block = 0;
     const size_t head = sizeof(mproc_async) + sizeof(mproc__task);
     mproc_async *a;
     mproc__task *t;
 
     if (len > MPROC__WIRE_MAX_ITEM)
         return MPROC_ETOOBIG;
-    a = own <= SIZE_MAX - head ? mproc__malloc(head + own) : NULL;
+    /* A big copy goes into a block the pool kept (spare.c), whose pages are in already. */
+    a = own <= SIZE_MAX - head ? mproc__spare_alloc(p, head + own, &block) : NULL;
     if (a == NULL)
         return MPROC_ENOMEM;
     memset(a, 0, head);
+    a->block = block;
     t = (mproc__task *)(a + 1);
     t->owned = (unsigned char *)(t + 1);
     if (own > 0)
@@ -86,7 +88,7 @@ static int apply_async(mproc_pool *p, mproc_task fn, const void *arg, size_t len
         return MPROC_EINVAL;
     if (mproc__pool_foreign(p))
         return MPROC_EFOREIGN;
-    r = new_task(fn, arg, len, cb, ecb, user, out != NULL, 0, &t);
+    r = new_task(p, fn, arg, len, cb, ecb, user, out != NULL, 0, &t);
     if (r < 0)
         return r;
     a = t->async;
@@ -130,7 +132,7 @@ int mproc_pool_apply(mproc_pool *p, mproc_task fn, const void *arg, size_t len, 
     /* From a callback: the result could only arrive on the thread that would be waiting. */
     if (mproc__pool_own_thread(p))
         return MPROC_EDEADLK;
-    r = new_task(fn, arg, len, NULL, NULL, NULL, 1, len >= MPROC__PAYLOAD_MIN, &t);
+    r = new_task(p, fn, arg, len, NULL, NULL, NULL, 1, len >= MPROC__PAYLOAD_MIN, &t);
     if (r < 0)
         return r;
     a = t->async;

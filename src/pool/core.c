@@ -65,6 +65,7 @@ void mproc__pool_free_parts(mproc_pool *p, int own)
         }
     mproc__free(p->workers);
     mproc__free(p->initarg);
+    mproc__spare_free_all(p);
     /* A fork's copy: the list's descriptors were closed at the fork, their numbers may be
      * another's now. */
     for (i = 0; !own && i < p->shares.n; i++)

@@ -8,10 +8,15 @@ void mproc__async_unref(mproc_async *a)
 {
     if (--a->refs > 0)
         return;
-    if (a->data != a->small.b)
+    if (a->data != NULL && a->data != a->small.b && a->data_cap != 0)
+        mproc__spare_put(a->pool, a->data, a->data_cap);
+    else if (a->data != a->small.b)
         mproc__free(a->data);
     mproc__free(a->message);
-    mproc__free(a);
+    if (a->block != 0)
+        mproc__spare_put(a->pool, a, a->block); /* the last use of a */
+    else
+        mproc__free(a);
 }
 
 void mproc__async_complete(mproc_async *a, int code, int status, int exitcode, const void *data,
@@ -20,7 +25,8 @@ void mproc__async_complete(mproc_async *a, int code, int status, int exitcode, c
     a->code = code;
     if (code == MPROC_OK) {
         a->len = len;
-        a->data = len <= sizeof a->small.b ? a->small.b : mproc__malloc(len);
+        a->data =
+            len <= sizeof a->small.b ? a->small.b : mproc__spare_alloc(a->pool, len, &a->data_cap);
         /* A big result lands in fresh pages: huge ones where the OS gives them make the copy
          * run at the speed of warm memory (64 MiB: 512 page faults instead of 16 384). */
         if (a->data != NULL && len >= ((size_t)4 << 20))

@@ -92,6 +92,8 @@ struct mproc_async {
     int code;
     void *data; /* the result: small[] when it fits, else its own allocation */
     size_t len;
+    size_t data_cap; /* data's size when it goes back to the pool's spares (spare.c), else 0 */
+    size_t block;    /* the same for the handle's own block (task and argument copy in it) */
     mproc_error err;
     char *message; /* owned text behind err.message */
     mproc_callback cb;
@@ -228,6 +230,8 @@ struct mproc_pool {
     int joined;   /* the thread has been joined */
     int sleeping; /* the pool thread is due to wait in the loop: a submitter must wake it */
     int purge;    /* an iterator was abandoned: drop its queued chunks */
+    struct mproc__spare *spares; /* freed big blocks kept for the next copies (spare.c) */
+    size_t spare_bytes;
     /* Chunks point into their caller's array, which dispatch reads without the lock: the pool
      * thread sets dispatching (under the lock) for the span of a dispatch, and an iterator's
      * destroyer waits for it to clear before it lets the array go (map.c, iter_release). */
@@ -322,6 +326,15 @@ void mproc__async_complete(mproc_async *a, int code, int status, int exitcode, c
 void mproc__async_callback(mproc_async *a);
 void mproc__async_done(mproc_async *a);
 void mproc__async_unref(mproc_async *a); /* lock held; frees it with the last reference */
+
+/* Big blocks kept once freed (spare.c). Lock not held: a block of n bytes, a kept one when
+ * there is one of the size, else the allocator's; *cap: what to give mproc__spare_put for it
+ * (0: free it as usual). NULL without memory. */
+void *mproc__spare_alloc(mproc_pool *p, size_t n, size_t *cap);
+/* Lock held: keeps the block of cap bytes, or frees it when the pool keeps enough. */
+void mproc__spare_put(mproc_pool *p, void *b, size_t cap);
+/* The pool is being freed. */
+void mproc__spare_free_all(mproc_pool *p);
 
 /* ---- chunk.c: chunks and the store ---- */
 /* Builds a chunk of n items that all fail with the same error (lost worker, cancel). */
