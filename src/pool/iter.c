@@ -63,10 +63,12 @@ int mproc__iter_register(mproc_iter *it)
     return MPROC_OK;
 }
 
+static const unsigned char no_items[1];
+
 mproc__task *mproc__iter_next_task(mproc_iter *it)
 {
     mproc__task *t;
-    size_t first, count, bytes;
+    size_t first, count;
 
     if (!it->collect) {
         size_t inflight = it->submitted - it->delivered;
@@ -88,7 +90,6 @@ mproc__task *mproc__iter_next_task(mproc_iter *it)
     }
     first = it->submitted * it->chunksize;
     count = it->count - first < it->chunksize ? it->count - first : it->chunksize;
-    bytes = count * it->item_size;
     /* The chunk points into the caller's array, which the iterator borrows until it is
      * destroyed (mproc.h): a copy here cost the pool thread a pass over every byte, under the
      * lock, into fresh pages, before the copy into the worker's slot or pipe. The destroyer
@@ -102,7 +103,8 @@ mproc__task *mproc__iter_next_task(mproc_iter *it)
         return NULL;
     }
     memset(t, 0, sizeof *t);
-    t->items = bytes > 0 ? it->items + first * it->item_size : NULL;
+    /* Empty items may come without an array: they point at no byte of one. */
+    t->items = it->items != NULL ? it->items + first * it->item_size : no_items;
     t->chunk = it->submitted++;
     t->count = count;
     t->item_size = it->item_size;
