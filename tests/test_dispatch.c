@@ -267,23 +267,18 @@ static void test_short_tasks_do_not_wait_behind_long(void **state)
     mproc_pool_destroy(p);
 }
 
-/* Before: map of one long item among short ones (chunksize 1, two workers) left four short
- * items queued behind the long one while the other worker went idle. Now none runs on the long
- * item's worker after it: the other worker takes them back. */
-static void test_map_items_do_not_wait_behind_long(void **state)
+/* Maps fn over 9 items of item_size bytes (item 0 the long one) with chunksize 1 on two
+ * workers: no item runs on the long item's worker after it. */
+static void map_none_behind_long(mproc_task fn, const void *items, size_t item_size)
 {
     mproc_pool *p;
     mproc_results *res;
-    long items[9];
     struct ran r[9];
     size_t i, len;
     const void *d;
-    (void)state;
-    for (i = 0; i < 9; i++)
-        items[i] = i == 0 ? 5000 : 250;
     assert_int_equal(mproc_pool_create(&p, 2), MPROC_OK);
     assert_int_equal(mproc_pool_apply(p, nothing, NULL, 0, NULL, NULL), MPROC_OK);
-    assert_int_equal(mproc_pool_map(p, sleeper, items, sizeof items[0], 9, 1, &res), MPROC_OK);
+    assert_int_equal(mproc_pool_map(p, fn, items, item_size, 9, 1, &res), MPROC_OK);
     for (i = 0; i < 9; i++) {
         assert_int_equal(mproc_results_get(res, i, &d, &len), MPROC_OK);
         assert_int_equal(len, sizeof r[i]);
@@ -298,39 +293,34 @@ static void test_map_items_do_not_wait_behind_long(void **state)
     mproc_pool_destroy(p);
 }
 
+/* Before: map of one long item among short ones (chunksize 1, two workers) left four short
+ * items queued behind the long one while the other worker went idle. Now none runs on the long
+ * item's worker after it: the other worker takes them back. */
+static void test_map_items_do_not_wait_behind_long(void **state)
+{
+    long items[9];
+    size_t i;
+    (void)state;
+    for (i = 0; i < 9; i++)
+        items[i] = i == 0 ? 5000 : 250;
+    map_none_behind_long(sleeper, items, sizeof items[0]);
+}
+
 /* Items whose arguments cross in the slots: the next one waits in a slot behind a running one
  * however long that runs (so no worker waits for its next argument to be copied), and is taken
  * back when the other worker runs dry: none runs after the long item on its worker. */
 static void test_big_items_do_not_wait_behind_long(void **state)
 {
-    mproc_pool *p;
-    mproc_results *res;
     unsigned char *items = calloc(9, BIG_ITEM);
-    struct ran r[9];
-    size_t i, len;
-    const void *d;
+    size_t i;
     (void)state;
     assert_non_null(items);
     for (i = 0; i < 9; i++) {
         long ms = i == 0 ? 5000 : 250;
         memcpy(items + i * BIG_ITEM, &ms, sizeof ms);
     }
-    assert_int_equal(mproc_pool_create(&p, 2), MPROC_OK);
-    assert_int_equal(mproc_pool_apply(p, nothing, NULL, 0, NULL, NULL), MPROC_OK);
-    assert_int_equal(mproc_pool_map(p, big_sleeper, items, BIG_ITEM, 9, 1, &res), MPROC_OK);
-    for (i = 0; i < 9; i++) {
-        assert_int_equal(mproc_results_get(res, i, &d, &len), MPROC_OK);
-        assert_int_equal(len, sizeof r[i]);
-        memcpy(&r[i], d, sizeof r[i]);
-    }
-    for (i = 1; i < 9; i++)
-        if (r[i].pid == r[0].pid)
-            assert_true(r[i].end_ms <= r[0].start_ms + 50);
-    mproc_results_destroy(res);
+    map_none_behind_long(big_sleeper, items, BIG_ITEM);
     free(items);
-    assert_int_equal(mproc_pool_close(p), MPROC_OK);
-    assert_int_equal(mproc_pool_join(p), MPROC_OK);
-    mproc_pool_destroy(p);
 }
 
 /* Trivial tasks still travel pipelined and each runs exactly once, whatever is taken back at
