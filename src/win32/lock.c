@@ -109,6 +109,7 @@ static int take_over(w32_lock *k, LONG seen, LONG me)
     if (InterlockedCompareExchange(&k->word, me, seen) != seen)
         return 0;
     took(k, me);
+    mproc__w32_dead_settle(); /* under Wine the dead holder may still be storing */
     return MPROC_EOWNERDEAD;
 }
 

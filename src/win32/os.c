@@ -113,6 +113,30 @@ void mproc__os_sleep_ms(long ms)
         Sleep(left);
 }
 
+/* ---- a holder that died ---- */
+
+/* Under Wine a killed thread's mutexes pass to their next taker, and its thread object is
+ * signaled, before the server sends the signal that stops the thread (wineserver's kill_thread
+ * abandons, wakes, then signals): for a moment a holder seen dead can still store into shared
+ * memory, and could undo a repair made at once. Windows itself runs a killed thread's rundown on
+ * that thread, after it left user mode, so there the wait is skipped. The settle is paid once per
+ * death found, never on a lock's ordinary path. */
+#define DEAD_SETTLE_MS 50L
+
+static volatile LONG wine_seen; /* 0 not looked yet, 1 Windows, 2 Wine */
+
+void mproc__w32_dead_settle(void)
+{
+    LONG w = wine_seen;
+    if (w == 0) {
+        HMODULE nt = GetModuleHandleW(L"ntdll.dll");
+        w = nt != NULL && GetProcAddress(nt, "wine_get_version") != NULL ? 2 : 1;
+        InterlockedExchange(&wine_seen, w);
+    }
+    if (w == 2)
+        mproc__os_sleep_ms(DEAD_SETTLE_MS);
+}
+
 /* ---- identity ---- */
 
 /* Set once in a child we spawned, before any thread of the library's starts. */

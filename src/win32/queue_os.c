@@ -88,6 +88,7 @@ int mproc__qos_lock(mproc__qos *o, mproc__qhdr *hdr, int i, long timeout_ms)
     case WAIT_OBJECT_0:
         return MPROC_OK;
     case WAIT_ABANDONED:
+        mproc__w32_dead_settle(); /* under Wine the dead holder may still be storing */
         return MPROC_EOWNERDEAD;
     case WAIT_TIMEOUT:
         return MPROC_ETIMEDOUT;

@@ -39,6 +39,9 @@ wchar_t *mproc__w32_module_path(HMODULE mod);
 
 /* Monotonic milliseconds with sub-tick precision; the deadline arithmetic of every wait. */
 uint64_t mproc__w32_now_ms(void);
+/* Called once a lock's holder is found dead, before its state is repaired: under Wine, waits
+ * until the killed thread has surely stopped storing (os.c says why); on Windows returns. */
+void mproc__w32_dead_settle(void);
 
 /* What is left of a wait that started at `start` for timeout_ms (negative: INFINITE). */
 DWORD mproc__w32_remaining(uint64_t start, long timeout_ms);
