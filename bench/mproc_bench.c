@@ -12,7 +12,9 @@
  * the same binary: `--exit-now` as the first argument makes main return before mproc_init, so a
  * raw posix_spawn or CreateProcessW of this executable is the floor of mproc's spawn start.
  */
-#if !defined(_WIN32)
+#if defined(__linux__)
+    #define _GNU_SOURCE /* sched_setaffinity, for the figures pinned to CPUs */
+#elif !defined(_WIN32)
     #define _POSIX_C_SOURCE 200809L
 #endif
 
@@ -37,6 +39,9 @@
     #include <sys/wait.h>
     #include <time.h>
     #include <unistd.h>
+    #ifdef __linux__
+        #include <sched.h>
+    #endif
 extern char **environ;
 #endif
 
@@ -90,6 +95,68 @@ static void emit(const char *name, double value, const char *unit)
 {
     printf("%s\t%.3f\t%s\n", name, value, unit);
     fflush(stdout);
+}
+
+/* ---- pinning to CPUs ------------------------------------------------------------------------ */
+
+/* A wake-up of the other side costs what the CPUs make it cost: on this VM a pipe round trip
+ * takes 2 us when both processes share one CPU and 65 us when each has its own (a halted
+ * virtual CPU wakes slowly), and which of the two a run gets changes from run to run. So the
+ * round-trip figures come pinned too: _1cpu runs both sides on CPU 0, _2cpu the caller (and the
+ * pool thread) on CPU 0 and the other side (the echo process, the workers) on CPU 1. */
+enum { PIN_NONE, PIN_ONE_CPU, PIN_TWO_CPUS };
+static int pin_mode = PIN_NONE;
+
+/* The figure's name with the pinning's suffix. */
+static const char *pinned_name(const char *base)
+{
+    static char name[64];
+    snprintf(name, sizeof name, "%s%s", base,
+             pin_mode == PIN_ONE_CPU    ? "_1cpu"
+             : pin_mode == PIN_TWO_CPUS ? "_2cpu"
+                                        : "");
+    return name;
+}
+
+/* Pins the calling thread to one CPU: 0 on success. */
+static int pin_to(int cpu)
+{
+#ifdef __linux__
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    return sched_setaffinity(0, sizeof set, &set) == 0 ? 0 : -1;
+#else
+    (void)cpu;
+    return -1;
+#endif
+}
+
+/* The calling side (before it starts the other): CPU 0 under either pinning. */
+static int pin_caller(void)
+{
+    if (pin_mode != PIN_NONE && pin_to(0) != 0) {
+        fprintf(stderr, "mproc_bench: cannot pin to CPU 0\n");
+        return -1;
+    }
+    return 0;
+}
+
+/* The other side: CPU 0 with the caller, or CPU 1. */
+static int pin_other(int mode)
+{
+    return mode == PIN_NONE ? 0 : pin_to(mode == PIN_TWO_CPUS ? 1 : 0);
+}
+
+/* A pool initializer: each worker pins itself (the mode comes as the argument, for a spawned
+ * worker does not have this process's globals). */
+static int pin_init(const void *arg, size_t len)
+{
+    int mode;
+    if (len != sizeof mode)
+        return 1;
+    memcpy(&mode, arg, sizeof mode);
+    return pin_other(mode) == 0 ? 0 : 1;
 }
 
 static void note(const char *fmt, ...)
@@ -272,6 +339,7 @@ finish:
 
 static int fig_apply(long n, long arg2)
 {
+    mproc_pool_options o;
     mproc_pool *pool = NULL;
     double *t = samples_new(n), t0, med;
     void *res;
@@ -280,8 +348,15 @@ static int fig_apply(long n, long arg2)
     int v, got, r = 1;
 
     (void)arg2;
-    if (t == NULL || failed(mproc_pool_create(&pool, WORKERS), "mproc_pool_create") ||
-        warm_pool(pool, 500))
+    memset(&o, 0, sizeof o);
+    o.workers = WORKERS;
+    if (pin_mode != PIN_NONE) {
+        o.initializer = pin_init;
+        o.initarg = &pin_mode;
+        o.initarg_len = sizeof pin_mode;
+    }
+    if (t == NULL || pin_caller() != 0 ||
+        failed(mproc_pool_create_ex(&pool, &o), "mproc_pool_create_ex") || warm_pool(pool, 500))
         goto finish;
     for (i = 0; i < n; i++) {
         v = (int)i;
@@ -298,10 +373,10 @@ static int fig_apply(long n, long arg2)
         }
     }
     med = median(t, (size_t)n);
-    note("apply: %ld calls after 500 warm-up; p10 %.1f us, p90 %.1f us, p99 %.1f us", n,
-         quantile(t, (size_t)n, 0.10) * 1e6, quantile(t, (size_t)n, 0.90) * 1e6,
-         quantile(t, (size_t)n, 0.99) * 1e6);
-    emit("apply", med * 1e6, "us");
+    note("%s: %ld calls after 500 warm-up; p10 %.1f us, p90 %.1f us, p99 %.1f us",
+         pinned_name("apply"), n, quantile(t, (size_t)n, 0.10) * 1e6,
+         quantile(t, (size_t)n, 0.90) * 1e6, quantile(t, (size_t)n, 0.99) * 1e6);
+    emit(pinned_name("apply"), med * 1e6, "us");
     r = 0;
 finish:
     mproc_pool_destroy(pool);
@@ -1053,6 +1128,8 @@ static int echo_start(echo *e)
     if (e->pid == 0) {
         close(a[1]);
         close(b[0]);
+        if (pin_other(pin_mode) != 0)
+            _exit(1);
         while (read_full(a[0], m, MSG) == 0)
             if (write_full(b[1], m, MSG) != 0)
                 break;
@@ -1091,7 +1168,7 @@ static int fig_floor_pipe_rtt(long n, long arg2)
     (void)arg2;
     if (t == NULL)
         return 1;
-    if (echo_start(&e) != 0) {
+    if (pin_caller() != 0 || echo_start(&e) != 0) {
         perror("mproc_bench: pipe/fork");
         free(t);
         return 1;
@@ -1112,10 +1189,11 @@ static int fig_floor_pipe_rtt(long n, long arg2)
         }
     }
     med = median(t, (size_t)n);
-    note("floor_pipe_rtt: 16-byte write -> echo process -> 16-byte read, %ld round trips after "
-         "%ld; p10 %.1f us, p90 %.1f us",
-         n, warm, quantile(t, (size_t)n, 0.10) * 1e6, quantile(t, (size_t)n, 0.90) * 1e6);
-    emit("floor_pipe_rtt", med * 1e6, "us");
+    note("%s: 16-byte write -> echo process -> 16-byte read, %ld round trips after %ld; p10 "
+         "%.1f us, p90 %.1f us",
+         pinned_name("floor_pipe_rtt"), n, warm, quantile(t, (size_t)n, 0.10) * 1e6,
+         quantile(t, (size_t)n, 0.90) * 1e6);
+    emit(pinned_name("floor_pipe_rtt"), med * 1e6, "us");
     r = 0;
 finish:
     echo_stop(&e);
@@ -1299,6 +1377,33 @@ static int fig_work(long kib, long arg2)
 /* ---- the figure table -------------------------------------------------------------------------
  */
 
+#ifndef _WIN32
+/* The pinned versions of the two round-trip figures (Linux: sched_setaffinity). */
+static int fig_apply_1cpu(long n, long arg2)
+{
+    pin_mode = PIN_ONE_CPU;
+    return fig_apply(n, arg2);
+}
+
+static int fig_apply_2cpu(long n, long arg2)
+{
+    pin_mode = PIN_TWO_CPUS;
+    return fig_apply(n, arg2);
+}
+
+static int fig_floor_pipe_rtt_1cpu(long n, long arg2)
+{
+    pin_mode = PIN_ONE_CPU;
+    return fig_floor_pipe_rtt(n, arg2);
+}
+
+static int fig_floor_pipe_rtt_2cpu(long n, long arg2)
+{
+    pin_mode = PIN_TWO_CPUS;
+    return fig_floor_pipe_rtt(n, arg2);
+}
+#endif
+
 enum { ANY, POSIX_ONLY, WINDOWS_ONLY };
 
 typedef struct figure {
@@ -1338,6 +1443,14 @@ static const figure figures[] = {
     {"apply_async", fig_apply_async, 200000, 0, ANY,
      "tasks/s: pool(2) apply_async of a trivial task, all submitted, then close+join"},
     {"apply", fig_apply, 5000, 0, ANY, "us, median: pool(2) apply round trip"},
+    {"apply_1cpu", POSIX_FIG(fig_apply_1cpu), 5000, 0, POSIX_ONLY,
+     "us, median: apply, the caller and the workers pinned to CPU 0 (Linux)"},
+    {"apply_2cpu", POSIX_FIG(fig_apply_2cpu), 5000, 0, POSIX_ONLY,
+     "us, median: apply, the caller on CPU 0, the workers on CPU 1 (Linux)"},
+    {"floor_pipe_rtt_1cpu", POSIX_FIG(fig_floor_pipe_rtt_1cpu), 20000, 0, POSIX_ONLY,
+     "us, median: floor_pipe_rtt, both processes pinned to CPU 0 (Linux)"},
+    {"floor_pipe_rtt_2cpu", POSIX_FIG(fig_floor_pipe_rtt_2cpu), 20000, 0, POSIX_ONLY,
+     "us, median: floor_pipe_rtt, the caller on CPU 0, the echo process on CPU 1 (Linux)"},
     {"map_chunk1", fig_map_chunk1, 1000000, 0, ANY, "items/s: pool(2) map, chunksize 1"},
     {"map_auto", fig_map_auto, 1000000, 0, ANY, "items/s: pool(2) map, automatic chunksize"},
     {"pool_lifecycle", fig_pool_lifecycle, 50, 0, ANY,

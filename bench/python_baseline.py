@@ -93,8 +93,18 @@ def fig_apply_async(n, _arg2):
     emit("apply_async", n / (t1 - t0), "tasks/s")
 
 
-def fig_apply(n, _arg2):
-    with mp.Pool(WORKERS) as pool:
+def pin_to(cpu):
+    """A Pool initializer too: the calling process on one CPU (Linux)."""
+    os.sched_setaffinity(0, {cpu})
+
+
+def fig_apply(n, _arg2, pin=None):
+    """pin: None, or (the caller's CPU, the workers' CPU), as mproc_bench's _1cpu and _2cpu."""
+    name = "apply" if pin is None else ("apply_1cpu" if pin[0] == pin[1] else "apply_2cpu")
+    if pin is not None:
+        pin_to(pin[0])
+    init, initargs = (None, ()) if pin is None else (pin_to, (pin[1],))
+    with mp.Pool(WORKERS, initializer=init, initargs=initargs) as pool:
         warm_pool(pool, 500)
         t = []
         for i in range(n):
@@ -104,9 +114,17 @@ def fig_apply(n, _arg2):
             if r != i:
                 raise SystemExit("apply gave a wrong result")
     t.sort()
-    note(f"apply: {n} calls after 500 warm-up; p10 {quantile(t, .1) * 1e6:.1f} us, "
+    note(f"{name}: {n} calls after 500 warm-up; p10 {quantile(t, .1) * 1e6:.1f} us, "
          f"p90 {quantile(t, .9) * 1e6:.1f} us, p99 {quantile(t, .99) * 1e6:.1f} us")
-    emit("apply", statistics.median(t) * 1e6, "us")
+    emit(name, statistics.median(t) * 1e6, "us")
+
+
+def fig_apply_1cpu(n, arg2):
+    fig_apply(n, arg2, (0, 0))
+
+
+def fig_apply_2cpu(n, arg2):
+    fig_apply(n, arg2, (0, 1))
 
 
 def map_figure(name, n, chunksize):
@@ -351,6 +369,8 @@ def fig_imap(n, chunksize):
 FIGURES = {
     "apply_async": (fig_apply_async, 200000, 0, None),
     "apply": (fig_apply, 5000, 0, None),
+    "apply_1cpu": (fig_apply_1cpu, 5000, 0, None),
+    "apply_2cpu": (fig_apply_2cpu, 5000, 0, None),
     "map_chunk1": (fig_map_chunk1, 100000, 0,
                    "Python's map with chunksize 1 runs over 100k items, not 1M (~12 s here); "
                    "the rate per second is compared as it is, nothing scaled"),

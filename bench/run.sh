@@ -136,6 +136,8 @@ ROWS=(
     "process_spawn floor_posix_spawn 100 100 10"
     "apply_async floor_pipe_pipelined 200000 200000 40000"
     "apply floor_pipe_rtt 10000 5000 3000"
+    "apply_1cpu floor_pipe_rtt_1cpu 10000 5000 3000"
+    "apply_2cpu floor_pipe_rtt_2cpu 10000 5000 3000"
     "map_chunk1 - - 1000000 50000"
     "map_auto - - 1000000 1000000"
     "pool_lifecycle - - 50 20"
