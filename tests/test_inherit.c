@@ -688,6 +688,25 @@ static void hammer_main(void *arg)
     tu_atomic_store(&h->opened, n);
 }
 
+/* What the watchdog adds when this test hangs (it hung once in a CI run, under Wine, and not in
+ * 17 runs at hand): the pool's counts, if there is a pool yet. */
+static mproc_pool *volatile hammer_pool;
+
+static void hammer_report(void *ctx)
+{
+    mproc_pool *pool = hammer_pool;
+    mproc_pool_stats st;
+    (void)ctx;
+    if (pool == NULL || mproc_pool_stats_get(pool, &st) != MPROC_OK)
+        return;
+    fprintf(stderr,
+            "watchdog: pool: submitted %lu done %lu failed %lu lost %lu running %lu queued %lu "
+            "workers started %lu replaced %lu\n",
+            (unsigned long)st.submitted, (unsigned long)st.done, (unsigned long)st.failed,
+            (unsigned long)st.lost, (unsigned long)st.running, (unsigned long)st.queued,
+            (unsigned long)st.workers_started, (unsigned long)st.workers_replaced);
+}
+
 static void test_children_started_while_a_thread_opens_files(void **state)
 {
     static furniture f;
@@ -699,8 +718,12 @@ static void test_children_started_while_a_thread_opens_files(void **state)
     mproc_pool *pool = NULL;
     char path[512];
     int i, problems = 0, bad_children = 0, children = 0;
+    static tu_watchdog dog; /* static: a failed assertion leaves this frame, not the thread */
     (void)state;
 
+    hammer_pool = NULL;
+    /* The test takes 2-22 s; CTest's limit is 300 s. */
+    tu_watchdog_start(&dog, 200000, hammer_report, NULL);
     memset(&h, 0, sizeof h);
     tu_tmp_path(h.path, sizeof h.path, "hammer.txt");
     tu_tmp_path(path, sizeof path, "inherit-hammer.txt");
@@ -712,6 +735,7 @@ static void test_children_started_while_a_thread_opens_files(void **state)
     tu_thread_start(&t, hammer_main, &h);
     for (i = 0; i < HAMMER_CHILDREN; i++) {
         int p;
+        tu_step = "a process child's listing (mproc_process_start, join)";
         process_child_listing(path, &child);
         p = check_child(&child, &pv, PROCESS_CHILD, tu_is_fork(), bad_children > 0);
         if (p != 0 && bad_children++ == 0) {
@@ -724,9 +748,12 @@ static void test_children_started_while_a_thread_opens_files(void **state)
     memset(&o, 0, sizeof o);
     o.workers = 2;
     o.max_tasks_per_child = 1;
+    tu_step = "mproc_pool_create_ex";
     assert_int_equal(mproc_pool_create_ex(&pool, &o), MPROC_OK);
+    hammer_pool = pool;
     for (i = 0; i < HAMMER_CHILDREN; i++) {
         int p;
+        tu_step = "a worker's listing (mproc_pool_apply)";
         worker_listing(pool, path, &child);
         p = check_child(&child, &pv, POOL_WORKER, tu_is_fork(), bad_children > 0);
         if (p != 0 && bad_children++ == 0) {
@@ -735,12 +762,17 @@ static void test_children_started_while_a_thread_opens_files(void **state)
         problems += p;
         children++;
     }
+    tu_step = "joining the hammer thread";
     tu_atomic_store(&h.stop, 1);
     tu_thread_join(&t);
     remove(h.path);
+    tu_step = "mproc_pool_destroy";
+    hammer_pool = NULL;
     mproc_pool_destroy(pool);
+    tu_step = "stopping the other processes";
     stop_others(&f);
     close_markers(&f);
+    tu_watchdog_stop(&dog);
     print_message("%d children started while another thread opened and closed %ld files and "
                   "pipes; %d held something they should not%s\n",
                   children, tu_atomic_load(&h.opened), bad_children,

@@ -210,6 +210,58 @@ static inline void tu_thread_join(tu_thread *t)
 #endif
 }
 
+/* ---- a watchdog for a test that may hang -------------------------------------------------- */
+
+/* A test that has hung once in CI, and never again at hand, sets tu_step before each step it
+ * could hang in and starts the watchdog: if the test is still running after the limit, the
+ * watchdog says which step it is in (and what the test's report callback adds), then ends the
+ * suite with exit code 3, before CTest's timeout kills it without a word. */
+typedef struct tu_watchdog {
+    tu_thread t;
+    long limit_ms;
+    volatile long stop;
+    void (*report)(void *ctx); /* optional, called after the step is printed */
+    void *ctx;
+} tu_watchdog;
+
+static const char *volatile tu_step = "(none)";
+
+static inline void tu__watchdog_main(void *arg)
+{
+    tu_watchdog *w = arg;
+    long waited = 0;
+    while (!tu_atomic_load(&w->stop)) {
+        if (waited >= w->limit_ms) {
+            fprintf(stderr, "watchdog: the test is still running after %ld s, in step: %s\n",
+                    w->limit_ms / 1000, tu_step);
+            fflush(stderr);
+            if (w->report != NULL)
+                w->report(w->ctx);
+            fflush(stderr);
+            fflush(stdout);
+            _exit(3);
+        }
+        tu_sleep_ms(100);
+        waited += 100;
+    }
+}
+
+static inline void tu_watchdog_start(tu_watchdog *w, long limit_ms, void (*report)(void *),
+                                     void *ctx)
+{
+    w->limit_ms = limit_ms;
+    w->stop = 0;
+    w->report = report;
+    w->ctx = ctx;
+    tu_thread_start(&w->t, tu__watchdog_main, w);
+}
+
+static inline void tu_watchdog_stop(tu_watchdog *w)
+{
+    tu_atomic_store(&w->stop, 1);
+    tu_thread_join(&w->t);
+}
+
 /* ---- files --------------------------------------------------------------------------------- */
 
 static inline const char *tu_tmp_dir(void)
