@@ -6,6 +6,7 @@
     #define _GNU_SOURCE
 #endif
 #include "testutil.h"
+#include "testhooks.h"
 
 #include <stdlib.h>
 
@@ -440,6 +441,115 @@ static void test_die_with_argument_in_slot(void **state)
     die_mid_transfer(1);
 }
 
+/* ---- a big result streamed to apply's caller while the worker writes it (src/pool/ring.h) ---- */
+
+/* What stream_task does: sets a result of size/seed, then maybe a second one (size2 > 0), then
+ * ends: 0 answers, 1 fails, 2 dies. */
+typedef struct twice {
+    uint32_t size, seed, size2, seed2, then;
+} twice;
+
+static int stream_task(const void *arg, size_t len, mproc_output *out)
+{
+    twice q;
+    unsigned char *b;
+    int r;
+
+    if (len != sizeof q)
+        return 1;
+    memcpy(&q, arg, sizeof q);
+    b = malloc(q.size > q.size2 ? q.size : q.size2 > 0 ? q.size2 : 1);
+    if (b == NULL)
+        return 2;
+    fill(b, q.size, q.seed);
+    r = mproc_output_set(out, b, q.size);
+    if (r == MPROC_OK && q.size2 > 0) {
+        fill(b, q.size2, q.seed2);
+        r = mproc_output_set(out, b, q.size2);
+    }
+    free(b);
+    if (q.then == 2)
+        die_now();
+    return r != MPROC_OK ? 3 : q.then == 1 ? 7 : 0;
+}
+
+static int apply_twice(mproc_pool *p, const twice *q, void **res, size_t *len)
+{
+    return mproc_pool_apply(p, stream_task, q, sizeof *q, res, len);
+}
+
+/* On an idle pool apply's caller borrows the worker and copies a result of 8 MiB or more out
+ * while the worker streams it in. The bytes that come back are always the task's last result:
+ * around the threshold, set twice (the second stream starts over), a big one replaced by a
+ * small one, a failure after a big one, and a death after one, which loses the task only. */
+static void test_streamed_result(void **state)
+{
+    static const uint32_t stream_sizes[] = {8 * MIB - 1, 8 * MIB, 8 * MIB + 1, 2 * MIB + 3,
+                                            21 * MIB + 5};
+    tu_counts base;
+    long segments = count_segments(), done0, back0, done1, back1;
+    mproc_pool *p;
+    twice q;
+    void *res;
+    size_t i, len;
+    int round;
+
+    (void)state;
+    tu_no_core_dumps();
+    base = tu_counts_now();
+    assert_int_equal(mproc_pool_create(&p, 1), MPROC_OK);
+    apply_made(p, 16, 1); /* the worker is up and parked */
+    mproc__pool_direct_stats(p, &done0, &back0);
+    for (round = 0; round < 2; round++) {
+        for (i = 0; i < sizeof stream_sizes / sizeof stream_sizes[0]; i++) {
+            memset(&q, 0, sizeof q);
+            q.size = stream_sizes[i];
+            q.seed = (uint32_t)(round * 100 + (int)i);
+            assert_int_equal(apply_twice(p, &q, &res, &len), MPROC_OK);
+            assert_int_equal(len, q.size);
+            assert_int_equal(first_wrong(res, len, q.seed), len);
+            mproc_free(res);
+        }
+        /* Set twice, same size: the second's bytes. */
+        memset(&q, 0, sizeof q);
+        q.size = q.size2 = 9 * MIB;
+        q.seed = 7;
+        q.seed2 = 8;
+        assert_int_equal(apply_twice(p, &q, &res, &len), MPROC_OK);
+        assert_int_equal(len, 9 * MIB);
+        assert_int_equal(first_wrong(res, len, 8), len);
+        mproc_free(res);
+        /* A big one, then a small one. */
+        q.size2 = 100;
+        q.seed2 = 9;
+        assert_int_equal(apply_twice(p, &q, &res, &len), MPROC_OK);
+        assert_int_equal(len, 100);
+        assert_int_equal(first_wrong(res, len, 9), len);
+        mproc_free(res);
+        /* A big one, then a failure: no result. */
+        q.size2 = 0;
+        q.then = 1;
+        res = NULL;
+        assert_int_equal(apply_twice(p, &q, &res, &len), MPROC_ETASK);
+        assert_null(res);
+        /* A big one, then death: the task is lost, the next one works. */
+        q.then = 2;
+        assert_int_equal(apply_twice(p, &q, &res, &len), MPROC_EWORKER_LOST);
+        assert_null(res);
+        apply_made(p, 12 * MIB, (uint32_t)(50 + round));
+    }
+    mproc__pool_direct_stats(p, &done1, &back1);
+    print_message("streamed results: %ld applies run by the caller, %ld handed back\n",
+                  done1 - done0, back1 - back0);
+    /* The borrower's path, where it exists (Linux and Windows): the worker that dies hands its
+     * task back; the others finish with the caller. */
+    if (getenv("MPROC_NO_PAYLOAD_AREAS") == NULL && sizeof(void *) >= 8)
+        assert_true(done1 - done0 >= 10);
+    mproc_pool_destroy(p);
+    tu_assert_counts_back(&base, 10000);
+    assert_int_equal(count_segments(), segments);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -451,6 +561,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_result_past_kept_size),
         cmocka_unit_test(test_die_with_result_in_area),
         cmocka_unit_test(test_die_with_argument_in_slot),
+        cmocka_unit_test(test_streamed_result),
     };
     return TU_RUN_SUITE(argc, argv, "payload", tests);
 }

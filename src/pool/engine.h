@@ -51,7 +51,13 @@ typedef struct mproc__single_ctx {
     mproc__task *t;
     mproc__worker *w;
     int err;
+    struct mproc__stream_copy *copy; /* a borrower's copy of a streamed result, or NULL */
 } mproc__single_ctx;
+/* A borrower's copy of the result its worker streams (lend.c): 1 when buf holds the whole of
+ * the answer of len bytes now in the area, which the handle may then take over. */
+int mproc__stream_copy_whole(struct mproc__stream_copy *c, mproc__worker *w, size_t len);
+/* Gives the copy's buffer to the handle (after mproc__stream_copy_whole said yes). */
+void mproc__stream_copy_give(struct mproc__stream_copy *c, mproc_async *a);
 void mproc__task_single_item(void *ctx, size_t i, const mproc__result_item *item);
 /* A decoded answer of w's: its bytes found when they are in w's result area (ring.h).
  * MPROC_EPROTO when the claim is garbage. Then, once they are copied: mproc__ring_result_done. */

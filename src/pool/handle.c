@@ -53,6 +53,14 @@ void mproc__async_complete(mproc_async *a, int code, int status, int exitcode, c
     a->err.message = a->message != NULL ? a->message : "";
 }
 
+void mproc__async_adopt(mproc_async *a, void *buf, size_t cap, size_t len)
+{
+    a->code = MPROC_OK;
+    a->len = len;
+    a->data = buf;
+    a->data_cap = cap;
+}
+
 void mproc__async_callback(mproc_async *a)
 {
     if (a->code == MPROC_OK && a->cb != NULL)

@@ -139,9 +139,98 @@ static mproc__worker *borrowable(mproc_pool *p, mproc_task fn)
     return NULL;
 }
 
+/* ---- a big result, copied out while the worker streams it in (ring.h) ---- */
+
+struct mproc__stream_copy {
+    uint32_t gen; /* the stream followed, or the one before the task was sent */
+    int valid;    /* buf holds stream gen's first `copied` bytes */
+    unsigned char *buf;
+    size_t cap, size, len, copied; /* size: buf's bytes; cap: mproc__spare_alloc's */
+};
+
+static void copy_begin(struct mproc__stream_copy *c, mproc__ring *ring)
+{
+    memset(c, 0, sizeof *c);
+    c->gen = mproc__os_load(&ring->stream_gen);
+}
+
+static void copy_end(struct mproc__stream_copy *c)
+{
+    mproc__free(c->buf); /* a kept block is memory of the allocator's too */
+    c->buf = NULL;
+}
+
+/* Copies what the worker has streamed since the last look. Every word is the worker's, so each
+ * is checked; anything odd only stops the copy (the answer is then copied the ordinary way). */
+static void copy_follow(struct mproc__stream_copy *c, mproc_pool *p, mproc__worker *w)
+{
+    mproc__ring *ring = w->shm.addr;
+    unsigned char *area;
+    uint32_t gen = mproc__os_load(&ring->stream_gen);
+    size_t done;
+
+    if (gen != c->gen) {
+        size_t len = mproc__os_load(&ring->stream_len);
+        c->gen = gen;
+        c->valid = 0;
+        if (len < MPROC__STREAM_MIN || len > MPROC__AREA_RESULT ||
+            mproc__os_shm_commit(mproc__ring_area(ring, -1), len) != MPROC_OK)
+            return;
+        if (c->size < len) {
+            copy_end(c);
+            c->buf = mproc__spare_alloc(p, len, &c->cap);
+            c->size = c->buf != NULL ? len : 0;
+            if (c->buf == NULL)
+                return;
+            mproc__os_big_buffer(c->buf, len);
+        }
+        c->len = len;
+        c->copied = 0;
+        c->valid = 1;
+    }
+    if (!c->valid)
+        return;
+    done = mproc__os_load(&ring->stream_done);
+    if (done > c->len) {
+        c->valid = 0;
+        return;
+    }
+    if (done > c->copied) {
+        area = mproc__ring_area(ring, -1);
+        memcpy(c->buf + c->copied, area + c->copied, done - c->copied);
+        c->copied = done;
+    }
+    /* A stream that began while we copied may have written over what we read. */
+    if (mproc__os_load(&ring->stream_gen) != c->gen)
+        c->valid = 0;
+}
+
+int mproc__stream_copy_whole(struct mproc__stream_copy *c, mproc__worker *w, size_t len)
+{
+    mproc__ring *ring = w->shm.addr;
+    /* The answer is in the ring, so the task has ended: the last stream is this one, if the
+     * number did not move, and its bytes are the answer's if it is of the answer's length. */
+    if (!c->valid || c->len != len || mproc__os_load(&ring->stream_gen) != c->gen ||
+        mproc__os_load(&ring->stream_done) != len)
+        return 0;
+    /* The last chunk may have landed after the last look. */
+    if (c->copied < len) {
+        memcpy(c->buf + c->copied, mproc__ring_area(ring, -1) + c->copied, len - c->copied);
+        c->copied = len;
+    }
+    return 1;
+}
+
+void mproc__stream_copy_give(struct mproc__stream_copy *c, mproc_async *a)
+{
+    mproc__async_adopt(a, c->buf, c->cap, c->len);
+    c->buf = NULL;
+    c->size = 0;
+}
+
 /* The answer to t, if the ring holds it: 1 decoded (consumed), 0 not there yet, -1 anything
  * else (left where it is for the pool thread to judge). */
-static int take_answer(mproc__worker *w, mproc__task *t)
+static int take_answer(mproc__worker *w, mproc__task *t, struct mproc__stream_copy *copy)
 {
     const unsigned char *body;
     size_t body_len, total, need;
@@ -161,6 +250,7 @@ static int take_answer(mproc__worker *w, mproc__task *t)
         sx.t = t;
         sx.w = w;
         sx.err = 0;
+        sx.copy = copy;
         if (mproc__result_decode(body, body_len, t->id, 1, mproc__task_single_item, &sx) < 0 ||
             sx.err < 0)
             return -1;
@@ -184,6 +274,7 @@ int mproc__lend_apply(mproc_pool *p, mproc__task *t)
 {
     mproc__worker *w;
     mproc__ring *ring;
+    struct mproc__stream_copy copy;
     int r, wake;
 
     /* A large argument can go too, through a slot of the worker's shared memory (ring.h). */
@@ -212,6 +303,7 @@ int mproc__lend_apply(mproc_pool *p, mproc__task *t)
             ? MPROC_ESTATE /* no slot free: the pipe it is, the ordinary way */
             : mproc__task_encode(&w->direct_out, t, 0, 1);
     t->seq = w->seq + 1; /* its number for the worker's claim (ring.h), once it is sent */
+    copy_begin(&copy, ring);
     if (r == MPROC_OK) {
         mproc__os_store(&ring->waiter, 1);
         r = mproc__os_loop_send_now(p->loop, &w->chan, w->direct_out.data, w->direct_out.len);
@@ -237,12 +329,14 @@ int mproc__lend_apply(mproc_pool *p, mproc__task *t)
     for (;;) {
         /* Read before looking: a bump after it makes the wait return at once. */
         uint32_t seq = mproc__os_load(&ring->seq);
-        r = take_answer(w, t);
+        copy_follow(&copy, p, w);
+        r = take_answer(w, t, &copy);
         if (r != 0 || mproc__os_load(&w->recall))
             break;
         mproc__os_word_wait(&ring->seq, seq);
     }
     mproc__os_store(&ring->waiter, 0);
+    copy_end(&copy); /* unless the handle took it */
 
     mproc__os_mutex_lock(p->lock);
     p->refs++; /* the caller's hold on the handle, as a submission takes */

@@ -321,6 +321,9 @@ int mproc__stats_wait_room(mproc_pool *p, long timeout_ms, int *last);
  * message. */
 void mproc__async_complete(mproc_async *a, int code, int status, int exitcode, const void *data,
                            size_t len);
+/* The same for a result of len bytes already in buf (cap: what mproc__spare_alloc gave), which
+ * the handle takes over: a borrower's copy of a streamed result (lend.c). */
+void mproc__async_adopt(mproc_async *a, void *buf, size_t cap, size_t len);
 /* Python's order: the callback runs first (lock not held), then the result becomes ready to
  * waiters (mproc__async_done, lock held; the caller broadcasts). */
 void mproc__async_callback(mproc_async *a);

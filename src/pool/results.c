@@ -38,7 +38,11 @@ void mproc__task_single_item(void *ctx, size_t i, const mproc__result_item *item
         x->err = MPROC_EPROTO;
         return;
     }
-    mproc__async_complete(x->t->async, it.code, it.status, 0, it.data, it.len);
+    if (it.in_area && it.code == MPROC_OK && x->copy != NULL &&
+        mproc__stream_copy_whole(x->copy, x->w, it.len))
+        mproc__stream_copy_give(x->copy, x->t->async); /* copied while it was streamed */
+    else
+        mproc__async_complete(x->t->async, it.code, it.status, 0, it.data, it.len);
     if (it.in_area)
         mproc__ring_result_done(x->w->shm.addr, it.len);
 }
@@ -165,6 +169,7 @@ static int take_result(mproc_pool *p, mproc__worker *w, const unsigned char *bod
         sx.t = t;
         sx.w = w;
         sx.err = 0;
+        sx.copy = NULL;
         r = mproc__result_decode(body, len, t->id, 1, mproc__task_single_item, &sx);
         if (r == MPROC_OK)
             r = sx.err;

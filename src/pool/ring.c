@@ -425,6 +425,29 @@ unsigned char *mproc__ring_result_area(mproc__ring *r, size_t len)
     return mproc__os_shm_commit(area, len) == MPROC_OK ? area : NULL;
 }
 
+void mproc__ring_result_fill(mproc__ring *r, unsigned char *area, const void *data, size_t len)
+{
+    const unsigned char *from = data;
+    size_t at, n;
+
+    if (len < MPROC__STREAM_MIN || len > MPROC__AREA_RESULT || !mproc__os_load(&r->waiter)) {
+        memmove(area, data, len); /* one copy: the parent reads it there */
+        return;
+    }
+    /* A new stream: its progress word is reset before its number changes, so a borrower that
+     * sees the number sees no progress of an older one. */
+    mproc__os_store(&r->stream_done, 0);
+    mproc__os_store(&r->stream_len, (uint32_t)len);
+    mproc__os_add(&r->stream_gen, 1);
+    for (at = 0; at < len; at += n) {
+        n = len - at < MPROC__STREAM_CHUNK ? len - at : MPROC__STREAM_CHUNK;
+        memmove(area + at, from + at, n);
+        mproc__os_store(&r->stream_done, (uint32_t)(at + n));
+        mproc__os_add(&r->seq, 1);
+        mproc__os_word_wake(&r->seq);
+    }
+}
+
 int mproc__ring_item_resolve(mproc__ring *r, mproc__result_item *item)
 {
     if (!item->in_area)

@@ -69,6 +69,13 @@ typedef struct mproc__ring {
     volatile uint32_t result_busy;
     volatile uint32_t arg_busy[2];
     unsigned char pad9[48];
+    /* A big result the worker streams into its area while a borrower waits (lend.c): for each,
+     * the worker stores stream_done 0, stream_len, then bumps stream_gen; then it copies in
+     * chunks, storing stream_done after each and bumping seq. The borrower copies behind it. */
+    volatile uint32_t stream_gen;
+    volatile uint32_t stream_len;
+    volatile uint32_t stream_done;
+    unsigned char pad10[52];
     unsigned char data[MPROC__RING_BYTES];
 } mproc__ring;
 
@@ -99,6 +106,12 @@ typedef struct mproc__ring {
     (MPROC__AREAS_ON ? MPROC__AREAS_AT + MPROC__AREA_RESULT + 2 * MPROC__AREA_ARG                  \
                      : sizeof(mproc__ring))
 
+/* A result this big, answering a borrower (lend.c), is streamed into the area in chunks of
+ * MPROC__STREAM_CHUNK, and the borrower copies each out while the worker writes the next: the
+ * two copies overlap on two CPUs instead of following each other. */
+#define MPROC__STREAM_MIN ((size_t)8 << 20)
+#define MPROC__STREAM_CHUNK ((size_t)2 << 20)
+
 /* The result area (slot -1) or argument slot 0 or 1 of a segment that has the areas. */
 unsigned char *mproc__ring_area(mproc__ring *r, int slot);
 /* Parent: the bytes of an answer the worker put in its result area, once checked (len within
@@ -122,6 +135,9 @@ void mproc__ring_arg_done(mproc__ring *r, int slot, size_t len);
  * there (the segment has areas, len is large and fits, the parent has copied the last one
  * out); else NULL. */
 unsigned char *mproc__ring_result_area(mproc__ring *r, size_t len);
+/* Worker: copies len bytes of a result into the area ring_result_area gave; streamed (above)
+ * when a borrower waits and len is MPROC__STREAM_MIN or more, else in one go. */
+void mproc__ring_result_fill(mproc__ring *r, unsigned char *area, const void *data, size_t len);
 
 /* Worker: copies one frame in. 1 when it went in (*bell: ring the doorbell now), 0 when there
  * is no room (send it through the pipe). quiet: an answer the parent does not need at once (an

@@ -41,7 +41,7 @@ int mproc_output_set(mproc_output *r, const void *data, size_t len)
     if (len >= MPROC__RESULT_AREA_MIN) {
         unsigned char *area = mproc__ring_result_area(r->ring, len);
         if (area != NULL) {
-            memmove(area, data, len); /* one copy: the parent reads it there */
+            mproc__ring_result_fill(r->ring, area, data, len);
             r->in_area = 1;
             r->area_len = len;
             return MPROC_OK;
