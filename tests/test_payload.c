@@ -444,7 +444,7 @@ static void test_die_with_argument_in_slot(void **state)
 /* ---- a big result streamed to apply's caller while the worker writes it (src/pool/ring.h) ---- */
 
 /* What stream_task does: sets a result of size/seed, then maybe a second one (size2 > 0), then
- * ends: 0 answers, 1 fails, 2 dies. */
+ * ends: 0 answers, 1 fails. */
 typedef struct twice {
     uint32_t size, seed, size2, seed2, then;
 } twice;
@@ -468,8 +468,6 @@ static int stream_task(const void *arg, size_t len, mproc_output *out)
         r = mproc_output_set(out, b, q.size2);
     }
     free(b);
-    if (q.then == 2)
-        die_now();
     return r != MPROC_OK ? 3 : q.then == 1 ? 7 : 0;
 }
 
@@ -490,6 +488,7 @@ static void test_streamed_result(void **state)
     long segments = count_segments(), done0, back0, done1, back1;
     mproc_pool *p;
     twice q;
+    req die;
     void *res;
     size_t i, len;
     int round;
@@ -501,15 +500,8 @@ static void test_streamed_result(void **state)
     apply_made(p, 16, 1); /* the worker is up and parked */
     mproc__pool_direct_stats(p, &done0, &back0);
     for (round = 0; round < 2; round++) {
-        for (i = 0; i < sizeof stream_sizes / sizeof stream_sizes[0]; i++) {
-            memset(&q, 0, sizeof q);
-            q.size = stream_sizes[i];
-            q.seed = (uint32_t)(round * 100 + (int)i);
-            assert_int_equal(apply_twice(p, &q, &res, &len), MPROC_OK);
-            assert_int_equal(len, q.size);
-            assert_int_equal(first_wrong(res, len, q.seed), len);
-            mproc_free(res);
-        }
+        for (i = 0; i < sizeof stream_sizes / sizeof stream_sizes[0]; i++)
+            apply_made(p, stream_sizes[i], (uint32_t)(round * 100 + (int)i));
         /* Set twice, same size: the second's bytes. */
         memset(&q, 0, sizeof q);
         q.size = q.size2 = 9 * MIB;
@@ -533,8 +525,11 @@ static void test_streamed_result(void **state)
         assert_int_equal(apply_twice(p, &q, &res, &len), MPROC_ETASK);
         assert_null(res);
         /* A big one, then death: the task is lost, the next one works. */
-        q.then = 2;
-        assert_int_equal(apply_twice(p, &q, &res, &len), MPROC_EWORKER_LOST);
+        die.size = 9 * MIB;
+        die.seed = 3;
+        die.die = 2;
+        assert_int_equal(mproc_pool_apply(p, make_task, &die, sizeof die, &res, &len),
+                         MPROC_EWORKER_LOST);
         assert_null(res);
         apply_made(p, 12 * MIB, (uint32_t)(50 + round));
     }

@@ -160,12 +160,20 @@ static void copy_end(struct mproc__stream_copy *c)
     c->buf = NULL;
 }
 
+/* Copies the stream's bytes from where the copy is up to done. */
+static void copy_upto(struct mproc__stream_copy *c, mproc__ring *ring, size_t done)
+{
+    if (done > c->copied) {
+        memcpy(c->buf + c->copied, mproc__ring_area(ring, -1) + c->copied, done - c->copied);
+        c->copied = done;
+    }
+}
+
 /* Copies what the worker has streamed since the last look. Every word is the worker's, so each
  * is checked; anything odd only stops the copy (the answer is then copied the ordinary way). */
 static void copy_follow(struct mproc__stream_copy *c, mproc_pool *p, mproc__worker *w)
 {
     mproc__ring *ring = w->shm.addr;
-    unsigned char *area;
     uint32_t gen = mproc__os_load(&ring->stream_gen);
     size_t done;
 
@@ -195,11 +203,7 @@ static void copy_follow(struct mproc__stream_copy *c, mproc_pool *p, mproc__work
         c->valid = 0;
         return;
     }
-    if (done > c->copied) {
-        area = mproc__ring_area(ring, -1);
-        memcpy(c->buf + c->copied, area + c->copied, done - c->copied);
-        c->copied = done;
-    }
+    copy_upto(c, ring, done);
     /* A stream that began while we copied may have written over what we read. */
     if (mproc__os_load(&ring->stream_gen) != c->gen)
         c->valid = 0;
@@ -213,11 +217,7 @@ int mproc__stream_copy_whole(struct mproc__stream_copy *c, mproc__worker *w, siz
     if (!c->valid || c->len != len || mproc__os_load(&ring->stream_gen) != c->gen ||
         mproc__os_load(&ring->stream_done) != len)
         return 0;
-    /* The last chunk may have landed after the last look. */
-    if (c->copied < len) {
-        memcpy(c->buf + c->copied, mproc__ring_area(ring, -1) + c->copied, len - c->copied);
-        c->copied = len;
-    }
+    copy_upto(c, ring, len); /* the last chunk may have landed after the last look */
     return 1;
 }
 
