@@ -54,11 +54,7 @@ static long count_bytes(const char *path)
 
 static void append_byte(const char *path)
 {
-    FILE *f = fopen(path, "ab");
-    if (f != NULL) {
-        fputc('x', f);
-        fclose(f);
-    }
+    (void)tu_append(path, "x");
 }
 
 /* Logs its run (one byte in the file at arg), then aborts. */
@@ -400,11 +396,9 @@ static void fork_helper(const void *arg, size_t len)
         _exit(0);
     }
     if (pid > 0 && arg_path(arg, len, path, sizeof path)) {
-        FILE *f = fopen(path, "a");
-        if (f != NULL) {
-            fprintf(f, "%ld\n", (long)pid);
-            fclose(f);
-        }
+        char line[32];
+        snprintf(line, sizeof line, "%ld\n", (long)pid);
+        (void)tu_append(path, line);
     }
 }
 
@@ -507,11 +501,9 @@ static void start_holder(const void *arg, size_t len)
     si.cb = sizeof si;
     if (CreateProcessW(exe, cmd, NULL, NULL, TRUE, CREATE_NO_WINDOW, NULL, NULL, &si, &pi)) {
         if (arg_path(arg, len, path, sizeof path)) {
-            FILE *f = fopen(path, "a");
-            if (f != NULL) {
-                fprintf(f, "%lu\n", (unsigned long)pi.dwProcessId);
-                fclose(f);
-            }
+            char line[32];
+            snprintf(line, sizeof line, "%lu\n", (unsigned long)pi.dwProcessId);
+            (void)tu_append(path, line);
         }
         CloseHandle(pi.hThread);
         CloseHandle(pi.hProcess);

@@ -304,6 +304,38 @@ static inline long tu_read_file(const char *path, char *buf, size_t cap)
     return (long)n;
 }
 
+/* Appends text to path in one write that lands whole at the end, however many processes
+ * append at once (a log that children write as they start). fopen's "a" is not that on
+ * Windows: the CRT seeks to the end and then writes, so two writers can land at one offset and
+ * one line is lost. A handle opened for appending only is: the system moves to the end for
+ * each write. Usable in a child: no cmocka assertion. 0 or -1. */
+static inline int tu_append(const char *path, const char *text)
+{
+    size_t len = strlen(text);
+#ifdef _WIN32
+    DWORD wrote = 0;
+    HANDLE h =
+        CreateFileA(path, FILE_APPEND_DATA, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
+                    NULL, OPEN_ALWAYS, FILE_ATTRIBUTE_NORMAL, NULL);
+    BOOL ok;
+    if (h == INVALID_HANDLE_VALUE) {
+        return -1;
+    }
+    ok = WriteFile(h, text, (DWORD)len, &wrote, NULL);
+    CloseHandle(h);
+    return ok && wrote == (DWORD)len ? 0 : -1;
+#else
+    ssize_t n;
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT, 0600);
+    if (fd < 0) {
+        return -1;
+    }
+    n = write(fd, text, len);
+    close(fd);
+    return n == (ssize_t)len ? 0 : -1;
+#endif
+}
+
 /* Writes text to path atomically (a temporary name, then rename), so a reader polling for the
  * file never sees half of it. Usable in a child: no cmocka assertion. */
 static inline int tu_write_file_atomic(const char *path, const char *text)
