@@ -31,6 +31,8 @@
     #include <windows.h>
 #else
     #include <errno.h>
+    #include <fcntl.h>
+    #include <poll.h>
     #include <pthread.h>
     #include <signal.h>
     #include <spawn.h>
@@ -41,6 +43,7 @@
     #include <unistd.h>
     #ifdef __linux__
         #include <sched.h>
+        #include <sys/syscall.h>
     #endif
 extern char **environ;
 #endif
@@ -770,7 +773,9 @@ finish:
 static int fig_process_fork(long n, long arg2)
 {
     (void)arg2;
-    return process_figure("process_fork", MPROC_START_FORK, n);
+    if (pin_caller() != 0)
+        return 1;
+    return process_figure(pinned_name("process_fork"), MPROC_START_FORK, n);
 }
 
 static int fig_process_spawn(long n, long arg2)
@@ -1014,8 +1019,10 @@ static int fig_floor_fork(long n, long arg2)
     int st, r = 1;
 
     (void)arg2;
-    if (t == NULL)
+    if (t == NULL || pin_caller() != 0) {
+        free(t);
         return 1;
+    }
     for (i = -warm; i < n; i++) {
         t0 = now_s();
         pid = fork();
@@ -1033,13 +1040,102 @@ static int fig_floor_fork(long n, long arg2)
             t[i] = t1 - t0;
     }
     med = median(t, (size_t)n);
-    note("floor_fork: fork() of this process, child _exit(0), waitpid; %ld runs", n);
-    emit("floor_fork", med * 1e6, "us");
+    note("%s: fork() of this process, child _exit(0), waitpid; %ld runs", pinned_name("floor_fork"),
+         n);
+    emit(pinned_name("floor_fork"), med * 1e6, "us");
     r = 0;
 finish:
     free(t);
     return r;
 }
+
+    #if defined(__linux__) && defined(SYS_pidfd_open)
+/* Not a floor of the OS but of the design: the system calls mproc's fork start and join make
+ * beyond fork + waitpid, each for a reason (src/posix/process.c), made bare. The report pipe
+ * carries the target's return value when another part of the program reaps the child first;
+ * the signal mask keeps handlers out of the child until it is set up; the pidfd names the
+ * child when its pid may name another; poll waits with a timeout, waitid reaps without
+ * blocking. What mproc's row costs beyond this one is the library's own code. */
+static int fig_floor_fork_calls(long n, long arg2)
+{
+    double *t = samples_new(n), t0, t1, med;
+    const long warm = 10;
+    long i;
+    int r = 1;
+
+    (void)arg2;
+    if (t == NULL || pin_caller() != 0) {
+        free(t);
+        return 1;
+    }
+    for (i = -warm; i < n; i++) {
+        int fds[2], pfd;
+        sigset_t all, old;
+        siginfo_t si;
+        struct pollfd pl;
+        pid_t pid;
+        t0 = now_s();
+        if (pipe2(fds, O_CLOEXEC) != 0) {
+            perror("mproc_bench: pipe2");
+            goto finish;
+        }
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &old);
+        pid = fork();
+        if (pid == 0) {
+            unsigned char b[4] = {0, 0, 0, 0};
+            sigset_t pipe_set;
+            ssize_t w;
+            close(fds[0]);
+            pthread_sigmask(SIG_SETMASK, &old, NULL);
+            sigemptyset(&pipe_set);
+            sigaddset(&pipe_set, SIGPIPE);
+            pthread_sigmask(SIG_BLOCK, &pipe_set, NULL);
+            w = write(fds[1], b, sizeof b);
+            pthread_sigmask(SIG_SETMASK, &old, NULL);
+            _exit(w == (ssize_t)sizeof b ? 0 : 1);
+        }
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        close(fds[1]);
+        if (pid < 0) {
+            perror("mproc_bench: fork");
+            close(fds[0]);
+            goto finish;
+        }
+        pfd = (int)syscall(SYS_pidfd_open, pid, 0);
+        if (pfd < 0) {
+            perror("mproc_bench: pidfd_open");
+            close(fds[0]);
+            goto finish;
+        }
+        pl.fd = pfd;
+        pl.events = POLLIN;
+        while (poll(&pl, 1, -1) < 0 && errno == EINTR)
+            ;
+        memset(&si, 0, sizeof si);
+        if (waitid((idtype_t)3 /* P_PIDFD */, (id_t)pfd, &si, WEXITED | WNOHANG) != 0 ||
+            si.si_pid != pid) {
+            perror("mproc_bench: waitid");
+            close(fds[0]);
+            close(pfd);
+            goto finish;
+        }
+        close(fds[0]);
+        close(pfd);
+        t1 = now_s();
+        if (i >= 0)
+            t[i] = t1 - t0;
+    }
+    med = median(t, (size_t)n);
+    note("%s: fork with the system calls of mproc's start and join, bare; %ld runs",
+         pinned_name("floor_fork_calls"), n);
+    emit(pinned_name("floor_fork_calls"), med * 1e6, "us");
+    r = 0;
+finish:
+    free(t);
+    return r;
+}
+    #endif
 
 static int fig_floor_posix_spawn(long n, long arg2)
 {
@@ -1402,6 +1498,32 @@ static int fig_floor_pipe_rtt_2cpu(long n, long arg2)
     pin_mode = PIN_TWO_CPUS;
     return fig_floor_pipe_rtt(n, arg2);
 }
+
+/* A fork's child starts on its parent's CPUs: pinned, both run on CPU 0, and the parent's wait
+ * ends without waking a halted CPU. */
+static int fig_process_fork_1cpu(long n, long arg2)
+{
+    pin_mode = PIN_ONE_CPU;
+    return fig_process_fork(n, arg2);
+}
+
+static int fig_floor_fork_1cpu(long n, long arg2)
+{
+    pin_mode = PIN_ONE_CPU;
+    return fig_floor_fork(n, arg2);
+}
+
+    #if defined(__linux__) && defined(SYS_pidfd_open)
+static int fig_floor_fork_calls_1cpu(long n, long arg2)
+{
+    pin_mode = PIN_ONE_CPU;
+    return fig_floor_fork_calls(n, arg2);
+}
+        #define FORK_CALLS_FIG fig_floor_fork_calls_1cpu
+    #endif
+#endif
+#ifndef FORK_CALLS_FIG
+    #define FORK_CALLS_FIG NULL
 #endif
 
 enum { ANY, POSIX_ONLY, WINDOWS_ONLY };
@@ -1438,6 +1560,12 @@ static const figure figures[] = {
      "MiB/s: N MiB from a child through a pipe into a warm buffer (N = the count)"},
     {"process_fork", fig_process_fork, 200, 0, POSIX_ONLY,
      "us, median: mproc process create+start+join, fork"},
+    {"process_fork_1cpu", POSIX_FIG(fig_process_fork_1cpu), 200, 0, POSIX_ONLY,
+     "us, median: process_fork, the parent (and so the child) pinned to CPU 0 (Linux)"},
+    {"floor_fork_1cpu", POSIX_FIG(fig_floor_fork_1cpu), 200, 0, POSIX_ONLY,
+     "us, median: floor_fork, the parent (and so the child) pinned to CPU 0 (Linux)"},
+    {"floor_fork_calls_1cpu", FORK_CALLS_FIG, 200, 0, POSIX_ONLY,
+     "us, median: floor_fork_1cpu plus the system calls of mproc's fork start and join (Linux)"},
     {"process_spawn", fig_process_spawn, 200, 0, ANY,
      "us, median: mproc process create+start+join, spawn"},
     {"apply_async", fig_apply_async, 200000, 0, ANY,

@@ -175,6 +175,11 @@ def fig_process_fork(n, _arg2):
     process_figure("process_fork", "fork", n)
 
 
+def fig_process_fork_1cpu(n, _arg2):
+    pin_to(0)  # the children start on the parent's CPU
+    process_figure("process_fork_1cpu", "fork", n)
+
+
 def fig_process_spawn(n, _arg2):
     process_figure("process_spawn", "spawn", n)
 
@@ -376,6 +381,7 @@ FIGURES = {
                    "the rate per second is compared as it is, nothing scaled"),
     "map_auto": (fig_map_auto, 1000000, 0, None),
     "process_fork": (fig_process_fork, 200, 0, None),
+    "process_fork_1cpu": (fig_process_fork_1cpu, 200, 0, None),
     "process_spawn": (fig_process_spawn, 50, 0,
                       "Python's spawn start+join: median of 50 runs, not 200 (each is a new "
                       "interpreter, ~0.4 s here)"),

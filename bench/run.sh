@@ -128,11 +128,13 @@ echo "==> machine: $(nproc) CPUs, $(uname -sr); $("$python" --version 2>&1); loa
     echo "# load: $(load) at start"
 } >"$out/meta.txt"
 
-# Each row: figure, its floor (- for none), the floor's count, mproc's count, Python's count
-# (- : the figure's default). Python runs fewer items where its rate would take minutes; the
-# figures are rates or medians, compared as they are (table.py says so under the table).
+# Each row: figure, its floor (- for none; several, comma-separated), the floor's count, mproc's
+# count, Python's count (- : the figure's default). Python runs fewer items where its rate would
+# take minutes; the figures are rates or medians, compared as they are (table.py says so under
+# the table).
 ROWS=(
     "process_fork floor_fork 200 200 200"
+    "process_fork_1cpu floor_fork_1cpu,floor_fork_calls_1cpu 200 200 200"
     "process_spawn floor_posix_spawn 100 100 10"
     "apply_async floor_pipe_pipelined 200000 200000 40000"
     "apply floor_pipe_rtt 10000 5000 3000"
@@ -178,7 +180,12 @@ for round in $(seq 1 "$rounds"); do
         printf '  %-18s ' "$fig $mn"
         for who in "${order[@]}"; do
             case "$who" in
-            floor) [ "$floor" = - ] || run "$dir/mproc.tsv" 300 "$floor" "$exe" "$floor" "$fn" ;;
+            floor)
+                # shellcheck disable=SC2086 # the floors, split at the commas
+                [ "$floor" = - ] || for f in ${floor//,/ }; do
+                    run "$dir/mproc.tsv" 300 "$f" "$exe" "$f" "$fn"
+                done
+                ;;
             mproc) run "$dir/mproc.tsv" 300 "$fig" "$exe" "$fig" "$mn" ;;
             python)
                 run "$dir/python.tsv" 600 "$fig" "$python" "$bench/python_baseline.py" "$fig" "$pn"

@@ -113,9 +113,19 @@ ROWS = [
      lambda m, p, f: None if None in (m, p) else m / p >= 20),
     ("map_auto", "map 1M ints, automatic chunksize", "items/s", True, None, ">= Python", False,
      lambda m, p, f: None if None in (m, p) else m >= p),
-    ("process_fork", "process start+join, fork (median)", "us", False, "floor_fork",
-     "<= 1.2x floor, every round", True,
+    # Unpinned, a fork's child runs on the parent's CPU in some runs and on the other in
+    # others, and the parent's wait then ends with a wake-up of a halted CPU: the floor's own
+    # runs spread over 79-111 us while mproc's stayed within 98-103. The pinned row checks.
+    ("process_fork", "process start+join, fork (median), unpinned", "us", False, "floor_fork",
+     "—", False, None),
+    ("process_fork_1cpu", "process start+join, fork (median), parent and child on CPU 0", "us",
+     False, "floor_fork_1cpu", "<= 1.2x floor, every round", True,
      lambda m, p, f: None if None in (m, f) else m / f <= 1.2),
+    # The same against a bare fork that makes the system calls mproc's start and join make
+    # (the report pipe, the signal mask, the pidfd, poll, waitid): what the library's own code
+    # adds beyond what its guarantees cost.
+    ("process_fork_1cpu", "process start+join, fork, CPU 0, against the same system calls made bare",
+     "us", False, "floor_fork_calls_1cpu", "—", False, None),
     ("process_spawn", "process start+join, spawn (median)", "us", False, "floor_posix_spawn",
      "<= 1.3x floor", False, lambda m, p, f: None if None in (m, f) else m / f <= 1.3),
     ("pool_lifecycle", "pool(2) create -> first result -> close+join (median)", "ms", False,
@@ -152,6 +162,7 @@ WINE_ROWS = [
 
 FLOOR_UNITS = {**{f"work_floor_{kib}k": "x" for kib in (64, 256, 1024, 4096)},
                "floor_pipe_pipelined": "msgs/s", "floor_pipe_rtt": "us", "floor_fork": "us",
+               "floor_fork_1cpu": "us", "floor_fork_calls_1cpu": "us",
                "floor_pipe_rtt_1cpu": "us", "floor_pipe_rtt_2cpu": "us",
                "floor_posix_spawn": "us", "floor_pipe_64mib": "MiB/s",
                "floor_memcpy_64mib": "MiB/s", "floor_createprocess": "us"}
