@@ -688,8 +688,12 @@ static void hammer_main(void *arg)
     tu_atomic_store(&h->opened, n);
 }
 
-/* What the watchdog adds when this test hangs (it hung once in a CI run, under Wine, and not in
- * 17 runs at hand): the pool's counts, if there is a pool yet. */
+/* What the watchdog adds when this test hangs: the pool's counts, if there is a pool yet. It
+ * hung once in a CI run under Wine, and 2-3 times in 120 runs at hand with three copies of the
+ * suite and the Linux tests running at once (2026-12-02): there winedbg showed the hammer thread
+ * inside CloseHandle of its pipe, waiting on the Wine server for over 40 s, the main thread
+ * waiting for its apply or join, every worker idle in ReadFile for a task, and the other suites'
+ * copies going on; two copies hung at the same moment each time. */
 static mproc_pool *volatile hammer_pool;
 
 static void hammer_report(void *ctx)
