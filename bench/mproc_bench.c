@@ -1106,6 +1106,7 @@ static int fig_floor_fork_calls(long n, long arg2)
         if (pfd < 0) {
             perror("mproc_bench: pidfd_open");
             close(fds[0]);
+            waitpid(pid, NULL, 0);
             goto finish;
         }
         pl.fd = pfd;
@@ -1135,6 +1136,7 @@ finish:
     free(t);
     return r;
 }
+        #define FORK_CALLS_FIG fig_floor_fork_calls
     #endif
 
 static int fig_floor_posix_spawn(long n, long arg2)
@@ -1473,55 +1475,6 @@ static int fig_work(long kib, long arg2)
 /* ---- the figure table -------------------------------------------------------------------------
  */
 
-#ifndef _WIN32
-/* The pinned versions of the two round-trip figures (Linux: sched_setaffinity). */
-static int fig_apply_1cpu(long n, long arg2)
-{
-    pin_mode = PIN_ONE_CPU;
-    return fig_apply(n, arg2);
-}
-
-static int fig_apply_2cpu(long n, long arg2)
-{
-    pin_mode = PIN_TWO_CPUS;
-    return fig_apply(n, arg2);
-}
-
-static int fig_floor_pipe_rtt_1cpu(long n, long arg2)
-{
-    pin_mode = PIN_ONE_CPU;
-    return fig_floor_pipe_rtt(n, arg2);
-}
-
-static int fig_floor_pipe_rtt_2cpu(long n, long arg2)
-{
-    pin_mode = PIN_TWO_CPUS;
-    return fig_floor_pipe_rtt(n, arg2);
-}
-
-/* A fork's child starts on its parent's CPUs: pinned, both run on CPU 0, and the parent's wait
- * ends without waking a halted CPU. */
-static int fig_process_fork_1cpu(long n, long arg2)
-{
-    pin_mode = PIN_ONE_CPU;
-    return fig_process_fork(n, arg2);
-}
-
-static int fig_floor_fork_1cpu(long n, long arg2)
-{
-    pin_mode = PIN_ONE_CPU;
-    return fig_floor_fork(n, arg2);
-}
-
-    #if defined(__linux__) && defined(SYS_pidfd_open)
-static int fig_floor_fork_calls_1cpu(long n, long arg2)
-{
-    pin_mode = PIN_ONE_CPU;
-    return fig_floor_fork_calls(n, arg2);
-}
-        #define FORK_CALLS_FIG fig_floor_fork_calls_1cpu
-    #endif
-#endif
 #ifndef FORK_CALLS_FIG
     #define FORK_CALLS_FIG NULL
 #endif
@@ -1560,9 +1513,9 @@ static const figure figures[] = {
      "MiB/s: N MiB from a child through a pipe into a warm buffer (N = the count)"},
     {"process_fork", fig_process_fork, 200, 0, POSIX_ONLY,
      "us, median: mproc process create+start+join, fork"},
-    {"process_fork_1cpu", POSIX_FIG(fig_process_fork_1cpu), 200, 0, POSIX_ONLY,
+    {"process_fork_1cpu", fig_process_fork, 200, 0, POSIX_ONLY,
      "us, median: process_fork, the parent (and so the child) pinned to CPU 0 (Linux)"},
-    {"floor_fork_1cpu", POSIX_FIG(fig_floor_fork_1cpu), 200, 0, POSIX_ONLY,
+    {"floor_fork_1cpu", POSIX_FIG(fig_floor_fork), 200, 0, POSIX_ONLY,
      "us, median: floor_fork, the parent (and so the child) pinned to CPU 0 (Linux)"},
     {"floor_fork_calls_1cpu", FORK_CALLS_FIG, 200, 0, POSIX_ONLY,
      "us, median: floor_fork_1cpu plus the system calls of mproc's fork start and join (Linux)"},
@@ -1571,13 +1524,13 @@ static const figure figures[] = {
     {"apply_async", fig_apply_async, 200000, 0, ANY,
      "tasks/s: pool(2) apply_async of a trivial task, all submitted, then close+join"},
     {"apply", fig_apply, 5000, 0, ANY, "us, median: pool(2) apply round trip"},
-    {"apply_1cpu", POSIX_FIG(fig_apply_1cpu), 5000, 0, POSIX_ONLY,
+    {"apply_1cpu", fig_apply, 5000, 0, POSIX_ONLY,
      "us, median: apply, the caller and the workers pinned to CPU 0 (Linux)"},
-    {"apply_2cpu", POSIX_FIG(fig_apply_2cpu), 5000, 0, POSIX_ONLY,
+    {"apply_2cpu", fig_apply, 5000, 0, POSIX_ONLY,
      "us, median: apply, the caller on CPU 0, the workers on CPU 1 (Linux)"},
-    {"floor_pipe_rtt_1cpu", POSIX_FIG(fig_floor_pipe_rtt_1cpu), 20000, 0, POSIX_ONLY,
+    {"floor_pipe_rtt_1cpu", fig_floor_pipe_rtt, 20000, 0, POSIX_ONLY,
      "us, median: floor_pipe_rtt, both processes pinned to CPU 0 (Linux)"},
-    {"floor_pipe_rtt_2cpu", POSIX_FIG(fig_floor_pipe_rtt_2cpu), 20000, 0, POSIX_ONLY,
+    {"floor_pipe_rtt_2cpu", fig_floor_pipe_rtt, 20000, 0, POSIX_ONLY,
      "us, median: floor_pipe_rtt, the caller on CPU 0, the echo process on CPU 1 (Linux)"},
     {"map_chunk1", fig_map_chunk1, 1000000, 0, ANY, "items/s: pool(2) map, chunksize 1"},
     {"map_auto", fig_map_auto, 1000000, 0, ANY, "items/s: pool(2) map, automatic chunksize"},
@@ -1641,7 +1594,7 @@ int main(int argc, char **argv)
 {
     const figure *f = NULL;
     long n, arg2;
-    size_t i;
+    size_t i, len;
     char *end;
 
     /* The floor child: out before anything else, mproc_init included. */
@@ -1690,5 +1643,11 @@ int main(int argc, char **argv)
              f->where == POSIX_ONLY ? "POSIX" : "Windows");
         return 0;
     }
+    /* A pinned figure says so in its name's suffix (pinned_name() gives it back). */
+    len = strlen(f->name);
+    if (len > 5 && strcmp(f->name + len - 5, "_1cpu") == 0)
+        pin_mode = PIN_ONE_CPU;
+    else if (len > 5 && strcmp(f->name + len - 5, "_2cpu") == 0)
+        pin_mode = PIN_TWO_CPUS;
     return f->run(n, arg2) == 0 ? 0 : 1;
 }

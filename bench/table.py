@@ -114,8 +114,8 @@ ROWS = [
     ("map_auto", "map 1M ints, automatic chunksize", "items/s", True, None, ">= Python", False,
      lambda m, p, f: None if None in (m, p) else m >= p),
     # Unpinned, a fork's child runs on the parent's CPU in some runs and on the other in
-    # others, and the parent's wait then ends with a wake-up of a halted CPU: the floor's own
-    # runs spread over 79-111 us while mproc's stayed within 98-103. The pinned row checks.
+    # others, and the parent's wait then ends with a wake-up of a halted CPU: the round medians
+    # of the floor spread over 75-105 us, mproc's over 90-170. The pinned row checks.
     ("process_fork", "process start+join, fork (median), unpinned", "us", False, "floor_fork",
      "—", False, None),
     ("process_fork_1cpu", "process start+join, fork (median), parent and child on CPU 0", "us",
